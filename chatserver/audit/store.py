@@ -1,0 +1,511 @@
+"""`AuditLog`: the server's side of the audit table, with group commit.
+
+One writer task owns one aiosqlite connection. `append()` never awaits: it
+encodes the row, stamps its time and queues it. The writer takes whatever is
+queued within `commit_window` (or `max_batch` rows), writes it in ONE
+`BEGIN IMMEDIATE … COMMIT` (so one fsync covers the whole batch), then calls
+each row's `on_commit` in the order the rows were appended. The hub publishes
+from those callbacks, so nothing is shown to anyone before its row is durable,
+and published order equals append order.
+
+Several worker processes append to the same file: the hash chain is extended
+from the last row *read inside the write transaction*, so it stays one valid
+chain whatever the interleaving of processes.
+
+Reads (history, seqs, readiness) go through a second connection: WAL lets them
+run beside the writer, and they never see a batch that has not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import aiosqlite
+
+from chatserver.audit.records import (
+    GENESIS,
+    MESSAGE_COLUMNS,
+    MESSAGE_KINDS,
+    canonical_body,
+    chain_hash,
+    encode_detail,
+    message_of,
+)
+from chatserver.db import BUSY_TIMEOUT, abegin_immediate, connect_async, utc_now
+from chatserver.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+OnCommit = Callable[[BaseException | None], None]
+
+_INSERT_HEAD = (
+    "INSERT INTO audit (id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail,"
+    " seq, prev_hash, hash) VALUES "
+)
+# Many rows per INSERT statement: the sqlite3 module takes the GIL back after every
+# statement step, and with the event loop busy each handoff can cost milliseconds.
+# 76 rows x 13 columns = 988 parameters, under the oldest SQLite limit (999).
+_ROWS_PER_INSERT = 76
+_COLUMNS_PER_ROW = 13
+
+
+def _insert_sql(rows: int) -> str:
+    return _INSERT_HEAD + ", ".join(["(" + ", ".join(["?"] * _COLUMNS_PER_ROW) + ")"] * rows)
+
+
+_INSERT_FULL = _insert_sql(_ROWS_PER_INSERT)
+_KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
+# Only the row that put the message in front of the room carries its seq.
+_ANNOTATE = f"UPDATE audit SET seq = ? WHERE message_id = ? AND seq IS NULL AND kind IN ({_KINDS_SQL})"
+_NOT_DELETED = (
+    "NOT EXISTS (SELECT 1 FROM audit d WHERE d.message_id = audit.message_id AND d.kind = 'deleted')"
+)
+_MESSAGES = (
+    f"SELECT {MESSAGE_COLUMNS} FROM audit WHERE room = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL})"
+    f" AND {_NOT_DELETED}"
+)
+_SEQ_OF = f"SELECT seq FROM audit WHERE message_id = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL}) LIMIT 1"
+
+_MIN_BACKOFF = 0.05
+_MAX_BACKOFF = 2.0
+
+
+class _Row:
+    __slots__ = (
+        "ts",
+        "room",
+        "kind",
+        "actor_session",
+        "actor_name",
+        "subject",
+        "message_id",
+        "text",
+        "detail",
+        "seq",
+        "body",
+        "on_commit",
+    )
+
+
+class _SeqNote:
+    __slots__ = ("message_id", "seq")
+
+    def __init__(self, message_id: str, seq: int) -> None:
+        self.message_id = message_id
+        self.seq = seq
+
+
+class _Barrier:
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+
+_Item = _Row | _SeqNote | _Barrier
+
+
+class AuditLog:
+    """The append-only, hash-chained audit log, as the server writes and reads it.
+
+    Create with `await AuditLog.open(path)`, or `async with await AuditLog.open(path) as audit:`.
+    `append` and `annotate_seq` must be called from the event loop that opened it.
+    """
+
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        *,
+        commit_window: float,
+        max_batch: int,
+        max_queue: int,
+    ) -> None:
+        self._db = writer
+        self._reader = reader
+        self._window = commit_window
+        self._max_batch = max_batch
+        # Bounded on purpose: when the disk cannot keep up, senders get `unavailable`
+        # instead of the server growing without limit and losing it all on a crash.
+        self._max_queue = max_queue
+        self._pending: deque[_Item] = deque()
+        self._in_flight = 0
+        self._oldest_at = 0.0
+        self._wakeup = asyncio.Event()
+        self._pending_seqs: dict[str, int] = {}
+        self._barriers = 0
+        self._closing = False
+        self._closed = False
+        #: seconds from BEGIN to COMMIT of the last batch (for /metrics)
+        self.last_commit_seconds = 0.0
+        #: transactions committed and rows written since open (for /metrics and tests)
+        self.commits = 0
+        self.rows_written = 0
+        self._writer = asyncio.create_task(self._run(), name="audit-writer")
+
+    @classmethod
+    async def open(
+        cls,
+        db_path: str | os.PathLike[str],
+        *,
+        commit_window: float = 0.002,
+        max_batch: int = 2000,
+        max_queue: int = 100_000,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> AuditLog:
+        """Open (creating if needed) the database at `db_path` and start the writer task.
+
+        Args:
+            commit_window: seconds the writer waits after the first queued row for more rows.
+            max_batch: most rows in one transaction.
+            max_queue: rows waiting for the disk before `append` raises `Unavailable`.
+            busy_timeout: seconds SQLite waits for another process's write lock.
+        """
+        if commit_window < 0 or max_batch < 1 or max_queue < 1:
+            raise ValueError("commit_window must be >= 0, max_batch and max_queue >= 1")
+        writer = await connect_async(db_path, busy_timeout=busy_timeout)
+        try:
+            reader = await connect_async(db_path, busy_timeout=busy_timeout)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(writer, reader, commit_window=commit_window, max_batch=max_batch, max_queue=max_queue)
+
+    async def __aenter__(self) -> AuditLog:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- writing -------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        """Rows and annotations appended but not yet committed (queued + the batch being written)."""
+        return len(self._pending) + self._in_flight
+
+    def append(
+        self,
+        kind: str,
+        *,
+        room: str | None = None,
+        actor_session: str | None = None,
+        actor_name: str | None = None,
+        subject: str | None = None,
+        message_id: str | None = None,
+        text: str | None = None,
+        detail: dict[str, Any] | None = None,
+        seq: int | None = None,
+        on_commit: OnCommit | None = None,
+    ) -> str:
+        """Queue one row; never blocks.
+
+        `on_commit(None)` is called from the writer task right after the row's
+        transaction commits, in append order; `on_commit(exc)` (an `Unavailable`
+        whose cause is the database error) if that transaction failed.
+
+        Returns:
+            The row's `ts`, so a frame built from the same event can carry the same time.
+
+        Raises:
+            Unavailable: more than `max_queue` rows are waiting, or the log is closed.
+            BadRequest: a field cannot be stored (invalid Unicode).
+            TypeError: a field has the wrong type (a bug in the caller).
+        """
+        self._check_open()
+        if not isinstance(kind, str) or not kind:
+            raise TypeError("audit kind must be a non-empty str")
+        if seq is not None and not isinstance(seq, int):
+            raise TypeError("audit seq must be an int or None")
+        row = _Row()
+        row.ts = utc_now()
+        row.room = room
+        row.kind = kind
+        row.actor_session = actor_session
+        row.actor_name = actor_name
+        row.subject = subject
+        row.message_id = message_id
+        row.text = text
+        row.detail = encode_detail(detail)
+        row.seq = seq
+        row.body = canonical_body(
+            row.ts, room, kind, actor_session, actor_name, subject, message_id, text, row.detail
+        )
+        row.on_commit = on_commit
+        self._enqueue(row)
+        return row.ts
+
+    async def append_and_wait(self, kind: str, **fields: Any) -> None:
+        """`append` and wait until the row is committed; raises what the commit raised."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(exc: BaseException | None) -> None:
+            if future.done():
+                return
+            if exc is None:
+                future.set_result(None)
+            else:
+                future.set_exception(exc)
+
+        self.append(kind, on_commit=done, **fields)
+        await future
+
+    def annotate_seq(self, message_id: str, seq: int) -> None:
+        """Record the room `seq` a message was published with, on its `published`/`released` row.
+
+        Queued behind the rows appended before it and written in the same batches;
+        a row that already has a seq keeps it.
+        """
+        # Not bounded by max_queue: each note belongs to a row that is already committed and
+        # published, and dropping it would leave a shown message out of history replay.
+        self._check_open(bounded=False)
+        self._pending_seqs[message_id] = seq
+        self._enqueue(_SeqNote(message_id, seq))
+
+    async def flush(self) -> None:
+        """Wait until everything appended so far has been handled (committed, or its callbacks failed)."""
+        if not self._pending and not self._in_flight:
+            return
+        if self._writer.done():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Barrier(future))
+        self._barriers += 1
+        self._wakeup.set()
+        await asyncio.shield(future)
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the writer and close both connections. Idempotent."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wakeup.set()
+        try:
+            await self._writer
+        except asyncio.CancelledError:
+            if not self._writer.cancelled():
+                raise
+        finally:
+            self._closed = True
+            self._fail(list(self._pending), Unavailable("the audit log is closed"))
+            self._pending.clear()
+            await self._db.close()
+            await self._reader.close()
+
+    def _check_open(self, *, bounded: bool = True) -> None:
+        if self._closing:
+            raise Unavailable("the audit log is closed")
+        if self._writer.done():
+            raise Unavailable("the audit writer has stopped; see the server log")
+        if bounded and len(self._pending) + self._in_flight >= self._max_queue:
+            raise Unavailable(
+                f"the audit log is behind ({self.queue_depth} rows waiting for the disk); try again shortly"
+            )
+
+    def _enqueue(self, item: _Item) -> None:
+        if not self._pending:
+            self._oldest_at = time.monotonic()
+            self._wakeup.set()
+        self._pending.append(item)
+        if len(self._pending) >= self._max_batch:
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        backoff = _MIN_BACKOFF
+        while True:
+            while not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._gather()
+            batch = self._take()
+            self._in_flight = sum(1 for item in batch if not isinstance(item, _Barrier))
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                self._fail(batch, Unavailable("the audit log was stopped before this row was committed"))
+                raise
+            except Exception as exc:
+                # Never log row contents: they are people's words.
+                log.error(
+                    "audit batch of %d rows failed (%s: %s); retrying in %.2fs",
+                    self._in_flight,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                error = Unavailable("the audit log could not be written; nothing was published")
+                error.__cause__ = exc
+                self._fail(batch, error)
+                self._in_flight = 0
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            else:
+                self._in_flight = 0
+                backoff = _MIN_BACKOFF
+                self._confirm(batch)
+
+    async def _gather(self) -> None:
+        """Let more rows join the batch until the window closes, the batch is full, or a flush waits."""
+        deadline = self._oldest_at + self._window
+        while not self._closing and not self._barriers and len(self._pending) < self._max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+
+    def _take(self) -> list[_Item]:
+        batch: list[_Item] = []
+        rows = 0
+        pending = self._pending
+        while pending and rows < self._max_batch:
+            item = pending.popleft()
+            batch.append(item)
+            if isinstance(item, _Row):
+                rows += 1
+            elif isinstance(item, _Barrier):
+                self._barriers -= 1
+        if pending:
+            # Left over from a full batch: they have waited long enough already.
+            self._oldest_at = 0.0
+        return batch
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        rows = [item for item in batch if isinstance(item, _Row)]
+        notes = [(item.seq, item.message_id) for item in batch if isinstance(item, _SeqNote)]
+        if not rows and not notes:
+            return
+        started = time.perf_counter()
+        db = self._db
+        if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
+            await db.execute("ROLLBACK")
+        await abegin_immediate(db)
+        try:
+            # Read the chain's tail under the write lock: another process may have appended.
+            async with db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1") as cursor:
+                last = await cursor.fetchone()
+            row_id, prev = (last[0], last[1]) if last else (0, GENESIS)
+            params: list[Any] = []
+            for r in rows:
+                row_id += 1
+                digest = chain_hash(prev, row_id, r.body)
+                params += (
+                    row_id,
+                    r.ts,
+                    r.room,
+                    r.kind,
+                    r.actor_session,
+                    r.actor_name,
+                    r.subject,
+                    r.message_id,
+                    r.text,
+                    r.detail,
+                    r.seq,
+                    prev,
+                    digest,
+                )
+                prev = digest
+            await self._insert(params)
+            if notes:
+                await db.executemany(_ANNOTATE, notes)
+            await db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await db.execute("ROLLBACK")
+            raise
+        self.last_commit_seconds = time.perf_counter() - started
+        self.commits += 1
+        self.rows_written += len(rows)
+        for seq, message_id in notes:
+            if self._pending_seqs.get(message_id) == seq:
+                del self._pending_seqs[message_id]
+
+    async def _insert(self, params: list[Any]) -> None:
+        step = _ROWS_PER_INSERT * _COLUMNS_PER_ROW
+        full = len(params) // step * step
+        if full:
+            await self._db.executemany(_INSERT_FULL, [params[i : i + step] for i in range(0, full, step)])
+        if full < len(params):
+            rest = params[full:]
+            await self._db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
+
+    def _confirm(self, batch: list[_Item]) -> None:
+        for item in batch:
+            if isinstance(item, _Row):
+                if item.on_commit is not None:
+                    try:
+                        item.on_commit(None)
+                    except Exception:
+                        log.exception("an audit on_commit callback raised (kind %s)", item.kind)
+            elif isinstance(item, _Barrier) and not item.future.done():
+                item.future.set_result(None)
+
+    def _fail(self, batch: list[_Item], error: BaseException) -> None:
+        for item in batch:
+            if isinstance(item, _Row):
+                if item.on_commit is not None:
+                    try:
+                        item.on_commit(error)
+                    except Exception:
+                        log.exception("an audit on_commit callback raised (kind %s)", item.kind)
+            elif isinstance(item, _SeqNote):
+                self._pending_seqs.pop(item.message_id, None)
+            elif not item.future.done():
+                item.future.set_result(None)
+
+    # ---- reading -------------------------------------------------------------
+
+    async def ping(self, *, timeout: float = 2.0) -> bool:
+        """True when the writer runs and the database answers a trivial query (for /readyz)."""
+        if self._closing or self._writer.done():
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._reader.execute("SELECT 1") as cursor:
+                    return (await cursor.fetchone()) == (1,)
+        except Exception:
+            log.warning("audit database did not answer the readiness query", exc_info=True)
+            return False
+
+    async def room_max_seqs(self) -> dict[str, int]:
+        """The highest committed seq of every room that has one (where a fresh broker resumes counting)."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT room, max(seq) FROM audit WHERE seq IS NOT NULL AND room IS NOT NULL GROUP BY room"
+        )
+        return {room: seq for room, seq in rows}
+
+    async def recent_messages(self, room: str, limit: int) -> list[dict[str, Any]]:
+        """The room's last `limit` published messages still visible, oldest first (history on join)."""
+        if limit <= 0:
+            return []
+        rows = await self._reader.execute_fetchall(_MESSAGES + " ORDER BY seq DESC LIMIT ?", (room, limit))
+        return [message_of(row) for row in reversed(list(rows))]
+
+    async def messages_after(self, room: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` visible messages of the room with a seq above `seq`, in seq order (resume)."""
+        if limit <= 0:
+            return []
+        rows = await self._reader.execute_fetchall(
+            _MESSAGES + " AND seq > ? ORDER BY seq ASC LIMIT ?", (room, seq, limit)
+        )
+        return [message_of(row) for row in rows]
+
+    async def seq_of(self, message_id: str) -> int | None:
+        """The seq a message was published with, or None (unknown, held, or never published)."""
+        pending = self._pending_seqs.get(message_id)
+        if pending is not None:
+            return pending
+        rows = await self._reader.execute_fetchall(_SEQ_OF, (message_id,))
+        rows = list(rows)
+        return rows[0][0] if rows else None
