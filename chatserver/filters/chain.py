@@ -1,0 +1,136 @@
+"""FilterChain: run a room's filters in order and combine their verdicts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from chatserver.filters.base import ACTIONS, Filter, MessageContext, Verdict
+
+logger = logging.getLogger(__name__)
+
+_STATUS = {"allow": "published", "redact": "published", "hold": "held", "reject": "rejected"}
+_RANK = {"allow": 0, "redact": 1, "hold": 2, "reject": 3}
+_ERROR_REASON = {
+    "hold": "could not be checked automatically, so a host will look at it",
+    "reject": "could not be checked automatically",
+}
+
+
+@dataclass(slots=True)
+class ChainResult:
+    """What the chain decided about one message.
+
+    `reasons` holds the exact names of the filters that held, rejected, redacted
+    or flagged the message (clients match on them); `explanations` the matching
+    plain-words reasons. `resources` names the resources list to send the sender
+    privately; `errors` lists "filtername: ExceptionType" for filters that raised.
+    """
+
+    status: str
+    text: str
+    reasons: list[str] = field(default_factory=list)
+    explanations: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+    urgent: bool = False
+    resources: str | None = None
+    errors: list[str] = field(default_factory=list)
+    redacted: bool = False
+
+
+class FilterChain:
+    """A room's filters, in order.
+
+    The outcome is the strictest verdict (reject > hold > redact > allow).
+    Redactions apply in order and later filters see the redacted text. A reject
+    stops the chain, except for filters with `runs_after_reject` (crisis), which
+    still run so the sender gets resources and hosts an alert. A hold does not
+    stop it. Hosts and admins are never held (they moderate the room) and are
+    not sent crisis resources; rejects still apply to them. A filter that raises
+    is logged (name and exception type only, never the text), recorded in
+    `errors`, and answered with its `on_error`.
+    """
+
+    __slots__ = ("filters",)
+
+    def __init__(self, filters: Sequence[Filter] = ()) -> None:
+        for f in filters:
+            if not isinstance(f, Filter):
+                raise TypeError(f"FilterChain takes Filter instances, got {type(f).__name__}")
+        self.filters: tuple[Filter, ...] = tuple(filters)
+
+    def __iter__(self) -> Iterator[Filter]:
+        return iter(self.filters)
+
+    def __len__(self) -> int:
+        return len(self.filters)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.filters]
+
+    def __repr__(self) -> str:
+        return f"FilterChain({self.names!r})"
+
+    def run(self, ctx: MessageContext) -> ChainResult:
+        """Run every filter on `ctx` and combine the answers.
+
+        `ctx` itself is left untouched: a redaction makes a copy for the filters after it.
+        """
+        result = ChainResult("published", ctx.text)
+        privileged = ctx.role != "participant"
+        rank = 0
+        for f in self.filters:
+            if rank == 3 and not f.runs_after_reject:
+                continue
+            try:
+                verdict = f.check(ctx)
+                if verdict is None:
+                    continue
+                if not isinstance(verdict, Verdict):
+                    raise TypeError("check() must return a Verdict or None")
+                action = verdict.action
+                if action not in _RANK or (action == "redact" and not isinstance(verdict.text, str)):
+                    raise ValueError(f"bad verdict action {action!r}")
+            except Exception as exc:  # a broken filter must never let a message through unchecked
+                name = f.name
+                kind = type(exc).__name__
+                logger.error(
+                    "filter %r raised %s in room %r; applying on_error=%s", name, kind, ctx.room, f.on_error
+                )
+                result.errors.append(f"{name}: {kind}")
+                if f.on_error == "allow":
+                    continue
+                verdict = Verdict(f.on_error, name, _ERROR_REASON[f.on_error])
+                action = verdict.action
+            name = verdict.filter or f.name
+            if verdict.urgent:
+                result.urgent = True
+            if verdict.resources and not privileged and result.resources is None:
+                result.resources = verdict.resources
+            if rank == 3:
+                # Past a reject only the alert matters; the outcome is settled.
+                if verdict.urgent or verdict.resources:
+                    result.reasons.append(name)
+                    result.explanations.append(verdict.reason)
+                continue
+            if action == "hold" and privileged:
+                continue
+            if action == "redact":
+                result.text = verdict.text  # type: ignore[assignment]
+                result.redacted = True
+                ctx = MessageContext(
+                    ctx.room, ctx.session, ctx.name, ctx.role, result.text, ctx.now, ctx.sent_in_room
+                )
+            elif action == "allow" and not (verdict.urgent or verdict.resources):
+                continue
+            result.reasons.append(name)
+            result.explanations.append(verdict.reason)
+            new_rank = _RANK[action]
+            if new_rank > rank:
+                rank = new_rank
+            if action == "reject":
+                result.retry_after = verdict.retry_after
+        result.status = _STATUS[ACTIONS[rank]]
+        return result

@@ -1,0 +1,271 @@
+"""Word matching that sees through leetspeak, and the blocklist filter built on it.
+
+`WordMatcher` turns plain words and phrases into one precompiled regex that
+matches them as whole words, case-insensitively, with each letter also matching
+its leetspeak look-alikes (K1LL, @ss), stretched (kiiill) or split by
+punctuation (k.i.l.l). Words inside longer words do not match: "skilled" is
+not "kill".
+
+Two constraints shape the regex. Speed: the hub runs this on every message,
+and CPython's `re` pays per alternative tried at each position, so the
+phrases are merged into a trie and the pattern starts with a plain character
+class (no IGNORECASE: cases are spelled out), which lets `re` skip to the
+few positions that can start a phrase. Safety: a message is attacker-controlled,
+and `[i1|]+[l1|]+` backtracks polynomially on "1111…", so every run of one
+letter is possessive and bounded, and no two letters' classes share a
+character. The one truly ambiguous look-alike, "1" (and "|"), which is both i
+and l, is handled by searching the text as written and, only when it holds a 1
+or |, again with them read as i and as l.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from chatserver.filters.base import (
+    Filter,
+    FilterConfigError,
+    MessageContext,
+    Verdict,
+    option_choice,
+    option_strings,
+)
+
+# Look-alikes people type instead of a letter; the classes must stay disjoint (see above).
+_LEET = {
+    "a": "a4@",
+    "b": "b8",
+    "e": "e3",
+    "g": "g9",
+    "i": "i!",
+    "o": "o0",
+    "s": "s5$",
+    "t": "t7",
+}
+_DELEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_APOSTROPHES = "'\u2019\u2018`\u00b4"
+_APOSTROPHE = f"[{_APOSTROPHES}]?"  # can't, can’t and cant are the same word
+_IN_WORD = r"[^\w\s]?"  # a punctuation mark between letters: k.i.l.l, k-i-l-l
+_BETWEEN_WORDS = r"[\W_]{0,3}"  # "self harm", "self-harm" and "selfharm"
+_STRETCH = 15  # "kiiiiill": extra repeats of a letter still recognised
+_END = r"(?![^\W_])"  # not followed by a letter or digit
+# A 1 or | touching a letter may stand for i or l ("k1ll", "ki11"); "10:30" needs no second look.
+_ONE_IN_WORD = re.compile(r"[1|](?=[^\W\d_])|(?<=[^\W\d_])[1|]")
+
+_Token = tuple[str, str, int]  # ("run", letter, count) | ("gap", "", 0) | ("apos", "", 0) | ("lit", char, 0)
+
+
+def _chars(letter: str) -> str:
+    chars = set(_LEET.get(letter, letter)) | {letter}
+    upper = letter.upper()
+    if len(upper) == 1:
+        chars.add(upper)
+    return "".join(sorted(chars))
+
+
+def _cls(letter: str) -> str:
+    chars = _chars(letter)
+    return "[" + re.escape(chars) + "]" if len(chars) > 1 else re.escape(chars)
+
+
+def _tokens(phrase: str) -> tuple[_Token, ...]:
+    text = " ".join(phrase.casefold().split())
+    # A phrase starts and ends with a letter or digit: that is what the word boundaries check.
+    start = next((i for i, ch in enumerate(text) if ch.isalnum()), len(text))
+    end = next((i + 1 for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), start)
+    text = text[start:end]
+    tokens: list[_Token] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == " " or ch in "-_":
+            if tokens[-1][0] != "gap":
+                tokens.append(("gap", "", 0))
+            i += 1
+        elif ch in _APOSTROPHES:
+            tokens.append(("apos", "", 0))
+            i += 1
+        elif ch.isalnum():
+            j = i
+            while j < len(text) and text[j] == ch:
+                j += 1
+            tokens.append(("run", ch, j - i))
+            i = j
+        else:
+            tokens.append(("lit", ch, 0))
+            i += 1
+    return tuple(tokens)
+
+
+def _run(letter: str, count: int, *, first_consumed: bool) -> str:
+    # Possessive and bounded (see the module docstring); "l.l" is the separated spelling of "ll".
+    cls = _cls(letter)
+    have = 1 if first_consumed else 0
+    stretched = f"{cls}{{{count - have},{count - have + _STRETCH}}}+"
+    if count == 1:
+        return stretched
+    spaced = ("" if first_consumed else cls) + f"(?:[^\\w\\s]{cls}){{{count - 1}}}"
+    return f"(?:{stretched}|{spaced})"
+
+
+def _render(node: dict[Any, Any], prev_run: bool) -> str:
+    alternatives = []
+    for token, child in node.items():
+        if token is None:
+            continue
+        kind, letter, count = token
+        if kind == "run":
+            head = (_IN_WORD if prev_run else "") + _run(letter, count, first_consumed=False)
+        elif kind == "gap":
+            head = _BETWEEN_WORDS
+        elif kind == "apos":
+            head = _APOSTROPHE
+        else:
+            head = re.escape(letter)
+        alternatives.append(head + _render(child, kind == "run"))
+    if None in node:
+        alternatives.append(_END)
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def phrase_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """One compiled regex matching any of `phrases` as whole words, or None when there are none."""
+    trie: dict[Any, Any] = {}
+    for phrase in phrases:
+        tokens = _tokens(phrase)
+        if not tokens:
+            continue
+        node = trie
+        for token in tokens:
+            node = node.setdefault(token, {})
+        node[None] = True
+    if not trie:
+        return None
+    firsts = sorted(set().union(*(_chars(letter) for (_, letter, _) in trie)))
+    branches = []
+    for (_, letter, count), child in trie.items():
+        # The leading class has consumed one character; this branch picks its letter by looking back.
+        tail = _run(letter, count, first_consumed=True) + _render(child, True)
+        branches.append(f"(?<={_cls(letter)}){tail}")
+    # Leading class first (lets `re` skip ahead), then: the character before it is no letter or digit.
+    first = "[" + re.escape("".join(firsts)) + "]"
+    return re.compile(first + r"(?<![^\W_].)(?:" + "|".join(branches) + ")")
+
+
+def phrase_problem(phrase: str) -> str | None:
+    """Why `phrase` cannot be matched, or None when it can."""
+    if not any(ch.isalnum() for ch in phrase):
+        return f"{phrase!r} has no letter or digit to match"
+    return None
+
+
+def deleet(text: str) -> str:
+    """Lower-case `text` and undo the common leetspeak substitutions (1 becomes i)."""
+    return text.casefold().translate(_DELEET)
+
+
+class WordMatcher:
+    """Finds any of a list of words or phrases in a text, as whole words, through leetspeak."""
+
+    __slots__ = ("regex",)
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        self.regex = phrase_regex(phrases)
+
+    def search(self, text: str) -> bool:
+        """True when any phrase occurs in `text`."""
+        regex = self.regex
+        if regex is None:
+            return False
+        if regex.search(text) is not None:
+            return True
+        if ("1" in text or "|" in text) and _ONE_IN_WORD.search(text) is not None:
+            return (
+                regex.search(text.replace("1", "i").replace("|", "i")) is not None
+                or regex.search(text.replace("1", "l").replace("|", "l")) is not None
+            )
+        return False
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """Every match, in each reading of 1 and |; spans always line up with `text`."""
+        if self.regex is None:
+            return
+        yield from self.regex.finditer(text)
+        if ("1" in text or "|" in text) and _ONE_IN_WORD.search(text) is not None:
+            yield from self.regex.finditer(text.replace("1", "i").replace("|", "i"))
+            yield from self.regex.finditer(text.replace("1", "l").replace("|", "l"))
+
+
+class BlocklistFilter(Filter):
+    """Hold (or reject) messages containing listed words or matching listed regexes.
+
+    `words` match whole words, case- and leetspeak-insensitively; `patterns`
+    are regular expressions matched case-insensitively against the text as
+    written; a match whose whole word is in `allow` is ignored.
+    """
+
+    name = "blocklist"
+
+    def __init__(
+        self,
+        *,
+        words: list[str] | tuple[str, ...] = (),
+        patterns: list[str] | tuple[str, ...] = (),
+        allow: list[str] | tuple[str, ...] = (),
+        action: str = "hold",
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.words = option_strings("words", words)
+        self.patterns = option_strings("patterns", patterns)
+        self.allow = frozenset(deleet(w.strip()) for w in option_strings("allow", allow))
+        self.action = option_choice("action", action, ("hold", "reject"))
+        for word in self.words:
+            problem = phrase_problem(word)
+            if problem:
+                raise FilterConfigError(f"option 'words': {problem}")
+        compiled = []
+        for pattern in self.patterns:
+            try:
+                compiled.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                raise FilterConfigError(
+                    f"option 'patterns': {pattern!r} is not a valid regular expression ({exc})"
+                ) from None
+        self._words = WordMatcher(self.words)
+        self._patterns: tuple[re.Pattern[str], ...] = tuple(compiled)
+        if len(compiled) > 1 and not any(c.groups for c in compiled):
+            # One regex for all patterns, unless their own groups (or flags) forbid joining them.
+            try:
+                self._patterns = (re.compile("|".join(f"(?:{p})" for p in self.patterns), re.IGNORECASE),)
+            except re.error:
+                pass
+        self._verdict = Verdict(self.action, self.name, "contains a word on this room's blocklist")
+
+    def check(self, ctx: MessageContext) -> Verdict | None:
+        text = ctx.text
+        if self.allow:
+            found = itertools.chain(self._words.finditer(text), *(p.finditer(text) for p in self._patterns))
+            for match in found:
+                if not self._allowed(text, match):
+                    return self._verdict
+            return None
+        if self._words.search(text):
+            return self._verdict
+        for pattern in self._patterns:
+            if pattern.search(text) is not None:
+                return self._verdict
+        return None
+
+    def _allowed(self, text: str, match: re.Match[str]) -> bool:
+        start, end = match.span()
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+        while end < len(text) and text[end].isalnum():
+            end += 1
+        return deleet(text[start:end]) in self.allow or deleet(match.group()) in self.allow

@@ -1,0 +1,512 @@
+"""rooms.yaml: parse, validate with file and line, and build frozen Room objects (pure).
+
+Every problem is collected, not just the first, each as `PATH:LINE: message`.
+The YAML is composed into nodes (safe-loader semantics, line marks kept) and
+walked by hand, so each problem points at the line that needs changing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from chatserver.errors import ConfigError
+from chatserver.filters import (
+    CrisisFilter,
+    Filter,
+    FilterChain,
+    FilterConfigError,
+    MaxLengthFilter,
+    PremoderateFilter,
+    build_filter,
+    parse_spec,
+)
+
+TOP_KEYS = ("defaults", "resources", "rooms")
+DEFAULT_KEYS = (
+    "history",
+    "max_length",
+    "premoderate",
+    "premoderate_count",
+    "filters",
+    "escalate_after",
+    "resources",
+    "slowmode",
+    "locked",
+)
+ROOM_KEYS = (
+    "id",
+    "title",
+    "topic",
+    "guidelines",
+    "hosts",
+    "backup_hosts",
+    "escalate_after",
+    "history",
+    "max_length",
+    "premoderate",
+    "premoderate_count",
+    "resources",
+    "filters",
+    "slowmode",
+    "locked",
+)
+RESOURCE_KEYS = ("name", "phone", "sms", "url", "text", "hours", "region")
+PREMODERATE = ("off", "new_members", "all")
+ROOM_ID = re.compile(r"[a-z0-9-]{1,40}")
+BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "history": 50,
+        "max_length": 2000,
+        "premoderate": "off",
+        "premoderate_count": 3,
+        "escalate_after": 120.0,
+        "slowmode": 0.0,
+        "locked": False,
+    }
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Room:
+    """One room, fully validated. `chain` is built once: max_length, the configured filters, premoderate."""
+
+    id: str
+    title: str
+    topic: str
+    guidelines: str  # "" when none
+    hosts: tuple[str, ...]
+    backup_hosts: tuple[str, ...]
+    escalate_after: float
+    history: int
+    max_length: int
+    premoderate: str  # "off" | "new_members" | "all"
+    resources: tuple[dict[str, str], ...]  # the items of the room's resource lists, in order
+    resource_lists: Mapping[str, tuple[dict[str, str], ...]]  # every list by name, for crisis verdicts
+    chain: FilterChain
+    premoderate_count: int = 3
+    slowmode: float = 0.0  # initial slow mode, seconds between a participant's messages (0: off)
+    locked: bool = False  # initial lock: only hosts may post
+
+    @property
+    def guidelines_required(self) -> bool:
+        """Joining needs `accept_guidelines` when the room has guidelines."""
+        return bool(self.guidelines.strip())
+
+
+@dataclass(frozen=True, eq=False)
+class RoomsConfig:
+    """Every room of a rooms.yaml, in file order."""
+
+    path: str
+    rooms: Mapping[str, Room]
+
+    @property
+    def summary(self) -> str:
+        """One line for `check-rooms`."""
+        count = len(self.rooms)
+        return f"{self.path}: {count} room{'s' if count != 1 else ''} OK ({', '.join(self.rooms)})"
+
+
+def load_rooms(path: str | Path) -> RoomsConfig:
+    """Read and validate a rooms.yaml; raise ConfigError listing every problem."""
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: no such file (expected a rooms.yaml; pass its path)"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{shown}: cannot read it ({exc.strerror or exc})"]) from None
+    return parse_rooms(text, shown)
+
+
+def parse_rooms(text: str, path: str = "rooms.yaml") -> RoomsConfig:
+    """Validate rooms.yaml text; `path` only labels the problems. Raises ConfigError with every problem."""
+    parser = _Parser(path)
+    rooms = parser.parse(text)
+    if parser.problems:
+        parser.problems.sort(key=lambda p: p[0])
+        raise ConfigError([f"{path}:{line}: {message}" for line, message in parser.problems])
+    return RoomsConfig(path, MappingProxyType(rooms))
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _show(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nothing"
+    return repr(node.value) if node.tag == "tag:yaml.org,2002:str" else str(node.value)
+
+
+class _Parser:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[tuple[int, str]] = []
+        self.loader: yaml.SafeLoader | None = None
+
+    def problem(self, node: yaml.Node | int, message: str) -> None:
+        self.problems.append((node if isinstance(node, int) else _line(node), message))
+
+    def value(self, node: yaml.Node) -> Any:
+        assert self.loader is not None
+        return self.loader.construct_object(node, deep=True)
+
+    # -- structure ---------------------------------------------------------
+
+    def parse(self, text: str) -> dict[str, Room]:
+        self.loader = yaml.SafeLoader(text)
+        try:
+            root = self.loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+            self.problem(mark.line + 1 if mark else 1, f"YAML syntax error: {detail}")
+            return {}
+        except yaml.YAMLError as exc:
+            self.problem(1, f"YAML error: {exc}")
+            return {}
+        finally:
+            self.loader.dispose()
+        if root is None:
+            self.problem(1, f"the file is empty (expected top-level keys: {', '.join(TOP_KEYS)})")
+            return {}
+        self.check_duplicate_keys(root, set())
+        top = self.mapping(root, "the top level", TOP_KEYS)
+        if top is None:
+            return {}
+        lists = self.resources(top["resources"][1]) if "resources" in top else {}
+        defaults = self.defaults(top["defaults"][1], lists) if "defaults" in top else {}
+        if "rooms" not in top:
+            self.problem(root, "no 'rooms' list (expected 'rooms:' with at least one room)")
+            return {}
+        rooms_node = top["rooms"][1]
+        if not isinstance(rooms_node, yaml.SequenceNode) or not rooms_node.value:
+            self.problem(rooms_node, f"'rooms' must be a list of at least one room, got {_show(rooms_node)}")
+            return {}
+        rooms: dict[str, Room] = {}
+        first_line: dict[str, int] = {}
+        for number, node in enumerate(rooms_node.value, 1):
+            room = self.room(node, number, defaults, lists, first_line)
+            if room is not None:
+                rooms[room.id] = room
+        return rooms
+
+    def check_duplicate_keys(self, node: yaml.Node, seen: set[int]) -> None:
+        if id(node) in seen:  # aliases can share nodes, or even loop
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            assert self.loader is not None
+            self.loader.flatten_mapping(node)
+            keys: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is not None and key in keys:
+                    self.problem(key_node, f"duplicate key '{key}' (first on line {keys[key]})")
+                elif key is not None:
+                    keys[key] = _line(key_node)
+                self.check_duplicate_keys(value_node, seen)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self.check_duplicate_keys(item, seen)
+
+    def mapping(
+        self, node: yaml.Node, where: str, allowed: tuple[str, ...]
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        """key -> (key node, value node) of a mapping with only `allowed` keys (others reported)."""
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, f"{where} must be a mapping of keys, got {_show(node)}")
+            return None
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str) or key not in allowed:
+                self.problem(
+                    key_node,
+                    f"unknown key {_show(key_node)} in {where} (expected one of: {', '.join(allowed)})",
+                )
+            else:
+                out.setdefault(key, (key_node, value_node))
+        return out
+
+    # -- scalars -----------------------------------------------------------
+
+    def text(self, node: yaml.Node, what: str, *, required: bool) -> str | None:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else node
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            hint = " (put it in quotes)" if isinstance(node, yaml.ScalarNode) and value is not None else ""
+            self.problem(node, f"{what} must be a non-empty text, got {_show(node)}{hint}")
+            return None
+        return value
+
+    def integer(self, node: yaml.Node, what: str, minimum: int) -> int | None:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problem(node, f"{what} must be a whole number of at least {minimum}, got {_show(node)}")
+            return None
+        return value
+
+    def number(self, node: yaml.Node, what: str, *, zero_ok: bool) -> float | None:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value < 0
+            or (value == 0 and not zero_ok)
+        ):
+            bound = "0 or more" if zero_ok else "above 0"
+            self.problem(node, f"{what} must be a number of seconds {bound}, got {_show(node)}")
+            return None
+        return float(value)
+
+    def boolean(self, node: yaml.Node, what: str) -> bool | None:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(value, bool):
+            self.problem(node, f"{what} must be true or false, got {_show(node)}")
+            return None
+        return value
+
+    def premoderate(self, node: yaml.Node, what: str) -> str | None:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if value is False:  # YAML reads a bare `off` (or `no`) as false
+            return "off"
+        if not isinstance(value, str) or value not in PREMODERATE:
+            self.problem(node, f"{what} must be one of {', '.join(PREMODERATE)}, got {_show(node)}")
+            return None
+        return value
+
+    def names(self, node: yaml.Node, what: str) -> tuple[str, ...] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, f"{what} must be a list of names like [alice, bob], got {_show(node)}")
+            return None
+        names = []
+        for item in node.value:
+            name = self.text(item, f"each of {what}", required=True)
+            if name is not None:
+                names.append(name.strip())
+        return tuple(names) if len(names) == len(node.value) else None
+
+    # -- sections ----------------------------------------------------------
+
+    def resources(self, node: yaml.Node) -> dict[str, tuple[dict[str, str], ...]]:
+        lists: dict[str, tuple[dict[str, str], ...]] = {}
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, f"'resources' must map list names to lists of items, got {_show(node)}")
+            return lists
+        for key_node, list_node in node.value:
+            name = self.text(key_node, "a resources list name", required=True)
+            if name is None:
+                continue
+            if not isinstance(list_node, yaml.SequenceNode):
+                self.problem(
+                    list_node, f"resources list '{name}' must be a list of items, got {_show(list_node)}"
+                )
+                continue
+            items = []
+            for item_node in list_node.value:
+                where = f"an item of resources list '{name}'"
+                fields = self.mapping(item_node, where, RESOURCE_KEYS)
+                if fields is None:
+                    continue
+                if "name" not in fields:
+                    self.problem(item_node, f"{where} needs a 'name'")
+                item: dict[str, str] = {}
+                for key, (_, value_node) in fields.items():
+                    value = self.value(value_node) if isinstance(value_node, yaml.ScalarNode) else None
+                    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+                        self.problem(
+                            value_node, f"'{key}' in {where} must be a text, got {_show(value_node)}"
+                        )
+                    else:
+                        item[key] = str(value)
+                items.append(item)
+            lists[name] = tuple(items)
+        return lists
+
+    def list_names(self, node: yaml.Node, what: str, lists: Mapping[str, Any]) -> tuple[str, ...] | None:
+        names = self.names(node, what)
+        if names is None:
+            return None
+        ok = True
+        for name, item in zip(names, node.value, strict=True):
+            if name not in lists:
+                known = ", ".join(lists) or "none defined"
+                self.problem(
+                    item, f"{what} names '{name}', which is not a top-level resources list ({known})"
+                )
+                ok = False
+        return names if ok else None
+
+    def settings(self, fields: Mapping[str, tuple[yaml.Node, yaml.Node]], where: str) -> dict[str, Any]:
+        """The scalar settings shared by defaults and rooms; a bad one is reported and left out."""
+        out: dict[str, Any] = {}
+        checks = {
+            "history": lambda n: self.integer(n, f"'history' in {where}", 0),
+            "max_length": lambda n: self.integer(n, f"'max_length' in {where}", 1),
+            "premoderate_count": lambda n: self.integer(n, f"'premoderate_count' in {where}", 1),
+            "premoderate": lambda n: self.premoderate(n, f"'premoderate' in {where}"),
+            "escalate_after": lambda n: self.number(n, f"'escalate_after' in {where}", zero_ok=False),
+            "slowmode": lambda n: self.number(n, f"'slowmode' in {where}", zero_ok=True),
+            "locked": lambda n: self.boolean(n, f"'locked' in {where}"),
+        }
+        for key, check in checks.items():
+            if key in fields:
+                value = check(fields[key][1])
+                if value is not None:
+                    out[key] = value
+        return out
+
+    def defaults(self, node: yaml.Node, lists: Mapping[str, Any]) -> dict[str, Any]:
+        fields = self.mapping(node, "defaults", DEFAULT_KEYS)
+        if fields is None:
+            return {"broken_filters": True}
+        out = self.settings(fields, "defaults")
+        if "resources" in fields:
+            names = self.list_names(fields["resources"][1], "'resources' in defaults", lists)
+            if names is not None:
+                out["resources"] = names
+        if "filters" in fields:
+            filters_node = fields["filters"][1]
+            # Built here only to report problems once, at these lines; each room builds its own.
+            if self.filters(filters_node, "defaults", lists) is None:
+                out["broken_filters"] = True
+            out["filters"] = filters_node
+        return out
+
+    def filters(self, node: yaml.Node, where: str, lists: Mapping[str, Any]) -> list[Filter] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(
+                node, f"'filters' in {where} must be a list of filters (use [] for none), got {_show(node)}"
+            )
+            return None
+        before = len(self.problems)
+        built: list[Filter] = []
+        for item in node.value:
+            try:
+                built.append(build_filter(*parse_spec(self.value(item))))
+            except FilterConfigError as exc:
+                self.problem(item, f"{where}: {exc}")
+                continue
+            except (yaml.YAMLError, TypeError) as exc:
+                self.problem(item, f"{where}: this filter item cannot be read ({exc})")
+                continue
+            if isinstance(built[-1], CrisisFilter) and built[-1].resources not in lists:
+                known = ", ".join(lists) or "none defined"
+                self.problem(
+                    item,
+                    f"{where}: the crisis filter names resources list '{built[-1].resources}', "
+                    f"which is not a top-level resources list ({known})",
+                )
+        return None if len(self.problems) > before else built
+
+    def room(
+        self,
+        node: yaml.Node,
+        number: int,
+        defaults: Mapping[str, Any],
+        lists: Mapping[str, tuple[dict[str, str], ...]],
+        first_line: dict[str, int],
+    ) -> Room | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(
+                node, f"room #{number} must be a mapping with id, title and topic, got {_show(node)}"
+            )
+            return None
+        raw_id = next(
+            (v.value for k, v in node.value if k.value == "id" and isinstance(v, yaml.ScalarNode)), None
+        )
+        where = f"room '{raw_id}'" if raw_id else f"room #{number}"
+        before = len(self.problems)
+        fields = self.mapping(node, where, ROOM_KEYS)
+        assert fields is not None
+        room_id = None
+        if "id" not in fields:
+            self.problem(node, f"{where} has no 'id'")
+        else:
+            id_node = fields["id"][1]
+            value = self.value(id_node) if isinstance(id_node, yaml.ScalarNode) else None
+            if not isinstance(value, str) or not ROOM_ID.fullmatch(value):
+                self.problem(
+                    id_node,
+                    f"room id {_show(id_node)} is not valid "
+                    "(expected 1 to 40 characters from a-z, 0-9 and '-', e.g. 'late-night')",
+                )
+            elif value in first_line:
+                self.problem(id_node, f"duplicate room id '{value}' (first used on line {first_line[value]})")
+            else:
+                first_line[value] = _line(id_node)
+                room_id = value
+        missing = [key for key in ("title", "topic") if key not in fields]
+        if missing:
+            self.problem(node, f"{where} has no {' or '.join(repr(k) for k in missing)} (both are required)")
+        title = (
+            self.text(fields["title"][1], f"'title' in {where}", required=True) if "title" in fields else None
+        )
+        topic = (
+            self.text(fields["topic"][1], f"'topic' in {where}", required=True) if "topic" in fields else None
+        )
+        guidelines = (
+            self.text(fields["guidelines"][1], f"'guidelines' in {where}", required=False)
+            if "guidelines" in fields
+            else ""
+        )
+        hosts = self.names(fields["hosts"][1], f"'hosts' in {where}") if "hosts" in fields else ()
+        backups = (
+            self.names(fields["backup_hosts"][1], f"'backup_hosts' in {where}")
+            if "backup_hosts" in fields
+            else ()
+        )
+        settings = {**BUILTIN_DEFAULTS, **{k: v for k, v in defaults.items() if k in BUILTIN_DEFAULTS}}
+        own = self.settings(fields, where)
+        settings.update(own)
+        if "resources" in fields:
+            names = self.list_names(fields["resources"][1], f"'resources' in {where}", lists)
+        else:
+            names = defaults.get("resources", tuple(lists))
+        if "filters" in fields:
+            filters = self.filters(fields["filters"][1], where, lists)
+        elif "filters" in defaults and not defaults.get("broken_filters"):
+            filters = self.filters(defaults["filters"], "defaults", lists)
+        else:
+            filters = [] if not defaults.get("broken_filters") else None
+        if len(self.problems) > before or room_id is None or filters is None or names is None:
+            return None
+        assert title is not None and topic is not None and guidelines is not None
+        assert hosts is not None and backups is not None
+        chain: list[Filter] = [MaxLengthFilter(chars=settings["max_length"]), *filters]
+        if settings["premoderate"] != "off":
+            chain.append(PremoderateFilter(mode=settings["premoderate"], count=settings["premoderate_count"]))
+        return Room(
+            id=room_id,
+            title=title.strip(),
+            topic=topic.strip(),
+            guidelines=guidelines,
+            hosts=hosts,
+            backup_hosts=backups,
+            escalate_after=settings["escalate_after"],
+            history=settings["history"],
+            max_length=settings["max_length"],
+            premoderate=settings["premoderate"],
+            resources=tuple(item for name in names for item in lists[name]),
+            resource_lists=MappingProxyType(dict(lists)),
+            chain=FilterChain(chain),
+            premoderate_count=settings["premoderate_count"],
+            slowmode=settings["slowmode"],
+            locked=settings["locked"],
+        )
