@@ -1,0 +1,307 @@
+"""The ASGI app: HTTP routes, the /ws endpoint and the lifespan that builds everything.
+
+The only module that imports Starlette.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatserver import audit as audit_mod
+from chatserver.audit import AuditLog
+from chatserver.auth import HostDirectory
+from chatserver.brokers import broker_from_url
+from chatserver.connection import Connection
+from chatserver.errors import ChatError, ConfigError
+from chatserver.hub import Hub, new_worker_id
+from chatserver.metrics import CONTENT_TYPE, Metrics
+from chatserver.protocol import CLOSE_POLICY, HELLO_TIMEOUT_S, error_frame, parse_frame
+from chatserver.rooms import load_rooms
+from chatserver.settings import Settings
+from chatserver.store import MemoryStore, RedisStore, Store
+from chatserver.transport import EXTENSION
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response, errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
+class State:
+    settings: Settings
+    hub: Hub
+    audit: AuditLog
+    hosts: HostDirectory
+    metrics: Metrics
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the app for one worker process."""
+    holder: dict[str, State] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        rooms = await asyncio.to_thread(load_rooms, settings.rooms)
+        worker_id = new_worker_id()
+        metrics = Metrics()
+        audit = await AuditLog.open(settings.db)
+        hosts = await HostDirectory.open(settings.db)
+        broker = broker_from_url(settings.broker_url, worker_id=worker_id)
+        store: Store = RedisStore(settings.redis_url) if settings.redis_url else MemoryStore()
+        hub = Hub(
+            rooms=rooms,
+            broker=broker,
+            store=store,
+            audit=audit,
+            hosts=hosts,
+            metrics=metrics,
+            worker_id=worker_id,
+        )
+        metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
+        await hub.start()
+        holder["state"] = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: asyncio.ensure_future(reload_rooms(holder["state"]))
+            )
+        log.info("worker %s ready: %d rooms, broker %s", worker_id, len(rooms.rooms), broker.name)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signal.SIGHUP)
+            await hub.stop()
+            await broker.close()
+            await store.close()
+            await audit.close()
+            await hosts.close()
+
+    def state() -> State:
+        return holder["state"]
+
+    async def rooms_api(request: Request) -> Response:
+        return Response(orjson.dumps(state().hub.room_summaries()), media_type="application/json")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        st = state()
+        broker_ok, db_ok = await asyncio.gather(st.hub.broker.ping(), st.audit.ping())
+        failed = [name for name, ok in (("broker", broker_ok), ("database", db_ok)) if not ok]
+        if failed:
+            return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(state().metrics.render(), media_type=CONTENT_TYPE)
+
+    async def require_admin(request: Request) -> Response | None:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if not token:
+            return JSONResponse(
+                {"error": "unauthorized", "message": "Send an admin token as 'Authorization: Bearer TOKEN'"},
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
+        record = await state().hosts.authenticate(token)
+        if record is None or not record.is_admin:
+            return JSONResponse(
+                {"error": "forbidden", "message": "This needs an admin token"}, status_code=403
+            )
+        return None
+
+    async def audit_api(request: Request) -> Response:
+        refused = await require_admin(request)
+        if refused is not None:
+            return refused
+        q = request.query_params
+        buffer = io.StringIO()
+        try:
+            await asyncio.to_thread(
+                audit_mod.export,
+                settings.db,
+                buffer,
+                room=q.get("room") or None,
+                since=q.get("since") or None,
+                until=q.get("until") or None,
+                kind=q.get("kind") or None,
+                fmt="jsonl",
+                redact=q.get("redact") in ("1", "true", "yes"),
+            )
+        except ChatError as exc:
+            return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
+        data = buffer.getvalue()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            step = 64 * 1024
+            for i in range(0, len(data), step):
+                yield data[i : i + step].encode()
+
+        return StreamingResponse(chunks(), media_type="application/x-ndjson")
+
+    async def reload_api(request: Request) -> Response:
+        refused = await require_admin(request)
+        if refused is not None:
+            return refused
+        ok, result = await reload_rooms(state())
+        if not ok:
+            return JSONResponse({"status": "unchanged", "problems": result}, status_code=400)
+        return JSONResponse({"status": "reloaded", **result})
+
+    async def index(request: Request) -> Response:
+        return FileResponse(settings.web_dir / "index.html")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("Not found", status_code=404)
+
+    routes: list[Any] = [
+        Route("/", index),
+        Route("/api/rooms", rooms_api),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/api/audit", audit_api),
+        Route("/api/admin/reload", reload_api, methods=["POST"]),
+        WebSocketRoute("/ws", WebSocketEndpoint(state, settings)),
+        Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
+        Mount("/", StaticFiles(directory=settings.web_dir, html=True, check_dir=False), name="web"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+async def reload_rooms(st: State) -> tuple[bool, Any]:
+    """Re-read rooms.yaml; a broken file changes nothing and every problem is logged."""
+    try:
+        config = await asyncio.to_thread(load_rooms, st.settings.rooms)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("rooms reload refused: %s", problem)
+        return False, exc.problems
+    changes = st.hub.apply_rooms(config)
+    st.audit.append("reload", detail=changes)
+    log.info("rooms reloaded: %s", changes)
+    return True, changes
+
+
+class WebSocketEndpoint:
+    """/ws as a plain ASGI callable: origin check, hello, then the frame loop."""
+
+    def __init__(self, state: Any, settings: Settings) -> None:
+        self._state = state
+        self.allowed = set(settings.allowed_origins)
+
+    def origin_ok(self, scope: Scope) -> bool:
+        headers = dict(scope["headers"])
+        origin = headers.get(b"origin")
+        if origin is None:
+            return True  # not a browser: bots and load generators send no Origin
+        value = origin.decode("latin-1")
+        if value in self.allowed:
+            return True
+        host = headers.get(b"host", b"").decode("latin-1")
+        return bool(host) and value in (f"http://{host}", f"https://{host}")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if not self.origin_ok(scope):
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})  # before accept: HTTP 403
+            return
+        raw = scope.get("extensions", {}).get(EXTENSION)
+        if raw is None:
+            raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
+        await send({"type": "websocket.accept"})
+        hub: Hub = self._state().hub
+        conn = Connection(raw)
+        hub.attach(conn)
+        try:
+            if await self._hello(hub, conn, receive):
+                await self._frames(hub, conn, receive)
+        finally:
+            await hub.detach(conn)
+
+    async def _hello(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HELLO_TIMEOUT_S
+        while not conn.session:
+            remaining = deadline - loop.time()
+            try:
+                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
+            except TimeoutError:
+                conn.raw.abort(CLOSE_POLICY, "no hello within 10 seconds")
+                return False
+            if message["type"] == "websocket.disconnect":
+                return False
+            try:
+                frame = parse_frame(_data(message))
+                await hub.hello(conn, frame)
+            except ChatError as exc:
+                conn.send(error_frame(exc.code, exc.message))
+        return True
+
+    async def _frames(self, hub: Hub, conn: Connection, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                await hub.handle(conn, _data(message))
+            except Exception:
+                log.exception("frame handling failed")
+                conn.send(error_frame("bad_request", "That frame could not be handled"))
+
+
+def _data(message: Message) -> str | bytes:
+    text = message.get("text")
+    return text if text is not None else (message.get("bytes") or b"")

@@ -1,0 +1,328 @@
+"""The Redis broker: pub/sub fan-out with a capped stream per room to fill gaps.
+
+Redis pub/sub is at-most-once: a dropped subscription or a Redis restart loses
+whatever was in flight. So every message is written, in one atomic Lua step,
+to three places: the room's `seq` counter (INCR), the room's capped stream
+(XADD with the seq as the entry id) and the pub/sub channel. A subscriber that
+sees a seq jump, or comes back after a reconnect, reads what it missed from the
+stream before delivering anything newer. Numbering survives a Redis restart
+that lost the counter: each publish carries the last seq this worker saw as a
+floor, and the script never numbers below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from chatserver.brokers.base import Broker, BrokerListener, PublishDone
+from chatserver.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+PREFIX = "chatserver"
+MSG_CHANNEL = f"{PREFIX}:messages"
+EVT_CHANNEL = f"{PREFIX}:events"
+STREAM_MAXLEN = 2000
+PING_EVERY_S = 2.0
+PONG_DEADLINE_S = 4.0
+MAX_PIPELINE = 512
+
+# KEYS: seq key, stream key. ARGV: floor, body (JSON object without seq), id, room, channel, maxlen.
+_PUBLISH_LUA = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if cur == 0 then
+  local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+  if top[1] then
+    local last = tonumber(string.match(top[1][1], '^(%d+)'))
+    if last > floor then floor = last end
+  end
+end
+if cur < floor then cur = floor end
+cur = cur + 1
+redis.call('SET', KEYS[1], cur)
+local frame = '{"seq":' .. cur .. ',' .. string.sub(ARGV[2], 2)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], cur .. '-1', 'id', ARGV[3], 'f', frame)
+redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' ' .. cur .. ' ' .. ARGV[3] .. ' ' .. frame)
+return cur
+"""
+
+# KEYS: seq key. ARGV: known seq. Raise the counter to at least what the audit log knows.
+_SEED_LUA = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return cur
+"""
+
+
+def _seq_key(room: str) -> str:
+    return f"{PREFIX}:room:{room}:seq"
+
+
+def _stream_key(room: str) -> str:
+    return f"{PREFIX}:room:{room}:log"
+
+
+class RedisBroker(Broker):
+    """Fan-out through Redis pub/sub, numbered and gap-filled through per-room streams."""
+
+    name = "redis"
+    distributed = True
+
+    def __init__(self, url: str, *, worker_id: str) -> None:
+        super().__init__(worker_id=worker_id)
+        self.url = url
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=3, socket_connect_timeout=2, health_check_interval=0
+        )
+        self._publish_script = self._redis.register_script(_PUBLISH_LUA)
+        self._seed_script = self._redis.register_script(_SEED_LUA)
+        self._listener: BrokerListener | None = None
+        self._last: dict[str, int] = {}
+        # Bounded: a publisher that cannot reach Redis fails callers with `unavailable`
+        # rather than letting the queue grow without limit.
+        self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=50_000)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # ---- lifecycle ---------------------------------------------------------
+    async def start(self, listener: BrokerListener, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        self._listener = listener
+        try:
+            await self._seed(rooms, known_seqs)
+        except (RedisError, OSError) as exc:
+            raise Unavailable(
+                f"Redis at {self._safe_url()} did not answer ({exc.__class__.__name__}): "
+                "start redis-server or fix --redis / CHATSERVER_REDIS_URL"
+            ) from None
+        subscribed = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._subscriber(subscribed), name="redis-subscriber"),
+            asyncio.create_task(self._publisher(), name="redis-publisher"),
+        ]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), 5)
+
+    def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        for room in rooms:
+            self._last.setdefault(room, known_seqs.get(room, 0))
+
+    async def _seed(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        for room in rooms:
+            known = known_seqs.get(room, 0)
+            await self._seed_script(keys=[_seq_key(room)], args=[known])
+            top = await self._redis.xrevrange(_stream_key(room), count=1)
+            stream_last = int(top[0][0].split(b"-")[0]) if top else 0
+            self._last[room] = max(known, stream_last)
+
+    async def close(self) -> None:
+        self._closing = True
+        # Let queued publishes go out before we stop, so nothing accepted is dropped.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drain_outbox(), 3)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+    async def _drain_outbox(self) -> None:
+        while not self._outbox.empty():
+            await asyncio.sleep(0.01)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._redis.ping(), 2))
+        except (TimeoutError, RedisError, OSError):
+            return False
+
+    def _safe_url(self) -> str:
+        # Never print a password that may be in the URL.
+        if "@" in self.url:
+            scheme, rest = self.url.split("://", 1)
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return self.url
+
+    # ---- publishing --------------------------------------------------------
+    def publish_message(self, room: str, message_id: str, body: bytes, done: PublishDone) -> None:
+        try:
+            self._outbox.put_nowait(("m", room, message_id, body, done))
+        except asyncio.QueueFull:
+            done(None, Unavailable("The broker is backed up; try again in a moment"))
+
+    def publish_event(self, envelope: dict[str, Any]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # events are best effort
+            self._outbox.put_nowait(("e", orjson.dumps(envelope)))
+
+    async def _publisher(self) -> None:
+        """Send everything queued in one pipeline per round trip, in queue order."""
+        while True:
+            batch = [await self._outbox.get()]
+            while len(batch) < MAX_PIPELINE and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            try:
+                results = await self._send_batch(batch)
+            except asyncio.CancelledError:
+                self._fail(batch, Unavailable("The server is shutting down; nothing was published"))
+                raise
+            except Exception as exc:  # Redis down or hung: the senders hear `unavailable`
+                log.warning("publishing to Redis failed: %s", exc.__class__.__name__)
+                self._fail(batch, Unavailable("The message service is unavailable; nothing was published"))
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if item[0] != "m":
+                    continue
+                done: PublishDone = item[4]
+                if isinstance(result, BaseException):
+                    done(None, Unavailable("The message service refused the message; nothing was published"))
+                else:
+                    done(int(result), None)
+
+    async def _send_batch(self, batch: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for item in batch:
+            if item[0] == "m":
+                _, room, message_id, body, _done = item
+                floor = self._last.get(room, 0)
+                await self._publish_script(  # only queues the EVALSHA on the pipeline
+                    keys=[_seq_key(room), _stream_key(room)],
+                    args=[floor, body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN],
+                    client=pipe,
+                )
+            else:
+                pipe.publish(EVT_CHANNEL, item[1])
+        return await pipe.execute(raise_on_error=False)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Any, ...]], exc: BaseException) -> None:
+        for item in batch:
+            if item[0] == "m":
+                item[4](None, exc)
+
+    # ---- subscribing -------------------------------------------------------
+    async def _subscriber(self, subscribed: asyncio.Event) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(MSG_CHANNEL, EVT_CHANNEL)
+                if not first:
+                    self.reconnects += 1
+                    await self._fill_all()
+                first = False
+                self._set_health(True, "connected")
+                subscribed.set()
+                backoff = 0.1
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._closing:
+                    return
+                log.warning(
+                    "Redis subscription lost (%s); retrying in %.1fs", exc.__class__.__name__, backoff
+                )
+                self._set_health(False, f"Redis connection lost ({exc.__class__.__name__})")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), 1)
+
+    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+        loop = asyncio.get_running_loop()
+        last_heard = loop.time()
+        ping_sent = 0.0
+        while True:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=PING_EVERY_S / 2)
+            now = loop.time()
+            if msg is not None:
+                last_heard = now
+                kind = msg.get("type")
+                if kind == "message":
+                    await self._dispatch(msg["channel"], msg["data"])
+                continue
+            # Quiet: prove the connection is alive, else treat Redis as hung.
+            if now - last_heard > PONG_DEADLINE_S + PING_EVERY_S:
+                raise ConnectionError("no answer from Redis on the subscription")
+            if now - ping_sent >= PING_EVERY_S:
+                ping_sent = now
+                await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
+
+    async def _dispatch(self, channel: bytes, data: bytes) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        if channel == MSG_CHANNEL.encode():
+            room_b, seq_b, id_b, frame = data.split(b" ", 3)
+            room = room_b.decode()
+            seq = int(seq_b)
+            last = self._last.get(room)
+            if last is None:  # a room this worker does not carry (yet)
+                return
+            if seq <= last:
+                return  # already delivered (gap fill raced the live message)
+            if seq > last + 1:
+                await self._fill(room, seq - 1)
+            self._deliver(room, seq, id_b.decode(), frame)
+        elif channel == EVT_CHANNEL.encode():
+            try:
+                envelope = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                log.warning("ignored a malformed event from Redis")
+                return
+            listener.on_event(envelope)
+
+    def _deliver(self, room: str, seq: int, message_id: str, frame: bytes) -> None:
+        self._last[room] = seq
+        assert self._listener is not None
+        try:
+            self._listener.on_message(room, seq, message_id, frame)
+        except Exception:
+            log.exception("delivering message %s of room %s failed", seq, room)
+
+    async def _fill(self, room: str, upto: int | None) -> None:
+        """Deliver what the stream holds after our last seq (up to `upto`)."""
+        last = self._last.get(room, 0)
+        end = f"{upto}-9" if upto is not None else "+"
+        entries = await self._redis.xrange(_stream_key(room), min=f"{last + 1}-0", max=end)
+        for entry_id, fields in entries:
+            seq = int(entry_id.split(b"-")[0])
+            if seq <= self._last.get(room, 0):
+                continue
+            if seq != self._last.get(room, 0) + 1:
+                log.warning(
+                    "room %s: messages %d..%d are gone from Redis", room, self._last[room] + 1, seq - 1
+                )
+            self._deliver(room, seq, fields[b"id"].decode(), fields[b"f"])
+        if upto is not None and self._last.get(room, 0) < upto:
+            log.warning("room %s: could not recover messages up to %d", room, upto)
+
+    async def _fill_all(self) -> None:
+        for room in list(self._last):
+            await self._fill(room, None)
+
+    def _set_health(self, healthy: bool, reason: str) -> None:
+        if healthy == self.healthy:
+            return
+        self.healthy = healthy
+        if self._listener is not None:
+            self._listener.on_broker_state(healthy, reason)
+
+    async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
+        if limit <= 0:
+            return []
+        entries = await self._redis.xrevrange(_stream_key(room), count=limit)
+        out = [(int(eid.split(b"-")[0]), f[b"id"].decode(), f[b"f"]) for eid, f in entries]
+        out.reverse()
+        return out

@@ -1,0 +1,74 @@
+"""One person's WebSocket connection as the hub sees it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chatserver.protocol import dumps, ws_text_frame
+from chatserver.transport import RawSocket
+
+#: Frames a connection may send per second (burst allowance below), so one
+#: script cannot monopolise a worker.
+FRAMES_PER_SECOND = 20.0
+FRAME_BURST = 60.0
+#: Refusals in a row before a flooding connection is closed.
+FLOOD_STRIKES = 100
+
+
+class Connection:
+    """Identity, joined rooms and the outgoing socket of one client."""
+
+    __slots__ = (
+        "raw",
+        "session",
+        "name",
+        "role",
+        "host_name",
+        "rooms",
+        "sent",
+        "_tokens",
+        "_stamp",
+        "strikes",
+        "last_typing",
+        "resume_hash",
+    )
+
+    def __init__(self, raw: RawSocket) -> None:
+        self.raw = raw
+        self.session = ""
+        self.name = ""
+        self.role = "participant"
+        self.host_name: str | None = None
+        self.rooms: set[str] = set()
+        self.sent: dict[str, int] = {}
+        self._tokens = FRAME_BURST
+        self._stamp = time.monotonic()
+        self.strikes = 0
+        self.last_typing = 0.0
+        self.resume_hash = ""
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role != "participant"
+
+    def sender(self) -> dict[str, str]:
+        return {"name": self.name, "session": self.session, "role": self.role}
+
+    def send(self, frame: dict[str, Any]) -> bool:
+        return self.raw.write(ws_text_frame(dumps(frame)))
+
+    def send_frame(self, frame: bytes) -> bool:
+        return self.raw.write(frame)
+
+    def allow_frame(self) -> bool:
+        """Token bucket over incoming frames."""
+        now = time.monotonic()
+        self._tokens = min(FRAME_BURST, self._tokens + (now - self._stamp) * FRAMES_PER_SECOND)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        return False

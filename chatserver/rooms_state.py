@@ -1,0 +1,110 @@
+"""What one worker knows about one room right now: members, recent messages, switches.
+
+Kept apart from rooms.py (the configuration, immutable) because this part
+changes with every message and is rebuilt on nothing: a reload swaps the
+`config` and keeps the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatserver.connection import Connection
+    from chatserver.rooms import Room
+
+#: Messages kept per room for history and `since` replay (at least the room's `history`).
+LOG_KEEP = 1000
+
+
+class RoomState:
+    """Live state of one room on this worker."""
+
+    __slots__ = (
+        "config",
+        "members",
+        "log",
+        "index",
+        "last_seq",
+        "remote_counts",
+        "bans",
+        "mutes",
+        "slowmode",
+        "locked",
+        "last_sent",
+        "closed",
+    )
+
+    def __init__(self, config: Room) -> None:
+        self.config = config
+        # An insertion-ordered set of local connections.
+        self.members: dict[Connection, None] = {}
+        self.log: deque[tuple[int, str, bytes]] = deque(maxlen=max(LOG_KEEP, config.history))
+        self.index: dict[str, int] = {}
+        self.last_seq = 0
+        # Members on other workers, by worker id: (count, last heard, monotonic).
+        self.remote_counts: dict[str, tuple[int, float]] = {}
+        self.bans: dict[str, float] = {}
+        self.mutes: dict[str, float] = {}
+        self.slowmode = 0.0
+        self.locked = False
+        self.last_sent: dict[str, float] = {}
+        self.closed = False
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def member_count(self, now: float, stale_after: float) -> int:
+        remote = sum(c for c, heard in self.remote_counts.values() if now - heard < stale_after)
+        return len(self.members) + remote
+
+    def remember(self, seq: int, message_id: str, frame: bytes) -> None:
+        log = self.log
+        if len(log) == log.maxlen:
+            _, old_id, _ = log[0]
+            self.index.pop(old_id, None)
+        log.append((seq, message_id, frame))
+        self.index[message_id] = seq
+        self.last_seq = seq
+
+    def forget(self, message_id: str) -> bool:
+        """Drop a deleted message from history; True if it was here."""
+        if self.index.pop(message_id, None) is None:
+            return False
+        kept = [entry for entry in self.log if entry[1] != message_id]
+        self.log.clear()
+        self.log.extend(kept)
+        return True
+
+    def history(self, limit: int) -> list[bytes]:
+        if limit <= 0:
+            return []
+        entries = list(self.log)[-limit:]
+        return [frame for _, _, frame in entries]
+
+    def after(self, seq: int) -> list[bytes] | None:
+        """Frames published after `seq`, or None when the log no longer reaches back that far."""
+        if not self.log:
+            return [] if seq >= self.last_seq else None
+        first = self.log[0][0]
+        if seq + 1 < first:
+            return None
+        return [frame for s, _, frame in self.log if s > seq]
+
+    def is_banned(self, session: str) -> bool:
+        until = self.bans.get(session)
+        return until is not None and (until == 0 or until > time.time())
+
+    def muted_for(self, session: str) -> float:
+        until = self.mutes.get(session)
+        if until is None:
+            return 0.0
+        left = until - time.time()
+        return left if left > 0 else 0.0
+
+    def apply_sanctions(self, sanctions: dict[str, Any]) -> None:
+        self.bans = dict(sanctions.get("ban", {}))
+        self.mutes = dict(sanctions.get("mute", {}))

@@ -1,0 +1,234 @@
+"""Shared moderation state: held messages, bans, mutes, room switches, notes, identities.
+
+Every worker of a deployment must agree on these, so with Redis they live in
+Redis; the in-process store is the embedded default. Each worker also keeps a
+local copy of what the per-message path reads (bans, mutes, room switches),
+kept fresh by events, so checking a message never waits on a round trip.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from chatserver.brokers.redis import PREFIX
+
+HELD_TTL_S = 7 * 24 * 3600
+SESSION_TTL_S = 30 * 24 * 3600
+
+
+class Store:
+    """Plugin base for shared state; every method is atomic on its own."""
+
+    async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
+        """Remember a `resume_token` (by hash) → the identity it restores."""
+        raise NotImplementedError
+
+    async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
+        """Take `name` in `room` for `session`; True if free, ours already, or held by a dead worker."""
+        raise NotImplementedError
+
+    async def release_name(self, room: str, name: str, session: str) -> None:
+        raise NotImplementedError
+
+    async def put_held(self, room: str, item: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
+        """Remove and return a held item; exactly one caller ever gets it."""
+        raise NotImplementedError
+
+    async def list_held(self, room: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
+        """`kind` is "ban" or "mute"; `until` an epoch time, None for no end, 0 to lift it."""
+        raise NotImplementedError
+
+    async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
+        """{"ban": {session: until}, "mute": {...}} with expired entries left out (0 = no end)."""
+        raise NotImplementedError
+
+    async def set_flag(self, room: str, flag: str, value: Any) -> None:
+        raise NotImplementedError
+
+    async def flags(self, room: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+
+def _live(entries: dict[str, float], now: float) -> dict[str, float]:
+    return {s: u for s, u in entries.items() if u == 0 or u > now}
+
+
+class MemoryStore(Store):
+    """One process: plain dictionaries."""
+
+    def __init__(self) -> None:
+        self._identities: dict[str, dict[str, Any]] = {}
+        self._names: dict[tuple[str, str], str] = {}
+        self._held: dict[str, dict[str, dict[str, Any]]] = {}
+        self._sanctions: dict[tuple[str, str], dict[str, float]] = {}
+        self._flags: dict[str, dict[str, Any]] = {}
+        self._notes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
+        self._identities[token_hash] = record
+
+    async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
+        return self._identities.get(token_hash)
+
+    async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
+        owner = self._names.setdefault((room, name), session)
+        return owner == session
+
+    async def release_name(self, room: str, name: str, session: str) -> None:
+        if self._names.get((room, name)) == session:
+            del self._names[(room, name)]
+
+    async def put_held(self, room: str, item: dict[str, Any]) -> None:
+        self._held.setdefault(room, {})[item["id"]] = item
+
+    async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
+        return self._held.get(room, {}).pop(message_id, None)
+
+    async def list_held(self, room: str) -> list[dict[str, Any]]:
+        return list(self._held.get(room, {}).values())
+
+    async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
+        entries = self._sanctions.setdefault((room, kind), {})
+        if until is not None and until != 0 and until < time.time():
+            entries.pop(session, None)
+        elif until == 0:
+            entries.pop(session, None)
+        else:
+            entries[session] = until or 0
+
+    async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
+        now = time.time()
+        return {kind: _live(self._sanctions.get((room, kind), {}), now) for kind in ("ban", "mute")}
+
+    async def set_flag(self, room: str, flag: str, value: Any) -> None:
+        self._flags.setdefault(room, {})[flag] = value
+
+    async def flags(self, room: str) -> dict[str, Any]:
+        return dict(self._flags.get(room, {}))
+
+    async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
+        self._notes.setdefault((room, session), []).append(note)
+
+    async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
+        return list(self._notes.get((room, session), []))
+
+
+# KEYS: the held hash. ARGV: message id. HGET+HDEL in one step, so one release wins.
+_TAKE_LUA = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return v
+"""
+
+
+class RedisStore(Store):
+    """Shared through Redis: every worker on every host sees the same state."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2)
+        self._take = self._redis.register_script(_TAKE_LUA)
+
+    @staticmethod
+    def _key(*parts: str) -> str:
+        return ":".join((PREFIX, *parts))
+
+    async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
+        await self._redis.set(self._key("identity", token_hash), orjson.dumps(record), ex=SESSION_TTL_S)
+
+    async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key("identity", token_hash))
+        return orjson.loads(raw) if raw else None
+
+    async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
+        key = self._key("room", room, "names")
+        value = f"{worker} {session}"
+        if await self._redis.hsetnx(key, name, value):
+            return True
+        current = await self._redis.hget(key, name)
+        if current is None:
+            return bool(await self._redis.hsetnx(key, name, value))
+        owner_worker, _, owner_session = current.decode().partition(" ")
+        if owner_session == session or owner_worker not in alive:
+            await self._redis.hset(key, name, value)
+            return True
+        return False
+
+    async def release_name(self, room: str, name: str, session: str) -> None:
+        key = self._key("room", room, "names")
+        current = await self._redis.hget(key, name)
+        if current is not None and current.decode().partition(" ")[2] == session:
+            await self._redis.hdel(key, name)
+
+    async def put_held(self, room: str, item: dict[str, Any]) -> None:
+        key = self._key("room", room, "held")
+        await self._redis.hset(key, item["id"], orjson.dumps(item))
+        await self._redis.expire(key, HELD_TTL_S)
+
+    async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
+        raw = await self._take(keys=[self._key("room", room, "held")], args=[message_id])
+        return orjson.loads(raw) if raw else None
+
+    async def list_held(self, room: str) -> list[dict[str, Any]]:
+        values = await self._redis.hvals(self._key("room", room, "held"))
+        items = [orjson.loads(v) for v in values]
+        items.sort(key=lambda i: i.get("ts", ""))
+        return items
+
+    async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
+        key = self._key("room", room, kind)
+        if until == 0:
+            await self._redis.hdel(key, session)
+        else:
+            await self._redis.hset(key, session, repr(until or 0))
+
+    async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
+        now = time.time()
+        out: dict[str, dict[str, float]] = {}
+        for kind in ("ban", "mute"):
+            raw = await self._redis.hgetall(self._key("room", room, kind))
+            out[kind] = _live({k.decode(): float(v) for k, v in raw.items()}, now)
+        return out
+
+    async def set_flag(self, room: str, flag: str, value: Any) -> None:
+        await self._redis.hset(self._key("room", room, "flags"), flag, orjson.dumps(value))
+
+    async def flags(self, room: str) -> dict[str, Any]:
+        raw = await self._redis.hgetall(self._key("room", room, "flags"))
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
+        key = self._key("room", room, "notes", session)
+        await self._redis.rpush(key, orjson.dumps(note))
+        await self._redis.ltrim(key, -50, -1)
+
+    async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
+        return [
+            orjson.loads(v)
+            for v in await self._redis.lrange(self._key("room", room, "notes", session), 0, -1)
+        ]
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,84 @@
+"""A uvicorn WebSocket protocol that lets the hub write ready-made frames.
+
+Why: a room event is byte-for-byte the same WebSocket frame for every
+recipient (server frames are unmasked). Through plain ASGI each recipient costs
+an `await send(...)` that re-frames the text; here the hub builds the frame
+once and hands the bytes to each socket's transport. The same handle reports
+the transport's unsent bytes, which is our bounded per-connection send queue:
+a reader that stops reading is closed (1008) instead of growing a buffer or
+slowing the room.
+
+The handshake, close and receive paths stay plain ASGI (uvicorn's sans-I/O
+implementation over the `websockets` library); only outgoing data frames take
+the shortcut. Exposed to the app as the ASGI scope extension `EXTENSION`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+EXTENSION = "chatserver.raw_socket"
+log = logging.getLogger(__name__)
+
+
+class RawSocket:
+    """Direct, synchronous writes of pre-built frames to one WebSocket connection."""
+
+    __slots__ = ("_proto", "max_buffer", "closed")
+
+    def __init__(self, proto: ChatWebSocketProtocol, max_buffer: int) -> None:
+        self._proto = proto
+        self.max_buffer = max_buffer
+        self.closed = False
+
+    def write(self, frame: bytes) -> bool:
+        """Queue one frame; False if the connection is gone or was closed for not reading."""
+        if self.closed:
+            return False
+        proto = self._proto
+        transport = proto.transport
+        if proto.close_sent or transport.is_closing():
+            self.closed = True
+            return False
+        if transport.get_write_buffer_size() > self.max_buffer:
+            self.abort(1008, "send queue full: the client is not reading")
+            return False
+        transport.write(frame)
+        return True
+
+    @property
+    def buffered(self) -> int:
+        return self._proto.transport.get_write_buffer_size()
+
+    def abort(self, code: int, reason: str) -> None:
+        """Send a close frame without waiting for the peer (it may never read again)."""
+        if self.closed:
+            return
+        self.closed = True
+        proto = self._proto
+        if proto.close_sent or proto.transport.is_closing():
+            return
+        try:
+            proto.conn.send_close(code, reason)
+            proto.transport.write(b"".join(proto.conn.data_to_send()))
+        except Exception:  # the protocol may already be closing; the abort below still ends it
+            log.debug("close frame not sent", exc_info=True)
+        proto.close_sent = True
+        proto.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        # Give a reading peer a moment to see the close frame, then drop the socket.
+        proto.loop.call_later(1.0, proto.transport.abort)
+
+
+class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol plus the `RawSocket` scope extension."""
+
+    #: Unsent bytes allowed per connection before it counts as a stalled reader.
+    max_buffer = 512 * 1024
+
+    def handle_connect(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)

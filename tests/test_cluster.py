@@ -1,0 +1,120 @@
+"""Several `chatserver serve --redis` processes acting as one deployment."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytestmark = pytest.mark.redis
+
+
+async def test_two_servers_deliver_each_others_messages_in_one_order(make_server, redis_server, clients):
+    """Messages sent to either process reach members of both, in one order, with consecutive seq."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    ann = await clients.user(one, "ann", ("lobby",))
+    ben = await clients.user(two, "ben", ("lobby",))
+    cat = await clients.user(one, "cat", ("lobby",))
+
+    async def burst(client, tag):
+        for i in range(20):
+            await client.send(type="send", room="lobby", text=f"{tag}{i}", client_id=f"{tag}{i}")
+
+    await asyncio.gather(burst(ann, "a"), burst(ben, "b"))
+    seen = {}
+    for member in (ann, ben, cat):
+        seen[member.label] = [await member.expect("message", timeout=10) for _ in range(40)]
+    orders = {label: [m["id"] for m in msgs] for label, msgs in seen.items()}
+    assert orders["ann"] == orders["ben"] == orders["cat"]
+    seqs = [m["seq"] for m in seen["cat"]]
+    assert seqs == list(range(seqs[0], seqs[0] + 40))
+    for tag in ("a", "b"):
+        mine = [m["text"] for m in seen["cat"] if m["text"].startswith(tag)]
+        assert mine == [f"{tag}{i}" for i in range(20)]
+
+
+async def test_presence_counts_members_on_every_worker(make_server, redis_server, clients):
+    """The member count a joiner sees includes people connected to the other process."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    ann = await clients.user(one, "ann", ("lobby",))
+    ben = await clients.user(two, "ben", ("lobby",))
+    await ann.expect("presence", members=2, timeout=5)
+    assert ben.joined["lobby"]["members"] == 2
+
+
+async def test_name_taken_across_workers(make_server, redis_server, clients):
+    """A name used on one process is taken on the other too."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    await clients.user(one, "Sam", ("lobby",))
+    twin = await clients.user(two, "sam")
+    assert (await twin.join("lobby"))["code"] == "name_taken"
+
+
+async def test_redis_restart_leaves_no_gap_after_rejoin_with_since(make_server, redis_server, clients):
+    """Redis dies and comes back mid-conversation; a rejoin with `since` fills every gap."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    ann = await clients.user(one, "ann", ("lobby",))
+    ben = await clients.user(two, "ben", ("lobby",))
+    before = [await ann.post("lobby", f"before {i}") for i in range(5)]
+    last_seen = (await ben.expect("message", id=before[-1]["id"]))["id"]
+
+    redis_server.kill()
+    await ann.expect("notice", timeout=10, code="broker_degraded")
+    during = await ann.post("lobby", "while redis is down")
+    assert during.get("status") == "published" or during.get("code") == "unavailable"
+    redis_server.start()
+    await ann.expect("notice", timeout=10, code="broker_ok")
+    await ben.expect("notice", timeout=10, code="broker_ok")
+
+    after = []
+    for i in range(5):
+        after.append(await ann.post("lobby", f"after {i}"))
+    assert all(a["status"] == "published" for a in after)
+
+    rejoiner = await clients.user(two, "ben2")
+    joined = await rejoiner.join("lobby", since=last_seen)
+    texts = [m["text"] for m in joined["history"]]
+    assert texts[-5:] == [f"after {i}" for i in range(5)]
+    seqs = [m["seq"] for m in joined["history"]]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+
+
+async def test_held_message_released_on_another_worker_exactly_once(make_server, redis_server, clients):
+    """A held message is invisible until a host on the other worker releases it; two releases deliver once."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    sam = await clients.user(one, "sam", ("moderated",))
+    kim = await clients.user(one, "kim", ("moderated",))
+    alice = await clients.host(two, "alice", ("moderated",))
+    bob = await clients.host(one, "bob", ("moderated",))
+    ack = await sam.post("moderated", "please let me in")
+    assert ack["status"] == "held"
+    await alice.expect("held", id=ack["id"], timeout=5)
+    await kim.expect_none("message", within=0.5)
+    await asyncio.gather(
+        alice.send(type="release", room="moderated", message_id=ack["id"]),
+        bob.send(type="release", room="moderated", message_id=ack["id"]),
+    )
+    await kim.expect("message", id=ack["id"], timeout=5)
+    await sam.expect("resolved", id=ack["id"], action="released", timeout=5)
+    await kim.expect_none("message", within=1.0, id=ack["id"])
+
+
+async def test_ban_on_one_worker_holds_on_the_other(make_server, redis_server, clients):
+    """A ban made through one process is enforced by the other, across a resume."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    troll = await clients.user(two, "troll", ("lobby",))
+    alice = await clients.host(one, "alice", ("lobby",))
+    await alice.send(type="ban", room="lobby", session=troll.session, reason="abuse")
+    await troll.expect("notice", code="removed", timeout=5)
+    again = await clients.connect(two)
+    await again.hello("troll", resume=troll.resume_token)
+    assert (await again.join("lobby"))["code"] == "banned"
+    elsewhere = await clients.connect(one)
+    await elsewhere.hello("troll", resume=troll.resume_token)
+    assert (await elsewhere.join("lobby"))["code"] == "banned"
