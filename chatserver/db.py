@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import sqlite3
@@ -70,10 +69,24 @@ CREATE INDEX IF NOT EXISTS audit_room_seq ON audit (room, seq) WHERE seq IS NOT 
 """
 
 
-@functools.lru_cache(maxsize=8)
-def _second(sec: int) -> str:
-    # strftime is most of the cost of a timestamp, and audit rows arrive thousands per second.
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+class _Clock:
+    # strftime is most of the cost of a timestamp and audit rows arrive thousands per
+    # second, so the "YYYY-MM-DDTHH:MM:SS" part is kept for the current second.
+    __slots__ = ("second", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def format_ms(self, epoch_ms: int) -> str:
+        second, ms = divmod(epoch_ms, 1000)
+        if second != self.second:
+            self.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self.second = second
+        return f"{self.text}.{ms:03d}Z"
+
+
+_clock = _Clock()  # a cache of one string, not state: safe to share
 
 
 def format_ts(t: float) -> str:
@@ -81,13 +94,12 @@ def format_ts(t: float) -> str:
 
     Every timestamp column in the database uses this format.
     """
-    sec = int(t)
-    return f"{_second(sec)}.{int((t - sec) * 1000):03d}Z"
+    return _clock.format_ms(int(t * 1000))
 
 
 def utc_now() -> str:
     """The current time in the database's timestamp format."""
-    return format_ts(time.time())
+    return _clock.format_ms(time.time_ns() // 1_000_000)
 
 
 def is_busy(exc: BaseException) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from chatserver.audit.records import COLUMNS, MESSAGE_COLUMNS, MESSAGE_KINDS, export_row, message_of
+from chatserver.audit.records import COLUMNS, MESSAGES_SQL, export_row, message_of
 from chatserver.db import connect
 from chatserver.errors import ChatError
 
@@ -43,7 +43,6 @@ _EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)+")
 # dashes or parentheses; not glued to letters (ids, tokens) and not a date.
 _PHONE = re.compile(r"(?<![\w@.+-])(?:\+|\()?\d(?:[ .()\-]{0,2}\d){6,14}(?![\w@-])")
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
-_MESSAGE_KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -229,18 +228,15 @@ def transcript(
     since: Any = None,
     until: Any = None,
 ) -> list[dict[str, Any]]:
-    """What the room's participants were shown: published and released messages, minus deleted ones.
+    """What the room's participants were shown: published and released messages, minus deleted ones
+    (and minus those the broker failed to publish).
 
     Ordered by `seq` (the order everyone saw); a message whose seq was never recorded
     (the server died between publishing and annotating) comes last, in id order.
     Each item has the shape of a `message` frame.
     """
     where, args = _where(room, since, until, None)
-    sql = (
-        f"SELECT {MESSAGE_COLUMNS} FROM audit{where} AND kind IN ({_MESSAGE_KINDS_SQL})"
-        " AND NOT EXISTS (SELECT 1 FROM audit d WHERE d.message_id = audit.message_id AND d.kind = 'deleted')"
-        " ORDER BY seq IS NULL, seq, id"
-    )
+    sql = MESSAGES_SQL + where.replace(" WHERE ", " AND ", 1) + " ORDER BY seq IS NULL, seq, id"
     conn = connect(db_path, readonly=True)
     try:
         return [message_of(row) for row in conn.execute(sql, args)]

@@ -3,18 +3,17 @@
 Pure: no I/O. The writer (store.py), `verify` (chain.py) and `export` (export.py)
 all go through these functions, so a row is hashed the same way everywhere.
 
-The hash of row N is::
+The hash of a row is the SHA-256 of a version line followed by a compact JSON
+array (UTF-8, no ASCII escaping, no spaces) of its hashed fields, in this order::
 
-    sha256( b"chatserver-audit-v1\\n"
-            + ns(prev_hash) + ns(str(id))
-            + ns(ts) + ns(room) + ns(kind) + ns(actor_session) + ns(actor_name)
-            + ns(subject) + ns(message_id) + ns(text) + ns(detail) )
+    sha256(b"chatserver-audit-v1\n" + json.dumps(
+        [prev_hash, id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail],
+        ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
-where `ns(s)` is the netstring `b"<len>:<utf-8 bytes>,"` and `ns(None)` is `b"-"`
-(a netstring starts with a digit, so the two never collide), and `detail` is the
-JSON text exactly as stored. Length prefixes make the encoding unambiguous without
-relying on any JSON library's escaping rules, so an auditor can recompute it in a
-few lines of any language (docs/audit.md has a reference implementation).
+where `detail` is the JSON text exactly as stored (a string inside the array).
+JSON quoting makes the encoding unambiguous, and the recipe above (Python's
+standard library) yields exactly the bytes orjson writes; a test pins that, so an
+auditor can recompute the chain without this code.
 
 `seq` is deliberately outside the hash: it is written after the row, once the
 broker has published the message (`AuditLog.annotate_seq`), and a hash cannot
@@ -47,8 +46,27 @@ COLUMNS = (
     "id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail, seq, prev_hash, hash"
 )
 
-#: Column order used by every SELECT that feeds `message_of`.
-MESSAGE_COLUMNS = "message_id, seq, room, text, ts, actor_name, actor_session, detail"
+#: Rows whose message_id marks a message as no longer (or never) visible to the room.
+HIDING_KINDS = ("deleted", "publish_failed")
+
+
+def _author(column: str) -> str:
+    # A `released` row's actor is the host who released it; the author is the actor
+    # of the message's `held` row. The unary + keeps SQLite on the message_id index
+    # (without it, it may pick the far less selective kind index).
+    held = f"(SELECT h.{column} FROM audit h WHERE h.message_id = a.message_id AND +h.kind = 'held' LIMIT 1)"
+    return f"CASE WHEN a.kind = 'released' THEN coalesce({held}, a.{column}) ELSE a.{column} END"
+
+
+#: The messages people were shown, as rows for `message_of`; callers append
+#: `AND <more conditions>` (unqualified columns are the message row's) and an ORDER BY.
+MESSAGES_SQL = (
+    f"SELECT a.message_id, a.seq, a.room, a.text, a.ts, {_author('actor_name')}, {_author('actor_session')},"
+    " a.detail FROM audit a"
+    f" WHERE a.kind IN ({', '.join(repr(k) for k in MESSAGE_KINDS)})"
+    " AND NOT EXISTS (SELECT 1 FROM audit d WHERE d.message_id = a.message_id"
+    f" AND +d.kind IN ({', '.join(repr(k) for k in HIDING_KINDS)}))"
+)
 
 
 def encode_detail(detail: Mapping[str, Any] | None) -> str | None:
@@ -56,14 +74,6 @@ def encode_detail(detail: Mapping[str, Any] | None) -> str | None:
     if detail is None:
         return None
     return orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _ns(value: str | None) -> str:
-    # Built as str and encoded once per row (cheaper than nine small encodes); the
-    # length is still the UTF-8 byte length.
-    if value is None:
-        return "-"
-    return f"{len(value) if value.isascii() else len(value.encode('utf-8'))}:{value},"
 
 
 def canonical_body(
@@ -77,31 +87,23 @@ def canonical_body(
     text: str | None,
     detail: str | None,
 ) -> bytes:
-    """The hashed fields after `prev_hash` and `id`, encoded once when a row is appended.
+    """The hashed fields after `prev_hash` and `id`: the tail of the JSON array, encoded once per row.
 
     Raises:
         BadRequest: a field is not encodable as UTF-8 (a lone surrogate); it could not be stored either.
     """
-    fields = (ts, room, kind, actor_session, actor_name, subject, message_id, text, detail)
     try:
-        # _ns inlined: this runs for every row, on the event loop.
-        return "".join(
-            [
-                "-" if v is None else f"{len(v) if v.isascii() else len(v.encode('utf-8'))}:{v},"
-                for v in fields
-            ]
-        ).encode("utf-8")
-    except UnicodeEncodeError:
+        return orjson.dumps((ts, room, kind, actor_session, actor_name, subject, message_id, text, detail))[
+            1:
+        ]
+    except orjson.JSONEncodeError:
         raise BadRequest("the text is not valid Unicode (it contains a lone surrogate)") from None
-    except AttributeError:
-        bad = next(type(v).__name__ for v in fields if v is not None and not isinstance(v, str))
-        raise TypeError(f"audit fields must be str or None, got {bad}") from None
 
 
 def chain_hash(prev_hash: str, row_id: int, body: bytes) -> str:
     """The row's hash: links it to `prev_hash` and fixes its `id` and content."""
     head = _HASH_BASE.copy()
-    head.update((_ns(prev_hash) + _ns(str(row_id))).encode("ascii"))
+    head.update(b"[" + orjson.dumps(prev_hash) + b",%d," % row_id)
     head.update(body)
     return head.hexdigest()
 
@@ -142,15 +144,9 @@ def export_row(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def message_of(row: Sequence[Any]) -> dict[str, Any]:
-    """A `published`/`released` row (selected with `MESSAGE_COLUMNS`) as the `message` a client saw.
-
-    The author is `detail.from` when present (a `released` row's actor is the host
-    who released it), else the row's actor with `detail.role`.
-    """
+    """A row selected with `MESSAGES_SQL` as the `message` a client saw (`detail.role` is the author's)."""
     detail = decode_detail(row[7])
-    author = detail.get("from")
-    if not isinstance(author, dict):
-        author = {"name": row[5], "session": row[6], "role": detail.get("role") or "participant"}
+    author = {"name": row[5], "session": row[6], "role": detail.get("role") or "participant"}
     message: dict[str, Any] = {
         "id": row[0],
         "seq": row[1],

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,8 +32,8 @@ import aiosqlite
 
 from chatserver.audit.records import (
     GENESIS,
-    MESSAGE_COLUMNS,
     MESSAGE_KINDS,
+    MESSAGES_SQL,
     canonical_body,
     chain_hash,
     encode_detail,
@@ -49,28 +50,31 @@ _INSERT_HEAD = (
     "INSERT INTO audit (id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail,"
     " seq, prev_hash, hash) VALUES "
 )
-# Many rows per INSERT statement: the sqlite3 module takes the GIL back after every
-# statement step, and with the event loop busy each handoff can cost milliseconds.
-# 76 rows x 13 columns = 988 parameters, under the oldest SQLite limit (999).
-_ROWS_PER_INSERT = 76
 _COLUMNS_PER_ROW = 13
+
+
+def _max_variables() -> int:
+    conn = sqlite3.connect(":memory:")
+    try:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        conn.close()
+
+
+# As many rows per INSERT statement as SQLite allows (2,520 since SQLite 3.32, 76 before):
+# the sqlite3 module takes the GIL back after every statement it steps, and while the
+# event loop is busy each of those handoffs can wait out the 5 ms switch interval.
+_ROWS_PER_INSERT = max(1, _max_variables() // _COLUMNS_PER_ROW)
 
 
 def _insert_sql(rows: int) -> str:
     return _INSERT_HEAD + ", ".join(["(" + ", ".join(["?"] * _COLUMNS_PER_ROW) + ")"] * rows)
 
 
-_INSERT_FULL = _insert_sql(_ROWS_PER_INSERT)
 _KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
 # Only the row that put the message in front of the room carries its seq.
 _ANNOTATE = f"UPDATE audit SET seq = ? WHERE message_id = ? AND seq IS NULL AND kind IN ({_KINDS_SQL})"
-_NOT_DELETED = (
-    "NOT EXISTS (SELECT 1 FROM audit d WHERE d.message_id = audit.message_id AND d.kind = 'deleted')"
-)
-_MESSAGES = (
-    f"SELECT {MESSAGE_COLUMNS} FROM audit WHERE room = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL})"
-    f" AND {_NOT_DELETED}"
-)
+_MESSAGES = MESSAGES_SQL + " AND room = ? AND seq IS NOT NULL"
 _SEQ_OF = f"SELECT seq FROM audit WHERE message_id = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL}) LIMIT 1"
 
 _MIN_BACKOFF = 0.05
@@ -222,7 +226,10 @@ class AuditLog:
         self._check_open()
         if not isinstance(kind, str) or not kind:
             raise TypeError("audit kind must be a non-empty str")
-        if seq is not None and not isinstance(seq, int):
+        for value in (room, actor_session, actor_name, subject, message_id, text):
+            if value is not None and type(value) is not str:
+                raise TypeError(f"audit fields must be str or None, got {type(value).__name__}")
+        if seq is not None and type(seq) is not int:
             raise TypeError("audit seq must be an int or None")
         row = _Row()
         row.ts = utc_now()
@@ -432,10 +439,11 @@ class AuditLog:
                 del self._pending_seqs[message_id]
 
     async def _insert(self, params: list[Any]) -> None:
-        step = _ROWS_PER_INSERT * _COLUMNS_PER_ROW
+        step = min(_ROWS_PER_INSERT, self._max_batch) * _COLUMNS_PER_ROW
         full = len(params) // step * step
         if full:
-            await self._db.executemany(_INSERT_FULL, [params[i : i + step] for i in range(0, full, step)])
+            sql = _insert_sql(step // _COLUMNS_PER_ROW)
+            await self._db.executemany(sql, [params[i : i + step] for i in range(0, full, step)])
         if full < len(params):
             rest = params[full:]
             await self._db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
