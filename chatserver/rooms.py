@@ -37,8 +37,6 @@ DEFAULT_KEYS = (
     "filters",
     "escalate_after",
     "resources",
-    "slowmode",
-    "locked",
 )
 ROOM_KEYS = (
     "id",
@@ -54,8 +52,6 @@ ROOM_KEYS = (
     "premoderate_count",
     "resources",
     "filters",
-    "slowmode",
-    "locked",
 )
 RESOURCE_KEYS = ("name", "phone", "sms", "url", "text", "hours", "region")
 PREMODERATE = ("off", "new_members", "all")
@@ -67,8 +63,6 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "premoderate": "off",
         "premoderate_count": 3,
         "escalate_after": 120.0,
-        "slowmode": 0.0,
-        "locked": False,
     }
 )
 
@@ -91,8 +85,6 @@ class Room:
     resource_lists: Mapping[str, tuple[dict[str, str], ...]]  # every list by name, for crisis verdicts
     chain: FilterChain
     premoderate_count: int = 3
-    slowmode: float = 0.0  # initial slow mode, seconds between a participant's messages (0: off)
-    locked: bool = False  # initial lock: only hosts may post
 
     @property
     def guidelines_required(self) -> bool:
@@ -106,12 +98,6 @@ class RoomsConfig:
 
     path: str
     rooms: Mapping[str, Room]
-
-    @property
-    def summary(self) -> str:
-        """One line for `check-rooms`."""
-        count = len(self.rooms)
-        return f"{self.path}: {count} room{'s' if count != 1 else ''} OK ({', '.join(self.rooms)})"
 
 
 def load_rooms(path: str | Path) -> RoomsConfig:
@@ -173,7 +159,9 @@ class _Parser:
             root = self.loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+            detail = exc.problem or exc.context or "cannot parse"
+            if exc.context and exc.context_mark and exc.problem:
+                detail += f" ({exc.context} on line {exc.context_mark.line + 1})"
             self.problem(mark.line + 1 if mark else 1, f"YAML syntax error: {detail}")
             return {}
         except yaml.YAMLError as exc:
@@ -185,6 +173,15 @@ class _Parser:
             self.problem(1, f"the file is empty (expected top-level keys: {', '.join(TOP_KEYS)})")
             return {}
         self.check_duplicate_keys(root, set())
+        try:
+            # Once over everything, so a bad tag is reported here, not half-way through the walk.
+            self.loader.construct_document(root)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            self.problem(
+                mark.line + 1 if mark else 1, f"cannot read this value: {getattr(exc, 'problem', exc)}"
+            )
+            return {}
         top = self.mapping(root, "the top level", TOP_KEYS)
         if top is None:
             return {}
@@ -250,7 +247,8 @@ class _Parser:
         if value is None and not required:
             return ""
         if not isinstance(value, str) or (required and not value.strip()):
-            hint = " (put it in quotes)" if isinstance(node, yaml.ScalarNode) and value is not None else ""
+            quotes = isinstance(node, yaml.ScalarNode) and value is not None and not isinstance(value, str)
+            hint = " (put it in quotes)" if quotes else ""
             self.problem(node, f"{what} must be a non-empty text, got {_show(node)}{hint}")
             return None
         return value
@@ -262,25 +260,12 @@ class _Parser:
             return None
         return value
 
-    def number(self, node: yaml.Node, what: str, *, zero_ok: bool) -> float | None:
+    def number(self, node: yaml.Node, what: str) -> float | None:
         value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value < 0
-            or (value == 0 and not zero_ok)
-        ):
-            bound = "0 or more" if zero_ok else "above 0"
-            self.problem(node, f"{what} must be a number of seconds {bound}, got {_show(node)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            self.problem(node, f"{what} must be a number of seconds above 0, got {_show(node)}")
             return None
         return float(value)
-
-    def boolean(self, node: yaml.Node, what: str) -> bool | None:
-        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
-        if not isinstance(value, bool):
-            self.problem(node, f"{what} must be true or false, got {_show(node)}")
-            return None
-        return value
 
     def premoderate(self, node: yaml.Node, what: str) -> str | None:
         value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
@@ -361,9 +346,7 @@ class _Parser:
             "max_length": lambda n: self.integer(n, f"'max_length' in {where}", 1),
             "premoderate_count": lambda n: self.integer(n, f"'premoderate_count' in {where}", 1),
             "premoderate": lambda n: self.premoderate(n, f"'premoderate' in {where}"),
-            "escalate_after": lambda n: self.number(n, f"'escalate_after' in {where}", zero_ok=False),
-            "slowmode": lambda n: self.number(n, f"'slowmode' in {where}", zero_ok=True),
-            "locked": lambda n: self.boolean(n, f"'locked' in {where}"),
+            "escalate_after": lambda n: self.number(n, f"'escalate_after' in {where}"),
         }
         for key, check in checks.items():
             if key in fields:
@@ -507,6 +490,4 @@ class _Parser:
             resource_lists=MappingProxyType(dict(lists)),
             chain=FilterChain(chain),
             premoderate_count=settings["premoderate_count"],
-            slowmode=settings["slowmode"],
-            locked=settings["locked"],
         )

@@ -146,15 +146,14 @@ def phrase_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
         node[None] = True
     if not trie:
         return None
-    firsts = sorted(set().union(*(_chars(letter) for (_, letter, _) in trie)))
-    branches = []
-    for (_, letter, count), child in trie.items():
-        # The leading class has consumed one character; this branch picks its letter by looking back.
-        tail = _run(letter, count, first_consumed=True) + _render(child, True)
-        branches.append(f"(?<={_cls(letter)}){tail}")
-    # Leading class first (lets `re` skip ahead), then: the character before it is no letter or digit.
-    first = "[" + re.escape("".join(firsts)) + "]"
-    return re.compile(first + r"(?<![^\W_].)(?:" + "|".join(branches) + ")")
+    # Each branch starts with a plain character class, which `re` checks before entering it.
+    branches = [
+        _cls(letter) + _run(letter, count, first_consumed=True) + _render(child, True)
+        for (_, letter, count), child in trie.items()
+    ]
+    # The leading [\W_] consumes the character before the phrase (the caller puts a space in front
+    # of the text): a pattern that starts with a sparse class lets `re` skip ahead quickly.
+    return re.compile(r"[\W_](" + "|".join(branches) + ")")
 
 
 def phrase_problem(phrase: str) -> str | None:
@@ -182,23 +181,25 @@ class WordMatcher:
         regex = self.regex
         if regex is None:
             return False
-        if regex.search(text) is not None:
+        if regex.search(" " + text) is not None:
             return True
         if ("1" in text or "|" in text) and _ONE_IN_WORD.search(text) is not None:
             return (
-                regex.search(text.replace("1", "i").replace("|", "i")) is not None
-                or regex.search(text.replace("1", "l").replace("|", "l")) is not None
+                regex.search(" " + text.replace("1", "i").replace("|", "i")) is not None
+                or regex.search(" " + text.replace("1", "l").replace("|", "l")) is not None
             )
         return False
 
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        """Every match, in each reading of 1 and |; spans always line up with `text`."""
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """(start, end) of every match in `text`, in each reading of 1 and |."""
         if self.regex is None:
             return
-        yield from self.regex.finditer(text)
+        readings = [text]
         if ("1" in text or "|" in text) and _ONE_IN_WORD.search(text) is not None:
-            yield from self.regex.finditer(text.replace("1", "i").replace("|", "i"))
-            yield from self.regex.finditer(text.replace("1", "l").replace("|", "l"))
+            readings += [text.replace("1", "i").replace("|", "i"), text.replace("1", "l").replace("|", "l")]
+        for reading in readings:  # same length as `text`, so spans line up
+            for match in self.regex.finditer(" " + reading):
+                yield match.start(1) - 1, match.end(1) - 1
 
 
 class BlocklistFilter(Filter):
@@ -250,9 +251,11 @@ class BlocklistFilter(Filter):
     def check(self, ctx: MessageContext) -> Verdict | None:
         text = ctx.text
         if self.allow:
-            found = itertools.chain(self._words.finditer(text), *(p.finditer(text) for p in self._patterns))
-            for match in found:
-                if not self._allowed(text, match):
+            found = itertools.chain(
+                self._words.spans(text), *((m.span() for m in p.finditer(text)) for p in self._patterns)
+            )
+            for start, end in found:
+                if not self._allowed(text, start, end):
                     return self._verdict
             return None
         if self._words.search(text):
@@ -262,10 +265,10 @@ class BlocklistFilter(Filter):
                 return self._verdict
         return None
 
-    def _allowed(self, text: str, match: re.Match[str]) -> bool:
-        start, end = match.span()
-        while start > 0 and text[start - 1].isalnum():
-            start -= 1
-        while end < len(text) and text[end].isalnum():
-            end += 1
-        return deleet(text[start:end]) in self.allow or deleet(match.group()) in self.allow
+    def _allowed(self, text: str, start: int, end: int) -> bool:
+        word_start, word_end = start, end
+        while word_start > 0 and text[word_start - 1].isalnum():
+            word_start -= 1
+        while word_end < len(text) and text[word_end].isalnum():
+            word_end += 1
+        return deleet(text[word_start:word_end]) in self.allow or deleet(text[start:end]) in self.allow

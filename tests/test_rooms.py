@@ -1,0 +1,353 @@
+"""rooms.yaml: parsing, validation with file and line, and the Room objects it builds."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chatserver.errors import ConfigError
+from chatserver.filters import CrisisFilter, MessageContext, PremoderateFilter, RateLimitFilter
+from chatserver.rooms import Room, load_rooms, parse_rooms
+
+SHIPPED_ROOMS = Path(__file__).resolve().parent.parent / "rooms.yaml"
+CRISIS_TEXT = "I can't go on, I want to kill myself tonight"
+
+# The conformance suite's good file, verbatim.
+GOOD_ROOMS = """\
+defaults:
+  history: 50
+  max_length: 2000
+  premoderate: off
+  filters:
+    - rate_limit: {messages: 5, per_seconds: 10}
+    - blocklist: {words: [grapefruit, durian], action: hold}
+    - links: {action: hold, allow: [example.org]}
+    - pii: {action: redact}
+    - crisis: {action: hold, resources: crisis}
+resources:
+  crisis:
+    - {name: "Emergency services", phone: "112 / 911 / 999"}
+rooms:
+  - id: anxiety
+    title: Anxiety support
+    topic: A calm room to talk about worry and panic.
+    guidelines: |
+      Be kind. No advice about medication doses.
+    hosts: [alice, bob]
+    resources: [crisis]
+  - id: late-night-2
+    title: Late-night check-in
+    topic: For the small hours.
+    hosts: [bob]
+    premoderate: new_members
+    filters:
+      - pii: {action: redact}
+"""
+
+HEAD = """\
+defaults:
+  history: 50
+resources:
+  crisis:
+    - {name: "Emergency services", phone: "112"}
+rooms:
+"""
+
+CALM = "  - id: calm\n    title: Calm\n    topic: Calm.\n"
+
+
+def problems_of(text: str, path: str = "rooms.yaml") -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_rooms(text, path)
+    return err.value.problems
+
+
+def lines_of(problems: list[str]) -> list[int]:
+    return [int(m.group(1)) for p in problems if (m := re.match(r"rooms\.yaml:(\d+): \S", p))]
+
+
+def line_with(text: str, needle: str, occurrence: int = 1) -> int:
+    hits = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    return hits[occurrence - 1]
+
+
+def ctx(text: str, *, role: str = "participant", sent: int = 10) -> MessageContext:
+    return MessageContext("r", "s1", "ann", role, text, 0.0, sent)
+
+
+def test_good_file_builds_rooms_in_order():
+    """The conformance good file loads: rooms in file order, defaults merged, filters replaced."""
+    config = parse_rooms(GOOD_ROOMS)
+    assert list(config.rooms) == ["anxiety", "late-night-2"]
+    anxiety, late = config.rooms.values()
+    assert isinstance(anxiety, Room)
+    assert (anxiety.title, anxiety.history, anxiety.max_length, anxiety.escalate_after) == (
+        "Anxiety support",
+        50,
+        2000,
+        120.0,
+    )
+    assert anxiety.hosts == ("alice", "bob") and anxiety.backup_hosts == ()
+    assert anxiety.guidelines_required and not late.guidelines_required and late.guidelines == ""
+    assert anxiety.chain.names == ["max_length", "rate_limit", "blocklist", "links", "pii", "crisis"]
+    assert late.chain.names == ["max_length", "pii", "premoderate"]
+    assert anxiety.premoderate == "off" and late.premoderate == "new_members"
+    assert anxiety.resources == ({"name": "Emergency services", "phone": "112 / 911 / 999"},)
+
+
+def test_bare_off_is_premoderate_off():
+    """YAML reads `premoderate: off` as false; it means off, and no premoderate filter is added."""
+    config = parse_rooms(HEAD + "  - id: calm\n    title: Calm\n    topic: Calm.\n    premoderate: off\n")
+    room = config.rooms["calm"]
+    assert room.premoderate == "off"
+    assert not any(isinstance(f, PremoderateFilter) for f in room.chain)
+
+
+def test_chain_has_max_length_first_and_premoderate_last():
+    """The room prepends max_length from its setting and appends premoderate with the count."""
+    text = HEAD.replace("  history: 50\n", "  history: 50\n  premoderate_count: 2\n") + (
+        "  - id: calm\n    title: Calm\n    topic: Calm.\n    max_length: 10\n    premoderate: new_members\n"
+        "    filters: [pii]\n"
+    )
+    chain = parse_rooms(text).rooms["calm"].chain
+    assert chain.names == ["max_length", "pii", "premoderate"]
+    assert chain.run(ctx("x" * 11)).reasons == ["max_length"]
+    assert chain.run(ctx("hello", sent=1)).status == "held"
+    assert chain.run(ctx("hello", sent=2)).status == "published"
+
+
+def test_each_room_gets_its_own_filter_state():
+    """Rooms inheriting the default chain get separate filter instances (rate limits are per room)."""
+    text = HEAD.replace(
+        "  history: 50\n", "  filters:\n    - rate_limit: {messages: 1, per_seconds: 60}\n"
+    ) + ("  - id: one\n    title: One\n    topic: t\n  - id: two\n    title: Two\n    topic: t\n")
+    rooms = parse_rooms(text).rooms
+    one, two = (next(f for f in rooms[r].chain if isinstance(f, RateLimitFilter)) for r in ("one", "two"))
+    assert one is not two
+    assert rooms["one"].chain.run(ctx("a")).status == "published"
+    assert rooms["one"].chain.run(ctx("b")).status == "rejected"
+    assert rooms["two"].chain.run(ctx("c")).status == "published"
+
+
+def test_empty_filters_list_replaces_the_defaults():
+    """`filters: []` in a room means no filters besides max_length."""
+    text = HEAD.replace("  history: 50\n", "  filters: [pii, crisis]\n") + (
+        "  - id: open\n    title: Open\n    topic: t\n    filters: []\n"
+    )
+    assert parse_rooms(text).rooms["open"].chain.names == ["max_length"]
+
+
+def test_resources_default_to_every_list_or_the_defaults_choice():
+    """Without `resources`, a room shows defaults.resources, or else every list."""
+    lists = 'resources:\n  a:\n    - {name: "A"}\n  b:\n    - {name: "B", url: "https://b.example"}\n'
+    rooms = (
+        "rooms:\n  - id: x\n    title: X\n    topic: t\n"
+        "  - id: y\n    title: Y\n    topic: t\n    resources: [b]\n"
+    )
+    every = parse_rooms(lists + rooms).rooms
+    assert [r["name"] for r in every["x"].resources] == ["A", "B"]
+    assert [r["name"] for r in every["y"].resources] == ["B"]
+    chosen = parse_rooms("defaults:\n  resources: [a]\n" + lists + rooms).rooms
+    assert [r["name"] for r in chosen["x"].resources] == ["A"]
+    assert set(chosen["x"].resource_lists) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "needle", "words"),
+    [
+        (
+            "duplicate id",
+            "  - id: grief\n    title: Grief\n    topic: Loss.\n"
+            "  - id: calm\n    title: Calm\n    topic: Calm.\n"
+            "  - id: grief\n    title: Grief again\n    topic: Loss again.\n",
+            ("- id: grief", 2),
+            ("grief", "duplicate"),
+        ),
+        (
+            "unknown filter",
+            "  - id: anxiety\n    title: Anxiety\n    topic: Worry.\n    filters:\n"
+            "      - pii: {action: redact}\n      - nosuchfilter: {level: 3}\n",
+            ("nosuchfilter", 1),
+            ("nosuchfilter",),
+        ),
+        (
+            "bad id",
+            CALM + "  - id: Bad_Room\n    title: Bad\n    topic: Bad id.\n",
+            ("Bad_Room", 1),
+            ("Bad_Room", "id"),
+        ),
+        (
+            "unknown key",
+            "  - id: calm\n    title: Calm\n    topic: Calm.\n    colour: blue\n",
+            ("colour: blue", 1),
+            ("colour", "calm", "expected one of"),
+        ),
+        (
+            "bad filter option",
+            "  - id: calm\n    title: Calm\n    topic: Calm.\n    filters:\n"
+            "      - rate_limit: {messages: lots, per_seconds: 10}\n",
+            ("rate_limit:", 1),
+            ("messages", "lots", "rate_limit"),
+        ),
+        (
+            "missing title",
+            "  - id: calm\n    topic: Calm.\n",
+            ("- id: calm", 1),
+            ("title",),
+        ),
+        (
+            "wrong type",
+            "  - id: calm\n    title: Calm\n    topic: Calm.\n    history: many\n",
+            ("history: many", 1),
+            ("history", "many", "whole number"),
+        ),
+        (
+            "unknown resources list",
+            CALM + "    resources:\n      - crisis\n      - hotlines\n",
+            ("- hotlines", 1),
+            ("hotlines",),
+        ),
+        (
+            "crisis names a missing list",
+            CALM + "    filters:\n      - crisis: {resources: helplines}\n",
+            ("- crisis:", 1),
+            ("helplines", "crisis"),
+        ),
+        (
+            "bad premoderate",
+            "  - id: calm\n    title: Calm\n    topic: Calm.\n    premoderate: sometimes\n",
+            ("premoderate:", 1),
+            ("premoderate", "sometimes", "new_members"),
+        ),
+    ],
+)
+def test_each_problem_is_reported_with_its_line(name, body, needle, words):
+    """Every kind of mistake is one `rooms.yaml:LINE: message` at the offending line, naming it."""
+    text = HEAD + body
+    problems = problems_of(text)
+    assert len(problems) == 1, problems
+    assert lines_of(problems) == [line_with(text, *needle)], problems
+    assert all(w.lower() in problems[0].lower() for w in words), problems
+
+
+def test_every_problem_is_reported_not_just_the_first():
+    """Unknown key, unknown filter and duplicate id in one file: all three, each with its line."""
+    text = HEAD + (
+        "  - id: grief\n    title: Grief\n    topic: Loss.\n"
+        "  - id: anxiety\n    title: Anxiety\n    topic: Worry.\n    colour: blue\n    filters:\n"
+        "      - nosuchfilter: {}\n"
+        "  - id: grief\n    title: Grief again\n    topic: Loss again.\n"
+    )
+    problems = problems_of(text)
+    assert lines_of(problems) == [
+        line_with(text, "colour: blue"),
+        line_with(text, "nosuchfilter"),
+        line_with(text, "- id: grief", 2),
+    ], problems
+
+
+def test_unknown_top_level_and_defaults_keys_are_errors():
+    """Keys outside the schema are reported at their lines, at the top level and in defaults."""
+    text = "defaults:\n  histroy: 5\nroom:\n  - id: a\nrooms:\n  - id: a\n    title: A\n    topic: t\n"
+    problems = problems_of(text)
+    assert lines_of(problems) == [2, 3]
+    assert "'histroy'" in problems[0] and "'room'" in problems[1]
+
+
+def test_defaults_filter_problems_are_reported_once():
+    """A bad default filter is reported at its line once, not once per room inheriting it."""
+    text = HEAD.replace("  history: 50\n", "  filters:\n    - nosuchfilter\n") + (
+        "  - id: one\n    title: One\n    topic: t\n  - id: two\n    title: Two\n    topic: t\n"
+    )
+    problems = problems_of(text)
+    assert lines_of(problems) == [3] and "nosuchfilter" in problems[0]
+
+
+def test_duplicate_mapping_keys_are_errors():
+    """A key given twice in one mapping is reported at the second one."""
+    text = HEAD + "  - id: calm\n    title: Calm\n    topic: Calm.\n    title: Again\n"
+    problems = problems_of(text)
+    assert lines_of(problems) == [line_with(text, "title: Again")] and "duplicate key 'title'" in problems[0]
+
+
+def test_yaml_syntax_error_has_its_line():
+    """Broken YAML is one problem with the line where parsing failed."""
+    problems = problems_of("rooms:\n  - id: a\n    title: [unclosed\n    topic: t\n")
+    assert len(problems) == 1 and "YAML syntax error" in problems[0] and lines_of(problems) == [4]
+
+
+def test_empty_file_and_missing_rooms():
+    """An empty file and a file without rooms both explain what is expected."""
+    assert "empty" in problems_of("")[0]
+    assert "'rooms'" in problems_of("defaults:\n  history: 5\n")[0]
+
+
+def test_unsafe_tags_are_refused():
+    """Python object tags are not constructed: safe_load semantics."""
+    problems = problems_of("rooms:\n  - id: a\n    title: !!python/object/apply:os.getcwd []\n    topic: t\n")
+    assert lines_of(problems) == [3]
+
+
+def test_custom_filter_in_rooms_yaml(tmp_path, monkeypatch):
+    """`- filter: module:Class` with options in rooms.yaml builds the plugin into the chain."""
+    (tmp_path / "roomsplugin_x.py").write_text(
+        textwrap.dedent(
+            """
+            from chatserver.filters import Filter
+
+            class NoCaps(Filter):
+                name = "no_caps"
+
+                def __init__(self, *, limit=3, **common):
+                    super().__init__(**common)
+                    self.limit = limit
+
+                def check(self, ctx):
+                    if sum(c.isupper() for c in ctx.text) > self.limit:
+                        return self.hold("lots of capitals")
+                    return None
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = HEAD + (
+        "  - id: calm\n    title: Calm\n    topic: t\n    filters:\n"
+        "      - filter: roomsplugin_x:NoCaps\n        limit: 1\n        on_error: reject\n"
+    )
+    chain = parse_rooms(text).rooms["calm"].chain
+    assert chain.names == ["max_length", "no_caps"]
+    assert chain.run(ctx("HI")).reasons == ["no_caps"]
+    assert chain.filters[1].on_error == "reject"
+
+
+def test_load_rooms_reports_a_missing_file_with_its_path(tmp_path):
+    """A missing rooms file is one clear problem naming the path."""
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as err:
+        load_rooms(path)
+    assert err.value.problems == [f"{path}: no such file (expected a rooms.yaml; pass its path)"]
+
+
+def test_load_rooms_prefixes_problems_with_the_path_as_given(tmp_path):
+    """Problems start with the path exactly as passed, then the line."""
+    path = tmp_path / "rooms.yaml"
+    path.write_text(HEAD + "  - id: calm\n    title: Calm\n    topic: Calm.\n    colour: blue\n")
+    with pytest.raises(ConfigError) as err:
+        load_rooms(str(path))
+    assert err.value.problems[0].startswith(f"{path}:10: unknown key 'colour'")
+
+
+def test_shipped_rooms_yaml_loads_and_protects():
+    """The shipped rooms.yaml is valid; its chain holds the crisis text and names a list that resolves."""
+    config = load_rooms(SHIPPED_ROOMS)
+    assert 4 <= len(config.rooms) <= 6
+    for room in config.rooms.values():
+        assert room.title and room.topic and room.hosts and room.resources
+        assert any(isinstance(f, CrisisFilter) for f in room.chain)
+        result = room.chain.run(ctx(CRISIS_TEXT))
+        assert result.status == "held" and result.urgent
+        assert room.resource_lists[result.resources]
+        assert room.chain.run(ctx("Thanks, that really helps.")).status == "published"
