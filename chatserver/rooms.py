@@ -185,8 +185,10 @@ class _Parser:
         top = self.mapping(root, "the top level", TOP_KEYS)
         if top is None:
             return {}
-        lists = self.resources(top["resources"][1]) if "resources" in top else {}
-        defaults = self.defaults(top["defaults"][1], lists) if "defaults" in top else {}
+        # An empty `defaults:` or `resources:` section (YAML null) is as good as leaving it out.
+        sections = {k: v for k, (_, v) in top.items() if v.tag != "tag:yaml.org,2002:null"}
+        lists = self.resources(sections["resources"]) if "resources" in sections else {}
+        defaults = self.defaults(sections["defaults"], lists) if "defaults" in sections else {}
         if "rooms" not in top:
             self.problem(root, "no 'rooms' list (expected 'rooms:' with at least one room)")
             return {}

@@ -456,7 +456,8 @@ def test_hosts_are_not_held_and_get_no_resources():
     """A host's message that would be held is published; rejects still apply to hosts."""
     chain = build_chain(["premoderate", {"blocklist": {"words": ["kill"]}}, "crisis"])
     result = chain.run(ctx(CRISIS_TEXT, role="host", sent=0))
-    assert result.status == "published" and result.resources is None and result.reasons == []
+    assert result.status == "published" and result.reasons == []
+    assert result.resources is None and not result.urgent
     limited = FilterChain([MaxLengthFilter(chars=3)]).run(ctx("four", role="admin"))
     assert limited.status == "rejected"
 

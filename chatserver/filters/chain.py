@@ -46,10 +46,12 @@ class FilterChain:
     Redactions apply in order and later filters see the redacted text. A reject
     stops the chain, except for filters with `runs_after_reject` (crisis), which
     still run so the sender gets resources and hosts an alert. A hold does not
-    stop it. Hosts and admins are never held (they moderate the room) and are
-    not sent crisis resources; rejects still apply to them. A filter that raises
-    is logged (name and exception type only, never the text), recorded in
-    `errors`, and answered with its `on_error`.
+    stop it. Hosts and admins are never held (they moderate the room), and
+    their messages are neither urgent nor answered with crisis resources (a
+    host who writes about crisis is usually helping); rejects and redactions
+    still apply to them. A filter that raises is logged (name and exception
+    type only, never the text), recorded in `errors`, and answered with its
+    `on_error`.
     """
 
     __slots__ = ("filters",)
@@ -105,13 +107,14 @@ class FilterChain:
                 verdict = Verdict(f.on_error, name, _ERROR_REASON[f.on_error])
                 action = verdict.action
             name = verdict.filter or f.name
-            if verdict.urgent:
-                result.urgent = True
-            if verdict.resources and not privileged and result.resources is None:
-                result.resources = verdict.resources
+            if not privileged:  # hosts who write about crisis are usually helping someone
+                if verdict.urgent:
+                    result.urgent = True
+                if verdict.resources and result.resources is None:
+                    result.resources = verdict.resources
             if rank == 3:
                 # Past a reject only the alert matters; the outcome is settled.
-                if verdict.urgent or verdict.resources:
+                if (verdict.urgent or verdict.resources) and not privileged:
                     result.reasons.append(name)
                     result.explanations.append(verdict.reason)
                 continue
@@ -123,7 +126,7 @@ class FilterChain:
                 ctx = MessageContext(
                     ctx.room, ctx.session, ctx.name, ctx.role, result.text, ctx.now, ctx.sent_in_room
                 )
-            elif action == "allow" and not (verdict.urgent or verdict.resources):
+            elif action == "allow" and (privileged or not (verdict.urgent or verdict.resources)):
                 continue
             result.reasons.append(name)
             result.explanations.append(verdict.reason)
