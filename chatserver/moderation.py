@@ -172,7 +172,8 @@ async def _queue_held(
             "message": "Your message is waiting for a host to look at it.",
         }
     )
-    hub.broker.publish_event({"kind": "held", "room": room.id, "item": item})
+    notes = await _notes(hub, room.id, conn.session)
+    hub.broker.publish_event({"kind": "held", "room": room.id, "item": item, "notes": notes})
 
 
 def _held_frame(item: dict[str, Any], notes: list[dict[str, Any]]) -> dict[str, Any]:
