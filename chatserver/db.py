@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from chatserver.errors import ChatError, ConfigError
+from chatserver.errors import ChatError, ConfigError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,8 @@ def connect(
         try:
             if readonly:
                 conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone():
+                    raise ChatError(f"{path} holds no chatserver data yet: check --db (or CHATSERVER_DB)")
             else:
                 _retry_busy(lambda: _apply_pragmas(conn, busy_timeout))
                 _ensure_schema(conn, path)
@@ -207,6 +209,12 @@ def connect(
             conn.close()
             raise
         return conn
+    except sqlite3.DatabaseError as exc:
+        if is_busy(exc):
+            raise Unavailable(
+                f"{path} stayed locked by another process for {busy_timeout:g}s; try again"
+            ) from exc
+        raise ChatError(f"cannot use {path} as the chatserver database: {exc}") from exc
     finally:
         if old_umask is not None:
             os.umask(old_umask)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import os
@@ -150,9 +151,11 @@ async def test_failed_batch_fails_its_callbacks_and_the_writer_recovers(db: Path
         assert len(results) == 3
         assert all(isinstance(r, Unavailable) for r in results)
         assert isinstance(results[0].__cause__, sqlite3.OperationalError)
+        assert not await log.ping()  # /readyz reports the database while writes fail
         blocker.execute("ROLLBACK")
         blocker.close()
         await log.append_and_wait("join", room="r")
+        assert await log.ping()
     assert rows(db, "SELECT count(*) FROM audit") == [(1,)]
     assert verify(db).ok
 
@@ -288,6 +291,27 @@ async def test_verify_reports_a_removed_prefix(audit: AuditLog, db: Path):
     result = verify(db)
     assert not result.ok and result.first_bad_id == 4
     assert "no purge checkpoint" in result.problem
+
+
+async def test_documented_recipe_recomputes_every_hash(audit: AuditLog, db: Path):
+    """The stdlib-json recipe in docs/audit.md reproduces the stored hashes, odd characters included."""
+    odd = 'é 😀 \u2028 \x7f \x00 \x1f \\ " </script>'
+    audit.append(
+        "published", room="r", actor_name=odd, text=odd, detail={"z": odd, "a": [1, 2.5, None, True]}
+    )
+    audit.append("join", room=None, detail={})
+    await audit.flush()
+    prev = None
+    select = (
+        "SELECT prev_hash, id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail,"
+        " hash FROM audit ORDER BY id"
+    )
+    for *fields, stored in rows(db, select):
+        encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        assert hashlib.sha256(b"chatserver-audit-v1\n" + encoded).hexdigest() == stored
+        assert prev is None or fields[0] == prev
+        prev = stored
+    assert rows(db, "SELECT text FROM audit WHERE id = 1") == [(odd,)]
 
 
 def test_hash_covers_id_and_prev_hash():
@@ -531,6 +555,10 @@ def test_export_rejects_bad_arguments(db: Path):
     """Bad --since, --format, --kind values and a missing database are ChatErrors that say what is wrong."""
     with pytest.raises(ChatError, match="no database"):
         export(db, io.StringIO())
+    db.write_bytes(b"this is not a database file, just some text" * 100)
+    with pytest.raises(ChatError, match="cannot use"):
+        verify(db)
+    db.unlink()
     connect(db).close()
     with pytest.raises(ChatError, match="--since: expected an ISO-8601"):
         export(db, io.StringIO(), since="last tuesday")

@@ -26,7 +26,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -81,21 +81,12 @@ _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 
 
-class _Row:
-    __slots__ = (
-        "ts",
-        "room",
-        "kind",
-        "actor_session",
-        "actor_name",
-        "subject",
-        "message_id",
-        "text",
-        "detail",
-        "seq",
-        "body",
-        "on_commit",
-    )
+class _Row(NamedTuple):
+    # (ts, room, kind, actor_session, actor_name, subject, message_id, text, detail, seq):
+    # the INSERT's columns between id and prev_hash, in order.
+    fields: tuple[Any, ...]
+    body: bytes
+    on_commit: OnCommit | None
 
 
 class _SeqNote:
@@ -147,6 +138,7 @@ class AuditLog:
         self._barriers = 0
         self._closing = False
         self._closed = False
+        self._failing = False
         #: seconds from BEGIN to COMMIT of the last batch (for /metrics)
         self.last_commit_seconds = 0.0
         #: transactions committed and rows written since open (for /metrics and tests)
@@ -227,27 +219,18 @@ class AuditLog:
         if not isinstance(kind, str) or not kind:
             raise TypeError("audit kind must be a non-empty str")
         for value in (room, actor_session, actor_name, subject, message_id, text):
-            if value is not None and type(value) is not str:
+            if value is not None and not isinstance(value, str):
                 raise TypeError(f"audit fields must be str or None, got {type(value).__name__}")
         if seq is not None and type(seq) is not int:
             raise TypeError("audit seq must be an int or None")
-        row = _Row()
-        row.ts = utc_now()
-        row.room = room
-        row.kind = kind
-        row.actor_session = actor_session
-        row.actor_name = actor_name
-        row.subject = subject
-        row.message_id = message_id
-        row.text = text
-        row.detail = encode_detail(detail)
-        row.seq = seq
-        row.body = canonical_body(
-            row.ts, room, kind, actor_session, actor_name, subject, message_id, text, row.detail
+        ts = utc_now()
+        detail_json = encode_detail(detail)
+        body = canonical_body(
+            ts, room, kind, actor_session, actor_name, subject, message_id, text, detail_json
         )
-        row.on_commit = on_commit
-        self._enqueue(row)
-        return row.ts
+        fields = (ts, room, kind, actor_session, actor_name, subject, message_id, text, detail_json, seq)
+        self._enqueue(_Row(fields, body, on_commit))
+        return ts
 
     async def append_and_wait(self, kind: str, **fields: Any) -> None:
         """`append` and wait until the row is committed; raises what the commit raised."""
@@ -353,10 +336,12 @@ class AuditLog:
                 error.__cause__ = exc
                 self._fail(batch, error)
                 self._in_flight = 0
+                self._failing = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             else:
                 self._in_flight = 0
+                self._failing = False
                 backoff = _MIN_BACKOFF
                 self._confirm(batch)
 
@@ -407,21 +392,7 @@ class AuditLog:
             for r in rows:
                 row_id += 1
                 digest = chain_hash(prev, row_id, r.body)
-                params += (
-                    row_id,
-                    r.ts,
-                    r.room,
-                    r.kind,
-                    r.actor_session,
-                    r.actor_name,
-                    r.subject,
-                    r.message_id,
-                    r.text,
-                    r.detail,
-                    r.seq,
-                    prev,
-                    digest,
-                )
+                params += (row_id, *r.fields, prev, digest)
                 prev = digest
             await self._insert(params)
             if notes:
@@ -455,7 +426,7 @@ class AuditLog:
                     try:
                         item.on_commit(None)
                     except Exception:
-                        log.exception("an audit on_commit callback raised (kind %s)", item.kind)
+                        log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
             elif isinstance(item, _Barrier) and not item.future.done():
                 item.future.set_result(None)
 
@@ -466,7 +437,7 @@ class AuditLog:
                     try:
                         item.on_commit(error)
                     except Exception:
-                        log.exception("an audit on_commit callback raised (kind %s)", item.kind)
+                        log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
             elif isinstance(item, _SeqNote):
                 self._pending_seqs.pop(item.message_id, None)
             elif not item.future.done():
@@ -475,8 +446,8 @@ class AuditLog:
     # ---- reading -------------------------------------------------------------
 
     async def ping(self, *, timeout: float = 2.0) -> bool:
-        """True when the writer runs and the database answers a trivial query (for /readyz)."""
-        if self._closing or self._writer.done():
+        """True when the writer runs, its last batch committed, and a trivial query answers (for /readyz)."""
+        if self._closing or self._writer.done() or self._failing:
             return False
         try:
             async with asyncio.timeout(timeout):
