@@ -80,7 +80,7 @@ class State:
     metrics: Metrics
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> ASGIApp:
     """Build the app for one worker process."""
     holder: dict[str, State] = {}
 
@@ -104,8 +104,14 @@ def create_app(settings: Settings) -> Starlette:
         )
         metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
         await hub.start()
-        holder["state"] = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
+        st = holder["state"] = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
+        hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
         loop = asyncio.get_running_loop()
+        retention = (
+            asyncio.create_task(retention_loop(settings), name="retention")
+            if settings.retention_days
+            else None
+        )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(
                 signal.SIGHUP, lambda: asyncio.ensure_future(reload_rooms(holder["state"]))
@@ -116,6 +122,10 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signal.SIGHUP)
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
             await hub.stop()
             await broker.close()
             await store.close()
@@ -140,7 +150,34 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
-        return Response(state().metrics.render(), media_type=CONTENT_TYPE)
+        st = state()
+        for room in await st.hub.held_summary():
+            st.metrics.held_depth.labels(room["id"]).set(room["held"])
+            st.metrics.held_oldest.labels(room["id"]).set(room["oldest_held_s"])
+        return Response(st.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def admin_rooms(request: Request) -> Response:
+        refused = await require_admin(request)
+        if refused is not None:
+            return refused
+        held = {r["id"]: r for r in await state().hub.held_summary()}
+        rooms = [{**r, **held.get(r["id"], {})} for r in state().hub.room_summaries()]
+        return Response(orjson.dumps(rooms), media_type="application/json")
+
+    async def admin_transcript(request: Request) -> Response:
+        refused = await require_admin(request)
+        if refused is not None:
+            return refused
+        q = request.query_params
+        if not q.get("room"):
+            return JSONResponse({"error": "bad_request", "message": "Name a room: ?room=ID"}, status_code=400)
+        try:
+            messages = await asyncio.to_thread(
+                audit_mod.transcript, settings.db, q["room"], q.get("since") or None, q.get("until") or None
+            )
+        except ChatError as exc:
+            return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
+        return Response(orjson.dumps(messages), media_type="application/json")
 
     async def require_admin(request: Request) -> Response | None:
         auth = request.headers.get("authorization", "")
@@ -156,6 +193,7 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse(
                 {"error": "forbidden", "message": "This needs an admin token"}, status_code=403
             )
+        request.state.admin = record.name
         return None
 
     async def audit_api(request: Request) -> Response:
@@ -191,7 +229,7 @@ def create_app(settings: Settings) -> Starlette:
         refused = await require_admin(request)
         if refused is not None:
             return refused
-        ok, result = await reload_rooms(state())
+        ok, result = await reload_rooms(state(), everywhere=True, by=request.state.admin)
         if not ok:
             return JSONResponse({"status": "unchanged", "problems": result}, status_code=400)
         return JSONResponse({"status": "reloaded", **result})
@@ -210,27 +248,59 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics),
         Route("/api/audit", audit_api),
         Route("/api/admin/reload", reload_api, methods=["POST"]),
+        Route("/api/admin/rooms", admin_rooms),
+        Route("/api/admin/transcript", admin_transcript),
         WebSocketRoute("/ws", WebSocketEndpoint(state, settings)),
         Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
         Mount("/", StaticFiles(directory=settings.web_dir, html=True, check_dir=False), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
-    app.add_middleware(SecurityHeaders)
-    return app
+    # Outermost, so even a 500 from Starlette's error middleware carries the headers.
+    return SecurityHeaders(app)
 
 
-async def reload_rooms(st: State) -> tuple[bool, Any]:
-    """Re-read rooms.yaml; a broken file changes nothing and every problem is logged."""
+async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal") -> tuple[bool, Any]:
+    """Re-read rooms.yaml; a broken file changes nothing and every problem is logged.
+
+    Args:
+        everywhere: also ask every other worker (on every host) to reload, as
+            POST /api/admin/reload does; SIGHUP already reaches each local worker.
+        by: who asked, for the audit row.
+    """
     try:
         config = await asyncio.to_thread(load_rooms, st.settings.rooms)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("rooms reload refused: %s", problem)
+        st.audit.append(
+            "reload",
+            detail={"status": "refused", "problems": exc.problems, "by": by, "worker": st.hub.worker_id},
+        )
         return False, exc.problems
     changes = st.hub.apply_rooms(config)
-    st.audit.append("reload", detail=changes)
+    st.audit.append("reload", detail={"status": "reloaded", "by": by, "worker": st.hub.worker_id, **changes})
     log.info("rooms reloaded: %s", changes)
+    if everywhere:
+        st.hub.broker.publish_event({"kind": "reload", "origin": st.hub.worker_id, "by": by})
     return True, changes
+
+
+async def retention_loop(settings: Settings) -> None:
+    """Apply `--retention-days` once a day (purge keeps `audit verify` passing)."""
+    while True:
+        try:
+            deleted = await asyncio.to_thread(audit_mod.purge, settings.db, settings.retention_days)
+            if deleted:
+                log.info(
+                    "retention: purged %d audit rows older than %g days", deleted, settings.retention_days
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention purge failed; will retry")
+            await asyncio.sleep(600)
+            continue
+        await asyncio.sleep(24 * 3600)
 
 
 class WebSocketEndpoint:

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
+
 from chatserver.errors import ChatError, ConfigError
 from chatserver.settings import Settings, default_web_dir, env
 
@@ -74,6 +76,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         allowed_origins=origins,
         log_format=args.log_format,
         log_level=args.log_level,
+        retention_days=args.retention_days,
         web_dir=default_web_dir(),
     )
 
@@ -294,6 +297,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 0
         print(f"FAILED at row {result.first_bad_id}: {result.problem}", file=sys.stderr)
         return 1
+    if args.audit_cmd == "transcript":
+        for message in audit.transcript(db, args.room, args.since, args.until):
+            if args.format == "jsonl":
+                sys.stdout.write(orjson.dumps(message).decode() + "\n")
+            else:
+                who = message["from"]["name"]
+                print(f"[{message['ts']}] #{message.get('seq') or '?'} {who}: {message['text']}")
+        return 0
     deleted = audit.purge(db, args.older_than)
     print(
         f"Deleted {deleted} audit row(s) older than {args.older_than:g} day(s); the chain stays verifiable."
@@ -337,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-format", choices=["text", "json"], default=env("LOG_FORMAT", "text"))
     serve.add_argument("--log-level", default=env("LOG_LEVEL", "info"))
+    serve.add_argument(
+        "--retention-days",
+        type=float,
+        default=float(env("RETENTION_DAYS", "0") or 0),
+        help="purge audit rows older than this many days, once a day; 0 keeps everything "
+        "(env CHATSERVER_RETENTION_DAYS)",
+    )
     serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
@@ -372,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     pur = aud_sub.add_parser("purge", help="delete rows older than DAYS, keeping the chain verifiable")
     pur.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     pur.add_argument("--db", **db_kw)
+    tra = aud_sub.add_parser("transcript", help="what a room's participants saw, in order")
+    tra.add_argument("--room", required=True)
+    tra.add_argument("--since", help="ISO date/time")
+    tra.add_argument("--until", help="ISO date/time")
+    tra.add_argument("--format", choices=["text", "jsonl"], default="text")
+    tra.add_argument("--db", **db_kw)
     aud.set_defaults(func=cmd_audit)
     return parser
 

@@ -105,6 +105,8 @@ class Hub:
         self._heartbeat: asyncio.Task[None] | None = None
         self._escalator: asyncio.Task[None] | None = None
         self._publish_started: dict[str, float] = {}
+        #: Set by the app: reload rooms.yaml on this worker (asked by another worker).
+        self.reload_hook: Callable[[str], None] | None = None
         #: Items this worker held: id -> (room, held_at epoch, escalated yet).
         self.held_local: dict[str, tuple[str, float, bool]] = {}
 
@@ -644,6 +646,9 @@ class Hub:
                 room.remote_counts[origin] = (int(envelope.get("count", 0)), time.monotonic())
                 change = {k: envelope[k] for k in ("joined", "left") if k in envelope}
                 self._send_presence(room, **change)
+        elif kind == "reload":
+            if origin != self.worker_id and self.reload_hook is not None:
+                self.reload_hook(str(envelope.get("by", "another worker")))
         elif kind == "typing":
             if room is not None:
                 wire = ws_text_frame(dumps({"type": "typing", "room": room.id, "name": envelope["name"]}))
@@ -722,6 +727,19 @@ class Hub:
         return {"added": added, "changed": changed, "removed": removed}
 
     # ---- status -------------------------------------------------------------
+    async def held_summary(self) -> list[dict[str, Any]]:
+        """Per room: how many messages wait for a host, and for how long the oldest has."""
+        now = time.time()
+        out = []
+        for rid in self.rooms:
+            try:
+                items = await self.store.list_held(rid)
+            except Exception:
+                continue
+            oldest = min((float(i.get("held_at", now)) for i in items), default=now)
+            out.append({"id": rid, "held": len(items), "oldest_held_s": round(now - oldest, 1)})
+        return out
+
     def room_summaries(self) -> list[dict[str, Any]]:
         now = time.monotonic()
         return [

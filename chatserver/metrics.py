@@ -46,9 +46,12 @@ class Metrics:
         )
         self.held_depth = Gauge(
             "chatserver_held_queue_depth",
-            "Held messages waiting on this worker, by room",
+            "Held messages waiting for a host, by room",
             ["room"],
             registry=r,
+        )
+        self.held_oldest = Gauge(
+            "chatserver_held_oldest_seconds", "Age of the oldest held message, by room", ["room"], registry=r
         )
         for role in ("participant", "host", "admin"):
             self.connections.labels(role)

@@ -18,6 +18,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     log_format: str = "text"
     log_level: str = "info"
+    retention_days: float = 0.0
     web_dir: Path = field(default_factory=lambda: default_web_dir())
 
     @property
@@ -36,6 +37,7 @@ class Settings:
             "CHATSERVER_LOG_FORMAT": self.log_format,
             "CHATSERVER_LOG_LEVEL": self.log_level,
             "CHATSERVER_WEB": str(self.web_dir),
+            "CHATSERVER_RETENTION_DAYS": str(self.retention_days),
         }
         if self.redis_url:
             env["CHATSERVER_REDIS_URL"] = self.redis_url

@@ -198,6 +198,17 @@ class ServerProcess:
         return argv + list(self.extra)
 
     def start(self, timeout: float = 30) -> None:
+        """Start and wait for /readyz; a port taken meanwhile by another test is retried on a new one."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except AssertionError:
+                if attempt == 2 or "address already in use" not in self.log().lower():
+                    raise
+                self.kill()
+                self.port = free_port()
+
+    def _start(self, timeout: float) -> None:
         with open(self.log_path, "ab") as logfile:
             self.proc = subprocess.Popen(
                 self.argv(),
