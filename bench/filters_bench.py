@@ -5,8 +5,9 @@
 `run()` builds the chain a room without its own `filters` gets from the shipped
 rooms.yaml (max_length, then defaults.filters), feeds it a mix of chat messages
 (mostly ordinary, a few with links, contact details, blocked words or crisis
-phrases) from a few hundred sessions at a steady pace, and reports mean, p50,
-p99 and max µs per message. Importing this module does nothing.
+phrases) from a couple of thousand sessions at a steady pace, and reports mean,
+p50, p99 and max µs per message of the best of a few rounds. Importing this
+module does nothing.
 """
 
 from __future__ import annotations
@@ -70,25 +71,44 @@ def build_default_chain(path: Path = ROOMS_YAML) -> Any:
     return FilterChain([MaxLengthFilter(chars=defaults.get("max_length", 2000)), *configured])
 
 
-def run(messages: int = 20000, *, seed: int = 1, sessions: int = 2000, flagged_share: float = 0.05) -> dict:
-    """Time `messages` messages through the default chain; returns µs/message stats and outcomes."""
+def run(
+    messages: int = 20000,
+    *,
+    rounds: int = 3,
+    seed: int = 1,
+    sessions: int = 2000,
+    flagged_share: float = 0.05,
+) -> dict:
+    """Time `messages` messages through a fresh default chain, `rounds` times; report the best round.
+
+    Returns mean/p50/p99/max µs per message, the filters, and the outcomes. The
+    best round is the one least disturbed by other processes, as with timeit.
+    """
     from chatserver.filters import MessageContext
 
-    chain = build_default_chain()
     rng = random.Random(seed)
     sent: Counter[str] = Counter()
     contexts = []
     for i in range(messages):
         session = f"s{rng.randrange(sessions)}"
         text = rng.choice(FLAGGED if rng.random() < flagged_share else ORDINARY)
-        # One message every 5 ms across the room: each session sends about every 2 s.
+        # One message every 10 ms across the room: each session sends about every 20 s.
         contexts.append(
-            MessageContext("bench", session, session, "participant", text, i * 0.005, sent[session])
+            MessageContext("bench", session, session, "participant", text, i * 0.01, sent[session])
         )
         sent[session] += 1
-    for context in contexts[:200]:  # warm up caches; their state is thrown away below
-        chain.run(context)
-    chain = build_default_chain()
+    warm = build_default_chain()
+    for context in contexts[:500]:
+        warm.run(context)
+    best: dict[str, Any] = {}
+    for _ in range(max(1, rounds)):
+        report = _time_round(build_default_chain(), contexts)
+        if not best or report["mean_us"] < best["mean_us"]:
+            best = report
+    return best
+
+
+def _time_round(chain: Any, contexts: list) -> dict:
     timings = []
     outcomes: Counter[str] = Counter()
     clock = time.perf_counter_ns

@@ -445,6 +445,19 @@ def test_crisis_still_sends_resources_after_a_reject():
     assert result.urgent and result.resources == "crisis"
 
 
+def test_after_a_reject_crisis_reads_only_the_start_of_a_huge_text():
+    """A 60 000-character message rejected as too long is still scanned for crisis, but only its start."""
+
+    class LateRecorder(Recorder):
+        runs_after_reject = True
+
+    spy = LateRecorder()
+    chain = FilterChain([MaxLengthFilter(chars=2000), CrisisFilter(), spy])
+    result = chain.run(ctx(CRISIS_TEXT + " x" * 30000))
+    assert result.status == "rejected" and result.resources == "crisis"
+    assert len(spy.seen[0]) == 4000
+
+
 def test_crisis_pass_publishes_with_alert():
     """crisis action pass: published, but urgent with resources and named in reasons."""
     result = build_chain([{"crisis": {"action": "pass"}}]).run(ctx(CRISIS_TEXT))

@@ -12,6 +12,10 @@ logger = logging.getLogger(__name__)
 
 _STATUS = {"allow": "published", "redact": "published", "hold": "held", "reject": "rejected"}
 _RANK = {"allow": 0, "redact": 1, "hold": 2, "reject": 3}
+# After a reject only `runs_after_reject` filters (crisis) look, at this much of the text: enough
+# for anyone's words, while a 64 KiB frame of junk rejected by max_length costs no more than a
+# normal message.
+AFTER_REJECT_CHARS = 4000
 _ERROR_REASON = {
     "hold": "could not be checked automatically, so a host will look at it",
     "reject": "could not be checked automatically",
@@ -84,8 +88,19 @@ class FilterChain:
         privileged = ctx.role != "participant"
         rank = 0
         for f in self.filters:
-            if rank == 3 and not f.runs_after_reject:
-                continue
+            if rank == 3:
+                if not f.runs_after_reject:
+                    continue
+                if len(ctx.text) > AFTER_REJECT_CHARS:
+                    ctx = MessageContext(
+                        ctx.room,
+                        ctx.session,
+                        ctx.name,
+                        ctx.role,
+                        ctx.text[:AFTER_REJECT_CHARS],
+                        ctx.now,
+                        ctx.sent_in_room,
+                    )
             try:
                 verdict = f.check(ctx)
                 if verdict is None:
