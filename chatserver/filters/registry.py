@@ -146,9 +146,8 @@ def build_filter(name: str, options: Mapping[str, Any] | None = None) -> Filter:
         FilterConfigError: naming the filter, with what was expected and what arrived.
     """
     cls = resolve(name)
-    options = dict(options or {})
     try:
-        return cls(**options)
+        return cls(**dict(options or {}))
     except FilterConfigError as exc:
         raise FilterConfigError(f"filter '{name}': {exc}") from None
     except TypeError as exc:  # a plugin whose __init__ does not take these options
