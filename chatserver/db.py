@@ -69,37 +69,39 @@ CREATE INDEX IF NOT EXISTS audit_room_seq ON audit (room, seq) WHERE seq IS NOT 
 """
 
 
-class _Clock:
-    # strftime is most of the cost of a timestamp and audit rows arrive thousands per
-    # second, so the "YYYY-MM-DDTHH:MM:SS" part is kept for the current second.
-    __slots__ = ("second", "text")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.text = ""
-
-    def format_ms(self, epoch_ms: int) -> str:
-        second, ms = divmod(epoch_ms, 1000)
-        if second != self.second:
-            self.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self.second = second
-        return f"{self.text}.{ms:03d}Z"
-
-
-_clock = _Clock()  # a cache of one string, not state: safe to share
-
-
 def format_ts(t: float) -> str:
     """`2026-11-27T10:00:00.123Z` for a POSIX time: UTC, milliseconds, fixed width, so it sorts as text.
 
     Every timestamp column in the database uses this format.
     """
-    return _clock.format_ms(int(t * 1000))
+    second, ms = divmod(int(t * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{ms:03d}Z"
+
+
+class _Clock:
+    # strftime is most of the cost of a timestamp and audit rows arrive thousands per
+    # second, so the "YYYY-MM-DDTHH:MM:SS" of the current second is kept. One tuple,
+    # replaced whole, so threads sharing it never pair a second with another's text.
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache = (-1, "")
+
+    def now(self) -> str:
+        second, ms = divmod(time.time_ns() // 1_000_000, 1000)
+        cached, text = self._cache
+        if cached != second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cache = (second, text)
+        return f"{text}.{ms:03d}Z"
+
+
+_clock = _Clock()  # a cache of one string, not shared state worth injecting
 
 
 def utc_now() -> str:
     """The current time in the database's timestamp format."""
-    return _clock.format_ms(time.time_ns() // 1_000_000)
+    return _clock.now()
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -234,8 +236,17 @@ def _retry_busy(fn: Callable[[], object], *, attempts: int = 5) -> None:
 
 
 def begin_immediate(conn: sqlite3.Connection, *, attempts: int = 5) -> None:
-    """Start a write transaction, waiting (busy_timeout, then backoff) while another process writes."""
-    _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), attempts=attempts)
+    """Start a write transaction, waiting (busy_timeout, then backoff) while another process writes.
+
+    Raises:
+        Unavailable: the lock stayed taken through every attempt.
+    """
+    try:
+        _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), attempts=attempts)
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise Unavailable("the database stayed locked by another process; try again") from exc
+        raise
 
 
 @contextlib.contextmanager

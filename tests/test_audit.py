@@ -24,7 +24,7 @@ from chatserver.audit import AuditLog, export, parse_time, purge, redact_text, t
 from chatserver.audit import chain as chain_module
 from chatserver.audit import store as store_module
 from chatserver.audit.records import chain_hash, row_hash
-from chatserver.db import connect, utc_now
+from chatserver.db import begin_immediate, connect, utc_now
 from chatserver.errors import BadRequest, ChatError, ConfigError, Unavailable
 
 ROOT = Path(chatserver.__file__).resolve().parents[1]
@@ -207,6 +207,22 @@ async def test_database_file_is_private(db: Path, audit: AuditLog):
     assert db in files and len(files) >= 2  # WAL mode: -wal and -shm exist while open
     for f in files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_write_lock_held_too_long_is_unavailable(db: Path):
+    """A sync writer that cannot get the lock through its retries gets Unavailable, not a raw sqlite error."""
+    conn = connect(db, busy_timeout=0.01)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Unavailable, match="locked"):
+            begin_immediate(conn)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    begin_immediate(conn)  # free again
+    conn.execute("ROLLBACK")
+    conn.close()
 
 
 def test_newer_schema_is_refused(db: Path):

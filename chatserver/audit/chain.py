@@ -160,11 +160,18 @@ def purge(db_path: str | os.PathLike[str], older_than_days: float) -> int:
     conn = connect(db_path, create=False)
     try:
         with write_transaction(conn):
-            young = conn.execute("SELECT min(id) FROM audit WHERE ts >= ?", (cutoff,)).fetchone()[0]
-            last = conn.execute(
-                "SELECT id, hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1",
-                (young if young is not None else 2**63 - 1,),
+            # The first row young enough to keep, found by walking ids from the oldest: the
+            # walk costs what is about to be deleted, not the whole log (the unary + keeps
+            # SQLite off the ts index, which would visit every young row under the lock).
+            young = conn.execute(
+                "SELECT id FROM audit WHERE +ts >= ? ORDER BY id LIMIT 1", (cutoff,)
             ).fetchone()
+            if young is None:
+                last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            else:
+                last = conn.execute(
+                    "SELECT id, hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1", (young[0],)
+                ).fetchone()
             if last is None:
                 return 0
             through, through_hash = last
