@@ -61,6 +61,9 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # These log query parameters or frame payloads at DEBUG: message text must never reach a log.
+    for name in ("aiosqlite", "websockets", "redis", "asyncio", "uvicorn.error"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
 
 # ---- serve -----------------------------------------------------------------------

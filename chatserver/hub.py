@@ -464,8 +464,14 @@ class Hub:
             sent_in_room=conn.sent.get(room_id, 0),
         )
         result = room.config.chain.run(ctx)
+        if result.resources:
+            # Help first, whatever happens to the message: a person in crisis who is also
+            # rate limited still gets the resources at once.
+            moderation.send_resources(self, conn, room, result.resources)
         if result.status == "rejected":
             self.metrics.count_message("rejected", result.reasons)
+            if result.urgent:
+                moderation.alert_hosts_crisis(self, conn, room, None)
             self.audit.append(
                 "rejected",
                 room=room_id,
@@ -503,8 +509,6 @@ class Hub:
         conn.sent[room_id] = conn.sent.get(room_id, 0) + 1
         message_id = self.ids.next()
         ts = utc_now()
-        if result.resources:
-            moderation.send_resources(self, conn, room, result.resources)
         body: dict[str, Any] = {
             "type": "message",
             "room": room_id,

@@ -73,7 +73,7 @@ def send_resources(hub: Hub, conn: Connection, room: RoomState, list_name: str) 
     )
 
 
-def alert_hosts_crisis(hub: Hub, conn: Connection, room: RoomState, message_id: str) -> None:
+def alert_hosts_crisis(hub: Hub, conn: Connection, room: RoomState, message_id: str | None) -> None:
     """A crisis message that was allowed through still reaches the hosts as urgent."""
     hub.broker.publish_event(
         {
