@@ -125,7 +125,7 @@ async def test_export_filters_and_redacts(server, clients):
 
 
 async def test_logs_of_a_full_session_hold_no_message_text_or_tokens(make_server, clients):
-    """After chat, holds, host actions and a crisis message, the server log has no message text and no token."""
+    """After chat, holds, host actions and a crisis message, the log has no message text and no token."""
     server = make_server(extra=("--log-level", "debug"))
     alice = await clients.host(server, "alice", ("safe", "lobby"))
     sam = await clients.user(server, "sam", ("safe", "lobby"))
