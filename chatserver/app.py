@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatserver import audit as audit_mod
 from chatserver.audit import AuditLog
-from chatserver.auth import HostDirectory
+from chatserver.auth import HostDirectory, list_hosts
 from chatserver.brokers import broker_from_url
 from chatserver.connection import Connection
 from chatserver.errors import ChatError, ConfigError
@@ -106,6 +105,7 @@ def create_app(settings: Settings) -> ASGIApp:
         await hub.start()
         st = holder["state"] = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
         hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
+        host_names = asyncio.create_task(host_names_loop(settings, hub), name="host-names")
         loop = asyncio.get_running_loop()
         retention = (
             asyncio.create_task(retention_loop(settings), name="retention")
@@ -122,11 +122,17 @@ def create_app(settings: Settings) -> ASGIApp:
         finally:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signal.SIGHUP)
+            host_names.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await host_names
             if retention is not None:
                 retention.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await retention
             await hub.stop()
+            # Commit what is queued first: its callbacks publish, so the broker must still be up.
+            with contextlib.suppress(Exception):
+                await audit.flush()
             await broker.close()
             await store.close()
             await audit.close()
@@ -201,29 +207,30 @@ def create_app(settings: Settings) -> ASGIApp:
         if refused is not None:
             return refused
         q = request.query_params
-        buffer = io.StringIO()
+        rows = audit_mod.iter_rows(
+            settings.db,
+            room=q.get("room") or None,
+            since=q.get("since") or None,
+            until=q.get("until") or None,
+            kind=q.get("kind") or None,
+            redact=q.get("redact") in ("1", "true", "yes"),
+        )
         try:
-            await asyncio.to_thread(
-                audit_mod.export,
-                settings.db,
-                buffer,
-                room=q.get("room") or None,
-                since=q.get("since") or None,
-                until=q.get("until") or None,
-                kind=q.get("kind") or None,
-                fmt="jsonl",
-                redact=q.get("redact") in ("1", "true", "yes"),
-            )
+            first = await asyncio.to_thread(
+                next, rows, None
+            )  # bad filters fail here, before any byte is sent
         except ChatError as exc:
             return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
-        data = buffer.getvalue()
 
-        async def chunks() -> AsyncIterator[bytes]:
-            step = 64 * 1024
-            for i in range(0, len(data), step):
-                yield data[i : i + step].encode()
+        def lines() -> Iterator[bytes]:
+            if first is None:
+                return
+            yield orjson.dumps(first) + b"\n"
+            for row in rows:
+                yield orjson.dumps(row) + b"\n"
 
-        return StreamingResponse(chunks(), media_type="application/x-ndjson")
+        # A sync iterator: Starlette reads it in a worker thread, so a large export never blocks the loop.
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     async def reload_api(request: Request) -> Response:
         refused = await require_admin(request)
@@ -285,6 +292,19 @@ async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal
     return True, changes
 
 
+async def host_names_loop(settings: Settings, hub: Hub) -> None:
+    """Keep the hub's list of host names fresh, so new hosts' names are reserved within a minute."""
+    while True:
+        try:
+            records = await asyncio.to_thread(list_hosts, settings.db)
+            hub.host_names = {r.name for r in records if not r.revoked}
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("host names not refreshed", exc_info=True)
+        await asyncio.sleep(60)
+
+
 async def retention_loop(settings: Settings) -> None:
     """Apply `--retention-days` once a day (purge keeps `audit verify` passing)."""
     while True:
@@ -309,6 +329,11 @@ class WebSocketEndpoint:
     def __init__(self, state: Any, settings: Settings) -> None:
         self._state = state
         self.allowed = set(settings.allowed_origins)
+        self.max_total = settings.max_connections
+        self.max_per_ip = settings.max_connections_per_ip
+        # Addresses live only here, in memory, as counts: never stored, never logged.
+        self.per_ip: dict[str, int] = {}
+        self.total = 0
 
     def origin_ok(self, scope: Scope) -> bool:
         headers = dict(scope["headers"])
@@ -328,6 +353,31 @@ class WebSocketEndpoint:
         if not self.origin_ok(scope):
             await send({"type": "websocket.close", "code": CLOSE_POLICY})  # before accept: HTTP 403
             return
+        address = (scope.get("client") or ("?", 0))[0]
+        refusal = self._over_cap(address)
+        if refusal:
+            await _refuse(send, 429, refusal)
+            return
+        self.total += 1
+        self.per_ip[address] = self.per_ip.get(address, 0) + 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.total -= 1
+            left = self.per_ip.get(address, 1) - 1
+            if left > 0:
+                self.per_ip[address] = left
+            else:
+                self.per_ip.pop(address, None)
+
+    def _over_cap(self, address: str) -> str:
+        if self.max_total and self.total >= self.max_total:
+            return "The server is full right now; please try again in a minute."
+        if self.max_per_ip and self.per_ip.get(address, 0) >= self.max_per_ip:
+            return "Too many connections from your network; please close some tabs and try again."
+        return ""
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = scope.get("extensions", {}).get(EXTENSION)
         if raw is None:
             raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
@@ -370,6 +420,23 @@ class WebSocketEndpoint:
             except Exception:
                 log.exception("frame handling failed")
                 conn.send(error_frame("bad_request", "That frame could not be handled"))
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    """Answer a WebSocket handshake with a plain HTTP error (the ASGI websocket.http.response extension)."""
+    body = text.encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"retry-after", b"30"),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 def _data(message: Message) -> str | bytes:

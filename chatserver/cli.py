@@ -80,6 +80,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         log_level=args.log_level,
         retention_days=args.retention_days,
+        max_connections=args.max_connections,
+        max_connections_per_ip=args.max_connections_per_ip,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
         web_dir=default_web_dir(),
     )
 
@@ -163,8 +167,8 @@ def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untype
         ws="chatserver.transport:ChatWebSocketProtocol",
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -357,6 +361,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=float(env("RETENTION_DAYS", "0") or 0),
         help="purge audit rows older than this many days, once a day; 0 keeps everything "
         "(env CHATSERVER_RETENTION_DAYS)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=int(env("MAX_CONNECTIONS", "10000") or 10000),
+        help="WebSocket connections per worker; more get HTTP 429 (env CHATSERVER_MAX_CONNECTIONS)",
+    )
+    serve.add_argument(
+        "--max-connections-per-ip",
+        type=int,
+        default=int(env("MAX_CONNECTIONS_PER_IP", "256") or 0),
+        help="connections from one address per worker, 0 for no cap; behind a reverse proxy every client "
+        "shares the proxy's address, so raise it or set 0 (env CHATSERVER_MAX_CONNECTIONS_PER_IP)",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=float,
+        default=float(env("PING_INTERVAL", "20") or 20),
+        help="seconds between WebSocket pings (env CHATSERVER_PING_INTERVAL)",
+    )
+    serve.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=float(env("PING_TIMEOUT", "20") or 20),
+        help="seconds a peer may take to answer a ping before it is dropped (env CHATSERVER_PING_TIMEOUT)",
     )
     serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)

@@ -25,6 +25,7 @@ from chatserver import moderation
 from chatserver.connection import FLOOD_STRIKES, Connection
 from chatserver.errors import BadRequest, ChatError, Unavailable
 from chatserver.filters.base import MessageContext
+from chatserver.identity import imitates_staff
 from chatserver.protocol import (
     CLOSE_POLICY,
     HOST_ACTIONS,
@@ -105,6 +106,8 @@ class Hub:
         self._heartbeat: asyncio.Task[None] | None = None
         self._escalator: asyncio.Task[None] | None = None
         self._publish_started: dict[str, float] = {}
+        #: Names of hosts and admins, which participants may not pass themselves off as.
+        self.host_names: set[str] = set()
         #: Set by the app: reload rooms.yaml on this worker (asked by another worker).
         self.reload_hook: Callable[[str], None] | None = None
         #: Items this worker held: id -> (room, held_at epoch, escalated yet).
@@ -234,6 +237,8 @@ class Hub:
                 await self.store.save_identity(conn.resume_hash, {"session": session, "created": time.time()})
             except Exception:
                 log.warning("identity not saved: resume will not work for this session")
+        if role == "participant" and imitates_staff(name, self.host_names):
+            raise BadRequest("That name could be mistaken for a host's; please choose another")
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
         self.by_session.setdefault(session, set()).add(conn)
         self.metrics.connections.labels(role).inc()

@@ -19,6 +19,10 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     retention_days: float = 0.0
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 256
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
     web_dir: Path = field(default_factory=lambda: default_web_dir())
 
     @property
@@ -38,6 +42,10 @@ class Settings:
             "CHATSERVER_LOG_LEVEL": self.log_level,
             "CHATSERVER_WEB": str(self.web_dir),
             "CHATSERVER_RETENTION_DAYS": str(self.retention_days),
+            "CHATSERVER_MAX_CONNECTIONS": str(self.max_connections),
+            "CHATSERVER_MAX_CONNECTIONS_PER_IP": str(self.max_connections_per_ip),
+            "CHATSERVER_PING_INTERVAL": str(self.ping_interval),
+            "CHATSERVER_PING_TIMEOUT": str(self.ping_timeout),
         }
         if self.redis_url:
             env["CHATSERVER_REDIS_URL"] = self.redis_url

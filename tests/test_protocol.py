@@ -222,3 +222,25 @@ def test_http_routes_and_security_headers(server):
         server.get("/api/audit", headers={"Authorization": f"Bearer {server.tokens['alice']}"}).status_code
         == 403
     )
+
+
+async def test_connections_over_the_per_address_cap_get_429(make_server, clients):
+    """Past --max-connections-per-ip the handshake is refused with 429; a freed slot can be reused."""
+    server = make_server(extra=("--max-connections-per-ip", "3"))
+    first = [await clients.user(server, f"p{i}") for i in range(3)]
+    with pytest.raises(InvalidStatus) as refused:
+        await clients.connect(server)
+    assert refused.value.response.status_code == 429
+    await first[0].close()
+    await asyncio.sleep(0.2)  # the server notices the close on its next read
+    assert (await (await clients.connect(server)).hello("p4"))["name"] == "p4"
+
+
+async def test_a_participant_cannot_pass_for_a_host(server, clients):
+    """A participant naming themselves like a host (or a staff title) is refused."""
+    for name in ("alice", "Alice (host)", "moderator"):
+        c = await clients.connect(server)
+        await c.send(type="hello", name=name)
+        assert (await c.expect("error"))["code"] == "bad_request"
+    host = await clients.host(server, "alice")
+    assert host.welcome["name"] == "alice"
