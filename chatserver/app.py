@@ -151,9 +151,15 @@ def create_app(settings: Settings) -> ASGIApp:
         st = state()
         broker_ok, db_ok = await asyncio.gather(st.hub.broker.ping(), st.audit.ping())
         failed = [name for name, ok in (("broker", broker_ok), ("database", db_ok)) if not ok]
+        checks = {
+            "broker": f"{st.hub.broker.name}: " + ("ok" if broker_ok else "not answering"),
+            "database": f"sqlite {st.settings.db.name}: " + ("ok" if db_ok else "not answering"),
+        }
         if failed:
-            return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse(
+                {"status": "unavailable", "failed": failed, "checks": checks}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "checks": checks})
 
     async def metrics(request: Request) -> Response:
         st = state()

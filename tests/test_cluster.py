@@ -118,3 +118,31 @@ async def test_ban_on_one_worker_holds_on_the_other(make_server, redis_server, c
     elsewhere = await clients.connect(one)
     await elsewhere.hello("troll", resume=troll.resume_token)
     assert (await elsewhere.join("lobby"))["code"] == "banned"
+
+
+def children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(p) for p in f.read().split()}
+
+
+async def test_workers_share_one_port_and_a_killed_worker_is_replaced(make_server, redis_server, clients):
+    """`serve --workers 2` runs two processes on one port; SIGKILL of one leaves the room working."""
+    import os
+    import signal
+
+    from tests.support import wait_for
+
+    server = make_server(redis=redis_server.url, extra=("--workers", "2"))
+    workers = wait_for(
+        lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid), 15, "2 workers"
+    )
+    members = [await clients.user(server, f"m{i}", ("lobby",)) for i in range(6)]
+    victim = next(iter(workers))
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(children(server.proc.pid) - {victim}) == 2, 20, "a replacement worker")
+    # Which worker took which connection is the kernel's choice; those on the victim were cut.
+    survivors = [m for m in members if not m.closed.is_set()]
+    newcomer = await clients.user(server, "late", ("lobby",))
+    ack = await newcomer.post("lobby", "still here")
+    for member in survivors:
+        await member.expect("message", id=ack["id"], timeout=5)
