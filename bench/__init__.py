@@ -1,0 +1,1 @@
+"""chatserver's benchmark harness: ``python -m bench`` (see bench/README.md)."""
