@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--idle-conns", type=int, help="connections for the idle scenario (5,000; --quick 1,000)")
     ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help="before each scenario, wait up to this many seconds for other processes to go quiet (300)",
+    )
+    ap.add_argument(
         "--no-profile", action="store_true", help="skip py-spy on the Python servers during fan-out"
     )
     ap.add_argument("--out", type=Path, default=BENCH / "out", help="where logs and results go (bench/out)")

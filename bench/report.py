@@ -32,10 +32,13 @@ def _get(d: Any, *path: str) -> Any:
 
 
 def _first_fail(run: Mapping[str, Any]) -> str:
-    for st in run.get("steps", []):
-        if not st["ok"]:
-            return f"{st['rate']:.0f}/s: {st['why']}"
-    return "none (rate cap reached)"
+    """The lowest offered rate above the highest sustained one that failed (re-runs that passed aside)."""
+    best = (run.get("max") or {}).get("rate", 0.0)
+    failed = [st for st in run.get("steps", []) if not st["ok"] and st["rate"] > best]
+    if not failed:
+        return "none (rate cap or time budget reached)"
+    st = min(failed, key=lambda s: s["rate"])
+    return f"{st['rate']:.0f}/s: {st['why']}"
 
 
 def saturation_table(results: Results, scenario: str) -> str:
