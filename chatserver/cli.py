@@ -203,10 +203,12 @@ def _supervise(settings: Settings) -> int:
     env = {**os.environ, **settings.to_env()}
     argv = [sys.executable, "-m", "chatserver", "serve", "--worker-fd", str(sock.fileno())]
 
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(argv, env=env, pass_fds=(sock.fileno(),))
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        # Retention purges run in the first worker only, so N workers never purge at once.
+        worker_env = env if index == 0 else {**env, "CHATSERVER_RETENTION_DAYS": "0"}
+        return subprocess.Popen(argv, env=worker_env, pass_fds=(sock.fileno(),))
 
-    workers = [spawn() for _ in range(settings.workers)]
+    workers = [spawn(i) for i in range(settings.workers)]
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:
@@ -225,7 +227,7 @@ def _supervise(settings: Settings) -> int:
         for i, proc in enumerate(workers):
             if proc.poll() is not None and not stopping:
                 log.warning("worker %d exited with %s; starting a new one", proc.pid, proc.returncode)
-                workers[i] = spawn()
+                workers[i] = spawn(i)
     deadline = time.monotonic() + 15
     for proc in workers:
         try:
@@ -300,7 +302,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.audit_cmd == "verify":
         result = audit.verify(db)
         if result.ok:
-            print(f"OK: {result.rows} row(s), hash chain intact")
+            print(
+                f"OK: {result.rows} row(s), hash chain intact; last row {result.head_id} {result.head_hash}"
+            )
+            print(
+                "Keep that id and hash somewhere else: a later verify can then show no rows were cut off."
+            )
             return 0
         print(f"FAILED at row {result.first_bad_id}: {result.problem}", file=sys.stderr)
         return 1

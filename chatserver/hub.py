@@ -586,6 +586,7 @@ class Hub:
 
         def committed(error: BaseException | None) -> None:
             if error is not None:
+                self.metrics.count_message("unavailable", ())
                 log.error("audit commit failed (%s): message not published", error.__class__.__name__)
                 if sender is not None:
                     sender.send(

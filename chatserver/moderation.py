@@ -363,6 +363,9 @@ async def _delete(hub: Hub, conn: Connection, room: RoomState, frame: dict[str, 
         detail={"by": conn.host_name or conn.name},
         **_actor(conn),
     )
+    seq = room.index.get(message_id)
+    if seq is not None:
+        hub.broker.forget(room.id, seq)  # so a worker starting later does not bring it back
     hub.broker.publish_event({"kind": "deleted", "room": room.id, "id": message_id})
 
 

@@ -146,3 +146,18 @@ async def test_workers_share_one_port_and_a_killed_worker_is_replaced(make_serve
     ack = await newcomer.post("lobby", "still here")
     for member in survivors:
         await member.expect("message", id=ack["id"], timeout=5)
+
+
+async def test_a_deleted_message_stays_gone_for_a_worker_started_later(make_server, redis_server, clients):
+    """A worker that starts after a delete builds its history without the deleted message."""
+    one = make_server(redis=redis_server.url)
+    sam = await clients.user(one, "sam", ("lobby",))
+    alice = await clients.host(one, "alice", ("lobby",))
+    keep = await sam.post("lobby", "keep me")
+    drop = await sam.post("lobby", "delete me")
+    await alice.send(type="delete", room="lobby", message_id=drop["id"])
+    await sam.expect("deleted", id=drop["id"])
+    two = make_server(redis=redis_server.url, share=one)
+    late = await clients.user(two, "late", ("lobby",))
+    ids = [m["id"] for m in late.joined["lobby"]["history"]]
+    assert keep["id"] in ids and drop["id"] not in ids

@@ -107,6 +107,10 @@ class _Barrier:
 _Item = _Row | _SeqNote | _Barrier
 
 
+#: How long /readyz keeps reporting a failed write when no later write has succeeded.
+FAILURE_MEMORY_S = 30.0
+
+
 class AuditLog:
     """The append-only, hash-chained audit log, as the server writes and reads it.
 
@@ -139,6 +143,7 @@ class AuditLog:
         self._closing = False
         self._closed = False
         self._failing = False
+        self._failed_at = 0.0
         #: seconds from BEGIN to COMMIT of the last batch (for /metrics)
         self.last_commit_seconds = 0.0
         #: transactions committed and rows written since open (for /metrics and tests)
@@ -337,6 +342,7 @@ class AuditLog:
                 self._fail(batch, error)
                 self._in_flight = 0
                 self._failing = True
+                self._failed_at = time.monotonic()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             else:
@@ -447,7 +453,11 @@ class AuditLog:
 
     async def ping(self, *, timeout: float = 2.0) -> bool:
         """True when the writer runs, its last batch committed, and a trivial query answers (for /readyz)."""
-        if self._closing or self._writer.done() or self._failing:
+        if self._closing or self._writer.done():
+            return False
+        # A failure is only news for a while: with no writes coming (a load balancer took us out),
+        # nothing would ever clear it. The next write that fails sets it again.
+        if self._failing and time.monotonic() - self._failed_at < FAILURE_MEMORY_S:
             return False
         try:
             async with asyncio.timeout(timeout):

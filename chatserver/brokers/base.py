@@ -69,6 +69,10 @@ class Broker:
         """Deliver an event to every worker, best effort; never blocks."""
         raise NotImplementedError
 
+    def forget(self, room: str, seq: int) -> None:
+        """Drop a deleted message from what the broker keeps for history; never blocks."""
+        raise NotImplementedError
+
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         """Up to `limit` latest (seq, id, frame) of a room known to the broker, oldest first."""
         raise NotImplementedError

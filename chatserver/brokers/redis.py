@@ -163,6 +163,10 @@ class RedisBroker(Broker):
         with contextlib.suppress(asyncio.QueueFull):  # events are best effort
             self._outbox.put_nowait(("e", orjson.dumps(envelope)))
 
+    def forget(self, room: str, seq: int) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(("x", _stream_key(room), f"{seq}-1"))
+
     async def _publisher(self) -> None:
         """Send everything queued in one pipeline per round trip, in queue order."""
         while True:
@@ -198,6 +202,8 @@ class RedisBroker(Broker):
                     args=[floor, body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN],
                     client=pipe,
                 )
+            elif item[0] == "x":
+                pipe.xdel(item[1], item[2])
             else:
                 pipe.publish(EVT_CHANNEL, item[1])
         return await pipe.execute(raise_on_error=False)
