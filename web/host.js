@@ -1,0 +1,796 @@
+// The host console: held queue, reports, people and room switches for every room one hosts.
+import {
+  $, ChatSocket, el, flash, nameEl, newId, ss, textEl, timeEl, waitedText,
+} from "./common.js";
+
+const FEED_KEEP = 40;
+
+const state = {
+  token: ss.get("cs.host.token"),
+  name: ss.get("cs.host.name"),
+  session: null,
+  role: null,
+  rooms: new Map(), // room id -> room record (rooms we host)
+  order: [], // room ids in the order of /api/rooms
+  probing: new Set(), // rooms joined only to learn whether we host them
+  held: new Map(), // message id -> {frame, since (ms), el}
+  reports: new Map(), // key -> {frame, el}
+  notes: new Map(), // "room session" -> [note]
+  actions: [], // sanctions waiting for their "done" notice
+  discovered: false,
+};
+
+const toast = $("#toast");
+
+const socket = new ChatSocket(() => {
+  const hello = { name: state.name, token: state.token };
+  const resume = ss.get("cs.host.resume");
+  if (resume) hello.resume = resume;
+  return hello;
+});
+socket.addEventListener("frame", (event) => handle(event.detail));
+socket.addEventListener("state", renderConnection);
+
+function renderConnection() {
+  const bar = $("#conn");
+  const s = socket.state;
+  const text = s === "reconnecting" ? "Connection lost. Reconnecting by itself…"
+    : s === "connecting" ? "Connecting…"
+      : state.degraded ? "Message delivery is degraded right now (broker trouble)." : "";
+  bar.textContent = text;
+  bar.hidden = !text;
+}
+
+function handle(frame) {
+  switch (frame.type) {
+    case "welcome": return onWelcome(frame);
+    case "joined": return onJoined(frame);
+    case "held": return addHeld(frame, true);
+    case "resolved": return onResolved(frame);
+    case "escalated": return onEscalated(frame);
+    case "report": return addReport(frame);
+    case "note": return onNote(frame);
+    case "message": return onMessage(frame);
+    case "deleted": return onDeleted(frame);
+    case "presence": return onPresence(frame);
+    case "notice": return onNotice(frame);
+    case "ack": return onAck(frame);
+    case "error": return onError(frame);
+    default: return undefined;
+  }
+}
+
+// ---- signing in ------------------------------------------------------------
+function showSignin(error = "") {
+  $("#view-signin").hidden = false;
+  $("#view-console").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#who").hidden = true;
+  $("#host-name").value = state.name || "";
+  $("#signin-error").textContent = error;
+  (state.name ? $("#host-token") : $("#host-name")).focus();
+}
+
+function showConsole() {
+  $("#view-signin").hidden = true;
+  $("#view-console").hidden = false;
+  $("#sign-out").hidden = false;
+  const who = $("#who");
+  who.replaceChildren("Signed in as ", nameEl(state.name), state.role === "admin" ? " (admin)" : "");
+  who.hidden = false;
+}
+
+function signOut() {
+  socket.stop();
+  for (const key of ["cs.host.token", "cs.host.resume"]) ss.remove(key);
+  state.token = null;
+  resetAll();
+  showSignin();
+}
+
+function resetAll() {
+  state.rooms.clear();
+  state.held.clear();
+  state.reports.clear();
+  state.notes.clear();
+  state.probing.clear();
+  state.discovered = false;
+  $("#queue").replaceChildren();
+  $("#reports").replaceChildren();
+  $("#room-cards").replaceChildren();
+  $("#alerts").replaceChildren();
+  renderCounts();
+}
+
+function onWelcome(w) {
+  state.session = w.session;
+  state.role = w.role;
+  ss.set("cs.host.resume", w.resume_token);
+  if (w.role !== "host" && w.role !== "admin") {
+    socket.stop();
+    ss.remove("cs.host.token");
+    ss.remove("cs.host.resume");
+    state.token = null;
+    showSignin("That token was not recognised. Please check it and try again.");
+    return;
+  }
+  showConsole();
+  if (state.discovered) {
+    for (const id of state.rooms.keys()) socket.send({ type: "join", room: id, accept_guidelines: true });
+    return;
+  }
+  discoverRooms(w.rooms);
+}
+
+async function discoverRooms(announced) {
+  // Which rooms are ours? `joined.role` says so; a room we do not host is left straight away.
+  let ids = Array.isArray(announced) ? announced.map((r) => (typeof r === "string" ? r : r.id)) : null;
+  if (!ids) {
+    try {
+      const response = await fetch("/api/rooms", { cache: "no-store" });
+      const rooms = await response.json();
+      ids = rooms.map((r) => r.id);
+    } catch {
+      flash(toast, "Could not load the list of rooms; retrying.");
+      setTimeout(() => discoverRooms(announced), 3000);
+      return;
+    }
+  }
+  state.order = ids;
+  state.discovered = true;
+  for (const id of ids) {
+    state.probing.add(id);
+    socket.send({ type: "join", room: id, accept_guidelines: true });
+  }
+  if (!ids.length) $("#rooms-loading").textContent = "There are no rooms yet.";
+}
+
+// ---- rooms -----------------------------------------------------------------
+function onJoined(j) {
+  const probing = state.probing.delete(j.room);
+  if (j.role !== "host") {
+    socket.send({ type: "leave", room: j.room });
+    finishProbe();
+    return;
+  }
+  let room = state.rooms.get(j.room);
+  if (!room) {
+    room = newRoom(j.room);
+    state.rooms.set(j.room, room);
+    placeRoomCard(room);
+  }
+  Object.assign(room, { title: j.title || j.room, members: j.members, slowmode: j.slowmode || 0, locked: Boolean(j.locked) });
+  for (const m of j.history || []) onMessage(m, true);
+  // The queue we get on (re)join is the whole truth for that room.
+  for (const [id, item] of [...state.held]) {
+    if (item.frame.room === j.room) removeHeld(id);
+  }
+  for (const h of j.held || []) addHeld(h, false);
+  updateRoom(room);
+  if (probing) finishProbe();
+}
+
+function finishProbe() {
+  if (state.probing.size) return;
+  $("#rooms-loading").hidden = state.rooms.size > 0;
+  if (!state.rooms.size) $("#rooms-loading").textContent = "You are not a host of any room yet.";
+}
+
+const SLOW_CHOICES = [[0, "Off"], [5, "5 seconds"], [10, "10 seconds"], [30, "30 seconds"], [60, "1 minute"], [300, "5 minutes"]];
+
+// A room card is built once and then updated in place, so an open panel or a
+// half-written note survives every message that arrives in the room.
+function newRoom(id) {
+  const room = {
+    id, title: id, members: 0, slowmode: 0, locked: false,
+    people: new Map(), // session -> person (someone whose session we have seen)
+    present: new Map(), // name -> <li> for people seen only in presence so far
+    feed: new Map(), // message id -> <li>
+  };
+  const titleId = `room-${id}-title`;
+  const slowId = `slow-${id}`;
+  const slow = el("select", { id: slowId }, ...SLOW_CHOICES.map(([v, label]) => el("option", { value: String(v) }, label)));
+  slow.addEventListener("change", () => socket.send({ type: "slowmode", room: id, seconds: Number(slow.value) }));
+  const lock = el("button", { type: "button", "aria-pressed": "false" }, "Lock room");
+  lock.addEventListener("click", () => socket.send({ type: "lock", room: id, locked: !room.locked }));
+  const lockHint = el("span", { class: "hint", hidden: true }, "Locked: only hosts can post.");
+  const postId = `post-${id}`;
+  const postInput = el("input", { id: postId, type: "text", maxlength: "2000", autocomplete: "off" });
+  const post = el("form", { class: "inline-form" },
+    el("label", { for: postId }, "Post in this room as a host"), postInput,
+    el("div", { class: "actions" }, el("button", { type: "submit" }, "Post")));
+  post.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = postInput.value.trim();
+    if (text && socket.send({ type: "send", room: id, text, client_id: "h" + newId() })) postInput.value = "";
+  });
+  room.ui = {
+    title: el("span", {}, id),
+    count: el("span", { class: "count" }),
+    slow, lock, lockHint,
+    peopleCount: el("span", {}, "0"),
+    peopleList: el("ul", { class: "people" }),
+    peopleEmpty: el("p", { class: "empty" }, "Nobody else is here yet."),
+    feedList: el("ol", { class: "feed", "aria-label": `Recent messages in ${id}` }),
+    feedEmpty: el("p", { class: "empty" }, "No messages yet."),
+  };
+  const ui = room.ui;
+  room.card = el("section", { class: "room-card", "aria-labelledby": titleId, dataset: { room: id } },
+    el("h3", { id: titleId }, ui.title, " ", ui.count),
+    el("div", { class: "switches" },
+      el("div", { class: "field" }, el("label", { for: slowId }, "Slow mode"), slow),
+      lock, lockHint),
+    el("details", { class: "people-box", open: true },
+      el("summary", {}, "People (", ui.peopleCount, ")"), ui.peopleEmpty, ui.peopleList),
+    el("details", { class: "feed-box" },
+      el("summary", {}, "Recent messages"), ui.feedEmpty, ui.feedList, post));
+  return room;
+}
+
+function placeRoomCard(room) {
+  const cards = $("#room-cards");
+  const index = state.order.indexOf(room.id);
+  const after = [...cards.children].find((c) => state.order.indexOf(c.dataset.room) > index);
+  cards.insertBefore(room.card, after || null);
+}
+
+function roomTitle(id) {
+  return state.rooms.get(id)?.title || id;
+}
+
+function updateRoom(room) {
+  const ui = room.ui;
+  ui.title.textContent = room.title;
+  ui.feedList.setAttribute("aria-label", `Recent messages in ${room.title}`);
+  ui.count.textContent = `· ${room.members} here · ${heldCount(room.id)} waiting`;
+  const value = String(Number(room.slowmode) || 0);
+  if (![...ui.slow.options].some((o) => o.value === value)) ui.slow.append(el("option", { value }, `${value} seconds`));
+  ui.slow.value = value;
+  ui.lock.setAttribute("aria-pressed", String(room.locked));
+  ui.lockHint.hidden = !room.locked;
+  const n = ui.peopleList.children.length;
+  ui.peopleCount.textContent = String(n);
+  ui.peopleEmpty.hidden = n > 0;
+  ui.feedEmpty.hidden = ui.feedList.children.length > 0;
+}
+
+/** The person behind `from` in `room`, created (with a row in the people list) when first seen. */
+function touchPerson(room, from, earlier = false) {
+  if (!room || !from?.session || from.session === state.session) return null;
+  let p = room.people.get(from.session);
+  if (!p) {
+    // Known only from history: they may have gone since (the protocol has no member list yet).
+    p = { name: from.name, role: from.role, left: false, muted: false, banned: false, earlier };
+    room.people.set(from.session, p);
+    p.li = personEl(room, from.session, p);
+    room.ui.peopleList.append(p.li);
+    const only = room.present.get(from.name);
+    if (only) {
+      only.remove();
+      room.present.delete(from.name);
+    }
+  }
+  p.name = from.name || p.name;
+  p.role = from.role || p.role;
+  if (!earlier) p.earlier = false;
+  renderPerson(room, from.session);
+  updateRoom(room);
+  return p;
+}
+
+function renderPerson(room, session) {
+  const p = room.people.get(session);
+  if (!p) return;
+  const chips = [];
+  if (p.role === "host" || p.role === "admin") chips.push(el("span", { class: "badge" }, "host"));
+  if (p.muted) chips.push(el("span", { class: "badge warn" }, "muted"));
+  if (p.banned) chips.push(el("span", { class: "badge urgent" }, "banned"));
+  if (p.left) chips.push(el("span", { class: "hint" }, "left"));
+  else if (p.earlier) chips.push(el("span", { class: "hint" }, "earlier"));
+  const notes = state.notes.get(`${room.id} ${session}`) || [];
+  if (notes.length) chips.push(el("span", { class: "badge" }, `${notes.length} note${notes.length > 1 ? "s" : ""}`));
+  p.ui.name.textContent = p.name;
+  p.ui.chips.replaceChildren(...chips);
+  if (p.ui.unban) p.ui.unban.hidden = !p.banned;
+}
+
+function personEl(room, session, p) {
+  const panelId = `p-${room.id}-${session}`;
+  p.ui = { name: nameEl(p.name), chips: el("span", { class: "chips" }) };
+  const row = el("div", { class: "person-row" }, p.ui.name, p.ui.chips);
+  const li = el("li", { class: "person" }, row);
+  if (p.role === "host" || p.role === "admin") return li;
+  const toggle = el("button", {
+    type: "button", "aria-expanded": "false", "aria-controls": panelId, "aria-label": `Actions for ${p.name}`,
+  }, "Actions");
+  row.append(toggle);
+  const panel = el("div", { id: panelId, class: "person-panel", hidden: true });
+  toggle.addEventListener("click", () => {
+    const open = panel.hidden;
+    panel.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open && !panel.childElementCount) fillPersonPanel(panel, room, session, p);
+  });
+  li.append(panel);
+  return li;
+}
+
+function fillPersonPanel(panel, room, session, person) {
+  const muteId = `mute-${room.id}-${session}`;
+  const minutes = el("select", { id: muteId },
+    ...[[5, "5 minutes"], [15, "15 minutes"], [60, "1 hour"], [1440, "1 day"]]
+      .map(([v, label]) => el("option", { value: String(v), selected: v === 15 }, label)));
+  const act = (frame, sanction) => {
+    if (socket.send({ ...frame, room: room.id, session })) {
+      if (sanction) state.actions.push({ room: room.id, session, ...sanction });
+    } else {
+      flash(toast, "Not connected: try again in a moment.");
+    }
+  };
+  const confirmWith = (label, frameType, sanction) => {
+    const reasonId = `why-${frameType}-${room.id}-${session}`;
+    const reason = el("input", { id: reasonId, type: "text", maxlength: "500", autocomplete: "off" });
+    const form = el("form", { class: "inline-form confirm" },
+      el("label", { for: reasonId }, "Reason they will see (optional)"), reason,
+      el("div", { class: "actions" },
+        el("button", { type: "submit", class: "danger" }, label),
+        el("button", { type: "button", onclick: () => form.remove() }, "Cancel")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const frame = { type: frameType };
+      if (reason.value.trim()) frame.reason = reason.value.trim();
+      act(frame, sanction);
+      form.remove();
+    });
+    panel.querySelector(".confirm")?.remove();
+    panel.querySelector(".notes").before(form);
+    reason.focus();
+  };
+  const noteId = `note-${room.id}-${session}`;
+  const note = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
+  const noteForm = el("form", { class: "inline-form" },
+    el("label", { for: noteId }, "Care note for the hosts"), note,
+    el("div", { class: "actions" }, el("button", { type: "submit" }, "Save note")));
+  noteForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = note.value.trim();
+    if (text && socket.send({ type: "note", room: room.id, session, text })) note.value = "";
+  });
+  person.ui.unban = el("button", { type: "button", hidden: !person.banned, onclick: () => act({ type: "unban" }, { banned: false }) }, "Unban");
+  panel.append(
+    el("div", { class: "switches" },
+      el("div", { class: "field" }, el("label", { for: muteId }, "Mute for"), minutes),
+      el("button", { type: "button", onclick: () => act({ type: "mute", minutes: Number(minutes.value) }, { muted: true }) }, "Mute"),
+      el("button", { type: "button", onclick: () => act({ type: "unmute" }, { muted: false }) }, "Unmute")),
+    el("div", { class: "actions" },
+      el("button", { type: "button", class: "danger", onclick: () => confirmWith("Remove from room", "kick", { left: true }) }, "Remove…"),
+      el("button", { type: "button", class: "danger", onclick: () => confirmWith("Ban from room", "ban", { banned: true, left: true }) }, "Ban…"),
+      person.ui.unban),
+    notesEl(room.id, session),
+    noteForm);
+}
+
+function notesEl(roomId, session, extra = []) {
+  const notes = [...(state.notes.get(`${roomId} ${session}`) || [])];
+  for (const n of extra || []) {
+    if (!notes.some((m) => m.text === n.text && m.ts === n.ts)) notes.push(n);
+  }
+  return el("div", { class: "notes", dataset: { notes: `${roomId} ${session}` }, hidden: notes.length === 0 },
+    el("h4", {}, "Care notes"),
+    el("ul", {}, ...notes.map((n) => el("li", {}, textEl(n.text, "span"), el("span", { class: "hint" }, " — ", nameEl(n.by || "host"))))));
+}
+
+function rememberNotes(roomId, session, notes) {
+  if (!session || !Array.isArray(notes)) return;
+  const key = `${roomId} ${session}`;
+  const have = state.notes.get(key) || [];
+  for (const n of notes) if (!have.some((m) => m.text === n.text && m.ts === n.ts)) have.push(n);
+  state.notes.set(key, have);
+}
+
+function refreshNotes(roomId, session) {
+  const key = `${roomId} ${session}`;
+  for (const box of document.querySelectorAll(".notes")) {
+    if (box.dataset.notes === key) box.replaceWith(notesEl(roomId, session));
+  }
+}
+
+function feedItem(room, m) {
+  const name = m.from?.name ?? "someone";
+  return el("li", { dataset: { id: m.id } },
+    nameEl(name), ":", textEl(m.cw ? `[content warning: ${m.cw}] ${m.text}` : m.text),
+    el("button", {
+      type: "button", class: "danger", "aria-label": `Delete this message from ${name}`,
+      onclick: () => socket.send({ type: "delete", room: room.id, message_id: m.id }),
+    }, "Delete"));
+}
+
+function onMessage(m, replay = false) {
+  const room = state.rooms.get(m.room);
+  if (!room || !m.id || room.feed.has(m.id)) return;
+  const p = touchPerson(room, m.from, replay);
+  if (p && p.left) {
+    p.left = false;
+    renderPerson(room, m.from.session);
+  }
+  const li = feedItem(room, m);
+  room.feed.set(m.id, li);
+  room.ui.feedList.append(li);
+  while (room.feed.size > FEED_KEEP) {
+    const [oldest, node] = room.feed.entries().next().value;
+    node.remove();
+    room.feed.delete(oldest);
+  }
+  updateRoom(room);
+}
+
+function onDeleted(d) {
+  const room = state.rooms.get(d.room);
+  if (!room) return;
+  room.feed.get(d.id)?.remove();
+  room.feed.delete(d.id);
+  updateRoom(room);
+  for (const { frame, el: node } of state.reports.values()) {
+    if (frame.message_id === d.id) {
+      node.querySelector(".report-state")?.replaceChildren("A host deleted this message.");
+    }
+  }
+}
+
+function onPresence(p) {
+  const room = state.rooms.get(p.room);
+  if (!room) return;
+  room.members = p.members;
+  if (p.joined && p.joined !== state.name && !room.present.has(p.joined)
+      && ![...room.people.values()].some((x) => x.name === p.joined && !x.left)) {
+    const li = el("li", { class: "person" },
+      el("div", { class: "person-row" }, nameEl(p.joined), el("span", { class: "hint" }, "has not written yet")));
+    room.present.set(p.joined, li);
+    room.ui.peopleList.append(li);
+  }
+  if (p.joined) {
+    for (const [session, x] of room.people) {
+      if (x.name === p.joined && (x.left || x.earlier)) {
+        x.left = false;
+        x.earlier = false;
+        renderPerson(room, session);
+      }
+    }
+  }
+  if (p.left) {
+    room.present.get(p.left)?.remove();
+    room.present.delete(p.left);
+    for (const [session, x] of room.people) {
+      if (x.name === p.left) {
+        x.left = true;
+        renderPerson(room, session);
+      }
+    }
+  }
+  updateRoom(room);
+}
+
+// ---- held queue --------------------------------------------------------------
+function heldCount(roomId) {
+  let n = 0;
+  for (const item of state.held.values()) if (item.frame.room === roomId) n += 1;
+  return n;
+}
+
+const REASONS = {
+  crisis: "Possible crisis",
+  blocklist: "Blocked word",
+  links: "Link",
+  pii: "Personal details",
+  premoderate: "Pre-moderation",
+  repeat: "Repeated text",
+};
+
+function addHeld(h, live) {
+  if (!h.id) return;
+  const room = state.rooms.get(h.room);
+  touchPerson(room, h.from);
+  rememberNotes(h.room, h.from?.session, h.notes);
+  const existing = state.held.get(h.id);
+  const node = heldEl(h);
+  if (existing) existing.el.replaceWith(node);
+  state.held.set(h.id, { frame: h, since: performance.now() - (Number(h.waited_s) || 0) * 1000, el: node });
+  sortQueue();
+  renderCounts();
+  if (room) updateRoom(room);
+  if (live && h.urgent) {
+    addAlert(`An urgent message is waiting in ${roomTitle(h.room)}.`, "urgent", h.id);
+  }
+}
+
+function heldEl(h) {
+  const textId = "h" + newId();
+  const text = textEl(h.text, "div", "held-text blurred");
+  text.id = textId;
+  text.setAttribute("aria-hidden", "true");
+  const srNote = el("p", { class: "sr-only" }, "The message text is hidden until you choose to read it.");
+  const reveal = el("button", { type: "button", "aria-expanded": "false", "aria-controls": textId }, "Read message");
+  reveal.addEventListener("click", () => {
+    const show = text.classList.contains("blurred");
+    text.classList.toggle("blurred", !show);
+    if (show) text.removeAttribute("aria-hidden");
+    else text.setAttribute("aria-hidden", "true");
+    srNote.hidden = show;
+    reveal.setAttribute("aria-expanded", String(show));
+    reveal.textContent = show ? "Blur again" : "Read message";
+  });
+  const reasons = Array.isArray(h.reasons) ? h.reasons : [];
+  const explanations = Array.isArray(h.explanations) ? h.explanations : [];
+  const release = el("button", { type: "button", class: "primary" }, "Release");
+  release.addEventListener("click", () => {
+    if (socket.send({ type: "release", room: h.room, message_id: h.id })) {
+      release.disabled = true;
+      release.textContent = "Releasing…";
+    }
+  });
+  const rejectToggle = el("button", { type: "button", "aria-expanded": "false" }, "Reject…");
+  const noteId = "n" + newId();
+  const noteBox = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
+  const rejectForm = el("form", { class: "inline-form", hidden: true },
+    el("label", { for: noteId }, "Note to the person (optional, they will see it)"), noteBox,
+    el("div", { class: "actions" },
+      el("button", { type: "submit", class: "danger" }, "Reject"),
+      el("button", { type: "button", onclick: () => toggleReject(false) }, "Cancel")));
+  rejectToggle.setAttribute("aria-controls", rejectForm.id = "f" + newId());
+  function toggleReject(open) {
+    rejectForm.hidden = !open;
+    rejectToggle.setAttribute("aria-expanded", String(open));
+    if (open) noteBox.focus();
+  }
+  rejectToggle.addEventListener("click", () => toggleReject(rejectForm.hidden));
+  rejectForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const frame = { type: "reject", room: h.room, message_id: h.id };
+    if (noteBox.value.trim()) frame.note = noteBox.value.trim();
+    socket.send(frame);
+  });
+  const heading = el("div", { class: "item-head" },
+    h.urgent ? el("span", { class: "badge urgent" }, "Urgent") : null,
+    el("span", { class: "badge" }, roomTitle(h.room)),
+    nameEl(h.from?.name ?? "someone"),
+    el("span", { class: "meta waited" }, waitedText(Number(h.waited_s) || 0)),
+    h.cw ? el("span", { class: "badge warn" }, "CW: ", el("bdi", {}, String(h.cw))) : null);
+  return el("li", { class: "item held" + (h.urgent ? " urgent" : ""), dataset: { id: h.id } },
+    el("article", { "aria-label": `Held message from ${h.from?.name ?? "someone"}${h.urgent ? ", urgent" : ""}` },
+      heading,
+      reasons.length ? el("ul", { class: "reasons" }, ...reasons.map((r, i) => el("li", {},
+        el("strong", {}, REASONS[r] || r), explanations[i] ? `: ${explanations[i]}` : ""))) : null,
+      text, srNote,
+      notesEl(h.room, h.from?.session, h.notes),
+      el("div", { class: "actions" }, reveal, release, rejectToggle),
+      rejectForm));
+}
+
+function sortQueue() {
+  const items = [...state.held.values()].sort((a, b) =>
+    (Number(Boolean(b.frame.urgent)) - Number(Boolean(a.frame.urgent))) || (a.since - b.since));
+  const queue = $("#queue");
+  items.forEach((item, i) => {
+    if (queue.children[i] !== item.el) queue.insertBefore(item.el, queue.children[i] || null);
+  });
+}
+
+function removeHeld(id) {
+  const item = state.held.get(id);
+  if (!item) return null;
+  item.el.remove();
+  state.held.delete(id);
+  renderCounts();
+  return item;
+}
+
+function onResolved(r) {
+  const item = removeHeld(r.id);
+  const room = state.rooms.get(r.room);
+  if (room) updateRoom(room);
+  for (const alert of document.querySelectorAll(`#alerts [data-id]`)) {
+    if (alert.dataset.id === r.id) alert.remove();
+  }
+  if (item) flash(toast, `${r.action === "released" ? "Released" : "Rejected"} by ${r.by}.`);
+}
+
+function onEscalated(e) {
+  const item = state.held.get(e.id);
+  if (item) {
+    const head = item.el.querySelector(".item-head");
+    if (!head.querySelector(".escalated")) head.append(el("span", { class: "badge urgent escalated" }, "Waiting too long"));
+  }
+  addAlert(`A message in ${roomTitle(e.room)} has been ${waitedText(e.waited_s)} for a host.`, "", e.id);
+}
+
+function addAlert(text, kind, id) {
+  const alerts = $("#alerts");
+  const node = el("div", { class: "alert" + (kind ? " " + kind : ""), dataset: { id: id || "" } },
+    el("p", {}, text),
+    el("div", { class: "actions" },
+      id && state.held.has(id) ? el("button", {
+        type: "button", onclick: () => {
+          const target = state.held.get(id)?.el.querySelector("button");
+          target?.focus();
+          target?.scrollIntoView({ block: "center" });
+        },
+      }, "Show") : null,
+      el("button", { type: "button", onclick: () => node.remove() }, "Dismiss")));
+  alerts.prepend(node);
+  while (alerts.children.length > 6) alerts.lastChild.remove();
+}
+
+function renderCounts() {
+  const n = state.held.size;
+  $("#queue-count").textContent = String(n);
+  $("#queue-empty").hidden = n > 0;
+  $("#reports-count").textContent = String(state.reports.size);
+  $("#reports-empty").hidden = state.reports.size > 0;
+  document.title = n ? `(${n}) Host console` : "Host console";
+}
+
+setInterval(() => {
+  for (const item of state.held.values()) {
+    const waited = item.el.querySelector(".waited");
+    if (waited) waited.textContent = waitedText((performance.now() - item.since) / 1000);
+  }
+}, 10000);
+
+// ---- reports -------------------------------------------------------------------
+function addReport(r) {
+  const key = `${r.message_id} ${r.by?.session ?? ""}`;
+  if (state.reports.has(key)) return;
+  const room = state.rooms.get(r.room);
+  touchPerson(room, r.from);
+  rememberNotes(r.room, r.from?.session, r.notes);
+  const textId = "r" + newId();
+  const body = [];
+  if (r.from) {
+    const text = textEl(r.from.text, "div", "held-text blurred");
+    text.id = textId;
+    text.setAttribute("aria-hidden", "true");
+    const reveal = el("button", { type: "button", "aria-expanded": "false", "aria-controls": textId }, "Read message");
+    reveal.addEventListener("click", () => {
+      const show = text.classList.contains("blurred");
+      text.classList.toggle("blurred", !show);
+      if (show) text.removeAttribute("aria-hidden");
+      else text.setAttribute("aria-hidden", "true");
+      reveal.setAttribute("aria-expanded", String(show));
+      reveal.textContent = show ? "Blur again" : "Read message";
+    });
+    body.push(el("p", { class: "meta" }, "Message from ", nameEl(r.from.name)), text,
+      notesEl(r.room, r.from.session, r.notes),
+      el("div", { class: "actions" }, reveal,
+        el("button", { type: "button", class: "danger", onclick: () => socket.send({ type: "delete", room: r.room, message_id: r.message_id }) }, "Delete message"),
+        r.from.session ? el("button", {
+          type: "button", onclick: () => {
+            if (socket.send({ type: "mute", room: r.room, session: r.from.session, minutes: 15 })) {
+              state.actions.push({ room: r.room, session: r.from.session, muted: true });
+            }
+          },
+        }, "Mute author 15 min") : null,
+        el("button", { type: "button", onclick: () => dismissReport(key) }, "Dismiss")));
+  } else {
+    body.push(el("p", { class: "hint" }, "The message is no longer in recent history."),
+      el("div", { class: "actions" }, el("button", { type: "button", onclick: () => dismissReport(key) }, "Dismiss")));
+  }
+  const node = el("li", { class: "item" },
+    el("article", { "aria-label": `Report in ${roomTitle(r.room)}` },
+      el("div", { class: "item-head" }, el("span", { class: "badge" }, roomTitle(r.room)),
+        el("span", { class: "meta" }, "Reported by ", nameEl(r.by?.name ?? "someone"), " at "), timeEl()),
+      el("p", {}, el("strong", {}, "Reason: "), r.reason ? textEl(r.reason, "span") : "none given"),
+      ...body,
+      el("p", { class: "hint report-state" })));
+  state.reports.set(key, { frame: r, el: node });
+  $("#reports").prepend(node);
+  renderCounts();
+  if (room) updateRoom(room);
+}
+
+function dismissReport(key) {
+  const report = state.reports.get(key);
+  if (!report) return;
+  report.el.remove();
+  state.reports.delete(key);
+  renderCounts();
+}
+
+function onNote(n) {
+  rememberNotes(n.room, n.session, [{ by: n.by, text: n.text, ts: n.ts }]);
+  refreshNotes(n.room, n.session);
+  const room = state.rooms.get(n.room);
+  if (room) renderPerson(room, n.session);
+  flash(toast, "Note saved.");
+}
+
+// ---- notices, acks, errors ---------------------------------------------------
+function onNotice(n) {
+  if (n.code === "broker_degraded" || n.code === "broker_ok") {
+    state.degraded = n.code === "broker_degraded";
+    renderConnection();
+    return;
+  }
+  const room = n.room ? state.rooms.get(n.room) : null;
+  if (n.code === "crisis") {
+    addAlert(String(n.text || "Someone may be in crisis."), "urgent", n.message_id);
+    return;
+  }
+  if ((n.code === "slowmode" || n.code === "locked") && room) {
+    if ("slowmode" in n) room.slowmode = Number(n.slowmode) || 0;
+    if ("locked" in n) room.locked = Boolean(n.locked);
+    updateRoom(room);
+  }
+  if (n.code === "done" && room) {
+    const index = state.actions.findIndex((a) => a.room === n.room);
+    if (index >= 0) {
+      const [action] = state.actions.splice(index, 1);
+      const p = room.people.get(action.session);
+      if (p) {
+        for (const key of ["muted", "banned", "left"]) if (key in action) p[key] = action[key];
+        renderPerson(room, action.session);
+      }
+    }
+  }
+  if (n.code === "removed" && room) {
+    state.rooms.delete(n.room);
+    room.card.remove();
+  }
+  flash(toast, String(n.text || ""));
+}
+
+function onAck(a) {
+  if (a.status === "rejected") flash(toast, `Not posted: ${a.message || a.reason || "refused"}`);
+}
+
+function onError(e) {
+  if (!socket.welcomed) {
+    socket.stop();
+    showSignin(e.message || "Could not sign in.");
+    return;
+  }
+  if (e.code === "name_taken" && e.message) {
+    addAlert(e.message + " Sign out and choose another display name to host that room.", "");
+    state.probing.clear();
+    finishProbe();
+    return;
+  }
+  if (state.actions.length && ["forbidden", "bad_request", "unavailable"].includes(e.code)) state.actions.shift();
+  // A failed release (another host was quicker): let the button work again.
+  for (const item of state.held.values()) {
+    const button = item.el.querySelector("button.primary");
+    if (button?.disabled) {
+      button.disabled = false;
+      button.textContent = "Release";
+    }
+  }
+  flash(toast, e.message || "That did not work.");
+}
+
+// ---- wiring ------------------------------------------------------------------
+$("#signin-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = $("#host-name").value.trim();
+  const token = $("#host-token").value.trim();
+  if (!name || !token) {
+    $("#signin-error").textContent = "Please enter a name and your host token.";
+    return;
+  }
+  state.name = name;
+  state.token = token;
+  ss.set("cs.host.name", name);
+  ss.set("cs.host.token", token);
+  $("#host-token").value = "";
+  $("#signin-error").textContent = "";
+  resetAll();
+  socket.stop();
+  socket.start();
+});
+$("#sign-out").addEventListener("click", signOut);
+
+renderCounts();
+if (state.token && state.name) {
+  showConsole();
+  socket.start();
+} else {
+  showSignin();
+}

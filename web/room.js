@@ -1,0 +1,926 @@
+// The participant page: pick a name, pick a room, talk. See docs/ui.md.
+import {
+  $, ChatSocket, FALLBACK_RESOURCES, el, flash, ls, nameEl, newId, resourcesEl, ss, textEl, timeEl,
+} from "./common.js";
+
+const NEUTRAL_URL = "https://www.bbc.co.uk/weather";
+const TYPING_SEND_EVERY = 2500;
+const TYPING_SHOW_FOR = 4500;
+const coarsePointer = window.matchMedia("(pointer: coarse)");
+
+const state = {
+  name: ss.get("cs.name"),
+  session: null,
+  sessions: new Set(ss.get("cs.sessions", [])), // every identity this tab has had (own messages)
+  room: ss.get("cs.room"), // the room we want to be in
+  joinedRoom: null, // the room whose messages are on screen
+  accepted: new Set(ss.get("cs.accepted", [])),
+  info: null,
+  resources: [],
+  seen: new Map(), // message id -> element
+  lastId: null,
+  lastSeq: 0,
+  pending: new Map(), // client_id -> own message not yet published
+  byId: new Map(), // message id -> own pending entry (acked, message not seen yet)
+  hidden: ls.get("cs.hidden", {}), // session -> name: personal mutes, this device only
+  typing: new Map(),
+  degraded: false,
+  resyncing: false,
+  lastTypingSent: 0,
+  roomsTimer: 0,
+  notJoinedRetries: 0,
+  reportTarget: null,
+  roomTitles: new Map(),
+  atBottom: true,
+};
+
+const views = ["name", "rooms", "guidelines", "room"];
+const log = $("#log");
+const toast = $("#toast");
+
+// ---- the connection -------------------------------------------------------
+const socket = new ChatSocket(() => {
+  const hello = { name: state.name };
+  const resume = ss.get("cs.resume");
+  if (resume) hello.resume = resume;
+  return hello;
+});
+socket.addEventListener("frame", (event) => handle(event.detail));
+socket.addEventListener("state", renderConnection);
+socket.addEventListener("closed", onDisconnected);
+
+let wasDown = false;
+let slowConnect = 0;
+
+function renderConnection() {
+  const bar = $("#conn");
+  const s = socket.state;
+  let text = "";
+  let ok = false;
+  clearTimeout(bar._timer);
+  if (s === "reconnecting") {
+    wasDown = true;
+    text = "Connection lost. Reconnecting by itself… Nothing you have read will be lost.";
+  } else if (s === "connecting") {
+    // Only say so when it takes a while: a yellow bar flashing on every visit is not calm.
+    clearTimeout(slowConnect);
+    slowConnect = setTimeout(() => {
+      if (socket.state === "connecting") {
+        bar.textContent = "Connecting…";
+        bar.hidden = false;
+      }
+    }, 1500);
+  } else if (s === "open" && state.degraded) {
+    text = "Messages may be slow right now. If one of yours does not go through, you will see it here.";
+  } else if (s === "open" && wasDown) {
+    wasDown = false;
+    text = "Connected again.";
+    ok = true;
+    bar._timer = setTimeout(() => {
+      bar.hidden = true;
+    }, 3000);
+  }
+  bar.textContent = text;
+  bar.classList.toggle("ok", ok);
+  bar.hidden = !text;
+}
+
+function onDisconnected() {
+  for (const entry of state.pending.values()) {
+    if (entry.status === "sending") {
+      setStatus(entry.el, "failed", "The connection dropped while this was sending. If it went through it will appear above.", {
+        label: "Send again", action: () => resend(entry),
+      });
+      entry.status = "interrupted";
+    }
+  }
+  stopTyping();
+}
+
+function handle(frame) {
+  switch (frame.type) {
+    case "welcome": return onWelcome(frame);
+    case "joined": return onJoined(frame);
+    case "message": return onMessage(frame, false);
+    case "ack": return onAck(frame);
+    case "resolved": return onResolved(frame);
+    case "deleted": return onDeleted(frame);
+    case "presence": return onPresence(frame);
+    case "typing": return onTyping(frame);
+    case "resources": return showHelpCard(frame);
+    case "notice": return onNotice(frame);
+    case "error": return onError(frame);
+    default: return undefined;
+  }
+}
+
+function onWelcome(w) {
+  state.session = w.session;
+  state.sessions.add(w.session);
+  ss.set("cs.sessions", [...state.sessions].slice(-20));
+  ss.set("cs.resume", w.resume_token);
+  state.notJoinedRetries = 0;
+  if (state.room) {
+    join(state.room);
+  } else {
+    showRooms();
+  }
+}
+
+// ---- views -----------------------------------------------------------------
+function showView(name, focus = true) {
+  for (const v of views) $(`#view-${v}`).hidden = v !== name;
+  document.body.classList.toggle("in-room", name === "room");
+  clearInterval(state.roomsTimer);
+  if (name === "rooms") state.roomsTimer = setInterval(loadRooms, 15000);
+  if (!focus) return;
+  const target = { name: "#name-input", rooms: "#rooms-title", guidelines: "#guidelines-title", room: "#composer-text" }[name];
+  $(target)?.focus({ preventScroll: name !== "room" });
+}
+
+function showName(error = "") {
+  $("#name-input").value = state.name || "";
+  $("#name-error").textContent = error;
+  showView("name");
+}
+
+function showRooms(notice = "") {
+  $("#me-name").textContent = state.name || "";
+  const box = $("#rooms-notice");
+  box.textContent = notice;
+  box.hidden = !notice;
+  showView("rooms");
+  loadRooms();
+}
+
+async function loadRooms() {
+  const list = $("#rooms");
+  let rooms;
+  try {
+    const response = await fetch("/api/rooms", { cache: "no-store", credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    rooms = await response.json();
+  } catch {
+    list.setAttribute("aria-busy", "false");
+    if (!list.children.length) {
+      const box = $("#rooms-notice");
+      box.textContent = "The list of rooms could not be loaded. Trying again in a moment…";
+      box.hidden = false;
+    }
+    return;
+  }
+  for (const room of rooms) state.roomTitles.set(room.id, String(room.title || room.id));
+  list.replaceChildren(...rooms.map(roomItem));
+  list.setAttribute("aria-busy", "false");
+  $("#rooms-empty").hidden = rooms.length > 0;
+}
+
+function peopleHere(n) {
+  const count = Number(n) || 0;
+  return count === 1 ? "1 person here" : `${count} people here`;
+}
+
+function roomItem(room) {
+  const title = String(room.title || room.id);
+  return el("li", { class: "card room-item" },
+    el("div", { class: "about" },
+      el("h2", { dir: "auto" }, title),
+      el("p", { dir: "auto" }, String(room.topic || "")),
+      room.guidelines_required ? el("p", { class: "hint" }, "Guidelines to read first") : null),
+    el("span", { class: "count" }, peopleHere(room.members)),
+    el("button", { type: "button", class: "primary", onclick: () => enterRoom(room.id) },
+      "Join", el("span", { class: "sr-only" }, " " + title)));
+}
+
+function enterRoom(roomId) {
+  if (state.joinedRoom && state.joinedRoom !== roomId) socket.send({ type: "leave", room: state.joinedRoom });
+  resetRoom();
+  state.room = roomId;
+  ss.set("cs.room", roomId);
+  if (!join(roomId)) flash(toast, "Not connected yet. We will join as soon as the connection is back.");
+}
+
+function join(roomId) {
+  const frame = { type: "join", room: roomId };
+  if (state.accepted.has(roomId)) frame.accept_guidelines = true;
+  if (state.joinedRoom === roomId && state.lastId) frame.since = state.lastId;
+  return socket.send(frame);
+}
+
+function leaveRoom(notice = "", { tellServer = true } = {}) {
+  if (state.joinedRoom && tellServer) socket.send({ type: "leave", room: state.joinedRoom });
+  state.room = null;
+  ss.remove("cs.room");
+  resetRoom();
+  showRooms(notice);
+}
+
+function resetRoom() {
+  state.joinedRoom = null;
+  state.info = null;
+  state.seen.clear();
+  state.pending.clear();
+  state.byId.clear();
+  state.lastId = null;
+  state.lastSeq = 0;
+  stopTyping();
+  state.resyncing = false;
+  log.replaceChildren();
+  $("#help-card").hidden = true;
+  $("#room-flags").textContent = "";
+}
+
+function showGuidelines(roomId, text) {
+  const room = $("#guidelines-room");
+  room.textContent = roomTitle(roomId);
+  $("#guidelines-text").textContent = text || "";
+  $("#guidelines-accept").dataset.room = roomId;
+  showView("guidelines");
+}
+
+function roomTitle(roomId) {
+  return state.roomTitles.get(roomId) || roomId;
+}
+
+// ---- the room --------------------------------------------------------------
+function onJoined(j) {
+  if (j.room !== state.room) {
+    socket.send({ type: "leave", room: j.room });
+    return;
+  }
+  const rejoin = state.joinedRoom === j.room && state.seen.size > 0;
+  if (!rejoin && state.joinedRoom !== j.room) resetRoom();
+  state.joinedRoom = j.room;
+  state.info = j;
+  state.resyncing = false;
+  state.notJoinedRetries = 0;
+  const items = (j.resources || []).filter((r) => r && typeof r === "object");
+  if (items.length) state.resources = items;
+  $("#room-title").textContent = j.title || j.room;
+  $("#room-topic").textContent = j.topic || "";
+  document.title = `${j.title || j.room} · Peer support`;
+  $("#member-count").textContent = peopleHere(j.members);
+  const guidelines = $("#room-guidelines");
+  $("#room-guidelines-text").textContent = j.guidelines || "";
+  guidelines.hidden = !j.guidelines;
+  renderFlags({ slowmode: j.slowmode, locked: j.locked });
+  renderHiddenList();
+
+  const history = Array.isArray(j.history) ? j.history : [];
+  if (rejoin && history.length && history[0].seq && state.lastSeq && history[0].seq > state.lastSeq + 1
+      && !state.seen.has(history[0].id)) {
+    system("Some messages from while you were away could not be loaded.", "warn");
+  }
+  const wasNear = followingLog();
+  for (const m of history) onMessage(m, true);
+  const showing = !$("#view-room").hidden;
+  showView("room", !showing);
+  if (!rejoin || wasNear) scrollToBottom();
+}
+
+function isOwn(m) {
+  return Boolean(m.from && state.sessions.has(m.from.session));
+}
+
+function onMessage(m, replay) {
+  if (m.room !== state.joinedRoom || !m.id) return;
+  if (state.seen.has(m.id)) return;
+  if (!replay && m.seq && state.lastSeq && m.seq > state.lastSeq + 1 && !state.resyncing) {
+    // A jump in seq: something was missed. Join again with `since` to get exactly that.
+    state.resyncing = true;
+    join(state.joinedRoom);
+  }
+  const wasNear = followingLog();
+  const own = isOwn(m);
+  let entry = state.byId.get(m.id);
+  if (!entry && own) {
+    entry = [...state.pending.values()].find(
+      (p) => !p.id && (p.status === "sending" || p.status === "interrupted") && p.text === m.text);
+  }
+  let node;
+  if (entry) {
+    node = entry.el;
+    adopt(node, m);
+    state.pending.delete(entry.cid);
+    state.byId.delete(m.id);
+    setStatus(node, "sent", entry.status === "held" ? "Posted: a host looked at it and let it through." : "Sent");
+  } else {
+    node = renderMessage(m, own);
+  }
+  node.dataset.id = m.id;
+  if (m.seq) node.dataset.seq = String(m.seq);
+  place(node, m.seq);
+  state.seen.set(m.id, node);
+  if (!m.seq || m.seq >= state.lastSeq) {
+    state.lastSeq = m.seq || state.lastSeq;
+    state.lastId = m.id;
+  }
+  if (m.from?.name && state.typing.has(m.from.name)) stopTyping(m.from.name);
+  const hiddenPerson = m.from && state.hidden[m.from.session];
+  node.hidden = Boolean(hiddenPerson && !own);
+  if (!replay) {
+    if (!own && !hiddenPerson) {
+      node.classList.add("new");
+      announce(m);
+    }
+    if (wasNear || own) scrollToBottom();
+    else $("#jump").hidden = false;
+  }
+}
+
+function place(node, seq) {
+  // Keep server order even when a resync fills a gap: insert before the first later message.
+  if (seq) {
+    for (const other of log.children) {
+      const otherSeq = Number(other.dataset.seq || 0);
+      if (otherSeq > seq && other !== node) {
+        log.insertBefore(node, other);
+        return;
+      }
+    }
+    // Own messages still waiting stay at the very end, after everything published.
+    const firstPending = [...log.children].find((c) => c.classList.contains("pending") && c !== node);
+    if (firstPending) {
+      log.insertBefore(node, firstPending);
+      return;
+    }
+  }
+  log.append(node);
+}
+
+function renderMessage(m, own) {
+  const role = m.from?.role;
+  const staff = role === "host" || role === "admin";
+  const name = String(m.from?.name ?? "someone");
+  const node = el("article", {
+    class: "msg" + (own ? " own" : "") + (staff ? " host" : ""),
+    dataset: { session: m.from?.session || "" },
+  });
+  const [toggle, actions] = own ? [null, null] : toolsEl(node, m, name);
+  node.append(el("header", { class: "msg-head" },
+    own ? el("span", { class: "name" }, "You") : nameEl(name),
+    staff ? el("span", { class: "badge" }, "host") : null,
+    timeEl(m.ts), toggle));
+  node.append(bodyEl(m.text, m.cw, own));
+  if (actions) node.append(actions);
+  return node;
+}
+
+function bodyEl(text, cw, own) {
+  const body = el("div", { class: "msg-body" });
+  const textNode = textEl(text);
+  if (cw) {
+    const id = "t" + newId();
+    textNode.id = id;
+    textNode.hidden = !own;
+    const button = el("button", { type: "button", "aria-expanded": String(own), "aria-controls": id }, own ? "Hide" : "Show message");
+    button.addEventListener("click", () => {
+      const open = textNode.hidden;
+      textNode.hidden = !open;
+      button.setAttribute("aria-expanded", String(open));
+      button.textContent = open ? "Hide" : "Show message";
+    });
+    body.append(el("div", { class: "cw" }, el("span", {}, "Content warning: ", el("bdi", {}, String(cw))), button));
+  }
+  body.append(textNode);
+  return body;
+}
+
+function adopt(node, m) {
+  // A pending bubble becomes the published message: real time, real text (it may have been redacted).
+  node.classList.remove("pending");
+  const time = node.querySelector("time");
+  time?.replaceWith(timeEl(m.ts));
+  const body = node.querySelector(".msg-body");
+  body?.replaceWith(bodyEl(m.text, m.cw, true));
+}
+
+function toolsEl(node, m, name) {
+  const actionsId = "a" + newId();
+  const toggle = el("button", {
+    type: "button", class: "quiet more", "aria-expanded": "false", "aria-controls": actionsId,
+    "aria-label": `Options for this message from ${name}`,
+  }, "⋯");
+  const actions = el("div", { class: "msg-actions", id: actionsId, hidden: true },
+    el("button", { type: "button", class: "link", onclick: () => openReport(node, m) }, "Report to a host"),
+    el("button", { type: "button", class: "link", onclick: () => hidePerson(m.from?.session, name) },
+      "Hide messages from ", el("bdi", {}, name)));
+  toggle.addEventListener("click", () => {
+    const open = actions.hidden;
+    actions.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+  return [toggle, actions];
+}
+
+function openReport(node, m) {
+  if (node.querySelector(".report-form")) return;
+  const inputId = "r" + newId();
+  const input = el("input", { id: inputId, type: "text", maxlength: "500", autocomplete: "off" });
+  const form = el("form", { class: "report-form" },
+    el("label", { for: inputId }, "What worries you about it? (optional)"),
+    input,
+    el("div", { class: "row" },
+      el("button", { type: "submit", class: "primary" }, "Send report"),
+      el("button", { type: "button", onclick: () => form.remove() }, "Cancel")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const sent = socket.send({ type: "report", room: state.joinedRoom, message_id: m.id, reason: input.value.trim() });
+    form.replaceWith(el("p", { class: "status" }, sent ? "Sending your report…" : "Not connected: please try again in a moment."));
+    if (sent) state.reportTarget = node;
+  });
+  node.append(form);
+  input.focus();
+}
+
+function hidePerson(session, name) {
+  if (!session) return;
+  state.hidden[session] = name;
+  ls.set("cs.hidden", state.hidden);
+  applyHidden();
+  renderHiddenList();
+  flash(toast, `You won't see messages from ${name}. You can undo this under "People you have hidden".`);
+  $("#composer-text").focus();
+}
+
+function unhidePerson(session) {
+  delete state.hidden[session];
+  ls.set("cs.hidden", state.hidden);
+  applyHidden();
+  renderHiddenList();
+}
+
+function applyHidden() {
+  for (const node of log.querySelectorAll("article.msg:not(.own)")) {
+    node.hidden = Boolean(state.hidden[node.dataset.session]);
+  }
+}
+
+function renderHiddenList() {
+  const entries = Object.entries(state.hidden);
+  const list = $("#hidden-list");
+  list.replaceChildren(...entries.map(([session, name]) => el("li", {},
+    nameEl(name), " ",
+    el("button", { type: "button", class: "link", onclick: () => unhidePerson(session) }, "Show again"))));
+  $("#hidden-people").hidden = entries.length === 0;
+}
+
+// ---- sending ---------------------------------------------------------------
+function sendMessage(text, cw) {
+  const cid = newId();
+  const node = el("article", { class: "msg own pending", dataset: { session: state.session || "" } },
+    el("header", { class: "msg-head" }, el("span", { class: "name" }, "You"), timeEl()),
+    bodyEl(text, cw, true));
+  const entry = { cid, text, cw, el: node, status: "sending", id: null };
+  state.pending.set(cid, entry);
+  log.append(node);
+  scrollToBottom();
+  transmit(entry);
+}
+
+function transmit(entry) {
+  const frame = { type: "send", room: state.joinedRoom, text: entry.text, client_id: entry.cid };
+  if (entry.cw) frame.cw = entry.cw;
+  entry.status = "sending";
+  if (socket.send(frame)) {
+    setStatus(entry.el, "", "Sending…");
+  } else {
+    entry.status = "interrupted";
+    setStatus(entry.el, "failed", "Not sent: you are offline right now.", { label: "Send again", action: () => resend(entry) });
+  }
+}
+
+function resend(entry) {
+  state.pending.delete(entry.cid);
+  entry.cid = newId();
+  state.pending.set(entry.cid, entry);
+  log.append(entry.el);
+  transmit(entry);
+}
+
+function editAgain(entry) {
+  state.pending.delete(entry.cid);
+  entry.el.remove();
+  const box = $("#composer-text");
+  box.value = entry.text;
+  if (entry.cw) {
+    setCw(true);
+    $("#cw-input").value = entry.cw;
+  }
+  box.focus();
+}
+
+function setStatus(node, kind, text, button) {
+  let status = node.querySelector(":scope > .status");
+  if (!status) {
+    status = el("p", { class: "status" });
+    node.append(status);
+  }
+  status.className = "status" + (kind ? " " + kind : "");
+  status.replaceChildren(text);
+  if (button) {
+    status.append(" ", el("button", { type: "button", class: "link", onclick: button.action }, button.label));
+  }
+  return status;
+}
+
+const HELD_TEXT = {
+  crisis: "Waiting for a host. Only the hosts can see it for now; one of them will look soon. Support is listed above if you need it now.",
+  premoderate: "Waiting for a host. In this room a host reads messages before they are posted.",
+};
+
+function onAck(a) {
+  const entry = state.pending.get(a.client_id);
+  if (!entry) return;
+  if (a.status === "published") {
+    const shown = state.seen.get(a.id);
+    if (shown && shown !== entry.el) {
+      entry.el.remove();
+      setStatus(shown, "sent", "Sent");
+    } else {
+      entry.id = a.id;
+      entry.status = "published";
+      state.byId.set(a.id, entry);
+      entry.el.dataset.id = a.id;
+      setStatus(entry.el, "sent", "Sent");
+    }
+    state.pending.delete(a.client_id);
+  } else if (a.status === "held") {
+    entry.id = a.id;
+    entry.status = "held";
+    state.byId.set(a.id, entry);
+    state.pending.delete(a.client_id);
+    const text = HELD_TEXT[a.reason] || "Waiting for a host. Only the hosts can see it until one of them posts it.";
+    setStatus(entry.el, "held", text);
+  } else {
+    entry.status = "rejected";
+    let text = "Not posted: " + (a.message || reasonText(a.reason));
+    if (a.retry_after) text += ` You can try again in ${Math.ceil(a.retry_after)} seconds.`;
+    setStatus(entry.el, "failed", text, { label: "Edit and send again", action: () => editAgain(entry) });
+  }
+}
+
+function reasonText(reason) {
+  return {
+    rate_limit: "you are sending quickly. Please wait a moment.",
+    max_length: "the message is too long for this room.",
+    blocklist: "it contains words this room does not allow.",
+    links: "links are not allowed here.",
+  }[reason] || "the room's filters stopped it.";
+}
+
+function onResolved(r) {
+  const entry = state.byId.get(r.id);
+  const node = entry?.el || state.seen.get(r.id);
+  if (!node) return;
+  if (r.action === "released") {
+    if (entry) entry.status = "held";
+    if (state.seen.has(r.id)) setStatus(node, "sent", "Posted: a host looked at it and let it through.");
+    else setStatus(node, "sent", "A host let it through; it is being posted.");
+  } else {
+    state.byId.delete(r.id);
+    const status = setStatus(node, "failed", "A host decided not to post this message. Only you and the hosts saw it.");
+    if (r.note) status.append(el("span", { class: "hint" }, " Their note: ", el("bdi", {}, String(r.note))));
+    node.classList.remove("pending");
+  }
+}
+
+function onDeleted(d) {
+  const node = state.seen.get(d.id);
+  if (!node) return;
+  const body = node.querySelector(".msg-body");
+  body?.replaceWith(el("div", { class: "msg-body" }, el("p", { class: "text" }, "A host removed this message.")));
+  node.querySelector(".more")?.remove();
+  node.querySelector(".msg-actions")?.remove();
+  node.classList.add("removed");
+}
+
+// ---- presence, typing, notices, errors ------------------------------------
+function onPresence(p) {
+  if (p.room !== state.joinedRoom) return;
+  $("#member-count").textContent = peopleHere(p.members);
+  if (p.joined && p.joined !== state.name) system([nameEl(p.joined), " joined"]);
+  if (p.left && p.left !== state.name) {
+    system([nameEl(p.left), " left"]);
+    if (state.typing.has(p.left)) stopTyping(p.left);
+  }
+}
+
+function onTyping(t) {
+  if (t.room !== state.joinedRoom || !t.name || t.name === state.name) return;
+  if (Object.values(state.hidden).includes(t.name)) return;
+  clearTimeout(state.typing.get(t.name));
+  const timer = setTimeout(() => {
+    if (state.typing.get(t.name) === timer) stopTyping(t.name);
+  }, TYPING_SHOW_FOR);
+  state.typing.set(t.name, timer);
+  renderTyping();
+}
+
+function stopTyping(name) {
+  if (name === undefined) {
+    for (const timer of state.typing.values()) clearTimeout(timer);
+    state.typing.clear();
+  } else {
+    clearTimeout(state.typing.get(name));
+    state.typing.delete(name);
+  }
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...state.typing.keys()];
+  const line = $("#typing");
+  if (names.length === 0) line.replaceChildren();
+  else if (names.length === 1) line.replaceChildren(nameEl(names[0]), " is typing…");
+  else if (names.length === 2) line.replaceChildren(nameEl(names[0]), " and ", nameEl(names[1]), " are typing…");
+  else line.replaceChildren("Several people are typing…");
+}
+
+function renderFlags({ slowmode, locked, muted }) {
+  const flags = [];
+  if (locked) flags.push("The room is paused for now: only hosts can post.");
+  if (slowmode) flags.push(`Slow mode: one message every ${slowmode} seconds.`);
+  if (muted) flags.push(muted);
+  $("#room-flags").textContent = flags.join(" ");
+}
+
+function onNotice(n) {
+  if (n.code === "broker_degraded" || n.code === "broker_ok") {
+    state.degraded = n.code === "broker_degraded";
+    renderConnection();
+    return;
+  }
+  if (n.room && n.room !== state.joinedRoom && n.room !== state.room) return;
+  const text = String(n.text || "");
+  switch (n.code) {
+    case "removed":
+    case "room_closed":
+      leaveRoom(text + (n.reason ? ` The host said: “${n.reason}”` : ""), { tellServer: false });
+      return;
+    case "report_sent":
+      flash(toast, text || "Thank you. The room's hosts have your report.");
+      if (state.reportTarget) {
+        setStatus(state.reportTarget, "", "You reported this. Thank you.");
+        state.reportTarget = null;
+      }
+      return;
+    case "slowmode":
+    case "locked":
+      if (state.info) {
+        if ("slowmode" in n) state.info.slowmode = n.slowmode;
+        if ("locked" in n) state.info.locked = n.locked;
+        renderFlags(state.info);
+      }
+      system(text, "warn");
+      return;
+    case "muted":
+      renderFlags({ ...(state.info || {}), muted: text });
+      system(text, "warn");
+      return;
+    case "unmuted":
+      renderFlags(state.info || {});
+      system(text);
+      return;
+    default:
+      if (state.joinedRoom) system(text, n.level === "info" ? "" : "warn");
+      else flash(toast, text);
+  }
+}
+
+function onError(e) {
+  if (!socket.welcomed) {
+    // The hello was refused (usually the name): say so and let the person fix it.
+    socket.stop();
+    showName(e.message || "That name cannot be used. Please choose another.");
+    return;
+  }
+  const entry = e.ref !== undefined ? state.pending.get(e.ref) : null;
+  if (entry) {
+    entry.status = "rejected";
+    const retry = e.code === "unavailable"
+      ? { label: "Try again", action: () => resend(entry) }
+      : { label: "Edit and send again", action: () => editAgain(entry) };
+    let text = "Not posted: " + (e.message || "something went wrong.");
+    if (e.retry_after && e.code !== "muted") text += ` You can try again in ${Math.ceil(e.retry_after)} seconds.`;
+    setStatus(entry.el, "failed", text, retry);
+    return;
+  }
+  switch (e.code) {
+    case "guidelines_required":
+      showGuidelines(e.room || state.room, e.guidelines);
+      return;
+    case "name_taken":
+    case "banned":
+    case "unknown_room":
+      state.room = null;
+      ss.remove("cs.room");
+      resetRoom();
+      showRooms(e.code === "name_taken"
+        ? `${e.message} You can change your name above, or choose another room.`
+        : e.code === "banned" ? "You can't join that room at the moment: a host has removed you from it."
+          : "That room is not open any more. Here are the rooms that are.");
+      return;
+    case "not_joined":
+      if (state.room && state.notJoinedRetries < 3) {
+        state.notJoinedRetries += 1;
+        join(state.room);
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  if (state.joinedRoom) system(e.message || "Something went wrong.", "warn");
+  else flash(toast, e.message || "Something went wrong.");
+}
+
+function system(content, kind = "") {
+  const node = el("p", { class: "sys" + (kind ? " " + kind : "") }, content);
+  const wasNear = followingLog();
+  const firstPending = [...log.children].find((c) => c.classList.contains("pending"));
+  if (firstPending) log.insertBefore(node, firstPending);
+  else log.append(node);
+  if (wasNear) scrollToBottom();
+}
+
+function announce(m) {
+  const region = $("#announce");
+  const line = el("p", {}, `${m.from?.name ?? "Someone"}: `,
+    m.cw ? `a message with a content warning, ${m.cw}` : String(m.text ?? ""));
+  region.append(line);
+  while (region.children.length > 3) region.firstChild.remove();
+}
+
+// ---- help ------------------------------------------------------------------
+function showHelpCard(r) {
+  const items = (r.items || []).filter((i) => i);
+  if (items.length) state.resources = items;
+  const card = $("#help-card");
+  card.hidden = false;
+  $("#help-card-list").replaceChildren(resourcesEl(items.length ? items : FALLBACK_RESOURCES));
+  // #help-card-why is role=alert: filling it after the box is shown is what gets announced.
+  $("#help-card-why").textContent = r.why || "It sounds like things are really hard right now. You deserve support.";
+  card.scrollIntoView({ block: "nearest" });
+}
+
+function openHelp() {
+  const items = state.resources.length ? state.resources : FALLBACK_RESOURCES;
+  $("#help-list").replaceChildren(resourcesEl(items));
+  $("#help-dialog").showModal();
+  $("#help-close").focus();
+}
+
+// ---- leaving quickly -------------------------------------------------------
+function leaveQuickly() {
+  try {
+    socket.stop();
+  } catch {
+    /* leaving matters more */
+  }
+  try {
+    sessionStorage.clear();
+  } catch {
+    /* unavailable */
+  }
+  try {
+    for (const key of Object.keys(localStorage)) if (key.startsWith("cs.")) localStorage.removeItem(key);
+  } catch {
+    /* unavailable */
+  }
+  document.title = "Weather";
+  document.body.replaceChildren();
+  location.replace($("#leave-quick")?.dataset.url || NEUTRAL_URL);
+}
+
+// ---- scrolling -------------------------------------------------------------
+function nearBottom() {
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+}
+
+function followingLog() {
+  // `atBottom` is kept by the scroll handler; also true when the log does not scroll at all.
+  return state.atBottom || log.scrollHeight <= log.clientHeight + 80;
+}
+
+function scrollToBottom() {
+  log.scrollTop = log.scrollHeight;
+  state.atBottom = true;
+  $("#jump").hidden = true;
+}
+
+// ---- wiring ----------------------------------------------------------------
+function setCw(open) {
+  $("#cw-row").hidden = !open;
+  const toggle = $("#cw-toggle");
+  toggle.setAttribute("aria-expanded", String(open));
+  toggle.textContent = open ? "Remove the content warning" : "Add a content warning";
+  if (!open) $("#cw-input").value = "";
+}
+
+function wire() {
+  $("#name-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("#name-input").value.trim();
+    if (!name) {
+      $("#name-error").textContent = "Please choose a name. Any name is fine.";
+      $("#name-input").focus();
+      return;
+    }
+    if ([...name].length > 32) {
+      $("#name-error").textContent = "Please use at most 32 characters.";
+      return;
+    }
+    state.name = name;
+    ss.set("cs.name", name);
+    $("#name-error").textContent = "";
+    socket.stop();
+    socket.start();
+    showRooms();
+  });
+  $("#change-name").addEventListener("click", () => showName());
+  $("#guidelines-accept").addEventListener("click", () => {
+    const roomId = $("#guidelines-accept").dataset.room;
+    state.accepted.add(roomId);
+    ss.set("cs.accepted", [...state.accepted]);
+    enterRoom(roomId);
+  });
+  $("#guidelines-back").addEventListener("click", () => leaveRoom());
+  $("#back-rooms").addEventListener("click", () => leaveRoom());
+  $("#help-open").addEventListener("click", openHelp);
+  $("#help-close").addEventListener("click", () => $("#help-dialog").close());
+  $("#help-card-close").addEventListener("click", () => {
+    $("#help-card").hidden = true;
+    $("#composer-text").focus();
+  });
+  $("#leave-quick").addEventListener("click", leaveQuickly);
+  $("#jump").addEventListener("click", () => {
+    scrollToBottom();
+    $("#composer-text").focus();
+  });
+  log.addEventListener("scroll", () => {
+    state.atBottom = nearBottom();
+    if (state.atBottom) $("#jump").hidden = true;
+  });
+  // When the log gets shorter (the help box opens, a phone keyboard appears), keep the newest message in view.
+  new ResizeObserver(() => {
+    if (state.atBottom) log.scrollTop = log.scrollHeight;
+  }).observe(log);
+  $("#cw-toggle").addEventListener("click", () => {
+    const open = $("#cw-row").hidden;
+    setCw(open);
+    if (open) $("#cw-input").focus();
+  });
+  const box = $("#composer-text");
+  box.addEventListener("keydown", (event) => {
+    // On touch screens Enter makes a new line, as people expect there; the Send button sends.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
+      event.preventDefault();
+      $("#composer").requestSubmit();
+    }
+  });
+  box.addEventListener("input", () => {
+    const now = Date.now();
+    if (state.joinedRoom && box.value.trim() && now - state.lastTypingSent > TYPING_SEND_EVERY) {
+      state.lastTypingSent = now;
+      socket.send({ type: "typing", room: state.joinedRoom });
+    }
+  });
+  $("#composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = box.value;
+    if (!text.trim() || !state.joinedRoom) return;
+    const cw = $("#cw-row").hidden ? "" : $("#cw-input").value.trim();
+    box.value = "";
+    setCw(false);
+    state.lastTypingSent = 0;
+    sendMessage(text, cw);
+    box.focus();
+  });
+
+  // Esc twice (within a second) leaves quickly. An Esc that closes a dialog does not count.
+  let lastEsc = 0;
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.isComposing) return;
+    if (document.querySelector("dialog[open]")) {
+      lastEsc = 0;
+      return;
+    }
+    const now = Date.now();
+    if (now - lastEsc < 1000) leaveQuickly();
+    else lastEsc = now;
+  });
+}
+
+wire();
+if (state.name) {
+  socket.start();
+  if (state.room) {
+    $("#me-name").textContent = state.name;
+    showView("rooms", false);
+  } else {
+    showRooms();
+  }
+} else {
+  showName();
+}
