@@ -305,9 +305,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(
                 f"OK: {result.rows} row(s), hash chain intact; last row {result.head_id} {result.head_hash}"
             )
-            print(
-                "Keep that id and hash somewhere else: a later verify can then show no rows were cut off."
-            )
+            print("Keep that id and hash somewhere else: a later verify can then show no rows were cut off.")
             return 0
         print(f"FAILED at row {result.first_bad_id}: {result.problem}", file=sys.stderr)
         return 1
@@ -327,6 +325,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 # ---- parser ----------------------------------------------------------------------
+def twin(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    default: str | None,
+    help: str,
+    env_name: str | None = None,
+    **kw: object,
+) -> None:
+    """A flag with its CHATSERVER_* environment twin (argparse converts and checks either value)."""
+    env_name = env_name or flag.lstrip("-").replace("-", "_").upper()
+    parser.add_argument(
+        flag, default=env(env_name, default), help=f"{help} (env CHATSERVER_{env_name})", **kw
+    )  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatserver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,25 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
     db_kw = {"default": env("DB", "chat.db"), "help": "SQLite database (env CHATSERVER_DB; default chat.db)"}
 
     serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--host", default=env("HOST", "127.0.0.1"), help="address (env CHATSERVER_HOST)")
-    serve.add_argument(
-        "--port", type=int, default=int(env("PORT", "8000") or 8000), help="port (env CHATSERVER_PORT)"
-    )
-    serve.add_argument(
-        "--rooms", default=env("ROOMS", "rooms.yaml"), help="rooms.yaml (env CHATSERVER_ROOMS)"
-    )
-    serve.add_argument("--db", **db_kw)
-    serve.add_argument(
+    twin(serve, "--host", default="127.0.0.1", help="address to listen on")
+    twin(serve, "--port", type=int, default="8000", help="port")
+    twin(serve, "--rooms", default="rooms.yaml", help="the rooms file")
+    twin(serve, "--db", default="chat.db", help="SQLite database: audit log and host credentials")
+    twin(
+        serve,
         "--redis",
-        default=env("REDIS_URL"),
-        help="redis://host:port/db for several workers or hosts (env CHATSERVER_REDIS_URL)",
+        env_name="REDIS_URL",
+        default=None,
+        help="redis://host:port/db: fan-out and shared state for several workers or hosts",
     )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(env("WORKERS", "1") or 1),
-        help="worker processes; more than 1 needs --redis (env CHATSERVER_WORKERS)",
-    )
+    twin(serve, "--workers", type=int, default="1", help="worker processes; more than 1 needs --redis")
     serve.add_argument(
         "--allowed-origin",
         action="append",
@@ -360,39 +367,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="an extra browser Origin allowed to connect, exact match; repeatable "
         "(env CHATSERVER_ALLOWED_ORIGIN, comma-separated)",
     )
-    serve.add_argument("--log-format", choices=["text", "json"], default=env("LOG_FORMAT", "text"))
-    serve.add_argument("--log-level", default=env("LOG_LEVEL", "info"))
-    serve.add_argument(
+    twin(serve, "--log-format", choices=["text", "json"], default="text", help="log lines as text or JSON")
+    twin(serve, "--log-level", default="info", help="debug, info, warning or error")
+    twin(
+        serve,
         "--retention-days",
         type=float,
-        default=float(env("RETENTION_DAYS", "0") or 0),
-        help="purge audit rows older than this many days, once a day; 0 keeps everything "
-        "(env CHATSERVER_RETENTION_DAYS)",
+        default="0",
+        help="purge audit rows older than this many days, once a day; 0 keeps everything",
     )
-    serve.add_argument(
+    twin(
+        serve,
         "--max-connections",
         type=int,
-        default=int(env("MAX_CONNECTIONS", "10000") or 10000),
-        help="WebSocket connections per worker; more get HTTP 429 (env CHATSERVER_MAX_CONNECTIONS)",
+        default="10000",
+        help="WebSocket connections per worker; more get HTTP 429",
     )
-    serve.add_argument(
+    twin(
+        serve,
         "--max-connections-per-ip",
         type=int,
-        default=int(env("MAX_CONNECTIONS_PER_IP", "256") or 0),
-        help="connections from one address per worker, 0 for no cap; behind a reverse proxy every client "
-        "shares the proxy's address, so raise it or set 0 (env CHATSERVER_MAX_CONNECTIONS_PER_IP)",
+        default="256",
+        help="connections from one address per worker, 0 for no cap; behind a reverse proxy every "
+        "client shares the proxy's address, so raise it or set 0",
     )
-    serve.add_argument(
-        "--ping-interval",
-        type=float,
-        default=float(env("PING_INTERVAL", "20") or 20),
-        help="seconds between WebSocket pings (env CHATSERVER_PING_INTERVAL)",
-    )
-    serve.add_argument(
+    twin(serve, "--ping-interval", type=float, default="20", help="seconds between WebSocket pings")
+    twin(
+        serve,
         "--ping-timeout",
         type=float,
-        default=float(env("PING_TIMEOUT", "20") or 20),
-        help="seconds a peer may take to answer a ping before it is dropped (env CHATSERVER_PING_TIMEOUT)",
+        default="20",
+        help="seconds a peer may take to answer a ping before it is dropped",
     )
     serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
