@@ -115,10 +115,11 @@ function onWelcome(w) {
     return;
   }
   showConsole();
-  if (state.discovered) {
+  if (state.discovered && !state.probing.size) {
     for (const id of state.rooms.keys()) socket.send({ type: "join", room: id, accept_guidelines: true });
     return;
   }
+  state.probing.clear();
   discoverRooms(w.rooms);
 }
 
@@ -150,6 +151,11 @@ function onJoined(j) {
   const probing = state.probing.delete(j.room);
   if (j.role !== "host") {
     socket.send({ type: "leave", room: j.room });
+    const gone = state.rooms.get(j.room); // no longer ours (rooms.yaml reloaded)
+    if (gone) {
+      gone.card.remove();
+      state.rooms.delete(j.room);
+    }
     finishProbe();
     return;
   }
@@ -259,7 +265,7 @@ function touchPerson(room, from, earlier = false) {
   if (!room || !from?.session || from.session === state.session) return null;
   let p = room.people.get(from.session);
   if (!p) {
-    // Known only from history: they may have gone since (the protocol has no member list yet).
+    // Known only from history (`earlier`): they may have gone since; the protocol has no member list yet.
     p = { name: from.name, role: from.role, left: false, muted: false, banned: false, earlier };
     room.people.set(from.session, p);
     p.li = personEl(room, from.session, p);
@@ -286,7 +292,6 @@ function renderPerson(room, session) {
   if (p.muted) chips.push(el("span", { class: "badge warn" }, "muted"));
   if (p.banned) chips.push(el("span", { class: "badge urgent" }, "banned"));
   if (p.left) chips.push(el("span", { class: "hint" }, "left"));
-  else if (p.earlier) chips.push(el("span", { class: "hint" }, "earlier"));
   const notes = state.notes.get(`${room.id} ${session}`) || [];
   if (notes.length) chips.push(el("span", { class: "badge" }, `${notes.length} note${notes.length > 1 ? "s" : ""}`));
   p.ui.name.textContent = p.name;

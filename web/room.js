@@ -32,6 +32,7 @@ const state = {
   reportTarget: null,
   roomTitles: new Map(),
   atBottom: true,
+  helpShownAt: 0,
 };
 
 const views = ["name", "rooms", "guidelines", "room"];
@@ -120,11 +121,8 @@ function onWelcome(w) {
   ss.set("cs.sessions", [...state.sessions].slice(-20));
   ss.set("cs.resume", w.resume_token);
   state.notJoinedRetries = 0;
-  if (state.room) {
-    join(state.room);
-  } else {
-    showRooms();
-  }
+  if (state.room) join(state.room);
+  else if (!$("#view-rooms").hidden) loadRooms(); // a reconnect must not move focus
 }
 
 // ---- views -----------------------------------------------------------------
@@ -170,7 +168,16 @@ async function loadRooms() {
     return;
   }
   for (const room of rooms) state.roomTitles.set(room.id, String(room.title || room.id));
-  list.replaceChildren(...rooms.map(roomItem));
+  const ids = rooms.map((r) => r.id).join("\n");
+  if (list.dataset.ids === ids) {
+    // Same rooms: update the counts in place, so keyboard focus on a Join button survives the refresh.
+    rooms.forEach((room, i) => {
+      list.children[i].querySelector(".count").textContent = peopleHere(room.members);
+    });
+  } else {
+    list.replaceChildren(...rooms.map(roomItem));
+    list.dataset.ids = ids;
+  }
   list.setAttribute("aria-busy", "false");
   $("#rooms-empty").hidden = rooms.length > 0;
 }
@@ -258,7 +265,6 @@ function onJoined(j) {
   if (items.length) state.resources = items;
   $("#room-title").textContent = j.title || j.room;
   $("#room-topic").textContent = j.topic || "";
-  document.title = `${j.title || j.room} · Peer support`;
   $("#member-count").textContent = peopleHere(j.members);
   const guidelines = $("#room-guidelines");
   $("#room-guidelines-text").textContent = j.guidelines || "";
@@ -328,24 +334,30 @@ function onMessage(m, replay) {
   }
 }
 
+const LOG_KEEP = 500; // messages kept on screen; older ones are dropped so long evenings stay fast
+
 function place(node, seq) {
   // Keep server order even when a resync fills a gap: insert before the first later message.
-  if (seq) {
-    for (const other of log.children) {
-      const otherSeq = Number(other.dataset.seq || 0);
-      if (otherSeq > seq && other !== node) {
-        log.insertBefore(node, other);
-        return;
-      }
+  // Own messages still waiting stay at the very end, after everything published.
+  let before = null;
+  for (let other = log.lastElementChild; other; other = other.previousElementSibling) {
+    if (other === node) continue;
+    if (other.classList.contains("pending")) {
+      before = other;
+      continue;
     }
-    // Own messages still waiting stay at the very end, after everything published.
-    const firstPending = [...log.children].find((c) => c.classList.contains("pending") && c !== node);
-    if (firstPending) {
-      log.insertBefore(node, firstPending);
-      return;
-    }
+    if (!seq) break;
+    const otherSeq = Number(other.dataset.seq || 0);
+    if (!otherSeq) continue; // a system line: look further back
+    if (otherSeq < seq) break;
+    before = other;
   }
-  log.append(node);
+  log.insertBefore(node, before);
+  while (state.seen.size > LOG_KEEP && log.firstElementChild) {
+    const oldest = log.firstElementChild;
+    if (oldest.dataset.id) state.seen.delete(oldest.dataset.id);
+    oldest.remove();
+  }
 }
 
 function renderMessage(m, own) {
@@ -550,10 +562,14 @@ function onAck(a) {
     entry.status = "held";
     state.byId.set(a.id, entry);
     state.pending.delete(a.client_id);
-    const text = HELD_TEXT[a.reason] || "Waiting for a host. Only the hosts can see it until one of them posts it.";
+    // The crisis filter sends the resources just before this ack; the first reason may be another filter's.
+    const crisis = a.reason === "crisis" || Date.now() - state.helpShownAt < 3000;
+    const text = HELD_TEXT[crisis ? "crisis" : a.reason]
+      || "Waiting for a host. Only the hosts can see it until one of them posts it.";
     setStatus(entry.el, "held", text);
   } else {
     entry.status = "rejected";
+    entry.el.classList.remove("pending"); // settled: later messages go below it
     let text = "Not posted: " + (a.message || reasonText(a.reason));
     if (a.retry_after) text += ` You can try again in ${Math.ceil(a.retry_after)} seconds.`;
     setStatus(entry.el, "failed", text, { label: "Edit and send again", action: () => editAgain(entry) });
@@ -698,6 +714,7 @@ function onError(e) {
   const entry = e.ref !== undefined ? state.pending.get(e.ref) : null;
   if (entry) {
     entry.status = "rejected";
+    if (e.code !== "unavailable") entry.el.classList.remove("pending");
     const retry = e.code === "unavailable"
       ? { label: "Try again", action: () => resend(entry) }
       : { label: "Edit and send again", action: () => editAgain(entry) };
@@ -756,6 +773,7 @@ function announce(m) {
 function showHelpCard(r) {
   const items = (r.items || []).filter((i) => i);
   if (items.length) state.resources = items;
+  state.helpShownAt = Date.now();
   const card = $("#help-card");
   card.hidden = false;
   $("#help-card-list").replaceChildren(resourcesEl(items.length ? items : FALLBACK_RESOURCES));
