@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,13 +52,22 @@ SECURITY_HEADERS = [
 ]
 
 
-class SecurityHeaders:
-    """Adds the security headers to every HTTP response, errors included."""
+class Front:
+    """The outermost layer: /ws straight to its endpoint, security headers on every HTTP response.
 
-    def __init__(self, app: ASGIApp) -> None:
+    /ws skips Starlette's router and middleware on purpose: each open connection
+    keeps its whole chain of suspended calls alive, so fewer layers means less
+    memory per idle connection, and nothing there is needed by a WebSocket.
+    """
+
+    def __init__(self, app: ASGIApp, ws: ASGIApp) -> None:
         self.app = app
+        self.ws = ws
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await self.ws(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -117,6 +127,10 @@ def create_app(settings: Settings) -> ASGIApp:
                 signal.SIGHUP, lambda: asyncio.ensure_future(reload_rooms(holder["state"]))
             )
         log.info("worker %s ready: %d rooms, broker %s", worker_id, len(rooms.rooms), broker.name)
+        # What exists now lives as long as the process: keep it out of the collector's way,
+        # so full collections stay short while thousands of people are connected.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -263,13 +277,12 @@ def create_app(settings: Settings) -> ASGIApp:
         Route("/api/admin/reload", reload_api, methods=["POST"]),
         Route("/api/admin/rooms", admin_rooms),
         Route("/api/admin/transcript", admin_transcript),
-        WebSocketRoute("/ws", WebSocketEndpoint(state, settings)),
         Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
         Mount("/", StaticFiles(directory=settings.web_dir, html=True, check_dir=False), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     # Outermost, so even a 500 from Starlette's error middleware carries the headers.
-    return SecurityHeaders(app)
+    return Front(app, WebSocketEndpoint(state, settings))
 
 
 async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal") -> tuple[bool, Any]:

@@ -119,6 +119,8 @@ class Hub:
         await self.broker.start(self, list(self.rooms), known)
         for room in self.rooms.values():
             await self._load_room(room, known.get(room.id, 0))
+        if not self.broker.distributed:
+            await self._restore_held()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="hub-heartbeat")
         self._escalator = asyncio.create_task(moderation.escalation_loop(self), name="hub-escalation")
 
@@ -140,6 +142,17 @@ class Hub:
             flags = {}
         room.slowmode = float(flags.get("slowmode", 0) or 0)
         room.locked = bool(flags.get("locked", False))
+
+    async def _restore_held(self) -> None:
+        """One process, in-memory store: rebuild the held queue from the audit log after a restart.
+
+        Not done with Redis: the queue lives there, and a worker starting while
+        another releases an item could otherwise bring a released item back.
+        """
+        for item in await self.audit.pending_held():
+            if item["room"] in self.rooms:
+                await self.store.put_held(item["room"], item)
+                self.held_local[item["id"]] = (item["room"], item["held_at"], False)
 
     async def stop(self) -> None:
         for task in (self._heartbeat, self._escalator, *self._tasks):
@@ -242,9 +255,16 @@ class Hub:
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
         self.by_session.setdefault(session, set()).add(conn)
         self.metrics.connections.labels(role).inc()
-        conn.send(
-            {"type": "welcome", "session": session, "resume_token": resume_token, "name": name, "role": role}
-        )
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "session": session,
+            "resume_token": resume_token,
+            "name": name,
+            "role": role,
+        }
+        if role != "participant":
+            welcome["rooms"] = [rid for rid, room in self.rooms.items() if self.is_host_of(conn, room)]
+        conn.send(welcome)
 
     async def handle(self, conn: Connection, raw: str | bytes) -> None:
         """One frame from a client that has said hello."""

@@ -278,3 +278,17 @@ async def test_two_hosts_releasing_at_once_deliver_once(server, clients):
     )
     await sam.expect("message", id=ack["id"])
     await sam.expect_none("message", within=0.5, id=ack["id"])
+
+
+async def test_held_queue_survives_a_restart(server, clients):
+    """After a restart the in-process held queue is rebuilt from the audit log; release still works."""
+    sam = await clients.user(server, "sam", ("moderated",))
+    ack = await sam.post("moderated", "still waiting after a restart")
+    await clients.close()
+    server.stop()
+    server.start()
+    alice = await clients.host(server, "alice", ("moderated",))
+    assert alice.welcome["rooms"] and "moderated" in alice.welcome["rooms"]
+    assert [h["id"] for h in alice.joined["moderated"]["held"]] == [ack["id"]]
+    await alice.send(type="release", room="moderated", message_id=ack["id"])
+    await alice.expect("message", id=ack["id"])

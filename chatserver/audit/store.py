@@ -36,6 +36,7 @@ from chatserver.audit.records import (
     MESSAGES_SQL,
     canonical_body,
     chain_hash,
+    decode_detail,
     encode_detail,
     message_of,
 )
@@ -105,6 +106,15 @@ class _Barrier:
 
 
 _Item = _Row | _SeqNote | _Barrier
+
+
+def _epoch(ts: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
 
 
 #: How long /readyz keeps reporting a failed write when no later write has succeeded.
@@ -480,6 +490,38 @@ class AuditLog:
             return []
         rows = await self._reader.execute_fetchall(_MESSAGES + " ORDER BY seq DESC LIMIT ?", (room, limit))
         return [message_of(row) for row in reversed(list(rows))]
+
+    async def pending_held(self, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Held messages no host has released or rejected yet, oldest first.
+
+        The in-process store forgets its held queue on restart; this rebuilds it
+        from the log, so nobody's message is left waiting forever.
+        """
+        rows = await self._reader.execute_fetchall(
+            "SELECT a.message_id, a.room, a.text, a.ts, a.actor_name, a.actor_session, a.detail FROM audit a"
+            " WHERE a.kind = 'held' AND NOT EXISTS (SELECT 1 FROM audit r WHERE r.message_id = a.message_id"
+            " AND r.kind IN ('released', 'rejected', 'deleted')) ORDER BY a.id LIMIT ?",
+            (limit,),
+        )
+        items = []
+        for message_id, room, text, ts, name, session, detail_text in rows:
+            detail = decode_detail(detail_text)
+            item: dict[str, Any] = {
+                "type": "held",
+                "room": room,
+                "id": message_id,
+                "from": {"name": name, "session": session, "role": detail.get("role") or "participant"},
+                "text": text,
+                "ts": ts,
+                "reasons": detail.get("reasons", []),
+                "explanations": detail.get("explanations", []),
+                "urgent": bool(detail.get("urgent")),
+                "held_at": _epoch(ts),
+            }
+            if detail.get("cw"):
+                item["cw"] = detail["cw"]
+            items.append(item)
+        return items
 
     async def messages_after(self, room: str, seq: int, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` visible messages of the room with a seq above `seq`, in seq order (resume)."""
