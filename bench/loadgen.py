@@ -4,12 +4,10 @@ Run by ``python -m bench`` from bench/.venv-peers (it needs psutil; orjson and u
 
     python -m bench.loadgen --port 8101 --dialect json --scenario fanout --server-pid 1234
 
-It speaks chatserver's JSON protocol (PROTOCOL.md §4, also spoken by the raw ``websockets`` peer) or
-Socket.IO v5 over Engine.IO v4 packets directly on the WebSocket (``0{..}`` open, ``40`` connect,
-``42[event, data]`` events, ``2``/``3`` ping/pong), with the same frame parser and marker decoder for every
-server, so the client costs the same whoever it talks to. Every message text carries (publisher, sequence,
-send time); each receiver counts what it got per publisher, so a loss is a message that a member never saw,
-and latency is receive time minus the embedded send time.
+Every message text carries (publisher, sequence, send time); each receiver counts what it got per
+publisher (clients.py), so a loss is a message that a member never saw, and latency is receive time minus
+the embedded send time. This module holds the scenarios: steps at an offered rate, the search for the
+highest sustained one, the idle connections, py-spy.
 
 Prints progress on stderr and one JSON object with the results on stdout.
 """
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -29,387 +26,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import psutil
 
-from bench.wire import (
-    FIELD_BITS,
-    FIELD_MASK,
-    MARK_CLOSE,
-    MARK_OPEN,
-    OP_CLOSE,
-    OP_CONT,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    SOCKETIO_PATH,
-    TO_HEX,
-    client_frame,
-    encode_marker,
-    handshake_request,
-)
+from bench.clients import BenchError, Client, log
+from bench.probes import OTHER_CPU, STALL_MS, Canary, CpuProbe, busy_seconds
+from bench.wire import SOCKETIO_PATH
 
-try:
-    import orjson
-
-    loads: Callable[[bytes | str], Any] = orjson.loads
-    dumps: Callable[[Any], bytes] = orjson.dumps
-except ImportError:  # pragma: no cover - the bench venv installs orjson
-    loads = json.loads
-
-    def dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode()
-
-
-OPEN_LEN = len(MARK_OPEN)
-EPOCH = 100_000  # publisher id = epoch * EPOCH + client index; a reconnect starts a new epoch
 P99_LIMIT_MS = 100.0
 LOADGEN_CPU_LIMIT = 90.0
-REQUEST_TIMEOUT = 15.0
-
-
-def log(msg: str) -> None:
-    print(f"  [loadgen] {msg}", file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    """A connection or protocol step failed; the message says which and why."""
-
-
-class Client(asyncio.Protocol):
-    """One WebSocket connection: handshake, frame parsing, request/response waiters, delivery counting."""
-
-    def __init__(self, gen: Generator, index: int, room: str) -> None:
-        self.gen, self.index, self.room = gen, index, room
-        self.pub = gen.epoch * EPOCH + index
-        self.seq = 0
-        self.ack_id = 0
-        self.last: dict[int, int] = {}
-        self.transport: asyncio.Transport | None = None
-        self._rest = b""
-        self._frag = bytearray()
-        self.upgraded = False
-        self._head = bytearray()
-        self.opened: asyncio.Future[None] = gen.loop.create_future()
-        self.waiters: dict[str, asyncio.Future[Any]] = {}
-        self.closed = False
-        self.close_reason = ""
-        self._closing = False
-
-    # -- asyncio.Protocol -------------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        request, _key = handshake_request(self.gen.host, self.gen.port, self.gen.path)
-        self.transport.write(request)
-
-    def data_received(self, data: bytes) -> None:
-        if not self.upgraded:
-            self._head += data
-            end = self._head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = bytes(self._head[: self._head.find(b"\r\n")])
-            data = bytes(self._head[end + 4 :])
-            self._head.clear()
-            if b" 101 " not in status:
-                self._fail(
-                    f"Expected HTTP 101 to the WebSocket upgrade, got {status.decode(errors='replace')}"
-                )
-                return
-            self.upgraded = True
-            if self.opened.done():  # the connection already failed
-                return
-            self.opened.set_result(None)
-        if self._rest:
-            data, self._rest = self._rest + data, b""
-        # The hot path: one call per read, usually one frame. Frames are parsed in place and a message is
-        # counted straight from the raw bytes (marker search, no JSON), which keeps the generator at a few µs
-        # per delivery; everything else goes to _on_control.
-        gen = self.gen
-        now_us = int(time.time() * 1e6)
-        pos, n = 0, len(data)
-        while n - pos >= 2:
-            b0, size = data[pos], data[pos + 1] & 0x7F
-            start = pos + 2
-            if size == 126:
-                if n - pos < 4:
-                    break
-                size, start = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 4
-            elif size == 127:
-                if n - pos < 10:
-                    break
-                size, start = int.from_bytes(data[pos + 2 : pos + 10], "big"), pos + 10
-            end = start + size
-            if end > n:
-                break
-            pos = end
-            if b0 == 0x81:  # a whole text frame
-                i = data.find(MARK_OPEN, start, end)
-                if i >= 0 and data.find(b'"history"', start, i) < 0:
-                    i += OPEN_LEN
-                    j = data.find(MARK_CLOSE, i, end)
-                    value = int(data[i:j].translate(TO_HEX), 16)
-                    pub = (value >> FIELD_BITS) & FIELD_MASK
-                    if pub // EPOCH != gen.epoch:
-                        gen.stale += 1  # replayed from an earlier epoch, or late after a reconnect
-                        continue
-                    seq = value & FIELD_MASK
-                    last = self.last.get(pub, 0)
-                    if seq <= last:
-                        gen.dup += 1
-                        continue
-                    self.last[pub] = seq
-                    gen.gaps += seq - last - 1
-                    gen.delivered += 1
-                    gen.lat_us.append(now_us - (value >> (2 * FIELD_BITS)))
-                    continue
-                self._on_control(data[start:end])
-            else:
-                self._on_frame(b0, data[start:end])
-        if pos < n:
-            self._rest = data[pos:]
-        gen.last_delivery = now_us / 1e6
-
-    def _on_frame(self, b0: int, payload: bytes) -> None:
-        opcode = b0 & 0x0F
-        if opcode == OP_PING:
-            self._write(client_frame(payload, OP_PONG))
-        elif opcode == OP_CLOSE:
-            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            self.close_reason = f"closed by server with {code} {payload[2:].decode(errors='replace')}"
-            self._write(client_frame(payload[:2], OP_CLOSE))
-            if self.transport is not None:
-                self.transport.close()
-        elif opcode in (OP_TEXT, OP_CONT) and not b0 & 0x80:  # fragments: servers here never send them
-            self._frag += payload
-        elif opcode == OP_CONT:
-            payload, self._frag = bytes(self._frag + payload), bytearray()
-            self._on_control(payload)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed:
-            self.closed = True
-            if not self._closing:
-                self.gen.lost_connections += 1
-                reason = self.close_reason or f"connection lost ({exc or 'EOF'})"
-                self.gen.close_reasons[reason] += 1
-                self._fail(reason)
-
-    # -- protocol ---------------------------------------------------------------------------------------
-    def _fail(self, reason: str) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(BenchError(reason))
-        for fut in self.waiters.values():
-            if not fut.done():
-                fut.set_exception(BenchError(reason))
-        self.waiters.clear()
-        if self.transport is not None and not self.closed:
-            self.transport.close()
-
-    def _write(self, frame: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frame)
-
-    def _on_control(self, payload: bytes) -> None:
-        gen = self.gen
-        if gen.socketio:
-            kind_byte = payload[:1]
-            if kind_byte == b"4":  # Engine.IO message carrying a Socket.IO packet
-                sio = payload[1:2]
-                if (
-                    sio == b"3"
-                ):  # acknowledgement: 43<id>[data]; hello/join wait on their id, sends are counted
-                    bracket = payload.index(b"[")
-                    ack_id, data = payload[2:bracket].decode(), loads(payload[bracket:])[0]
-                    waiter = self.waiters.pop(ack_id, None)
-                    if waiter is not None:
-                        waiter.set_result(data)
-                        return
-                    kind = "ack"
-                elif sio == b"2":
-                    event = loads(payload[2:])
-                    kind, data = event[0], (event[1] if len(event) > 1 else None)
-                elif sio == b"0":
-                    kind, data = "sio_connect", None
-                elif sio == b"4":
-                    kind, data = "error", {"code": "connect_error", "message": payload[2:].decode()}
-                else:
-                    return
-            elif kind_byte == b"2":  # Engine.IO ping from the server: answer pong
-                self._write(client_frame(b"3"))
-                return
-            elif kind_byte == b"0":
-                kind, data = "eio_open", loads(payload[1:])
-            else:
-                return
-        else:
-            data = loads(payload)
-            kind = data.get("type")
-        if kind == "message":
-            gen.foreign += 1  # a message without a marker: not ours
-            return
-        if kind == "ack":
-            status = str(data.get("status"))
-            gen.acks[status] += 1
-            if status != "published":  # held or rejected by a filter: nobody will see it
-                gen.refuse(self, f"{status}: {data.get('reason', '')}")
-            return
-        waiter = self.waiters.pop(kind, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(data)
-        elif kind == "error":
-            if self.waiters:
-                for fut in self.waiters.values():
-                    if not fut.done():
-                        fut.set_exception(BenchError(f"server error: {data}"))
-                self.waiters.clear()
-            else:  # under load we only send `send` frames: an error refuses one of them
-                gen.refuse(self, f"error {data.get('code')}: {data.get('message', '')}")
-
-    def send(self, kind: str, data: dict[str, Any]) -> str:
-        """Send one request; for Socket.IO it asks for an acknowledgement and returns its id."""
-        if self.gen.socketio:
-            self.ack_id += 1
-            self._write(client_frame(b"42%d" % self.ack_id + dumps([kind, data])))
-            return str(self.ack_id)
-        self._write(client_frame(dumps({"type": kind, **data})))
-        return ""
-
-    async def request(self, kind: str, data: dict[str, Any] | None, expect: str) -> Any:
-        """Send ``kind`` and wait for the frame of type ``expect`` (Socket.IO: for the acknowledgement)."""
-        fut: asyncio.Future[Any] = self.gen.loop.create_future()
-        if data is None:
-            self.waiters[expect] = fut
-            self._write(client_frame(kind.encode()))
-        elif self.gen.socketio:
-            self.waiters[str(self.ack_id + 1)] = fut
-            self.send(kind, data)
-        else:
-            self.waiters[expect] = fut
-            self.send(kind, data)
-        try:
-            return await asyncio.wait_for(fut, REQUEST_TIMEOUT)
-        except TimeoutError:
-            raise BenchError(f"Expected {expect!r} within {REQUEST_TIMEOUT:.0f} s after {kind!r}") from None
-
-    async def setup(self) -> None:
-        """Upgrade, then hello → welcome and join → joined (after Engine.IO open/connect for Socket.IO)."""
-        await asyncio.wait_for(self.opened, REQUEST_TIMEOUT)
-        if self.gen.socketio:  # the server's Engine.IO open packet needs no answer; connect to namespace "/"
-            await self.request("40", None, "sio_connect")
-        await self.request("hello", {"name": f"{self.gen.tag}{self.gen.epoch}-{self.index}"}, "welcome")
-        await self.request("join", {"room": self.room, "accept_guidelines": True}, "joined")
-
-    def publish(self) -> None:
-        self.seq += 1
-        text = encode_marker(self.pub, self.seq, int(time.time() * 1e6))
-        self.send("send", {"room": self.room, "text": text, "client_id": f"c{self.seq}"})
-
-    def close(self) -> None:
-        self._closing = True
-        if self.transport is not None and not self.transport.is_closing():
-            self._write(client_frame((1000).to_bytes(2, "big"), OP_CLOSE))
-            self.transport.close()
-
-
-@dataclass
-class CpuProbe:
-    """CPU seconds of a process tree (psutil), sampled at step edges."""
-
-    pid: int | None
-
-    def cpu(self) -> float:
-        if self.pid is None:
-            return 0.0
-        try:
-            proc = psutil.Process(self.pid)
-            procs = [proc, *proc.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
-        total = 0.0
-        for p in procs:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
-
-    def rss(self) -> int:
-        if self.pid is None:
-            return 0
-        try:
-            proc = psutil.Process(self.pid)
-            return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-        except psutil.Error:
-            return 0
-
-
-# A separate, nearly idle process that sleeps 2 ms at a time and reports every wake-up that came more than
-# 30 ms late. On this kind of machine (2 vCPUs under a hypervisor) the whole VM is sometimes not scheduled
-# for 50-400 ms, even with nothing running; such a stall delays every message in flight and, in a 4-second
-# step, is enough to push p99 past 100 ms on any server. The canary tells those steps apart.
-CANARY = """
-import sys, time
-prev = time.perf_counter()
-try:
-    while True:
-        time.sleep(0.002)
-        now = time.perf_counter()
-        if now - prev > 0.032:
-            print(f"{time.time():.3f} {1000 * (now - prev - 0.002):.0f}", flush=True)
-        prev = now
-except (BrokenPipeError, KeyboardInterrupt):
-    pass
-"""
-STALL_MS = 50.0  # a canary gap this long during a p99-only failure makes the step run again
-OTHER_CPU = 25.0  # so does this much CPU (% of a core) taken by processes that are not in the bench
-
-
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy, all cores together."""
-    t = psutil.cpu_times()
-    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
-
-
-class Canary:
-    """Runs the canary process and keeps the stalls it reports as ``(wall time, ms)``."""
-
-    def __init__(self) -> None:
-        self.stalls: list[tuple[float, float]] = []
-        self._proc: asyncio.subprocess.Process | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CANARY,
-            stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        async for line in self._proc.stdout:
-            t, ms = line.split()
-            self.stalls.append((float(t), float(ms)))
-
-    def worst(self, t0: float, t1: float) -> float:
-        """The longest stall that overlapped ``[t0, t1]`` (a stall is reported when it ends)."""
-        return max((ms for t, ms in self.stalls if t0 <= t and t - ms / 1000 <= t1), default=0.0)
-
-    async def stop(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
-            await self._proc.wait()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 @dataclass
@@ -531,7 +157,7 @@ class Generator:
         exp0, del0, ref0 = self.expected, self.delivered, self.refused_total
         gaps0, dup0, lost0 = self.gaps, self.dup, self.lost_connections
         self.lat_us = []
-        cpu0, busy0 = self.me.cpu_times(), _busy_seconds()
+        cpu0, busy0 = self.me.cpu_times(), busy_seconds()
         srv0, red0 = self.server.cpu(), self.redis.cpu()
         total = max(1, int(rate * duration))
         t0 = time.time()
@@ -548,7 +174,7 @@ class Generator:
                 i += 1
             await asyncio.sleep(0.001)
         t_sent = time.time()
-        cpu1, busy1 = self.me.cpu_times(), _busy_seconds()
+        cpu1, busy1 = self.me.cpu_times(), busy_seconds()
         srv1, red1 = self.server.cpu(), self.redis.cpu()
         wall = t_sent - t0
         st.sent, st.send_rate = i, i / wall
