@@ -116,6 +116,17 @@ def published_texts(server: ServerProcess, room: str) -> dict[str, str]:
     return {r["message_id"]: r["text"] for r in rows}
 
 
+def numbered_texts(server: ServerProcess, room: str) -> dict[str, str]:
+    """message_id -> text of the messages the broker numbered (published to the room, not just logged)."""
+    rows = server.export("--room", room, "--kind", "published,released,publish_failed")
+    failed = {r["message_id"] for r in rows if r["kind"] == "publish_failed"}
+    return {
+        r["message_id"]: r["text"]
+        for r in rows
+        if r["kind"] != "publish_failed" and r["seq"] is not None and r["message_id"] not in failed
+    }
+
+
 def wait_exit(server: ServerProcess, timeout: float) -> int:
     assert server.proc is not None
     deadline = time.monotonic() + timeout
