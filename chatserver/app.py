@@ -358,7 +358,9 @@ class WebSocketEndpoint:
         headers = dict(scope["headers"])
         origin = headers.get(b"origin")
         if origin is None:
-            return True  # not a browser: bots and load generators send no Origin
+            # Not a browser (bots and load generators send no Origin), unless it says it is one:
+            # only browsers send fetch metadata, and a browser always sends its Origin.
+            return b"sec-fetch-site" not in headers and b"sec-fetch-mode" not in headers
         value = origin.decode("latin-1")
         if value in self.allowed:
             return True
@@ -370,7 +372,7 @@ class WebSocketEndpoint:
         if message["type"] != "websocket.connect":
             return
         if not self.origin_ok(scope):
-            await send({"type": "websocket.close", "code": CLOSE_POLICY})  # before accept: HTTP 403
+            await _refuse(send, 403, "This page's origin may not connect to this chat server.")
             return
         address = (scope.get("client") or ("?", 0))[0]
         refusal = self._over_cap(address)

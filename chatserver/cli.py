@@ -84,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_connections_per_ip=args.max_connections_per_ip,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
+        handshake_timeout=args.handshake_timeout,
         web_dir=default_web_dir(),
     )
 
@@ -151,6 +152,7 @@ def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untype
     import uvicorn
 
     from chatserver.app import create_app
+    from chatserver.transport import ChatHttpProtocol
 
     try:
         import uvloop  # noqa: F401
@@ -163,7 +165,7 @@ def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untype
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http="httptools",
+        http=ChatHttpProtocol.configured(settings.handshake_timeout),
         ws="chatserver.transport:ChatWebSocketProtocol",
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
@@ -390,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="256",
         help="connections from one address per worker, 0 for no cap; behind a reverse proxy every "
         "client shares the proxy's address, so raise it or set 0",
+    )
+    twin(
+        serve,
+        "--handshake-timeout",
+        type=float,
+        default="10",
+        help="seconds a new connection may take to send its request head, 0 for no limit",
     )
     twin(serve, "--ping-interval", type=float, default="20", help="seconds between WebSocket pings")
     twin(

@@ -12,8 +12,9 @@ from chatserver.transport import RawSocket
 #: script cannot monopolise a worker.
 FRAMES_PER_SECOND = 20.0
 FRAME_BURST = 60.0
-#: Refusals in a row before a flooding connection is closed.
+#: Refusals within FLOOD_WINDOW_S seconds before a flooding connection is closed.
 FLOOD_STRIKES = 100
+FLOOD_WINDOW_S = 10.0
 
 
 class Connection:
@@ -30,6 +31,7 @@ class Connection:
         "_tokens",
         "_stamp",
         "strikes",
+        "_strikes_since",
         "last_typing",
         "resume_hash",
     )
@@ -45,6 +47,7 @@ class Connection:
         self._tokens = FRAME_BURST
         self._stamp = time.monotonic()
         self.strikes = 0
+        self._strikes_since = 0.0
         self.last_typing = 0.0
         self.resume_hash = ""
 
@@ -68,7 +71,10 @@ class Connection:
         self._stamp = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
-            self.strikes = 0
             return True
+        # Count refusals over a window, not in a row: a steady flooder finds a token now and then.
+        if now - self._strikes_since > FLOOD_WINDOW_S:
+            self._strikes_since = now
+            self.strikes = 0
         self.strikes += 1
         return False

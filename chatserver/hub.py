@@ -272,7 +272,7 @@ class Hub:
             if conn.strikes >= FLOOD_STRIKES:
                 conn.raw.abort(CLOSE_POLICY, "too many frames")
                 return
-            conn.send(error_frame("rate_limited", "Too many frames; slow down", None))
+            conn.send(error_frame("rate_limited", "Too many frames; slow down", _client_id_of(raw)))
             return
         try:
             frame = parse_frame(raw)
@@ -782,6 +782,15 @@ class Hub:
             }
             for rid, room in self.rooms.items()
         ]
+
+
+def _client_id_of(raw: str | bytes) -> Any:
+    """The client_id of a send frame we refuse without handling, so its sender can match the answer."""
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return frame.get("client_id") if isinstance(frame, dict) else None
 
 
 def _message_from_row(row: dict[str, Any]) -> dict[str, Any]:

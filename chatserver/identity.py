@@ -25,6 +25,46 @@ STAFF_WORDS = frozenset(
         "team",
     }
 )
+# Letters from other scripts that look like Latin ones in common fonts (a small, hand-picked set of
+# the usual suspects; enough to stop "аlice" with a Cyrillic а from passing for alice).
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ɡ": "g",
+        "ı": "i",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ω": "w",
+        "ℓ": "l",
+    }
+)
 _LOOKALIKES = str.maketrans(
     {
         "0": "o",
@@ -47,7 +87,7 @@ def skeleton(name: str) -> str:
     """The name reduced to what a reader compares: folded letters and digits, look-alikes merged."""
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    mapped = plain.translate(_LOOKALIKES)
+    mapped = plain.translate(_CONFUSABLES).translate(_LOOKALIKES)
     return "".join(ch for ch in mapped if ch.isalnum())
 
 

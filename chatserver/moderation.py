@@ -356,6 +356,34 @@ async def _reject(hub: Hub, conn: Connection, room: RoomState, frame: dict[str, 
 
 async def _delete(hub: Hub, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
     message_id = frame["message_id"]
+    try:
+        held = await hub.store.take_held(room.id, message_id)
+    except Exception:
+        raise Unavailable("Could not reach the held queue; try again") from None
+    if held is not None:
+        # Deleting a held message is rejecting it: participants never hear of it at all.
+        hub.held_local.pop(message_id, None)
+        by = conn.host_name or conn.name
+        await hub.audit.append_and_wait(
+            "rejected",
+            room=room.id,
+            message_id=message_id,
+            text=held["text"],
+            subject=held["from"]["session"],
+            detail={"by": by, "action": "deleted", "reasons": held.get("reasons", [])},
+            **_actor(conn),
+        )
+        hub.broker.publish_event(
+            {
+                "kind": "resolved",
+                "room": room.id,
+                "id": message_id,
+                "action": "rejected",
+                "by": by,
+                "sender": held["from"]["session"],
+            }
+        )
+        return
     await hub.audit.append_and_wait(
         "deleted",
         room=room.id,

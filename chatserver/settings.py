@@ -23,6 +23,7 @@ class Settings:
     max_connections_per_ip: int = 256
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    handshake_timeout: float = 10.0
     web_dir: Path = field(default_factory=lambda: default_web_dir())
 
     @property
@@ -46,6 +47,7 @@ class Settings:
             "CHATSERVER_MAX_CONNECTIONS_PER_IP": str(self.max_connections_per_ip),
             "CHATSERVER_PING_INTERVAL": str(self.ping_interval),
             "CHATSERVER_PING_TIMEOUT": str(self.ping_timeout),
+            "CHATSERVER_HANDSHAKE_TIMEOUT": str(self.handshake_timeout),
         }
         if self.redis_url:
             env["CHATSERVER_REDIS_URL"] = self.redis_url

@@ -15,8 +15,10 @@ the shortcut. Exposed to the app as the ASGI scope extension `EXTENSION`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 EXTENSION = "chatserver.raw_socket"
@@ -66,9 +68,25 @@ class RawSocket:
         except Exception:  # the protocol may already be closing; the abort below still ends it
             log.debug("close frame not sent", exc_info=True)
         proto.close_sent = True
+        # Read nothing more from a peer we are throwing out (a flooder keeps sending).
+        proto.transport.pause_reading()
         proto.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         # Give a reading peer a moment to see the close frame, then drop the socket.
         proto.loop.call_later(1.0, proto.transport.abort)
+
+
+class _ClientFaultsAreQuiet(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """uvicorn logs a client's invalid UTF-8 with a traceback; it is the client's fault: one line will do."""
+
+    @property
+    def level(self) -> int:  # uvicorn reads it to decide on trace logging
+        return self.logger.level
+
+    def exception(self, msg: object, *args: object, **kwargs: object) -> None:
+        if isinstance(msg, str) and msg.startswith("Invalid UTF-8"):
+            self.info("closed a connection that sent invalid UTF-8 (1007)")
+            return
+        self.logger.exception(msg, *args, **kwargs)  # type: ignore[arg-type]
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -77,8 +95,51 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     #: Unsent bytes allowed per connection before it counts as a stalled reader.
     max_buffer = 512 * 1024
 
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.logger = _ClientFaultsAreQuiet(self.logger, {})  # type: ignore[assignment]
+
     def handle_connect(self, event) -> None:  # type: ignore[no-untyped-def]
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
+
+
+class ChatHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol plus a deadline for the request head.
+
+    A socket that connects and then sends nothing, or half a request, would
+    otherwise hold a slot for ever (slowloris). `handshake_timeout` is set per
+    server by `configured()`.
+    """
+
+    handshake_timeout = 10.0
+    _head_deadline: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def configured(cls, handshake_timeout: float) -> type[ChatHttpProtocol]:
+        return type("ChatHttpProtocolConfigured", (cls,), {"handshake_timeout": handshake_timeout})
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.handshake_timeout > 0:
+            self._head_deadline = self.loop.call_later(self.handshake_timeout, self._too_slow)
+
+    def on_headers_complete(self) -> None:
+        self._clear_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._clear_deadline()
+        super().connection_lost(exc)
+
+    def _clear_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _too_slow(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
