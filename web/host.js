@@ -76,7 +76,8 @@ function showConsole() {
   $("#view-console").hidden = false;
   $("#sign-out").hidden = false;
   const who = $("#who");
-  who.replaceChildren("Signed in as ", nameEl(state.name), state.role === "admin" ? " (admin)" : "");
+  who.replaceChildren("Signed in as ", nameEl(state.name),
+    ...(state.role === "admin" ? [" (admin) · ", el("a", { href: "/admin.html" }, "Admin view")] : []));
   who.hidden = false;
 }
 

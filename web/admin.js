@@ -1,0 +1,674 @@
+// The admin view: every room's people and held queue, recent escalations, and a
+// read-only search of the audit log (with the transcript participants saw).
+//
+// Read-only by design: nothing here changes a room. The admin token lives only
+// in this tab's sessionStorage and goes out as `Authorization: Bearer TOKEN`.
+// Everything people typed reaches the page through `el` / `nameEl` / `textEl`
+// (text nodes, <bdi>, dir="auto"); nothing uses innerHTML.
+import { $, el, nameEl, ss, textEl } from "./common.js";
+
+const TOKEN_KEY = "cs.admin.token";
+const REFRESH_MS = 5000;
+/** Rows drawn in the results table; more are counted (up to COUNT_ROWS) but not shown. */
+const SHOW_ROWS = 500;
+const COUNT_ROWS = 5000;
+const SHOW_MESSAGES = 1000;
+const SHOW_ESCALATIONS = 50;
+/** rooms.yaml's default `escalate_after`, used when nothing better is known for a room. */
+const DEFAULT_ESCALATE_S = 120;
+const KINDS = [
+  "join", "leave", "published", "held", "rejected", "released", "deleted", "muted", "unmuted",
+  "kicked", "banned", "unbanned", "slowmode", "lock", "report", "note", "refused", "filter_error",
+  "escalated", "reload", "publish_failed",
+];
+
+const state = {
+  token: null,
+  borrowed: false, // the token came from the host console in this tab (not typed here)
+  rooms: [],
+  titles: new Map(), // room id -> title
+  escalations: new Map(), // audit id -> <li>, newest first
+  escalateAfter: new Map(), // room id -> smallest waited_s seen in an escalation (≈ escalate_after)
+  timer: 0,
+  busy: null, // the refresh in flight
+  lastRefresh: 0,
+  problem: "",
+  search: null, // AbortController of the running search or transcript
+};
+
+/** The server refused the token (401/403). */
+class Refused extends Error {
+  constructor(status) {
+    super(`refused (${status})`);
+    this.status = status;
+  }
+}
+
+async function api(path, signal) {
+  let response;
+  try {
+    response = await fetch(path, {
+      headers: { Authorization: `Bearer ${state.token}` },
+      cache: "no-store",
+      signal,
+    });
+  } catch (err) {
+    if (err?.name === "AbortError") throw err;
+    throw new Error("The server did not answer.");
+  }
+  if (response.status === 401 || response.status === 403) throw new Refused(response.status);
+  if (!response.ok) {
+    let message = "";
+    try {
+      message = String((await response.json()).message || "");
+    } catch {
+      /* not JSON */
+    }
+    throw new Error(message || `The server answered ${response.status}.`);
+  }
+  return response;
+}
+
+/**
+ * Read a JSON-lines body row by row; `onRow` returns false to stop reading
+ * (the rest of the response is cancelled, so a huge export is not downloaded).
+ */
+async function readLines(response, onRow) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const take = (line) => (line.trim() ? onRow(JSON.parse(line)) !== false : true);
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
+    let newline;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      if (!take(line)) {
+        reader.cancel().catch(() => {});
+        return;
+      }
+    }
+    if (done) break;
+  }
+  take(buffer);
+}
+
+// ---- times ---------------------------------------------------------------------
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+function fullTimeEl(ts) {
+  const date = new Date(ts);
+  if (Number.isNaN(date.getTime())) return el("span", {}, String(ts ?? ""));
+  return el("time", { datetime: date.toISOString() }, dateTimeFormat.format(date));
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** A Date as a `datetime-local` value (the browser's local time, to the minute). */
+function toLocalInput(date) {
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** A `datetime-local` value (local time) as ISO UTC; "" when empty, null when not a time. */
+function fromLocalInput(value) {
+  if (!value) return "";
+  const date = new Date(value); // a date-time without an offset is local time
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+// ---- signing in and out -----------------------------------------------------------
+function showSignin(error = "") {
+  stopRefreshing();
+  $("#view-admin").hidden = true;
+  $("#view-signin").hidden = false;
+  $("#who").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#signin-error").textContent = error;
+  $("#admin-token").focus();
+}
+
+function showAdmin(moveFocus) {
+  $("#view-signin").hidden = true;
+  $("#view-admin").hidden = false;
+  $("#who").hidden = false;
+  $("#sign-out").hidden = false;
+  if (moveFocus) $("#admin-title").focus();
+}
+
+async function signIn(token, { borrowed = false, typed = false } = {}) {
+  state.token = token;
+  state.borrowed = borrowed;
+  const button = $("#signin-form button[type=submit]");
+  button.disabled = true;
+  try {
+    await refresh({ throwing: true });
+  } catch (err) {
+    if (err instanceof Refused) {
+      refused(false);
+      return;
+    }
+    if (typed) {
+      state.token = null;
+      showSignin(`${err.message} Please try again in a moment.`);
+      return;
+    }
+    // A stored token and a server that is down: show the view, it keeps trying.
+    setProblem(err.message || "The rooms could not be loaded.");
+  } finally {
+    button.disabled = false;
+  }
+  if (!borrowed) ss.set(TOKEN_KEY, token);
+  showAdmin(typed);
+  scheduleRefresh();
+}
+
+/** The server said no: forget the token and say why, plainly. */
+function refused(wasSignedIn) {
+  const message = state.borrowed
+    ? "The token you signed in to the host console with is not an admin token. Sign in here with an admin token."
+    : wasSignedIn
+      ? "The server no longer accepts this admin token (it may have been revoked or replaced). Please sign in again."
+      : "This token cannot open the admin view: it is not an admin token, or it was revoked. "
+        + "Host tokens work in the host console; an admin token is made with “chatserver hosts add NAME --admin”.";
+  forget();
+  showSignin(message);
+}
+
+function forget() {
+  state.search?.abort();
+  state.search = null;
+  state.token = null;
+  state.borrowed = false;
+  ss.remove(TOKEN_KEY);
+  state.rooms = [];
+  state.titles.clear();
+  state.escalations.clear();
+  state.escalateAfter.clear();
+  state.problem = "";
+  $("#rooms-table tbody").replaceChildren();
+  $("#escalations").replaceChildren();
+  $("#results-table tbody").replaceChildren();
+  $("#transcript-list").replaceChildren();
+  $("#results").hidden = true;
+  $("#transcript").hidden = true;
+  for (const id of ["#held-summary", "#people-summary", "#rooms-updated", "#search-status", "#search-error"]) {
+    $(id).textContent = "";
+  }
+  $("#q-room").replaceChildren(el("option", { value: "" }, "All rooms"));
+}
+
+function signOut() {
+  if (state.borrowed) {
+    // The same credential signs this tab in to the host console: signing out forgets it there too.
+    for (const key of ["cs.host.token", "cs.host.resume"]) ss.remove(key);
+  }
+  forget();
+  showSignin();
+}
+
+// ---- refreshing: rooms and escalations ------------------------------------------------
+function scheduleRefresh() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(async () => {
+    // In a background tab, wait: coming back (focus / visibility) refreshes at once.
+    if (!document.hidden) await refresh();
+    if (state.token) scheduleRefresh();
+  }, REFRESH_MS);
+}
+
+function stopRefreshing() {
+  clearTimeout(state.timer);
+  state.timer = 0;
+}
+
+function refreshSoon() {
+  if (!state.token || $("#view-admin").hidden) return;
+  if (Date.now() - state.lastRefresh < 1000) return;
+  refresh();
+  scheduleRefresh();
+}
+
+/** Fetch rooms and escalations together and draw both; one refresh at a time. */
+function refresh({ throwing = false } = {}) {
+  const token = state.token;
+  if (!state.busy) {
+    state.busy = (async () => {
+      try {
+        const [rooms, escalations] = await Promise.all([fetchRooms(), fetchEscalations()]);
+        if (state.token !== token) return; // signed out meanwhile: draw nothing
+        state.lastRefresh = Date.now();
+        learnTitles(rooms);
+        renderEscalations(escalations);
+        renderRooms(rooms);
+        setProblem("");
+      } finally {
+        state.busy = null;
+      }
+    })();
+  }
+  return state.busy.catch((err) => {
+    if (throwing) throw err;
+    if (state.token !== token || !token) return;
+    if (err instanceof Refused) refused(true);
+    else if (state.token) setProblem(err.message || "The rooms could not be refreshed.");
+  });
+}
+
+async function fetchRooms() {
+  const rooms = await (await api("/api/admin/rooms")).json();
+  return Array.isArray(rooms) ? rooms : [];
+}
+
+async function fetchEscalations() {
+  const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+  const response = await api(`/api/audit?kind=escalated&since=${encodeURIComponent(since)}`);
+  const rows = [];
+  await readLines(response, (row) => {
+    rows.push(row);
+    if (rows.length > SHOW_ESCALATIONS * 4) rows.splice(0, rows.length - SHOW_ESCALATIONS);
+  });
+  // Oldest first from the log; the smallest wait per room approximates its escalate_after.
+  state.escalateAfter.clear();
+  for (const row of rows) {
+    const waited = Number(row.detail?.waited_s);
+    if (!row.room || !Number.isFinite(waited)) continue;
+    const known = state.escalateAfter.get(row.room);
+    state.escalateAfter.set(row.room, known === undefined ? waited : Math.min(known, waited));
+  }
+  return rows.reverse().slice(0, SHOW_ESCALATIONS);
+}
+
+function setProblem(text) {
+  state.problem = text;
+  if (text) {
+    const when = state.lastRefresh ? ` Last updated ${clockFormat.format(new Date(state.lastRefresh))}.` : "";
+    $("#rooms-updated").textContent = "";
+    say($("#held-summary"), `Could not refresh: ${text} Still trying.${when}`);
+    $("#held-summary").classList.add("summary-problem");
+  } else {
+    $("#held-summary").classList.remove("summary-problem");
+  }
+}
+
+/** Set a live region's text only when it changes, so an unchanged refresh says nothing. */
+function say(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function escalateAfter(room) {
+  const configured = Number(room.escalate_after);
+  if (Number.isFinite(configured) && configured > 0) return configured;
+  return state.escalateAfter.get(room.id) ?? DEFAULT_ESCALATE_S;
+}
+
+function roomTitle(id) {
+  return state.titles.get(id) || id || "";
+}
+
+function learnTitles(rooms) {
+  state.rooms = rooms;
+  state.titles = new Map(rooms.map((r) => [r.id, String(r.title || r.id)]));
+}
+
+function renderRooms(rooms) {
+  learnTitles(rooms);
+  syncRoomChoices();
+
+  const body = $("#rooms-table tbody");
+  const rows = new Map([...body.children].map((tr) => [tr.dataset.room, tr]));
+  let people = 0;
+  let held = 0;
+  let heldRooms = 0;
+  let longRooms = 0;
+  rooms.forEach((room, index) => {
+    let tr = rows.get(room.id);
+    if (!tr) tr = newRoomRow(room.id);
+    rows.delete(room.id);
+    if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] || null);
+
+    const members = Number(room.members) || 0;
+    const waiting = typeof room.held === "number" ? room.held : null; // absent: the held queue did not answer
+    const oldest = Number(room.oldest_held_s) || 0;
+    const long = Boolean(waiting && oldest >= escalateAfter(room));
+    people += members;
+    if (waiting) {
+      held += waiting;
+      heldRooms += 1;
+    }
+    if (long) longRooms += 1;
+
+    const ui = tr._ui;
+    ui.title.textContent = roomTitle(room.id);
+    ui.members.textContent = String(members);
+    ui.held.textContent = waiting === null ? "?" : String(waiting);
+    ui.search.setAttribute("aria-label", `Search log of ${roomTitle(room.id)}`);
+    tr.classList.toggle("long", long);
+    if (waiting === null) {
+      ui.oldest.replaceChildren(el("span", { class: "hint" }, "unknown (the held queue did not answer)"));
+    } else if (!waiting) {
+      ui.oldest.replaceChildren(el("span", { class: "hint" }, "nothing waiting"));
+    } else {
+      ui.oldest.replaceChildren(duration(oldest), long ? " " : "", long ? el("span", { class: "badge urgent" }, "waiting long") : "");
+    }
+  });
+  for (const tr of rows.values()) tr.remove();
+
+  $("#people-summary").textContent = `${plural(people, "person", "people")} in ${plural(rooms.length, "room", "rooms")}.`;
+  $("#rooms-updated").textContent = `Updated ${clockFormat.format(new Date())}.`;
+  let summary = held
+    ? `${plural(held, "message is", "messages are")} waiting for a host in ${plural(heldRooms, "room", "rooms")}`
+    : "Nothing is waiting for a host";
+  if (longRooms) summary += `; ${plural(longRooms, "room has", "rooms have")} a message waiting long`;
+  say($("#held-summary"), summary + ".");
+  $("#held-summary").classList.toggle("summary-long", longRooms > 0);
+}
+
+function newRoomRow(id) {
+  const ui = {
+    title: el("span", { class: "room-name", dir: "auto" }),
+    members: el("td", { class: "num members" }),
+    held: el("td", { class: "num held" }),
+    oldest: el("td", { class: "oldest" }),
+    search: el("button", { type: "button", class: "link" }, "Search log"),
+  };
+  ui.search.addEventListener("click", () => {
+    $("#q-room").value = id;
+    runSearch();
+    $("#search-title").scrollIntoView();
+  });
+  const tr = el("tr", { dataset: { room: id } },
+    el("th", { scope: "row" }, ui.title, " ", el("span", { class: "hint room-id" }, id)),
+    ui.members, ui.held, ui.oldest, el("td", {}, ui.search));
+  tr._ui = ui;
+  return tr;
+}
+
+/** Keep the room choices in step with the rooms, without losing what is selected. */
+function syncRoomChoices() {
+  const select = $("#q-room");
+  const wanted = ["", ...state.rooms.map((r) => r.id)];
+  const have = [...select.options].map((o) => o.value);
+  const same = wanted.length === have.length && wanted.every((v, i) => v === have[i])
+    && [...select.options].slice(1).every((o) => o.textContent === roomTitle(o.value));
+  if (same) return;
+  const selected = select.value;
+  select.replaceChildren(el("option", { value: "" }, "All rooms"),
+    ...state.rooms.map((r) => el("option", { value: r.id }, roomTitle(r.id))));
+  if (wanted.includes(selected)) select.value = selected;
+}
+
+function renderEscalations(rows) {
+  const list = $("#escalations");
+  const keep = new Set(rows.map((r) => String(r.id)));
+  for (const [id, li] of state.escalations) {
+    if (!keep.has(id)) {
+      li.remove();
+      state.escalations.delete(id);
+    }
+  }
+  // Newest first: what is new is newer than everything shown, so it goes on top, in order.
+  let before = list.firstElementChild;
+  for (const row of rows) {
+    const id = String(row.id);
+    const known = state.escalations.get(id);
+    if (known) {
+      known.querySelector(".esc-room").textContent = roomTitle(row.room);
+      labelFind(known.querySelector("button"), row);
+      before = known.nextElementSibling;
+      continue;
+    }
+    const li = escalationItem(row);
+    state.escalations.set(id, li);
+    list.insertBefore(li, before);
+    before = li.nextElementSibling;
+  }
+  $("#esc-count").textContent = String(rows.length);
+  $("#esc-empty").hidden = rows.length > 0;
+}
+
+function escalationItem(row) {
+  const waited = Number(row.detail?.waited_s);
+  const find = el("button", { type: "button", class: "link" }, "Find in the log");
+  find.addEventListener("click", () => {
+    const at = new Date(row.ts);
+    if (Number.isNaN(at.getTime())) return;
+    $("#q-room").value = row.room || "";
+    $("#q-kind").value = "";
+    $("#q-since").value = toLocalInput(new Date(at.getTime() - 3600 * 1000));
+    $("#q-until").value = toLocalInput(new Date(at.getTime() + 2 * 60 * 1000));
+    runSearch();
+    $("#search-title").scrollIntoView();
+  });
+  const room = el("strong", { class: "esc-room", dir: "auto" }, roomTitle(row.room));
+  const li = el("li", { class: "item", dataset: { id: String(row.id) } },
+    el("div", { class: "item-head" }, room, el("span", { class: "meta" }, fullTimeEl(row.ts))),
+    el("p", { class: "meta" }, Number.isFinite(waited)
+      ? `A held message waited ${duration(waited)} before hosts and admins were alerted.`
+      : "A held message waited too long."),
+    find);
+  labelFind(find, row);
+  return li;
+}
+
+function labelFind(button, row) {
+  const at = new Date(row.ts);
+  const when = Number.isNaN(at.getTime()) ? "" : `, ${clockFormat.format(at)}`;
+  button.setAttribute("aria-label", `Find in the log: ${roomTitle(row.room)}${when}`);
+}
+
+// ---- the audit search and the transcript ------------------------------------------------
+function readForm() {
+  const error = $("#search-error");
+  error.textContent = "";
+  const since = fromLocalInput($("#q-since").value);
+  const until = fromLocalInput($("#q-until").value);
+  if (since === null || until === null) {
+    error.textContent = "Please enter complete dates and times, or leave them empty.";
+    return null;
+  }
+  if (since && until && since >= until) {
+    error.textContent = "“From” must be before “To”.";
+    $("#q-since").focus();
+    return null;
+  }
+  return {
+    room: $("#q-room").value,
+    kind: $("#q-kind").value,
+    since,
+    until,
+    redact: $("#q-redact").checked,
+  };
+}
+
+function startRequest() {
+  state.search?.abort();
+  const controller = new AbortController();
+  state.search = controller;
+  return controller;
+}
+
+function failRequest(err, controller) {
+  if (err?.name === "AbortError" || controller !== state.search) return;
+  if (err instanceof Refused) {
+    refused(true);
+    return;
+  }
+  $("#search-status").textContent = "";
+  $("#search-error").textContent = err.message || "That did not work.";
+}
+
+async function runSearch() {
+  const q = readForm();
+  if (!q || !state.token) return;
+  const controller = startRequest();
+  const params = new URLSearchParams();
+  for (const key of ["room", "kind", "since", "until"]) if (q[key]) params.set(key, q[key]);
+  if (q.redact) params.set("redact", "1");
+  $("#search-status").textContent = "Searching…";
+  $("#results").setAttribute("aria-busy", "true");
+  try {
+    const response = await api(`/api/audit?${params}`, controller.signal);
+    const rows = [];
+    let total = 0;
+    await readLines(response, (row) => {
+      if (controller !== state.search) return false;
+      total += 1;
+      if (rows.length < SHOW_ROWS) rows.push(row);
+      return total <= COUNT_ROWS;
+    });
+    if (controller !== state.search) return;
+    renderResults(rows, total, q);
+  } catch (err) {
+    failRequest(err, controller);
+  } finally {
+    $("#results").removeAttribute("aria-busy");
+  }
+}
+
+function renderResults(rows, total, q) {
+  $("#transcript").hidden = true;
+  $("#results").hidden = false;
+  $("#results-table tbody").replaceChildren(...rows.map(resultRow));
+  let status;
+  if (!total) status = "No rows match this search.";
+  else if (total <= SHOW_ROWS) status = `${plural(total, "row", "rows")} found, oldest first.`;
+  else {
+    const counted = total > COUNT_ROWS ? `more than ${COUNT_ROWS.toLocaleString()}` : total.toLocaleString();
+    status = `Showing the first ${SHOW_ROWS} of ${counted} rows, oldest first. Narrow the search to see the rest.`;
+  }
+  if (q.redact && total) status += " E-mail addresses and phone numbers are masked.";
+  $("#search-status").textContent = status;
+}
+
+function resultRow(row) {
+  const actor = row.actor || {};
+  const who = actor.name
+    ? [nameEl(actor.name), actor.session ? el("span", { class: "hint session" }, String(actor.session)) : ""]
+    : el("span", { class: "hint" }, actor.session ? String(actor.session) : "server");
+  return el("tr", { dataset: { kind: String(row.kind || "") } },
+    el("td", { class: "when" }, fullTimeEl(row.ts)),
+    el("td", {}, row.room ? el("span", { dir: "auto" }, roomTitle(row.room)) : el("span", { class: "hint" }, "all rooms")),
+    el("td", { class: "kind" }, String(row.kind || "")),
+    el("td", { class: "who" }, who),
+    el("td", { class: "row-text" }, row.text ? textEl(row.text) : ""),
+    el("td", {}, detailsEl(row)));
+}
+
+function detailValue(value) {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value.join(", ");
+  if (value && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function detailsEl(row) {
+  const list = el("ul", { class: "details" });
+  const add = (key, value) => {
+    if (value === null || value === undefined || value === "") return;
+    list.append(el("li", {}, el("span", { class: "k" }, key), " ", textEl(detailValue(value), "span")));
+  };
+  for (const [key, value] of Object.entries(row.detail || {})) add(key, value);
+  add("about", row.subject);
+  add("message", row.message_id);
+  add("seq", row.seq);
+  return list;
+}
+
+async function showTranscript() {
+  const q = readForm();
+  if (!q || !state.token) return;
+  if (!q.room) {
+    $("#search-error").textContent = "Choose a room to see its transcript.";
+    $("#q-room").focus();
+    return;
+  }
+  const controller = startRequest();
+  const params = new URLSearchParams({ room: q.room });
+  if (q.since) params.set("since", q.since);
+  if (q.until) params.set("until", q.until);
+  $("#search-status").textContent = "Loading the transcript…";
+  try {
+    const response = await api(`/api/admin/transcript?${params}`, controller.signal);
+    const messages = await response.json();
+    if (controller !== state.search) return;
+    renderTranscript(q.room, Array.isArray(messages) ? messages : []);
+  } catch (err) {
+    failRequest(err, controller);
+  }
+}
+
+function renderTranscript(room, messages) {
+  $("#results").hidden = true;
+  $("#transcript").hidden = false;
+  $("#transcript-title").textContent = `Transcript of ${roomTitle(room)}`;
+  const shown = messages.slice(0, SHOW_MESSAGES);
+  $("#transcript-list").replaceChildren(...shown.map(transcriptItem));
+  let status = messages.length
+    ? `${plural(messages.length, "message", "messages")} in the transcript of ${roomTitle(room)}, in the order participants saw them.`
+    : `No messages in ${roomTitle(room)} in this time window.`;
+  if (messages.length > shown.length) status += ` Showing the first ${SHOW_MESSAGES}; narrow the time window to see the rest.`;
+  $("#search-status").textContent = status;
+}
+
+function transcriptItem(m) {
+  const from = m.from || {};
+  const host = from.role === "host" || from.role === "admin";
+  return el("li", { class: host ? "line host" : "line" },
+    el("div", { class: "msg-head" },
+      nameEl(from.name || "someone"),
+      host ? el("span", { class: "badge" }, "host") : "",
+      fullTimeEl(m.ts),
+      m.cw ? el("span", { class: "badge warn", dir: "auto" }, `Content warning: ${m.cw}`) : ""),
+    textEl(m.text));
+}
+
+// ---- wiring ---------------------------------------------------------------------
+$("#q-kind").append(...KINDS.map((kind) => el("option", { value: kind }, kind)));
+$("#q-since").value = toLocalInput(new Date(Date.now() - 24 * 3600 * 1000));
+
+$("#signin-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = $("#admin-token").value.trim();
+  if (!token) {
+    $("#signin-error").textContent = "Please enter your admin token.";
+    return;
+  }
+  $("#admin-token").value = "";
+  $("#signin-error").textContent = "";
+  signIn(token, { typed: true });
+});
+$("#sign-out").addEventListener("click", signOut);
+$("#refresh").addEventListener("click", () => {
+  refresh();
+  scheduleRefresh();
+});
+$("#search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  runSearch();
+});
+$("#show-transcript").addEventListener("click", showTranscript);
+window.addEventListener("focus", refreshSoon);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") refreshSoon();
+});
+
+{
+  const own = ss.get(TOKEN_KEY);
+  const hostToken = ss.get("cs.host.token"); // signed in to the host console in this tab
+  if (own) signIn(own);
+  else if (hostToken) signIn(hostToken, { borrowed: true });
+  else showSignin();
+}
