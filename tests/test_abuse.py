@@ -101,10 +101,6 @@ async def test_invalid_utf8_closes_1007_and_the_room_carries_on(server, clients)
         await still_fine(other, bystander)
 
 
-@pytest.mark.xfail(
-    reason="needs: chatserver/transport.py to close 1007 on invalid UTF-8 without uvicorn's logger.exception",
-    strict=False,
-)
 async def test_invalid_utf8_leaves_no_traceback_in_the_log(server, clients):
     """Invalid UTF-8 from a client is the client's problem: one quiet log line at most, no traceback."""
     bad = await clients.user(server, "bad", ("lobby",))
@@ -288,10 +284,6 @@ async def test_names_that_imitate_a_host_are_refused(server, clients):
     assert await refused_names(server, clients, IMPOSTORS) == list(IMPOSTORS)
 
 
-@pytest.mark.xfail(
-    reason="needs: identity.skeleton to fold cross-script confusables (Unicode TS #39 confusables.txt)",
-    strict=False,
-)
 async def test_names_that_imitate_a_host_with_other_scripts_are_refused(server, clients):
     """Homoglyphs from other scripts (Cyrillic а and е, Greek ο, dotless ı) cannot pass for a host either."""
     assert await refused_names(server, clients, CROSS_SCRIPT_IMPOSTORS) == list(CROSS_SCRIPT_IMPOSTORS)
@@ -496,11 +488,6 @@ async def test_a_flooding_connection_is_throttled_then_closed_1008(server, clien
     assert_clean_log(server)
 
 
-@pytest.mark.xfail(
-    reason="needs: connection.py to close a flooder on refusals within a window (e.g. 100 in 10 s), "
-    "not only 100 in a row, which a steady 300 frames/s never reaches",
-    strict=False,
-)
 async def test_a_steady_flooder_is_closed_too(server, clients):
     """300 frames/s, steady: every 15th frame finds a token, yet the connection is closed within seconds."""
     bystander = await clients.user(server, "bystander", ("lobby",))
@@ -516,10 +503,6 @@ async def test_a_steady_flooder_is_closed_too(server, clients):
     await still_fine(other, bystander)
 
 
-@pytest.mark.xfail(
-    reason="needs: hub.handle to put the send's client_id in `ref` of a frame-limit rate_limited error",
-    strict=False,
-)
 async def test_a_send_refused_by_the_frame_limit_is_answered_by_client_id(server, clients):
     """Every send is answered by its client_id, even when the frame limiter refuses it."""
     ann = await clients.user(server, "ann", ("lobby",))
@@ -729,10 +712,6 @@ async def test_a_silent_peer_is_dropped_by_ping_timeout_and_presence_follows(mak
     assert not ann.closed.is_set()
 
 
-@pytest.mark.xfail(
-    reason="needs: `serve --handshake-timeout S` closing a socket that sends no complete request in time",
-    strict=False,
-)
 async def test_a_socket_that_never_completes_a_request_is_closed(make_server):
     """Slowloris: a TCP connection that sends no (or half a) request is closed after the handshake timeout."""
     server = make_server(extra=("--handshake-timeout", "2"))

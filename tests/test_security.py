@@ -83,11 +83,6 @@ async def test_a_client_without_origin_and_without_browser_headers_is_a_bot_and_
     assert (await c.hello("bot"))["role"] == "participant"
 
 
-@pytest.mark.xfail(
-    reason="needs: app.origin_ok to refuse (403) a handshake with no Origin that carries browser fetch "
-    "metadata (Sec-Fetch-Site / Sec-Fetch-Mode): only browsers send those, and a browser always sends Origin",
-    strict=False,
-)
 async def test_a_browser_handshake_without_origin_is_refused(guarded):
     """A handshake that says it comes from a browser (Sec-Fetch-*) but hides its Origin gets 403."""
     with pytest.raises(InvalidStatus) as refused:
@@ -442,11 +437,6 @@ async def test_a_handshake_refused_for_a_full_server_carries_the_headers(make_se
         await first.close()
 
 
-@pytest.mark.xfail(
-    reason="needs: WebSocketEndpoint to refuse a foreign Origin through `_refuse(send, 403, ...)` "
-    "(websocket.http.response) so the 403 carries the security headers like the 429 does",
-    strict=False,
-)
 async def test_a_handshake_refused_for_its_origin_carries_the_headers(server):
     """The HTTP 403 that refuses a foreign Origin carries the security headers too."""
     with pytest.raises(InvalidStatus) as refused:
