@@ -186,8 +186,12 @@ def create_app(settings: Settings) -> ASGIApp:
         refused = await require_admin(request)
         if refused is not None:
             return refused
-        held = {r["id"]: r for r in await state().hub.held_summary()}
-        rooms = [{**r, **held.get(r["id"], {})} for r in state().hub.room_summaries()]
+        hub = state().hub
+        held = {r["id"]: r for r in await hub.held_summary()}
+        rooms = [
+            {**r, **held.get(r["id"], {}), "escalate_after": hub.rooms[r["id"]].config.escalate_after}
+            for r in hub.room_summaries()
+        ]
         return Response(orjson.dumps(rooms), media_type="application/json")
 
     async def admin_transcript(request: Request) -> Response:
@@ -203,6 +207,10 @@ def create_app(settings: Settings) -> ASGIApp:
             )
         except ChatError as exc:
             return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
+        if q.get("redact") in ("1", "true", "yes"):
+            for message in messages:
+                message["text"] = audit_mod.redact_text(message["text"])
+                message["from"]["name"] = audit_mod.redact_text(message["from"]["name"])
         return Response(orjson.dumps(messages), media_type="application/json")
 
     async def require_admin(request: Request) -> Response | None:

@@ -175,7 +175,7 @@ def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untype
         access_log=False,
         log_config=None,
         server_header=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=8,
         **kw,
     )
 

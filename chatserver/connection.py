@@ -61,6 +61,11 @@ class Connection:
     def send(self, frame: dict[str, Any]) -> bool:
         return self.raw.write(ws_text_frame(dumps(frame)))
 
+    def answer(self, frame: dict[str, Any]) -> bool:
+        """Send the ack (or error) that settles one accepted `send`."""
+        self.raw.in_flight -= 1
+        return self.send(frame)
+
     def send_frame(self, frame: bytes) -> bool:
         return self.raw.write(frame)
 

@@ -546,6 +546,7 @@ class Hub:
             body["cw"] = cw
         if result.status == "held":
             self.metrics.count_message("held", result.reasons)
+            conn.raw.in_flight += 1
             moderation.hold(self, conn, room, body, result, client_id, original=text)
             return
         detail: dict[str, Any] = {"role": conn.role}
@@ -556,6 +557,7 @@ class Hub:
         if result.urgent:
             detail["urgent"] = True
             moderation.alert_hosts_crisis(self, conn, room, message_id)
+        conn.raw.in_flight += 1
         self.publish(room, body, detail, conn, client_id)
 
     def publish(
@@ -588,7 +590,7 @@ class Hub:
                     detail={"error": error.__class__.__name__ if error else "unknown"},
                 )
                 if sender is not None:
-                    sender.send(
+                    sender.answer(
                         error_frame(
                             "unavailable",
                             "The message could not be delivered right now; "
@@ -600,7 +602,9 @@ class Hub:
             self.metrics.count_message("published", detail.get("reasons", ()))
             self.audit.annotate_seq(message_id, seq)
             if sender is not None:
-                sender.send({"type": "ack", "client_id": client_id, "id": message_id, "status": "published"})
+                sender.answer(
+                    {"type": "ack", "client_id": client_id, "id": message_id, "status": "published"}
+                )
             if on_published is not None:
                 on_published(seq)
 
@@ -609,7 +613,7 @@ class Hub:
                 self.metrics.count_message("unavailable", ())
                 log.error("audit commit failed (%s): message not published", error.__class__.__name__)
                 if sender is not None:
-                    sender.send(
+                    sender.answer(
                         error_frame(
                             "unavailable",
                             "The message could not be recorded, so it was "
@@ -634,7 +638,7 @@ class Hub:
             )
         except Unavailable as exc:
             if sender is not None:
-                sender.send(error_frame("unavailable", exc.message, client_id))
+                sender.answer(error_frame("unavailable", exc.message, client_id))
 
     # ---- the broker calls these ---------------------------------------------
     def on_message(self, room_id: str, seq: int, message_id: str, frame: bytes) -> None:

@@ -109,7 +109,7 @@ def hold(
 
     def committed(error: BaseException | None) -> None:
         if error is not None:
-            conn.send(
+            conn.answer(
                 {
                     "type": "error",
                     "code": "unavailable",
@@ -142,7 +142,7 @@ def hold(
             on_commit=committed,
         )
     except Unavailable as exc:
-        conn.send({"type": "error", "code": "unavailable", "message": exc.message, "ref": client_id})
+        conn.answer({"type": "error", "code": "unavailable", "message": exc.message, "ref": client_id})
 
 
 async def _queue_held(
@@ -152,7 +152,7 @@ async def _queue_held(
         await hub.store.put_held(room.id, item)
     except Exception:
         log.warning("room %s: held item %s not queued (store unreachable)", room.id, item["id"])
-        conn.send(
+        conn.answer(
             {
                 "type": "error",
                 "code": "unavailable",
@@ -162,7 +162,7 @@ async def _queue_held(
         )
         return
     hub.held_local[item["id"]] = (room.id, item["held_at"], False)
-    conn.send(
+    conn.answer(
         {
             "type": "ack",
             "client_id": client_id,

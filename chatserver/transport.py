@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 class RawSocket:
     """Direct, synchronous writes of pre-built frames to one WebSocket connection."""
 
-    __slots__ = ("_proto", "max_buffer", "closed")
+    __slots__ = ("_proto", "max_buffer", "closed", "in_flight")
 
     def __init__(self, proto: ChatWebSocketProtocol, max_buffer: int) -> None:
         self._proto = proto
         self.max_buffer = max_buffer
         self.closed = False
+        #: Sends accepted but not yet answered; shutdown waits for them (see ChatWebSocketProtocol).
+        self.in_flight = 0
 
     def write(self, frame: bytes) -> bool:
         """Queue one frame; False if the connection is gone or was closed for not reading."""
@@ -95,9 +97,29 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     #: Unsent bytes allowed per connection before it counts as a stalled reader.
     max_buffer = 512 * 1024
 
+    #: On shutdown, how long accepted sends may take to be answered before we close with 1012.
+    settle_timeout = 4.0
+
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.logger = _ClientFaultsAreQuiet(self.logger, {})  # type: ignore[assignment]
+
+    def shutdown(self) -> None:
+        """Stop reading, let accepted sends be answered (ack or `unavailable`), then close with 1012."""
+        scope = getattr(self, "scope", None)
+        raw = scope["extensions"].get(EXTENSION) if scope is not None else None
+        if raw is None or raw.in_flight <= 0 or self.close_sent or self.transport.is_closing():
+            super().shutdown()
+            return
+        self.transport.pause_reading()
+        self.loop.create_task(self._settle_then_shutdown(raw))
+
+    async def _settle_then_shutdown(self, raw: RawSocket) -> None:
+        deadline = self.loop.time() + self.settle_timeout
+        while raw.in_flight > 0 and self.loop.time() < deadline and not self.transport.is_closing():
+            await asyncio.sleep(0.02)
+        if not self.transport.is_closing():
+            super().shutdown()
 
     def handle_connect(self, event) -> None:  # type: ignore[no-untyped-def]
         super().handle_connect(event)
