@@ -10,6 +10,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,9 @@ from chatserver.store import MemoryStore, RedisStore, Store
 from chatserver.transport import EXTENSION
 
 log = logging.getLogger(__name__)
+
+#: Seconds an address that flooded must wait before it may connect again.
+FLOOD_COOL_OFF_S = 2.0
 
 SECURITY_HEADERS = [
     (
@@ -361,6 +365,12 @@ class WebSocketEndpoint:
         # Addresses live only here, in memory, as counts: never stored, never logged.
         self.per_ip: dict[str, int] = {}
         self.total = 0
+        # New-connection token buckets per address, so a client that reconnects in a loop is refused
+        # before any work is done for it. Off when per-address limits are off (behind a proxy).
+        per_minute = settings.connect_rate_per_ip if self.max_per_ip else 0.0
+        self.connect_rate = per_minute / 60.0
+        self.connect_burst = max(1.0, per_minute / 2)
+        self.buckets: dict[str, tuple[float, float]] = {}
 
     def origin_ok(self, scope: Scope) -> bool:
         headers = dict(scope["headers"])
@@ -390,7 +400,8 @@ class WebSocketEndpoint:
         self.total += 1
         self.per_ip[address] = self.per_ip.get(address, 0) + 1
         try:
-            await self._serve(scope, receive, send)
+            if await self._serve(scope, receive, send):
+                self._cool_off(address)
         finally:
             self.total -= 1
             left = self.per_ip.get(address, 1) - 1
@@ -399,14 +410,36 @@ class WebSocketEndpoint:
             else:
                 self.per_ip.pop(address, None)
 
+    def _too_fast(self, address: str) -> bool:
+        if not self.connect_rate:
+            return False
+        now = time.monotonic()
+        if len(self.buckets) > 10_000:  # bounded: forget addresses that have been quiet
+            self.buckets = {a: b for a, b in self.buckets.items() if now - b[1] < 60}
+        tokens, stamp = self.buckets.get(address, (self.connect_burst, now))
+        tokens = min(self.connect_burst, tokens + (now - stamp) * self.connect_rate)
+        if tokens < 1.0:
+            self.buckets[address] = (tokens, now)
+            return True
+        self.buckets[address] = (tokens - 1.0, now)
+        return False
+
     def _over_cap(self, address: str) -> str:
+        if self._too_fast(address):
+            return "Too many new connections from your network; please wait a moment."
         if self.max_total and self.total >= self.max_total:
             return "The server is full right now; please try again in a minute."
         if self.max_per_ip and self.per_ip.get(address, 0) >= self.max_per_ip:
             return "Too many connections from your network; please close some tabs and try again."
         return ""
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _cool_off(self, address: str) -> None:
+        """An address whose connection was closed for flooding waits FLOOD_COOL_OFF_S before the next."""
+        if self.connect_rate:
+            self.buckets[address] = (-self.connect_rate * FLOOD_COOL_OFF_S, time.monotonic())
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Run one connection; True if it was closed for flooding."""
         raw = scope.get("extensions", {}).get(EXTENSION)
         if raw is None:
             raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
@@ -419,6 +452,7 @@ class WebSocketEndpoint:
                 await self._frames(hub, conn, receive)
         finally:
             await hub.detach(conn)
+        return conn.flooded
 
     async def _hello(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
         loop = asyncio.get_running_loop()
@@ -442,8 +476,8 @@ class WebSocketEndpoint:
     async def _frames(self, hub: Hub, conn: Connection, receive: Receive) -> None:
         while True:
             message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
+            if message["type"] == "websocket.disconnect" or conn.raw.closed:
+                return  # frames already queued by a peer we closed are not worth reading
             try:
                 await hub.handle(conn, _data(message))
             except Exception:

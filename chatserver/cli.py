@@ -82,6 +82,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         retention_days=args.retention_days,
         max_connections=args.max_connections,
         max_connections_per_ip=args.max_connections_per_ip,
+        connect_rate_per_ip=args.connect_rate_per_ip,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         handshake_timeout=args.handshake_timeout,
@@ -392,6 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="256",
         help="connections from one address per worker, 0 for no cap; behind a reverse proxy every "
         "client shares the proxy's address, so raise it or set 0",
+    )
+    twin(
+        serve,
+        "--connect-rate-per-ip",
+        type=float,
+        default="600",
+        help="new connections a minute from one address (bursts of half of it); more get HTTP 429; "
+        "0, or --max-connections-per-ip 0, turns it off",
     )
     twin(
         serve,

@@ -13,7 +13,7 @@ from chatserver.transport import RawSocket
 FRAMES_PER_SECOND = 20.0
 FRAME_BURST = 60.0
 #: Refusals within FLOOD_WINDOW_S seconds before a flooding connection is closed.
-FLOOD_STRIKES = 100
+FLOOD_STRIKES = 40
 FLOOD_WINDOW_S = 10.0
 
 
@@ -34,6 +34,7 @@ class Connection:
         "_strikes_since",
         "last_typing",
         "resume_hash",
+        "flooded",
     )
 
     def __init__(self, raw: RawSocket) -> None:
@@ -50,6 +51,7 @@ class Connection:
         self._strikes_since = 0.0
         self.last_typing = 0.0
         self.resume_hash = ""
+        self.flooded = False
 
     @property
     def is_staff(self) -> bool:

@@ -270,6 +270,7 @@ class Hub:
         """One frame from a client that has said hello."""
         if not conn.allow_frame():
             if conn.strikes >= FLOOD_STRIKES:
+                conn.flooded = True
                 conn.raw.abort(CLOSE_POLICY, "too many frames")
                 return
             conn.send(error_frame("rate_limited", "Too many frames; slow down", _client_id_of(raw)))

@@ -21,6 +21,7 @@ class Settings:
     retention_days: float = 0.0
     max_connections: int = 10_000
     max_connections_per_ip: int = 256
+    connect_rate_per_ip: float = 600.0
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     handshake_timeout: float = 10.0
@@ -45,6 +46,7 @@ class Settings:
             "CHATSERVER_RETENTION_DAYS": str(self.retention_days),
             "CHATSERVER_MAX_CONNECTIONS": str(self.max_connections),
             "CHATSERVER_MAX_CONNECTIONS_PER_IP": str(self.max_connections_per_ip),
+            "CHATSERVER_CONNECT_RATE_PER_IP": str(self.connect_rate_per_ip),
             "CHATSERVER_PING_INTERVAL": str(self.ping_interval),
             "CHATSERVER_PING_TIMEOUT": str(self.ping_timeout),
             "CHATSERVER_HANDSHAKE_TIMEOUT": str(self.handshake_timeout),
