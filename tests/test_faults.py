@@ -491,11 +491,6 @@ def logged_count(db, room: str) -> int:
         ).fetchone()[0]
 
 
-@pytest.mark.xfail(
-    reason="needs: on SIGTERM, stop reading, let in-flight sends settle (ack, or `unavailable` once the "
-    "broker gives up), and only then close with 1012",
-    strict=False,
-)
 async def test_sigterm_answers_every_in_flight_send_before_closing(make_server, redis_server, clients):
     """SIGTERM while publishes are in flight: no message is published without its sender hearing of it."""
     one = make_server(redis=redis_server.url)

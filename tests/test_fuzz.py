@@ -36,6 +36,8 @@ from chatserver.rooms import load_rooms
 from tests.fault_fixtures import assert_clean_log, messages
 from tests.support import ClientPool
 
+pytestmark = pytest.mark.fuzz
+
 TESTS = Path(__file__).resolve().parent
 ROOMS_FILES = [TESTS / "rooms.yaml", TESTS.parent / "rooms.yaml"]
 FORBIDDEN_NAME_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}

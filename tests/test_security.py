@@ -31,6 +31,8 @@ from chatserver.settings import Settings
 from tests.fault_fixtures import assert_clean_log
 from tests.support import CHATSERVER, LOOPBACK, Client, clean_env
 
+pytestmark = pytest.mark.security
+
 ALLOWED = "https://chat.example.org"
 #: An unusual loopback address: if it shows up anywhere, it came from our client.
 CLIENT_IP = "127.13.37.42"
