@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 pytestmark = pytest.mark.redis
 
@@ -120,6 +122,18 @@ async def test_ban_on_one_worker_holds_on_the_other(make_server, redis_server, c
     assert (await elsewhere.join("lobby"))["code"] == "banned"
 
 
+async def answers_ping(client) -> bool:
+    """True if the connection is alive (pong), False once it is found closed."""
+    with contextlib.suppress(ConnectionClosed):
+        await client.send(type="ping")
+    try:
+        await client.expect("pong", timeout=5)
+    except AssertionError:
+        assert client.closed.is_set(), "neither a pong nor a close within 5 s"
+        return False
+    return True
+
+
 def children(pid: int) -> set[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         return {int(p) for p in f.read().split()}
@@ -141,7 +155,7 @@ async def test_workers_share_one_port_and_a_killed_worker_is_replaced(make_serve
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: len(children(server.proc.pid) - {victim}) == 2, 20, "a replacement worker")
     # Which worker took which connection is the kernel's choice; those on the victim were cut.
-    survivors = [m for m in members if not m.closed.is_set()]
+    survivors = [m for m in members if await answers_ping(m)]
     newcomer = await clients.user(server, "late", ("lobby",))
     ack = await newcomer.post("lobby", "still here")
     for member in survivors:
