@@ -137,15 +137,10 @@ async def run(rows: int, rate: float, seconds: float, workdir: Path) -> dict[str
         return {"skipped": f"chatserver.audit.AuditLog is not importable yet ({exc})"}
     db_path = workdir / "audit-bench.db"
     log = await _maybe(AuditLog.open(db_path, commit_window=0.002))
-    synchronous = "unknown"
-    conn = getattr(log, "_db", None)  # the writer's own connection: PRAGMA synchronous is per connection
-    if conn is not None:
-        try:
-            async with conn.execute("PRAGMA synchronous") as cur:
-                value = (await cur.fetchone())[0]
-            synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(value, str(value))
-        except Exception as exc:  # a private attribute: report, don't fail the bench
-            synchronous = f"unknown ({type(exc).__name__})"
+    try:
+        synchronous = await log.synchronous()  # the writer's own connection: the PRAGMA is per connection
+    except Exception as exc:  # report, don't fail the bench
+        synchronous = f"unknown ({type(exc).__name__})"
     try:
         result: dict[str, Any] = {"synchronous": synchronous}
         result["throughput"] = await throughput(log, rows, Unavailable)

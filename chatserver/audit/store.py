@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import aiosqlite
@@ -40,7 +42,7 @@ from chatserver.audit.records import (
     encode_detail,
     message_of,
 )
-from chatserver.db import BUSY_TIMEOUT, abegin_immediate, connect_async, utc_now
+from chatserver.db import BUSY_TIMEOUT, connect, connect_async, utc_now, write_transaction
 from chatserver.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -130,14 +132,18 @@ class AuditLog:
 
     def __init__(
         self,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection,
         reader: aiosqlite.Connection,
+        executor: ThreadPoolExecutor,
         *,
         commit_window: float,
         max_batch: int,
         max_queue: int,
     ) -> None:
+        # Writes: a plain sqlite3 connection used only by the one thread of `executor`.
+        # Reads: aiosqlite, so a slow history query never waits behind a commit.
         self._db = writer
+        self._executor = executor
         self._reader = reader
         self._window = commit_window
         self._max_batch = max_batch
@@ -181,13 +187,24 @@ class AuditLog:
         """
         if commit_window < 0 or max_batch < 1 or max_queue < 1:
             raise ValueError("commit_window must be >= 0, max_batch and max_queue >= 1")
-        writer = await connect_async(db_path, busy_timeout=busy_timeout)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
+        loop = asyncio.get_running_loop()
+        try:
+            writer = await loop.run_in_executor(
+                executor, functools.partial(connect, db_path, busy_timeout=busy_timeout)
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
         try:
             reader = await connect_async(db_path, busy_timeout=busy_timeout)
         except BaseException:
-            await writer.close()
+            await loop.run_in_executor(executor, writer.close)
+            executor.shutdown(wait=False)
             raise
-        return cls(writer, reader, commit_window=commit_window, max_batch=max_batch, max_queue=max_queue)
+        return cls(
+            writer, reader, executor, commit_window=commit_window, max_batch=max_batch, max_queue=max_queue
+        )
 
     async def __aenter__(self) -> AuditLog:
         return self
@@ -301,7 +318,8 @@ class AuditLog:
             self._closed = True
             self._fail(list(self._pending), Unavailable("the audit log is closed"))
             self._pending.clear()
-            await self._db.close()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
+            self._executor.shutdown(wait=True)
             await self._reader.close()
 
     def _check_open(self, *, bounded: bool = True) -> None:
@@ -348,7 +366,8 @@ class AuditLog:
                     backoff,
                 )
                 error = Unavailable("the audit log could not be written; nothing was published")
-                error.__cause__ = exc
+                # The SQLite error itself, also when the lock helper wrapped it.
+                error.__cause__ = exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
                 self._fail(batch, error)
                 self._in_flight = 0
                 self._failing = True
@@ -395,29 +414,9 @@ class AuditLog:
         if not rows and not notes:
             return
         started = time.perf_counter()
-        db = self._db
-        if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
-            await db.execute("ROLLBACK")
-        await abegin_immediate(db)
-        try:
-            # Read the chain's tail under the write lock: another process may have appended.
-            async with db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1") as cursor:
-                last = await cursor.fetchone()
-            row_id, prev = (last[0], last[1]) if last else (0, GENESIS)
-            params: list[Any] = []
-            for r in rows:
-                row_id += 1
-                digest = chain_hash(prev, row_id, r.body)
-                params += (row_id, *r.fields, prev, digest)
-                prev = digest
-            await self._insert(params)
-            if notes:
-                await db.executemany(_ANNOTATE, notes)
-            await db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await db.execute("ROLLBACK")
-            raise
+        # One hop to the writer thread per batch: under load every hop waits its turn on a busy
+        # event loop, so BEGIN, tail read, INSERTs, annotations and COMMIT travel together.
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_sync, rows, notes)
         self.last_commit_seconds = time.perf_counter() - started
         self.commits += 1
         self.rows_written += len(rows)
@@ -425,15 +424,31 @@ class AuditLog:
             if self._pending_seqs.get(message_id) == seq:
                 del self._pending_seqs[message_id]
 
-    async def _insert(self, params: list[Any]) -> None:
-        step = min(_ROWS_PER_INSERT, self._max_batch) * _COLUMNS_PER_ROW
-        full = len(params) // step * step
-        if full:
-            sql = _insert_sql(step // _COLUMNS_PER_ROW)
-            await self._db.executemany(sql, [params[i : i + step] for i in range(0, full, step)])
-        if full < len(params):
-            rest = params[full:]
-            await self._db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
+    def _commit_sync(self, rows: list[_Row], notes: list[tuple[int, str]]) -> None:
+        """Runs in the writer thread, on its own sqlite3 connection."""
+        db = self._db
+        if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
+            db.execute("ROLLBACK")
+        with write_transaction(db):
+            # Read the chain's tail under the write lock: another process may have appended.
+            last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            row_id, prev = (last[0], last[1]) if last else (0, GENESIS)
+            params: list[Any] = []
+            for r in rows:
+                row_id += 1
+                digest = chain_hash(prev, row_id, r.body)
+                params += (row_id, *r.fields, prev, digest)
+                prev = digest
+            step = min(_ROWS_PER_INSERT, self._max_batch) * _COLUMNS_PER_ROW
+            full = len(params) // step * step
+            if full:
+                sql = _insert_sql(step // _COLUMNS_PER_ROW)
+                db.executemany(sql, [params[i : i + step] for i in range(0, full, step)])
+            if full < len(params):
+                rest = params[full:]
+                db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
+            if notes:
+                db.executemany(_ANNOTATE, notes)
 
     def _confirm(self, batch: list[_Item]) -> None:
         for item in batch:
@@ -490,6 +505,13 @@ class AuditLog:
             return []
         rows = await self._reader.execute_fetchall(_MESSAGES + " ORDER BY seq DESC LIMIT ?", (room, limit))
         return [message_of(row) for row in reversed(list(rows))]
+
+    async def synchronous(self) -> str:
+        """The writer connection's `PRAGMA synchronous` (OFF, NORMAL, FULL or EXTRA), for benchmarks."""
+        value = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: self._db.execute("PRAGMA synchronous").fetchone()[0]
+        )
+        return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(value, str(value))
 
     async def pending_held(self, limit: int = 10_000) -> list[dict[str, Any]]:
         """Held messages no host has released or rejected yet, oldest first.
