@@ -4,8 +4,8 @@ Starts a private redis-server, each server in turn and one load generator, and p
 (also written to bench/out/latest.md and latest.json). Every figure is a ratio against peers run in the
 same invocation; see bench/README.md.
 
-    python -m bench                       # everything (about 25 minutes on 2 cores)
-    python -m bench --quick               # short steps and 1,000 idle connections, a smoke run
+    python -m bench                       # everything (about 20 minutes on 2 cores)
+    python -m bench --quick               # short steps and 1,000 idle connections, a smoke run (2-5 min)
     python -m bench --only fanout,idle --servers chatserver,socketio-py
 """
 
@@ -59,7 +59,7 @@ def _csv(value: str, allowed: tuple[str, ...] | list[str], what: str) -> list[st
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short steps, 1,000 idle connections (~2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="short steps, 1,000 idle connections (2-5 minutes)")
     ap.add_argument(
         "--only",
         type=lambda v: _csv(v, SCENARIOS, "scenario"),
