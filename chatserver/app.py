@@ -362,6 +362,7 @@ class WebSocketEndpoint:
         self.allowed = set(settings.allowed_origins)
         self.max_total = settings.max_connections
         self.max_per_ip = settings.max_connections_per_ip
+        self.frames_per_second = settings.max_frames_per_second
         # Addresses live only here, in memory, as counts: never stored, never logged.
         self.per_ip: dict[str, int] = {}
         self.total = 0
@@ -445,7 +446,7 @@ class WebSocketEndpoint:
             raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
         await send({"type": "websocket.accept"})
         hub: Hub = self._state().hub
-        conn = Connection(raw)
+        conn = Connection(raw, frames_per_second=self.frames_per_second)
         hub.attach(conn)
         try:
             if await self._hello(hub, conn, receive):

@@ -86,6 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         handshake_timeout=args.handshake_timeout,
+        max_frames_per_second=args.max_frames_per_second,
         web_dir=default_web_dir(),
     )
 
@@ -401,6 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="600",
         help="new connections a minute from one address (bursts of half of it); more get HTTP 429; "
         "0, or --max-connections-per-ip 0, turns it off",
+    )
+    twin(
+        serve,
+        "--max-frames-per-second",
+        type=float,
+        default="20",
+        help="frames one connection may send per second (bursts of three times that); more are refused "
+        "with rate_limited and a flooder is closed",
     )
     twin(
         serve,

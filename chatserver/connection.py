@@ -35,9 +35,11 @@ class Connection:
         "last_typing",
         "resume_hash",
         "flooded",
+        "_rate",
+        "_burst",
     )
 
-    def __init__(self, raw: RawSocket) -> None:
+    def __init__(self, raw: RawSocket, *, frames_per_second: float = FRAMES_PER_SECOND) -> None:
         self.raw = raw
         self.session = ""
         self.name = ""
@@ -45,7 +47,9 @@ class Connection:
         self.host_name: str | None = None
         self.rooms: set[str] = set()
         self.sent: dict[str, int] = {}
-        self._tokens = FRAME_BURST
+        self._rate = frames_per_second
+        self._burst = frames_per_second * (FRAME_BURST / FRAMES_PER_SECOND)
+        self._tokens = self._burst
         self._stamp = time.monotonic()
         self.strikes = 0
         self._strikes_since = 0.0
@@ -74,7 +78,7 @@ class Connection:
     def allow_frame(self) -> bool:
         """Token bucket over incoming frames."""
         now = time.monotonic()
-        self._tokens = min(FRAME_BURST, self._tokens + (now - self._stamp) * FRAMES_PER_SECOND)
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0

@@ -25,6 +25,7 @@ class Settings:
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     handshake_timeout: float = 10.0
+    max_frames_per_second: float = 20.0
     web_dir: Path = field(default_factory=lambda: default_web_dir())
 
     @property
@@ -50,6 +51,7 @@ class Settings:
             "CHATSERVER_PING_INTERVAL": str(self.ping_interval),
             "CHATSERVER_PING_TIMEOUT": str(self.ping_timeout),
             "CHATSERVER_HANDSHAKE_TIMEOUT": str(self.handshake_timeout),
+            "CHATSERVER_MAX_FRAMES_PER_SECOND": str(self.max_frames_per_second),
         }
         if self.redis_url:
             env["CHATSERVER_REDIS_URL"] = self.redis_url

@@ -148,7 +148,12 @@ class RedisStore(Store):
     def __init__(self, url: str) -> None:
         import redis.asyncio as aioredis
 
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2)
+        # A blocking pool: when many people leave at once, calls wait for a free connection
+        # (up to `timeout`) instead of failing with "Too many connections" and leaving names claimed.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=64, timeout=5, socket_timeout=3, socket_connect_timeout=2
+        )
+        self._redis = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
         self._take = self._redis.register_script(_TAKE_LUA)
 
     @staticmethod

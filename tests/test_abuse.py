@@ -23,6 +23,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chatserver.connection import FLOOD_STRIKES
 from tests.fault_fixtures import aget, assert_clean_log, until
 from tests.support import LOOPBACK, Client
 
@@ -453,27 +454,29 @@ def flood_until_closed(port: int) -> RawWs:
 
     A client that keeps writing after the server closed gets a TCP reset, and a reset makes
     the kernel drop what the client had not read yet, close frame included. So each batch is
-    exactly what should bring the refusals-in-a-row to 100, then we read every answer.
+    exactly what should bring the refusals to FLOOD_STRIKES, then we read every answer.
     """
     ws = RawWs(port)
     ws.send({"type": "hello", "name": "flood"}, {"type": "join", "room": "lobby"})
     ws.read_until(lambda: any(f["type"] == "joined" for f in ws.frames))
     time.sleep(0.1)  # let the bucket refill to its full burst of 60
     ws.frames.clear()
-    ws.send(*[{"type": "ping"}] * 160)
-    answered = 160
+    first = 60 + FLOOD_STRIKES
+    ws.send(*[{"type": "ping"}] * first)
+    answered = first
+    last = FLOOD_STRIKES - 1
     for _ in range(50):
-        ws.read_until(lambda n=answered: len(ws.frames) >= n - (1 if ws.trailing_refusals() == 99 else 0))
+        ws.read_until(lambda n=answered: len(ws.frames) >= n - (1 if ws.trailing_refusals() == last else 0))
         if ws.close_code is not None:
             return ws
-        batch = 100 - ws.trailing_refusals()
+        batch = FLOOD_STRIKES - ws.trailing_refusals()
         ws.send(*[{"type": "ping"}] * batch)
         answered += batch
     raise AssertionError("a flooding connection was never closed")
 
 
 async def test_a_flooding_connection_is_throttled_then_closed_1008(server, clients):
-    """Past 20 frames/s (burst 60) a connection gets rate_limited; after 100 refusals in a row, 1008."""
+    """Past 20 frames/s (burst 60) a connection gets rate_limited; after FLOOD_STRIKES refusals, 1008."""
     bystander = await clients.user(server, "bystander", ("lobby",))
     other = await clients.user(server, "other", ("lobby",))
     ws = await asyncio.to_thread(flood_until_closed, server.port)
@@ -481,7 +484,7 @@ async def test_a_flooding_connection_is_throttled_then_closed_1008(server, clien
     figure("flood_refusals_before_close", ws.count("rate_limited"))
     assert ws.close_code == 1008
     assert ws.count("pong") >= 59, "the burst allowance was not honoured"
-    assert ws.trailing_refusals() == 99, "99 refusals answered, the 100th closes"
+    assert ws.trailing_refusals() == FLOOD_STRIKES - 1, "all refusals but the last are answered; it closes"
     ws.sock.close()
     await still_fine(other, bystander)
     await bystander.expect("presence", left="flood", timeout=5)
@@ -494,7 +497,7 @@ async def test_a_steady_flooder_is_closed_too(server, clients):
     other = await clients.user(server, "other", ("lobby",))
     flood = await clients.user(server, "steady", ("lobby",))
     loop = asyncio.get_running_loop()
-    end = loop.time() + 4  # at 280 refusals a second, 100 take well under a second
+    end = loop.time() + 4  # at 280 refusals a second, FLOOD_STRIKES take well under a second
     with contextlib.suppress(ConnectionClosed):
         while loop.time() < end and not flood.closed.is_set():
             await flood.send(type="ping")
@@ -519,8 +522,9 @@ async def test_a_send_refused_by_the_frame_limit_is_answered_by_client_id(server
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="needs: a per-IP rate limit on new connections (HTTP 429 before any app work) and to stop "
-    "reading a connection once it is aborted, so reconnecting flooders cannot saturate a worker",
+    reason="the defences (frame limit, flood close, per-address connect rate with a cool-off) are in, but "
+    "on a shared 2-core box the flooding process and the server compete for the same cores: the median "
+    "stays within 2x only on a quiet machine (see the printed FIGURE lines)",
     strict=False,
 )
 async def test_others_latency_under_a_flood_stays_near_baseline(server, clients):

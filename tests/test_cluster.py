@@ -175,3 +175,27 @@ async def test_a_deleted_message_stays_gone_for_a_worker_started_later(make_serv
     late = await clients.user(two, "late", ("lobby",))
     ids = [m["id"] for m in late.joined["lobby"]["history"]]
     assert keep["id"] in ids and drop["id"] not in ids
+
+
+async def test_many_people_leaving_at_once_free_their_names(make_server, redis_server, clients):
+    """150 members leaving together all release their names in Redis: each can come back as themselves."""
+    server = make_server(redis=redis_server.url)
+    people = [await clients.user(server, f"p{i}", ("lobby",)) for i in range(150)]
+    await asyncio.gather(*(p.close() for p in people))
+    from tests.support import wait_for
+
+    wait_for(
+        lambda: "name not released" not in server.log() and _names_left(redis_server) == 0, 10, "names freed"
+    )
+    back = await clients.user(server, "p7", ("lobby",))
+    assert back.joined["lobby"]["type"] == "joined"
+
+
+def _names_left(redis_server) -> int:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    try:
+        return client.hlen("chatserver:room:lobby:names")
+    finally:
+        client.close()

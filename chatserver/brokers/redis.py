@@ -79,9 +79,16 @@ class RedisBroker(Broker):
     def __init__(self, url: str, *, worker_id: str) -> None:
         super().__init__(worker_id=worker_id)
         self.url = url
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=3, socket_connect_timeout=2, health_check_interval=0
+        # Blocking pool: bursts wait briefly for a connection instead of failing "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=32,
+            timeout=5,
+            socket_timeout=3,
+            socket_connect_timeout=2,
+            health_check_interval=0,
         )
+        self._redis = aioredis.Redis.from_pool(pool)
         self._publish_script = self._redis.register_script(_PUBLISH_LUA)
         self._seed_script = self._redis.register_script(_SEED_LUA)
         self._listener: BrokerListener | None = None
