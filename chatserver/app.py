@@ -39,6 +39,8 @@ from chatserver.transport import EXTENSION
 
 log = logging.getLogger(__name__)
 
+#: How often each worker re-reads the host list (revocations take effect within this).
+HOST_REFRESH_S = 10.0
 #: Seconds an address that flooded must wait before it may connect again.
 FLOOD_COOL_OFF_S = 2.0
 
@@ -324,16 +326,17 @@ async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal
 
 
 async def host_names_loop(settings: Settings, hub: Hub) -> None:
-    """Keep the hub's list of host names fresh, so new hosts' names are reserved within a minute."""
+    """Keep the hub's host list fresh: new hosts' names are reserved, revoked hosts are signed out."""
     while True:
         try:
             records = await asyncio.to_thread(list_hosts, settings.db)
             hub.host_names = {r.name for r in records if not r.revoked}
+            hub.sign_out({r.name for r in records if r.revoked})
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("host names not refreshed", exc_info=True)
-        await asyncio.sleep(60)
+        await asyncio.sleep(HOST_REFRESH_S)
 
 
 async def retention_loop(settings: Settings) -> None:

@@ -761,6 +761,15 @@ class Hub:
             self.broker.add_rooms(added, {})
         return {"added": added, "changed": changed, "removed": removed}
 
+    def sign_out(self, revoked: set[str]) -> None:
+        """Close the connections of hosts whose credentials were revoked while they were signed in."""
+        if not revoked:
+            return
+        for conn in list(self.connections):
+            if conn.host_name in revoked:
+                log.info("closing a connection of revoked host %s", conn.host_name)
+                conn.raw.abort(CLOSE_POLICY, "your host credentials were revoked")
+
     # ---- status -------------------------------------------------------------
     async def held_summary(self) -> list[dict[str, Any]]:
         """Per room: how many messages wait for a host, and for how long the oldest has."""

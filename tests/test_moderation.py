@@ -292,3 +292,12 @@ async def test_held_queue_survives_a_restart(server, clients):
     assert [h["id"] for h in alice.joined["moderated"]["held"]] == [ack["id"]]
     await alice.send(type="release", room="moderated", message_id=ack["id"])
     await alice.expect("message", id=ack["id"])
+
+
+async def test_revoking_a_host_signs_them_out(server, clients):
+    """`hosts revoke` ends a host's open session within seconds (closed 1008)."""
+    carol = await clients.host(server, "carol")
+    done = server.cli("hosts", "revoke", "carol")
+    assert done.returncode == 0, done.stderr
+    await asyncio.wait_for(carol.closed.wait(), 15)
+    assert carol.close_code == 1008
