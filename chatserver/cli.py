@@ -177,7 +177,7 @@ def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untype
         access_log=False,
         log_config=None,
         server_header=False,
-        timeout_graceful_shutdown=8,
+        timeout_graceful_shutdown=10,
         **kw,
     )
 

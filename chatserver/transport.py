@@ -98,7 +98,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     max_buffer = 512 * 1024
 
     #: On shutdown, how long accepted sends may take to be answered before we close with 1012.
-    settle_timeout = 4.0
+    settle_timeout = 7.0
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

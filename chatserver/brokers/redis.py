@@ -187,6 +187,10 @@ class RedisBroker(Broker):
                 raise
             except Exception as exc:  # Redis down or hung: the senders hear `unavailable`
                 log.warning("publishing to Redis failed: %s", exc.__class__.__name__)
+                # Fail what queued up behind it too, at once: with Redis down or hung each further
+                # pipeline would wait out its own timeout, and senders (or a shutdown) wait on them.
+                while not self._outbox.empty():
+                    batch.append(self._outbox.get_nowait())
                 self._fail(batch, Unavailable("The message service is unavailable; nothing was published"))
                 continue
             for item, result in zip(batch, results, strict=True):
