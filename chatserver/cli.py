@@ -10,12 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import orjson
 
 from chatserver.errors import ChatError, ConfigError
-from chatserver.settings import Settings, default_web_dir, env
+from chatserver.settings import Settings, env
 
 log = logging.getLogger("chatserver")
 
@@ -68,27 +69,15 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
 
 # ---- serve -----------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> Settings:
-    origins = tuple(o for o in (args.allowed_origin or []) if o)
-    return Settings(
-        host=args.host,
-        port=args.port,
+    """Settings from parsed `serve` flags: every flag named like its field is taken as is."""
+    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    values.update(
         rooms=Path(args.rooms),
         db=Path(args.db),
         redis_url=args.redis or None,
-        workers=args.workers,
-        allowed_origins=origins,
-        log_format=args.log_format,
-        log_level=args.log_level,
-        retention_days=args.retention_days,
-        max_connections=args.max_connections,
-        max_connections_per_ip=args.max_connections_per_ip,
-        connect_rate_per_ip=args.connect_rate_per_ip,
-        ping_interval=args.ping_interval,
-        ping_timeout=args.ping_timeout,
-        handshake_timeout=args.handshake_timeout,
-        max_frames_per_second=args.max_frames_per_second,
-        web_dir=default_web_dir(),
+        allowed_origins=tuple(o for o in (args.allowed_origin or []) if o),
     )
+    return Settings(**values)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -33,29 +33,22 @@ class Settings:
         return self.redis_url or "memory://"
 
     def to_env(self) -> dict[str, str]:
-        """The environment that recreates these settings in a worker process."""
-        env = {
-            "CHATSERVER_HOST": self.host,
-            "CHATSERVER_PORT": str(self.port),
-            "CHATSERVER_ROOMS": str(self.rooms),
-            "CHATSERVER_DB": str(self.db),
-            "CHATSERVER_WORKERS": "1",
-            "CHATSERVER_ALLOWED_ORIGIN": ",".join(self.allowed_origins),
-            "CHATSERVER_LOG_FORMAT": self.log_format,
-            "CHATSERVER_LOG_LEVEL": self.log_level,
-            "CHATSERVER_WEB": str(self.web_dir),
-            "CHATSERVER_RETENTION_DAYS": str(self.retention_days),
-            "CHATSERVER_MAX_CONNECTIONS": str(self.max_connections),
-            "CHATSERVER_MAX_CONNECTIONS_PER_IP": str(self.max_connections_per_ip),
-            "CHATSERVER_CONNECT_RATE_PER_IP": str(self.connect_rate_per_ip),
-            "CHATSERVER_PING_INTERVAL": str(self.ping_interval),
-            "CHATSERVER_PING_TIMEOUT": str(self.ping_timeout),
-            "CHATSERVER_HANDSHAKE_TIMEOUT": str(self.handshake_timeout),
-            "CHATSERVER_MAX_FRAMES_PER_SECOND": str(self.max_frames_per_second),
-        }
-        if self.redis_url:
-            env["CHATSERVER_REDIS_URL"] = self.redis_url
+        """The environment that recreates these settings in a worker process (one worker each)."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[env_name(f.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
+        env["CHATSERVER_WORKERS"] = "1"
         return env
+
+
+#: Fields whose environment twin is not simply CHATSERVER_<FIELD>.
+_ENV_NAMES = {"allowed_origins": "ALLOWED_ORIGIN", "web_dir": "WEB"}
+
+
+def env_name(field_name: str) -> str:
+    return "CHATSERVER_" + _ENV_NAMES.get(field_name, field_name.upper())
 
 
 def default_web_dir() -> Path:
