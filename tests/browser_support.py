@@ -285,11 +285,12 @@ rooms:
 """
 
 
-def main() -> int:
+def main(take: Any = None) -> int:
+    """Write screenshots with `take` (default: the room and console ones) and print their paths."""
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
         return 1
-    for path in asyncio.run(take_screenshots()):
+    for path in asyncio.run((take or take_screenshots)()):
         print(path.relative_to(ROOT))
     return 0
 

@@ -10,8 +10,10 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.support import ClientPool, RedisProcess, ServerProcess, add_host, strict
 
@@ -103,3 +105,24 @@ async def clients() -> AsyncIterator[ClientPool]:
     pool = ClientPool()
     yield pool
     await pool.close()
+
+
+# ---- browser tests (Playwright): one Chromium per test module, fresh contexts per test ----------
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One Chromium per test module (launching it is the slow part)."""
+    from tests.browser_support import CHROMIUM, chromium
+
+    async with chromium(need_binary("chromium", CHROMIUM)) as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def tabs(browser: Any, server: ServerProcess) -> AsyncIterator[Any]:
+    """Browser contexts for this test; fails the test if any page threw an uncaught error."""
+    from tests.browser_support import Tabs
+
+    opened = Tabs(browser, server.base)
+    yield opened
+    await opened.close()
+    assert not opened.errors, f"uncaught errors in the page: {opened.errors}"

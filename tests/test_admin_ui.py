@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,10 +19,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
 from tests.browser_support import (
-    CHROMIUM,
     DEMO_ROOMS,
     SCREENSHOTS,
     Tabs,
@@ -31,28 +29,13 @@ from tests.browser_support import (
     axe_violations,
     chromium,
     host_console,
+    main,
     participant,
     say,
 )
-from tests.conftest import need_binary
-from tests.support import ROOT, ClientPool, ServerProcess, add_host, strict
+from tests.support import ClientPool, ServerProcess, add_host, strict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium(need_binary("chromium", CHROMIUM)) as launched:
-        yield launched
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def tabs(browser: Browser, server: ServerProcess) -> AsyncIterator[Tabs]:
-    """Browser contexts for this test; fails the test if any page threw an uncaught error."""
-    opened = Tabs(browser, server.base)
-    yield opened
-    await opened.close()
-    assert not opened.errors, f"uncaught errors in the page: {opened.errors}"
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -342,14 +325,5 @@ async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
     return written
 
 
-def main() -> int:
-    if not Path(CHROMIUM).exists():
-        print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
-        return 1
-    for path in asyncio.run(take_screenshots()):
-        print(path.relative_to(ROOT))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(take_screenshots))

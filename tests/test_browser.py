@@ -7,19 +7,15 @@ missing Chromium or axe-core fails instead of skipping.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from tests.browser_support import (
-    CHROMIUM,
     NEUTRAL_URL,
     Tabs,
     axe_script,
     axe_violations,
-    chromium,
     enter_room,
     host_console,
     message_texts,
@@ -27,26 +23,10 @@ from tests.browser_support import (
     pick_name,
     say,
 )
-from tests.conftest import need_binary
 from tests.support import ServerProcess, strict
 
 # One Chromium for the module (launching it is the slow part); every test gets fresh contexts.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium(need_binary("chromium", CHROMIUM)) as launched:
-        yield launched
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def tabs(browser: Browser, server: ServerProcess) -> AsyncIterator[Tabs]:
-    """Browser contexts for this test; fails the test if any page threw an uncaught error."""
-    opened = Tabs(browser, server.base)
-    yield opened
-    await opened.close()
-    assert not opened.errors, f"uncaught errors in the page: {opened.errors}"
 
 
 def visible_texts(page: Page):
