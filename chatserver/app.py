@@ -10,7 +10,6 @@ import contextlib
 import gc
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatserver import audit as audit_mod
+from chatserver.admission import SECURITY_HEADERS, Admission
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, list_hosts
 from chatserver.brokers import broker_from_url
@@ -41,21 +41,6 @@ log = logging.getLogger(__name__)
 
 #: How often each worker re-reads the host list (revocations take effect within this).
 HOST_REFRESH_S = 10.0
-#: Seconds an address that flooded must wait before it may connect again.
-FLOOD_COOL_OFF_S = 2.0
-
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
 
 
 class Front:
@@ -95,8 +80,8 @@ class State:
     metrics: Metrics
 
 
-def create_app(settings: Settings) -> ASGIApp:
-    """Build the app for one worker process."""
+def create_app(settings: Settings, admission: Admission | None = None) -> ASGIApp:
+    """Build the app for one worker process; `admission` is shared with its HTTP protocol."""
     holder: dict[str, State] = {}
 
     @contextlib.asynccontextmanager
@@ -296,7 +281,7 @@ def create_app(settings: Settings) -> ASGIApp:
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     # Outermost, so even a 500 from Starlette's error middleware carries the headers.
-    return Front(app, WebSocketEndpoint(state, settings))
+    return Front(app, WebSocketEndpoint(state, settings, admission or Admission.from_settings(settings)))
 
 
 async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal") -> tuple[bool, Any]:
@@ -360,21 +345,11 @@ async def retention_loop(settings: Settings) -> None:
 class WebSocketEndpoint:
     """/ws as a plain ASGI callable: origin check, hello, then the frame loop."""
 
-    def __init__(self, state: Any, settings: Settings) -> None:
+    def __init__(self, state: Any, settings: Settings, admission: Admission) -> None:
         self._state = state
         self.allowed = set(settings.allowed_origins)
-        self.max_total = settings.max_connections
-        self.max_per_ip = settings.max_connections_per_ip
         self.frames_per_second = settings.max_frames_per_second
-        # Addresses live only here, in memory, as counts: never stored, never logged.
-        self.per_ip: dict[str, int] = {}
-        self.total = 0
-        # New-connection token buckets per address, so a client that reconnects in a loop is refused
-        # before any work is done for it. Off when per-address limits are off (behind a proxy).
-        per_minute = settings.connect_rate_per_ip if self.max_per_ip else 0.0
-        self.connect_rate = per_minute / 60.0
-        self.connect_burst = max(1.0, per_minute / 2)
-        self.buckets: dict[str, tuple[float, float]] = {}
+        self.admission = admission
 
     def origin_ok(self, scope: Scope) -> bool:
         headers = dict(scope["headers"])
@@ -397,50 +372,16 @@ class WebSocketEndpoint:
             await _refuse(send, 403, "This page's origin may not connect to this chat server.")
             return
         address = (scope.get("client") or ("?", 0))[0]
-        refusal = self._over_cap(address)
+        refusal = self.admission.refusal(address)
         if refusal:
             await _refuse(send, 429, refusal)
             return
-        self.total += 1
-        self.per_ip[address] = self.per_ip.get(address, 0) + 1
+        self.admission.opened(address)
+        flooded = False
         try:
-            if await self._serve(scope, receive, send):
-                self._cool_off(address)
+            flooded = await self._serve(scope, receive, send)
         finally:
-            self.total -= 1
-            left = self.per_ip.get(address, 1) - 1
-            if left > 0:
-                self.per_ip[address] = left
-            else:
-                self.per_ip.pop(address, None)
-
-    def _too_fast(self, address: str) -> bool:
-        if not self.connect_rate:
-            return False
-        now = time.monotonic()
-        if len(self.buckets) > 10_000:  # bounded: forget addresses that have been quiet
-            self.buckets = {a: b for a, b in self.buckets.items() if now - b[1] < 60}
-        tokens, stamp = self.buckets.get(address, (self.connect_burst, now))
-        tokens = min(self.connect_burst, tokens + (now - stamp) * self.connect_rate)
-        if tokens < 1.0:
-            self.buckets[address] = (tokens, now)
-            return True
-        self.buckets[address] = (tokens - 1.0, now)
-        return False
-
-    def _over_cap(self, address: str) -> str:
-        if self._too_fast(address):
-            return "Too many new connections from your network; please wait a moment."
-        if self.max_total and self.total >= self.max_total:
-            return "The server is full right now; please try again in a minute."
-        if self.max_per_ip and self.per_ip.get(address, 0) >= self.max_per_ip:
-            return "Too many connections from your network; please close some tabs and try again."
-        return ""
-
-    def _cool_off(self, address: str) -> None:
-        """An address whose connection was closed for flooding waits FLOOD_COOL_OFF_S before the next."""
-        if self.connect_rate:
-            self.buckets[address] = (-self.connect_rate * FLOOD_COOL_OFF_S, time.monotonic())
+            self.admission.closed(address, flooded=flooded)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Run one connection; True if it was closed for flooding."""

@@ -142,6 +142,7 @@ def _redis_reachable(url: str) -> bool:
 def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untyped-def]
     import uvicorn
 
+    from chatserver.admission import Admission
     from chatserver.app import create_app
     from chatserver.transport import ChatHttpProtocol
 
@@ -151,12 +152,13 @@ def _uvicorn_config(settings: Settings, **kw: object):  # type: ignore[no-untype
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
+    admission = Admission.from_settings(settings)
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, admission),
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http=ChatHttpProtocol.configured(settings.handshake_timeout),
+        http=ChatHttpProtocol.configured(settings.handshake_timeout, admission),
         ws="chatserver.transport:ChatWebSocketProtocol",
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,

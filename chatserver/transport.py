@@ -21,6 +21,8 @@ import logging
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from chatserver.admission import Admission, early_refusal
+
 EXTENSION = "chatserver.raw_socket"
 log = logging.getLogger(__name__)
 
@@ -129,24 +131,47 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 class ChatHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol plus a deadline for the request head.
+    """uvicorn's HTTP protocol plus a deadline for the request head and an early 429.
 
     A socket that connects and then sends nothing, or half a request, would
-    otherwise hold a slot for ever (slowloris). `handshake_timeout` is set per
-    server by `configured()`.
+    otherwise hold a slot for ever (slowloris). An address the `Admission`
+    has shut out (reconnecting in a loop, or just closed for flooding) gets a
+    canned 429 for its first bytes, unparsed: refusing it through the
+    WebSocket handshake and the app would cost the server about as much as
+    serving it. Both are set per server by `configured()`.
     """
 
     handshake_timeout = 10.0
+    admission: Admission | None = None
     _head_deadline: asyncio.TimerHandle | None = None
+    _refusal: bytes | None = None
 
     @classmethod
-    def configured(cls, handshake_timeout: float) -> type[ChatHttpProtocol]:
-        return type("ChatHttpProtocolConfigured", (cls,), {"handshake_timeout": handshake_timeout})
+    def configured(
+        cls, handshake_timeout: float, admission: Admission | None = None
+    ) -> type[ChatHttpProtocol]:
+        attributes = {"handshake_timeout": handshake_timeout, "admission": admission}
+        return type("ChatHttpProtocolConfigured", (cls,), attributes)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.admission is not None and self.client:
+            wait = self.admission.wait_before_retry(self.client[0])
+            if wait > 0:
+                self._refusal = early_refusal(wait)
         if self.handshake_timeout > 0:
             self._head_deadline = self.loop.call_later(self.handshake_timeout, self._too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is None:
+            super().data_received(data)
+            return
+        # Answer once, having read what the client sent: closing with unread data would reset the
+        # connection, and a reset can discard our answer before the client reads it.
+        if not self.transport.is_closing():
+            self._clear_deadline()
+            self.transport.write(self._refusal)
+            self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._clear_deadline()

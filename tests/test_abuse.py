@@ -19,6 +19,7 @@ import sys
 import time
 import unicodedata
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -299,11 +300,12 @@ async def test_a_host_keeps_their_own_name(server, clients):
 # ---- floods --------------------------------------------------------------------------------------
 
 FLOODER = r"""
-import asyncio, json, os, sys, time
+import asyncio, json, signal, sys
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-url, connections, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-stats = {"connections": 0, "closes": {}, "rate_limited": 0, "frames": 0}
+url, connections = sys.argv[1], int(sys.argv[2])
+stats = {"admitted": 0, "closes": {}, "refused": {}, "rate_limited": 0, "frames": 0}
 frames = [
     json.dumps({"type": "ping"}),
     json.dumps({"type": "typing", "room": "limited"}),
@@ -311,21 +313,29 @@ frames = [
     json.dumps({"type": "send", "room": "limited", "text": "spam spam spam", "client_id": "x"}),
 ]
 
-async def one(k, end):
-    while time.monotonic() < end:
+def tally(kind, key):
+    stats[kind][key] = stats[kind].get(key, 0) + 1
+
+async def one(k, stop):
+    while not stop.is_set():
         try:
-            async with connect(url, compression=None, open_timeout=5, close_timeout=1) as ws:
-                stats["connections"] += 1
+            # Each flooder from its own address, as eight machines would be.
+            source = {"local_addr": (f"127.0.0.{10 + k}", 0)}
+            async with connect(url, compression=None, open_timeout=5, close_timeout=1, **source) as ws:
+                stats["admitted"] += 1
                 await ws.send(json.dumps({"type": "hello", "name": f"flood{k}"}))
                 await ws.send(json.dumps({"type": "join", "room": "limited", "accept_guidelines": True}))
                 async def read():
-                    async for raw in ws:
-                        if '"rate_limited"' in raw:
-                            stats["rate_limited"] += 1
+                    try:
+                        async for raw in ws:
+                            if '"rate_limited"' in raw:
+                                stats["rate_limited"] += 1
+                    except ConnectionClosed:
+                        pass  # closed without a clean handshake: the server stopped reading us
                 reader = asyncio.create_task(read())
                 i = 0
                 try:
-                    while time.monotonic() < end:
+                    while not stop.is_set():
                         await ws.send(frames[i % len(frames)])
                         stats["frames"] += 1
                         i += 1
@@ -334,27 +344,30 @@ async def one(k, end):
                 except Exception:
                     pass
                 await asyncio.wait_for(reader, 3)
-                code = str(ws.close_code)
-                stats["closes"][code] = stats["closes"].get(code, 0) + 1
+                tally("closes", str(ws.protocol.close_rcvd.code if ws.protocol.close_rcvd else None))
+        except InvalidStatus as exc:
+            tally("refused", str(exc.response.status_code))
         except Exception as exc:
-            stats["closes"][type(exc).__name__] = stats["closes"].get(type(exc).__name__, 0) + 1
+            tally("refused", type(exc).__name__)
 
 async def main():
-    end = time.monotonic() + seconds
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("flooding", flush=True)
-    await asyncio.gather(*(one(k, end) for k in range(connections)))
+    await asyncio.gather(*(one(k, stop) for k in range(connections)))
     print(json.dumps(stats), flush=True)
 
 asyncio.run(main())
 """
 
 
-def start_flooder(server, connections: int, seconds: float) -> subprocess.Popen[str]:
+def start_flooder(server, connections: int) -> subprocess.Popen[str]:
+    """Flooding connections that reconnect as soon as they are closed or refused, until SIGTERM."""
     # The flooder stands for an attacker on another machine: on this shared 2-core box it runs
     # at the lowest CPU priority, so what we measure is the server's defence, not our own CPU
     # contention with the attacking process.
     return subprocess.Popen(
-        [sys.executable, "-c", FLOODER, server.ws_url, str(connections), str(seconds)],
+        [sys.executable, "-c", FLOODER, server.ws_url, str(connections)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -521,38 +534,38 @@ async def test_a_send_refused_by_the_frame_limit_is_answered_by_client_id(server
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the defences (frame limit, flood close, per-address connect rate with a cool-off) are in, but "
-    "on a shared 2-core box the flooding process and the server compete for the same cores: the median "
-    "stays within 2x only on a quiet machine (see the printed FIGURE lines)",
-    strict=False,
-)
 async def test_others_latency_under_a_flood_stays_near_baseline(server, clients):
-    """Eight flooding connections that reconnect as soon as they are closed barely slow anyone else."""
+    """Eight flooding addresses that reconnect as soon as closed or refused: others stay within 2x."""
     sender = await clients.user(server, "sender", ("lobby",))
     receiver = await clients.user(server, "receiver", ("lobby",))
     await latencies(sender, receiver, "lobby", 5, "warm")
     base = await latencies(sender, receiver, "lobby", 40, "base")
-    flooder = start_flooder(server, connections=8, seconds=30)
+    flooder = start_flooder(server, connections=8)
     try:
         assert flooder.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(flooder.stdout.readline), 10)
         assert line.strip() == "flooding"
         under = await latencies(sender, receiver, "lobby", 40, "flood")
+        flooder.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.to_thread(flooder.communicate, timeout=15)
     finally:
-        flooder.send_signal(signal.SIGKILL)
-        flooder.wait(5)
+        flooder.kill()
+    stats = json.loads(out.splitlines()[-1])
+    figure("flood_connections_admitted", stats["admitted"])
+    figure("flood_connections_closed_1008", stats["closes"].get("1008", 0))
+    figure("flood_handshakes_refused_429", stats["refused"].get("429", 0))
+    figure("flood_frames_sent", stats["frames"])
+    # The flood was real: connections got in, were throttled, closed for flooding, and refused again.
+    assert stats["rate_limited"] > 0 and stats["closes"].get("1008", 0) > 0, stats
+    assert stats["refused"].get("429", 0) > 0, stats
     base_median, flood_median = statistics.median(base), statistics.median(under)
     figure("latency_baseline_median_ms", base_median * 1000)
     figure("latency_flood_median_ms", flood_median * 1000)
     figure("latency_baseline_p90_ms", statistics.quantiles(base, n=10)[-1] * 1000)
     figure("latency_flood_p90_ms", statistics.quantiles(under, n=10)[-1] * 1000)
-    # The bound is the issue's 2x of baseline, on medians of 40 round trips each. A loopback
-    # baseline is a few milliseconds (one fsync), and on a shared 2-core machine scheduler noise
-    # alone moves that by a millisecond or two, so baseline + 5 ms is allowed when it is larger:
-    # loose enough for the noise, tight enough to fail any real starvation (which shows as 10x).
-    # The flooder runs at nice 19: it stands for an attacker on another machine.
-    assert flood_median <= max(2 * base_median, base_median + 0.005), (base_median, flood_median)
+    # Medians of 40 round trips each. The flooder runs at nice 19: it stands for attackers on other
+    # machines, so what is measured is the server's defence, not our own competition for 2 cores.
+    assert flood_median <= 2 * base_median, (base_median, flood_median)
     assert_clean_log(server)
 
 
@@ -586,6 +599,36 @@ async def test_global_connection_cap(make_server, clients):
     assert_clean_log(server)
 
 
+async def test_reconnecting_faster_than_the_connect_rate_is_refused(make_server, clients):
+    """Past the per-address connect rate (burst: half a minute's worth) handshakes get 429; others get in."""
+    server = make_server(extra=("--connect-rate-per-ip", "60"))
+    for _ in range(30):
+        ws = await open_from(server, "127.0.0.3")
+        await ws.close()
+    body = await assert_refused(server, "127.0.0.3")
+    assert "Too many new connections" in body, body
+    await (await open_from(server, "127.0.0.4")).close()
+    await until_accepted(server, "127.0.0.3")  # one token a second comes back
+    assert_clean_log(server)
+
+
+async def test_an_address_that_flooded_is_refused_before_any_work_then_let_back(server, clients):
+    """After a 1008 for flooding, that address gets a canned 429 (pages too) for a cool-off; others do not."""
+    flooded = await asyncio.to_thread(flood_until_closed, server.port)
+    assert flooded.close_code == 1008
+    flooded.sock.close()
+    body = await assert_refused(server, LOOPBACK)
+    assert "Too many new connections" in body, body
+    async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=LOOPBACK)) as http:
+        page = await http.get(server.base + "/")
+    assert page.status_code == 429 and page.headers["x-frame-options"] == "DENY", page.headers
+    other = await open_from(server, "127.0.0.5")
+    await greet(other, "neighbour")
+    await until_accepted(server, LOOPBACK)
+    await other.close()
+    assert_clean_log(server)
+
+
 async def greet(ws, name: str) -> None:
     await ws.send(json.dumps({"type": "hello", "name": name}))
     assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
@@ -595,7 +638,8 @@ async def open_from(server, ip: str):
     return await connect(server.ws_url, compression=None, open_timeout=5, local_addr=(ip, 0), close_timeout=1)
 
 
-async def assert_refused(server, ip: str) -> None:
+async def assert_refused(server, ip: str) -> str:
+    """The handshake from `ip` is refused with a 429 that says when to retry; returns its text."""
     with pytest.raises(InvalidStatus) as refused:
         ws = await open_from(server, ip)
         await ws.close()
@@ -603,6 +647,7 @@ async def assert_refused(server, ip: str) -> None:
     assert response.status_code == 429, response.status_code
     assert response.headers.get("retry-after"), "a refusal should say when to come back"
     assert "default-src 'self'" in response.headers.get("content-security-policy", "")
+    return response.body.decode()
 
 
 async def until_accepted(server, ip: str) -> None:

@@ -1,0 +1,84 @@
+"""Admission decisions without a server: caps, the connect rate, the cool-off after a flood."""
+
+from __future__ import annotations
+
+import time
+
+from chatserver.admission import FULL, TOO_FAST, TOO_MANY, Admission, early_refusal
+
+
+def test_the_burst_is_half_a_minute_of_the_rate_then_refused():
+    """60/min allows 30 connections at once; the 31st is refused as too fast."""
+    gate = Admission(connect_rate_per_minute=60)
+    assert [gate.refusal("a") for _ in range(30)] == [""] * 30
+    assert gate.refusal("a") == TOO_FAST
+    assert gate.refusal("b") == "", "another address has its own bucket"
+
+
+def test_waiting_is_announced_without_taking_a_token():
+    """wait_before_retry says how long to wait and never uses up what it measures."""
+    gate = Admission(connect_rate_per_minute=60)
+    assert gate.wait_before_retry("a") == 0.0, "an unknown address may connect"
+    for _ in range(30):
+        gate.refusal("a")
+    wait = gate.wait_before_retry("a")
+    assert 0.5 < wait <= 1.0, wait
+    assert gate.wait_before_retry("a") <= wait
+
+
+def test_a_flooded_close_shuts_the_address_out_for_the_cool_off():
+    """After a flood the address waits cool_off_s; a normal close costs nothing."""
+    gate = Admission(connect_rate_per_minute=600, cool_off_s=2.0)
+    assert gate.refusal("a") == ""
+    gate.opened("a")
+    gate.closed("a")
+    assert gate.wait_before_retry("a") == 0.0
+    gate.opened("a")
+    gate.closed("a", flooded=True)
+    assert 2.0 < gate.wait_before_retry("a") <= 2.1
+    assert gate.refusal("a") == TOO_FAST
+    assert gate.wait_before_retry("b") == 0.0
+
+
+def test_caps_per_address_and_overall():
+    """The per-address cap and the global cap refuse with their own words; a close frees a slot."""
+    gate = Admission(max_total=3, max_per_ip=2, connect_rate_per_minute=600)
+    for address in ("a", "a"):
+        assert gate.refusal(address) == ""
+        gate.opened(address)
+    assert gate.refusal("a") == TOO_MANY
+    gate.opened("b")
+    assert gate.refusal("c") == FULL
+    gate.closed("a")
+    assert gate.refusal("a") == ""
+    assert gate.per_ip == {"a": 1, "b": 1} and gate.total == 2
+
+
+def test_behind_a_proxy_per_address_limits_are_off():
+    """max_per_ip=0 turns off the per-address cap and the connect rate (every client is the proxy)."""
+    gate = Admission(max_per_ip=0, connect_rate_per_minute=60)
+    for _ in range(100):
+        assert gate.refusal("proxy") == ""
+        gate.opened("proxy")
+    gate.closed("proxy", flooded=True)
+    assert gate.wait_before_retry("proxy") == 0.0
+
+
+def test_tracked_addresses_are_bounded():
+    """Quiet addresses are forgotten once more than MAX_TRACKED are remembered."""
+    gate = Admission(connect_rate_per_minute=600)
+    gate._buckets = {f"old{i}": (1.0, time.monotonic() - 120) for i in range(10_001)}
+    gate.refusal("new")
+    assert set(gate._buckets) == {"new"}
+
+
+def test_the_early_refusal_is_a_complete_http_response():
+    """A status line, Retry-After rounded up, the length of the body, closing, and the security headers."""
+    raw = early_refusal(1.2)
+    head, body = raw.split(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 429 Too Many Requests"
+    assert b"retry-after: 2" in lines and b"connection: close" in lines
+    assert b"content-length: %d" % len(body) in lines
+    assert any(line.startswith(b"content-security-policy: default-src 'self'") for line in lines)
+    assert body.decode() == TOO_FAST
