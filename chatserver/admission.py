@@ -62,6 +62,8 @@ class Admission:
         self.total = 0
         self.per_ip: dict[str, int] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
+        #: Refused connections by reason, for /metrics.
+        self.refused = {"rate": 0, "full": 0, "per_address": 0}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Admission:
@@ -78,13 +80,24 @@ class Admission:
         tokens = self._tokens(address, time.monotonic())
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
+    def early_answer(self, address: str) -> bytes | None:
+        """The canned 429 for a connection from an address that is shut out now, or None."""
+        wait = self.wait_before_retry(address)
+        if not wait:
+            return None
+        self.refused["rate"] += 1
+        return early_refusal(wait)
+
     def refusal(self, address: str) -> str:
         """Why a WebSocket from `address` may not open now ('' if it may); an allowed one takes a token."""
         if self._too_fast(address):
+            self.refused["rate"] += 1
             return TOO_FAST
         if self.max_total and self.total >= self.max_total:
+            self.refused["full"] += 1
             return FULL
         if self.max_per_ip and self.per_ip.get(address, 0) >= self.max_per_ip:
+            self.refused["per_address"] += 1
             return TOO_MANY
         return ""
 

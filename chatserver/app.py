@@ -82,6 +82,7 @@ class State:
 
 def create_app(settings: Settings, admission: Admission | None = None) -> ASGIApp:
     """Build the app for one worker process; `admission` is shared with its HTTP protocol."""
+    admission = admission or Admission.from_settings(settings)
     holder: dict[str, State] = {}
 
     @contextlib.asynccontextmanager
@@ -89,6 +90,7 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         rooms = await asyncio.to_thread(load_rooms, settings.rooms)
         worker_id = new_worker_id()
         metrics = Metrics()
+        metrics.bind_refusals(lambda: dict(admission.refused))
         audit = await AuditLog.open(settings.db)
         hosts = await HostDirectory.open(settings.db)
         broker = broker_from_url(settings.broker_url, worker_id=worker_id)
@@ -281,7 +283,7 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     # Outermost, so even a 500 from Starlette's error middleware carries the headers.
-    return Front(app, WebSocketEndpoint(state, settings, admission or Admission.from_settings(settings)))
+    return Front(app, WebSocketEndpoint(state, settings, admission))
 
 
 async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal") -> tuple[bool, Any]:

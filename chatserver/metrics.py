@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -68,5 +70,24 @@ class Metrics:
         self.audit_queue.set_function(depth)
         self.audit_commit.set_function(commit)
 
+    def bind_refusals(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Expose the admission's refusal counts (kept where they happen, read at scrape time)."""
+        self.registry.register(_RefusalCollector(counts))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _RefusalCollector(Collector):
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "chatserver_connections_refused",
+            "WebSocket handshakes (and, for a shut-out address, any request) refused with 429, by reason",
+            labels=["reason"],
+        )
+        for reason, count in self.counts().items():
+            family.add_metric([reason], count)
+        yield family

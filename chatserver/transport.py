@@ -21,7 +21,7 @@ import logging
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from chatserver.admission import Admission, early_refusal
+from chatserver.admission import Admission
 
 EXTENSION = "chatserver.raw_socket"
 log = logging.getLogger(__name__)
@@ -156,9 +156,7 @@ class ChatHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if self.admission is not None and self.client:
-            wait = self.admission.wait_before_retry(self.client[0])
-            if wait > 0:
-                self._refusal = early_refusal(wait)
+            self._refusal = self.admission.early_answer(self.client[0])
         if self.handshake_timeout > 0:
             self._head_deadline = self.loop.call_later(self.handshake_timeout, self._too_slow)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -624,6 +625,10 @@ async def test_an_address_that_flooded_is_refused_before_any_work_then_let_back(
     assert page.status_code == 429 and page.headers["x-frame-options"] == "DENY", page.headers
     other = await open_from(server, "127.0.0.5")
     await greet(other, "neighbour")
+    async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address="127.0.0.5")) as http:
+        metrics = (await http.get(server.base + "/metrics")).text
+    refused = re.search(r'^chatserver_connections_refused_total\{reason="rate"\} (\S+)$', metrics, re.M)
+    assert refused and float(refused.group(1)) >= 2, "both refusals should be counted"
     await until_accepted(server, LOOPBACK)
     await other.close()
     assert_clean_log(server)

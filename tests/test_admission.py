@@ -37,7 +37,8 @@ def test_a_flooded_close_shuts_the_address_out_for_the_cool_off():
     gate.closed("a", flooded=True)
     assert 2.0 < gate.wait_before_retry("a") <= 2.1
     assert gate.refusal("a") == TOO_FAST
-    assert gate.wait_before_retry("b") == 0.0
+    assert gate.early_answer("a") is not None and gate.early_answer("b") is None
+    assert gate.refused["rate"] == 2, "the refusal and the early answer are both counted"
 
 
 def test_caps_per_address_and_overall():
@@ -52,6 +53,7 @@ def test_caps_per_address_and_overall():
     gate.closed("a")
     assert gate.refusal("a") == ""
     assert gate.per_ip == {"a": 1, "b": 1} and gate.total == 2
+    assert gate.refused == {"rate": 0, "full": 1, "per_address": 1}
 
 
 def test_behind_a_proxy_per_address_limits_are_off():
