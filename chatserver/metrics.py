@@ -55,6 +55,8 @@ class Metrics:
         self.held_oldest = Gauge(
             "chatserver_held_oldest_seconds", "Age of the oldest held message, by room", ["room"], registry=r
         )
+        self._refusals: Callable[[], dict[str, int]] = dict
+        self.registry.register(_RefusalCollector(lambda: self._refusals()))
         for role in ("participant", "host", "admin"):
             self.connections.labels(role)
         self.messages.labels("published", "none")
@@ -72,7 +74,7 @@ class Metrics:
 
     def bind_refusals(self, counts: Callable[[], dict[str, int]]) -> None:
         """Expose the admission's refusal counts (kept where they happen, read at scrape time)."""
-        self.registry.register(_RefusalCollector(counts))
+        self._refusals = counts
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
