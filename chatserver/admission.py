@@ -3,43 +3,46 @@
 Addresses live only here, in memory, as counts and token buckets: never
 stored, never logged. One `Admission` is shared by the HTTP protocol and the
 /ws endpoint of a worker, so an address that is shut out (it reconnects
-faster than the rate, or it just flooded) is answered on its first bytes,
-before any HTTP parsing, WebSocket handshake or ASGI call: a client that
-reconnects in a loop then costs the server almost nothing.
+faster than the rate, or it just flooded) is answered with a canned 429 as
+soon as its request head has arrived, before any parsing, WebSocket handshake
+or ASGI call: a client that reconnects in a loop then costs the server almost
+nothing. IPv6 clients are counted by their /64, the block one subscriber gets.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 
+from chatserver.headers import SECURITY_HEADERS
 from chatserver.settings import Settings
 
 #: Seconds an address that flooded must wait before it may connect again.
 FLOOD_COOL_OFF_S = 2.0
-#: Addresses remembered before quiet ones are forgotten (bounds memory under a spoofing storm).
+#: Addresses whose buckets are remembered; past this the least recently seen is forgotten.
 MAX_TRACKED = 10_000
-
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
 
 TOO_FAST = "Too many new connections from your network; please wait a moment."
 FULL = "The server is full right now; please try again in a minute."
 TOO_MANY = "Too many connections from your network; please close some tabs and try again."
 
 
+def address_key(address: str) -> str:
+    """The unit limits apply to: an IPv4 address, or an IPv6 /64."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
 class Admission:
-    """Connection counts and connect-rate buckets for one worker.
+    """Connection counts and connect-rate buckets for one worker (limits are per worker).
 
     Per-address limits are off when `max_per_ip` is 0 (behind a proxy every
     client shares the proxy's address; the proxy limits them instead).
@@ -61,6 +64,7 @@ class Admission:
         self.cool_off_s = cool_off_s
         self.total = 0
         self.per_ip: dict[str, int] = {}
+        #: address key -> (tokens, when last updated), least recently seen first.
         self._buckets: dict[str, tuple[float, float]] = {}
         #: Refused connections by reason, for /metrics.
         self.refused = {"rate": 0, "full": 0, "per_address": 0}
@@ -75,13 +79,16 @@ class Admission:
 
     def wait_before_retry(self, address: str) -> float:
         """Seconds until `address` may connect again; 0 if it may now. Takes no token."""
-        if not self.rate or address not in self._buckets:
+        if not self.rate:
             return 0.0
-        tokens = self._tokens(address, time.monotonic())
+        key = address_key(address)
+        if key not in self._buckets:
+            return 0.0
+        tokens = self._tokens(key, time.monotonic())
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
     def early_answer(self, address: str) -> bytes | None:
-        """The canned 429 for a connection from an address that is shut out now, or None."""
+        """The canned 429 for a request from an address that is shut out now (counted), or None."""
         wait = self.wait_before_retry(address)
         if not wait:
             return None
@@ -89,53 +96,64 @@ class Admission:
         return early_refusal(wait)
 
     def refusal(self, address: str) -> str:
-        """Why a WebSocket from `address` may not open now ('' if it may); an allowed one takes a token."""
-        if self._too_fast(address):
+        """Why a WebSocket from `address` may not open now ('' if it may). Every attempt takes a token."""
+        key = address_key(address)
+        if self._too_fast(key):
             self.refused["rate"] += 1
             return TOO_FAST
         if self.max_total and self.total >= self.max_total:
             self.refused["full"] += 1
             return FULL
-        if self.max_per_ip and self.per_ip.get(address, 0) >= self.max_per_ip:
+        if self.max_per_ip and self.per_ip.get(key, 0) >= self.max_per_ip:
             self.refused["per_address"] += 1
             return TOO_MANY
         return ""
 
     def opened(self, address: str) -> None:
+        key = address_key(address)
         self.total += 1
-        self.per_ip[address] = self.per_ip.get(address, 0) + 1
+        self.per_ip[key] = self.per_ip.get(key, 0) + 1
 
-    def closed(self, address: str, *, flooded: bool = False) -> None:
+    def closed(self, address: str) -> None:
+        key = address_key(address)
         self.total -= 1
-        left = self.per_ip.get(address, 1) - 1
+        left = self.per_ip.get(key, 1) - 1
         if left > 0:
-            self.per_ip[address] = left
+            self.per_ip[key] = left
         else:
-            self.per_ip.pop(address, None)
-        if flooded and self.rate:
-            # An empty bucket, owing cool_off_s worth of tokens: nothing from there for that long.
-            self._buckets[address] = (-self.rate * self.cool_off_s, time.monotonic())
+            self.per_ip.pop(key, None)
 
-    def _tokens(self, address: str, now: float) -> float:
-        tokens, stamp = self._buckets.get(address, (self.burst, now))
+    def cool_off(self, address: str) -> None:
+        """Shut `address` out for cool_off_s: its connection was just closed for flooding."""
+        if self.rate:
+            # The one token the next connection needs comes back exactly cool_off_s from now.
+            self._remember(address_key(address), 1.0 - self.rate * self.cool_off_s, time.monotonic())
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self.burst, now))
         return min(self.burst, tokens + (now - stamp) * self.rate)
 
-    def _too_fast(self, address: str) -> bool:
+    def _too_fast(self, key: str) -> bool:
         if not self.rate:
             return False
         now = time.monotonic()
-        if len(self._buckets) > MAX_TRACKED:
-            self._buckets = {a: b for a, b in self._buckets.items() if now - b[1] < 60}
-        tokens = self._tokens(address, now)
+        tokens = self._tokens(key, now)
         if tokens < 1.0:
-            self._buckets[address] = (tokens, now)
+            self._remember(key, tokens, now)
             return True
-        self._buckets[address] = (tokens - 1.0, now)
+        self._remember(key, tokens - 1.0, now)
         return False
+
+    def _remember(self, key: str, tokens: float, now: float) -> None:
+        # Re-inserting moves the key to the end, so the first key is always the least recently seen.
+        self._buckets.pop(key, None)
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > MAX_TRACKED:
+            del self._buckets[next(iter(self._buckets))]
 
 
 def early_refusal(wait_s: float) -> bytes:
-    """The whole HTTP 429 sent to a shut-out address before its request is parsed."""
+    """The whole HTTP 429 sent to a shut-out address instead of parsing its request."""
     body = TOO_FAST.encode()
     head = [
         b"HTTP/1.1 429 Too Many Requests",

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatserver import audit as audit_mod
-from chatserver.admission import SECURITY_HEADERS, Admission
+from chatserver.admission import TOO_FAST, Admission
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, list_hosts
 from chatserver.brokers import broker_from_url
 from chatserver.connection import Connection
 from chatserver.errors import ChatError, ConfigError
+from chatserver.headers import SECURITY_HEADERS
 from chatserver.hub import Hub, new_worker_id
 from chatserver.metrics import CONTENT_TYPE, Metrics
 from chatserver.protocol import CLOSE_POLICY, HELLO_TIMEOUT_S, error_frame, parse_frame
@@ -376,17 +378,16 @@ class WebSocketEndpoint:
         address = (scope.get("client") or ("?", 0))[0]
         refusal = self.admission.refusal(address)
         if refusal:
-            await _refuse(send, 429, refusal)
+            wait = self.admission.wait_before_retry(address) if refusal == TOO_FAST else 30
+            await _refuse(send, 429, refusal, retry_after=wait)
             return
         self.admission.opened(address)
-        flooded = False
         try:
-            flooded = await self._serve(scope, receive, send)
+            await self._serve(scope, receive, send, address)
         finally:
-            self.admission.closed(address, flooded=flooded)
+            self.admission.closed(address)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Run one connection; True if it was closed for flooding."""
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, address: str) -> None:
         raw = scope.get("extensions", {}).get(EXTENSION)
         if raw is None:
             raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
@@ -395,11 +396,11 @@ class WebSocketEndpoint:
         conn = Connection(raw, frames_per_second=self.frames_per_second)
         hub.attach(conn)
         try:
-            if await self._hello(hub, conn, receive):
-                await self._frames(hub, conn, receive)
+            if await self._hello(hub, conn, receive) and await self._frames(hub, conn, receive):
+                # Shut the address out now, before this connection's teardown awaits anything.
+                self.admission.cool_off(address)
         finally:
             await hub.detach(conn)
-        return conn.flooded
 
     async def _hello(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
         loop = asyncio.get_running_loop()
@@ -420,19 +421,22 @@ class WebSocketEndpoint:
                 conn.send(error_frame(exc.code, exc.message))
         return True
 
-    async def _frames(self, hub: Hub, conn: Connection, receive: Receive) -> None:
+    async def _frames(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
+        """Hand each frame to the hub until the connection ends; True if it was closed for flooding."""
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect" or conn.raw.closed:
-                return  # frames already queued by a peer we closed are not worth reading
+                return False  # frames already queued by a peer we closed are not worth reading
             try:
                 await hub.handle(conn, _data(message))
             except Exception:
                 log.exception("frame handling failed")
                 conn.send(error_frame("bad_request", "That frame could not be handled"))
+            if conn.flooded:
+                return True
 
 
-async def _refuse(send: Send, status: int, text: str) -> None:
+async def _refuse(send: Send, status: int, text: str, *, retry_after: float = 30) -> None:
     """Answer a WebSocket handshake with a plain HTTP error (the ASGI websocket.http.response extension)."""
     body = text.encode()
     await send(
@@ -441,7 +445,7 @@ async def _refuse(send: Send, status: int, text: str) -> None:
             "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
-                (b"retry-after", b"30"),
+                (b"retry-after", b"%d" % max(1, math.ceil(retry_after))),
                 *SECURITY_HEADERS,
             ],
         }

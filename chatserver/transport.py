@@ -130,13 +130,19 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
 
 
+#: A shut-out client gets this long to send its request head, and as long to hang up after our answer.
+SHUT_OUT_GRACE_S = 1.0
+#: Bytes of a shut-out client's request read before it is answered anyway.
+SHUT_OUT_MAX_HEAD = 16 * 1024
+
+
 class ChatHttpProtocol(HttpToolsProtocol):
     """uvicorn's HTTP protocol plus a deadline for the request head and an early 429.
 
     A socket that connects and then sends nothing, or half a request, would
     otherwise hold a slot for ever (slowloris). An address the `Admission`
     has shut out (reconnecting in a loop, or just closed for flooding) gets a
-    canned 429 for its first bytes, unparsed: refusing it through the
+    canned 429 once its request head is in, unparsed: refusing it through the
     WebSocket handshake and the app would cost the server about as much as
     serving it. Both are set per server by `configured()`.
     """
@@ -144,7 +150,9 @@ class ChatHttpProtocol(HttpToolsProtocol):
     handshake_timeout = 10.0
     admission: Admission | None = None
     _head_deadline: asyncio.TimerHandle | None = None
-    _refusal: bytes | None = None
+    #: The request so far of a client that was shut out when it connected; None otherwise.
+    _held_back: bytearray | None = None
+    _answered = False
 
     @classmethod
     def configured(
@@ -155,21 +163,36 @@ class ChatHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if self.admission is not None and self.client:
-            self._refusal = self.admission.early_answer(self.client[0])
-        if self.handshake_timeout > 0:
-            self._head_deadline = self.loop.call_later(self.handshake_timeout, self._too_slow)
+        timeout = self.handshake_timeout
+        if self.admission is not None and self.client and self.admission.wait_before_retry(self.client[0]):
+            self._held_back = bytearray()
+            timeout = min(timeout, SHUT_OUT_GRACE_S) if timeout > 0 else SHUT_OUT_GRACE_S
+        if timeout > 0:
+            self._head_deadline = self.loop.call_later(timeout, self._too_slow)
 
     def data_received(self, data: bytes) -> None:
-        if self._refusal is None:
+        if self._answered:
+            return  # what a refused client still sends is read and dropped until it hangs up
+        if self._held_back is None:
             super().data_received(data)
             return
-        # Answer once, having read what the client sent: closing with unread data would reset the
-        # connection, and a reset can discard our answer before the client reads it.
-        if not self.transport.is_closing():
-            self._clear_deadline()
-            self.transport.write(self._refusal)
-            self.transport.close()
+        self._held_back += data
+        if b"\r\n\r\n" not in self._held_back and len(self._held_back) < SHUT_OUT_MAX_HEAD:
+            return
+        request, self._held_back = bytes(self._held_back), None
+        assert self.admission is not None and self.client
+        answer = self.admission.early_answer(self.client[0])
+        if answer is None:  # the wait ran out while the request came in: serve it after all
+            super().data_received(request)
+            return
+        self._answered = True
+        self._clear_deadline()
+        self.transport.write(answer)
+        # Half-close and keep reading until the client hangs up: closing with its bytes unread
+        # would reset the connection, and a reset can discard the answer before it is read.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._head_deadline = self.loop.call_later(SHUT_OUT_GRACE_S, self.transport.abort)
 
     def on_headers_complete(self) -> None:
         self._clear_deadline()

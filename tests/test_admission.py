@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from chatserver.admission import FULL, TOO_FAST, TOO_MANY, Admission, early_refusal
+from chatserver.admission import FULL, MAX_TRACKED, TOO_FAST, TOO_MANY, Admission, address_key, early_refusal
 
 
 def test_the_burst_is_half_a_minute_of_the_rate_then_refused():
@@ -34,8 +32,9 @@ def test_a_flooded_close_shuts_the_address_out_for_the_cool_off():
     gate.closed("a")
     assert gate.wait_before_retry("a") == 0.0
     gate.opened("a")
-    gate.closed("a", flooded=True)
-    assert 2.0 < gate.wait_before_retry("a") <= 2.1
+    gate.cool_off("a")
+    gate.closed("a")
+    assert 1.9 < gate.wait_before_retry("a") <= 2.0
     assert gate.refusal("a") == TOO_FAST
     assert gate.early_answer("a") is not None and gate.early_answer("b") is None
     assert gate.refused["rate"] == 2, "the refusal and the early answer are both counted"
@@ -62,16 +61,33 @@ def test_behind_a_proxy_per_address_limits_are_off():
     for _ in range(100):
         assert gate.refusal("proxy") == ""
         gate.opened("proxy")
-    gate.closed("proxy", flooded=True)
+    gate.cool_off("proxy")
     assert gate.wait_before_retry("proxy") == 0.0
 
 
-def test_tracked_addresses_are_bounded():
-    """Quiet addresses are forgotten once more than MAX_TRACKED are remembered."""
+def test_tracked_addresses_are_bounded_forgetting_the_least_recently_seen():
+    """Past MAX_TRACKED addresses the oldest is forgotten, whatever the pace of new ones."""
     gate = Admission(connect_rate_per_minute=600)
-    gate._buckets = {f"old{i}": (1.0, time.monotonic() - 120) for i in range(10_001)}
-    gate.refusal("new")
-    assert set(gate._buckets) == {"new"}
+    gate.refusal("first")
+    gate.refusal("second")
+    for i in range(MAX_TRACKED - 1):
+        gate.refusal(f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}")
+    gate.refusal("first")  # seen again: now among the most recent
+    gate.refusal("one-more")
+    assert len(gate._buckets) == MAX_TRACKED
+    assert "second" not in gate._buckets and "first" in gate._buckets
+
+
+def test_ipv6_clients_are_counted_by_their_64():
+    """One subscriber's /64 is one address; IPv4-mapped addresses count as IPv4."""
+    assert address_key("2001:db8:1:2::5") == address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::5") != address_key("2001:db8:1:2::5")
+    assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_key("192.0.2.7") == "192.0.2.7"
+    gate = Admission(max_per_ip=2)
+    gate.opened("2001:db8::1")
+    gate.opened("2001:db8::2")
+    assert gate.refusal("2001:db8::3") == TOO_MANY
 
 
 def test_the_early_refusal_is_a_complete_http_response():
