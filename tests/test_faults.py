@@ -256,6 +256,38 @@ async def test_stalled_link_that_comes_back_delivers_each_message_once(
     assert_clean_log(one, two)
 
 
+async def test_a_send_refused_during_a_stall_is_not_published_when_the_link_comes_back(
+    make_server, redis_server, redis_proxy, clients
+):
+    """A publish held up past its deadline is answered `unavailable`; released late, Redis refuses it."""
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=redis_proxy.url, share=one)
+    ann = await clients.user(one, "ann", ("lobby",))
+    ben = await clients.user(two, "ben", ("lobby",))
+    first = await ann.post("lobby", "before")
+    await ben.expect("message", id=first["id"])
+
+    redis_proxy.pause()  # ben's worker's bytes are held, not lost: they reach Redis on heal
+    try:
+        refused = await ben.post("lobby", "held up in the network")
+        assert refused.get("code") == "unavailable", refused
+    finally:
+        redis_proxy.heal()
+    await probe_until_delivered(ben, ann, "lobby", timeout=HANG_DETECTED_S)
+    after = await ben.post("lobby", "after")
+    await ann.expect("message", id=after["id"], timeout=5)
+
+    rejoiner = await clients.user(one, "ann2")
+    history = (await rejoiner.join("lobby", since=first["id"]))["history"]
+    assert_consecutive([m["seq"] for m in history], "history after the stall")
+    shown = [m["text"] for m in messages(ann)] + [m["text"] for m in history]
+    assert "held up in the network" not in shown, "a send answered `unavailable` was published after all"
+    assert "held up in the network" not in numbered_texts(one, "lobby").values()
+    stream = redis_lib.Redis.from_url(redis_server.url).xrange("chatserver:room:lobby:log")
+    assert not [f for _, f in stream if b"held up in the network" in f[b"f"]], "Redis applied it late"
+    assert_clean_log(one, two)
+
+
 async def test_pubsub_connections_killed_by_redis_mid_burst_leave_no_gap(make_server, redis_server, clients):
     """CLIENT KILL TYPE pubsub during bursts, three times: both workers resubscribe and miss nothing."""
     one = make_server(redis=redis_server.url)

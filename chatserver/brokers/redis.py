@@ -8,18 +8,26 @@ sees a seq jump, or comes back after a reconnect, reads what it missed from the
 stream before delivering anything newer. Numbering survives a Redis restart
 that lost the counter: each publish carries the last seq this worker saw as a
 floor, and the script never numbers below it.
+
+A publish the worker gave up on (Redis hung or the link stalled past the
+socket timeout, so the sender was told `unavailable`) must not appear later
+when the held bytes finally arrive. Each publish therefore carries a deadline
+on Redis's own clock (the offset to ours is measured with TIME in every
+batch), and the script refuses to run after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import time
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from chatserver.brokers.base import Broker, BrokerListener, PublishDone
 from chatserver.errors import Unavailable
@@ -33,9 +41,24 @@ STREAM_MAXLEN = 2000
 PING_EVERY_S = 2.0
 PONG_DEADLINE_S = 4.0
 MAX_PIPELINE = 512
+#: Seconds a pipeline may wait for its replies before its senders are told `unavailable`.
+REPLY_TIMEOUT_S = 3.0
+#: A publish that Redis reaches later than this after it was sent is refused, not applied:
+#: by then its sender may have been told `unavailable`. Kept well inside REPLY_TIMEOUT_S.
+PUBLISH_DEADLINE_S = 2.0
+#: What the publish script returns when it ran past its deadline.
+TOO_LATE = -1
 
-# KEYS: seq key, stream key. ARGV: floor, body (JSON object without seq), id, room, channel, maxlen.
+# KEYS: seq key, stream key.
+# ARGV: floor, body (JSON object without seq), id, room, channel, maxlen, deadline (ms, Redis clock; 0: none).
 _PUBLISH_LUA = """
+local deadline = tonumber(ARGV[7])
+if deadline > 0 then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > deadline then
+    return -1
+  end
+end
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if cur == 0 then
@@ -53,6 +76,8 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], cur .. '-1', 'id', ARGV[3], 
 redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' ' .. cur .. ' ' .. ARGV[3] .. ' ' .. frame)
 return cur
 """
+
+_PUBLISH_SHA = hashlib.sha1(_PUBLISH_LUA.encode()).hexdigest()
 
 # KEYS: seq key. ARGV: known seq. Raise the counter to at least what the audit log knows.
 _SEED_LUA = """
@@ -84,18 +109,20 @@ class RedisBroker(Broker):
             url,
             max_connections=32,
             timeout=5,
-            socket_timeout=3,
+            socket_timeout=REPLY_TIMEOUT_S,
             socket_connect_timeout=2,
             health_check_interval=0,
         )
         self._redis = aioredis.Redis.from_pool(pool)
-        self._publish_script = self._redis.register_script(_PUBLISH_LUA)
+        #: Redis's clock minus ours, in ms; None until measured (then publishes carry no deadline).
+        self._clock_offset_ms: float | None = None
         self._seed_script = self._redis.register_script(_SEED_LUA)
         self._listener: BrokerListener | None = None
         self._last: dict[str, int] = {}
         # Bounded: a publisher that cannot reach Redis fails callers with `unavailable`
         # rather than letting the queue grow without limit.
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=50_000)
+        self._batch_took = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -122,6 +149,10 @@ class RedisBroker(Broker):
             self._last.setdefault(room, known_seqs.get(room, 0))
 
     async def _seed(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        await self._redis.script_load(_PUBLISH_LUA)
+        sent = time.time()
+        seconds, micros = await self._redis.time()
+        self._observe_clock(sent, seconds, micros)
         for room in rooms:
             known = known_seqs.get(room, 0)
             await self._seed_script(keys=[_seq_key(room)], args=[known])
@@ -182,6 +213,15 @@ class RedisBroker(Broker):
                 batch.append(self._outbox.get_nowait())
             try:
                 results = await self._send_batch(batch)
+                retry = self._retry_of(batch, results)
+                if retry:
+                    # The script cache was empty (Redis restarted) or our clock estimate was off:
+                    # load the script, and send those publishes again, in their order.
+                    await self._redis.script_load(_PUBLISH_LUA)
+                    for index, result in zip(
+                        retry, await self._send_batch([batch[i] for i in retry]), strict=True
+                    ):
+                        results[index] = result
             except asyncio.CancelledError:
                 self._fail(batch, Unavailable("The server is shutting down; nothing was published"))
                 raise
@@ -197,27 +237,63 @@ class RedisBroker(Broker):
                 if item[0] != "m":
                     continue
                 done: PublishDone = item[4]
-                if isinstance(result, BaseException):
+                if isinstance(result, BaseException) or result == TOO_LATE:
                     done(None, Unavailable("The message service refused the message; nothing was published"))
                 else:
                     done(int(result), None)
 
     async def _send_batch(self, batch: list[tuple[Any, ...]]) -> list[Any]:
+        """One pipeline for the batch, then TIME; returns the batch's results (TIME's is used here)."""
         pipe = self._redis.pipeline(transaction=False)
+        sent = time.time()
+        deadline = 0
+        if self._clock_offset_ms is not None:
+            deadline = int(sent * 1000 + self._clock_offset_ms + PUBLISH_DEADLINE_S * 1000)
         for item in batch:
             if item[0] == "m":
                 _, room, message_id, body, _done = item
                 floor = self._last.get(room, 0)
-                await self._publish_script(  # only queues the EVALSHA on the pipeline
-                    keys=[_seq_key(room), _stream_key(room)],
-                    args=[floor, body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN],
-                    client=pipe,
+                # EVALSHA straight into the pipeline: redis-py's Script objects would first ask
+                # SCRIPT EXISTS in a round trip of their own, for every pipeline.
+                pipe.execute_command(
+                    "EVALSHA",
+                    _PUBLISH_SHA,
+                    2,
+                    _seq_key(room),
+                    _stream_key(room),
+                    floor,
+                    body,
+                    message_id,
+                    room,
+                    MSG_CHANNEL,
+                    STREAM_MAXLEN,
+                    deadline,
                 )
             elif item[0] == "x":
                 pipe.xdel(item[1], item[2])
             else:
                 pipe.publish(EVT_CHANNEL, item[1])
-        return await pipe.execute(raise_on_error=False)
+        pipe.time()
+        results = await pipe.execute(raise_on_error=False)
+        clock = results.pop()
+        if not isinstance(clock, BaseException):
+            self._observe_clock(sent, *clock)
+        self._batch_took = time.time() - sent
+        return results
+
+    def _retry_of(self, batch: list[tuple[Any, ...]], results: list[Any]) -> list[int]:
+        """Indexes of publishes to send again: NOSCRIPT, or "too late" after a quick round trip."""
+        quick = self._batch_took < PUBLISH_DEADLINE_S / 2  # then "too late" can only be a clock error
+        return [
+            i
+            for i, (item, result) in enumerate(zip(batch, results, strict=True))
+            if item[0] == "m" and (isinstance(result, NoScriptError) or (result == TOO_LATE and quick))
+        ]
+
+    def _observe_clock(self, sent: float, seconds: int, micros: int) -> None:
+        # Redis read its clock somewhere between our send and now: take the midpoint.
+        midpoint_ms = (sent + time.time()) * 500
+        self._clock_offset_ms = seconds * 1000 + micros / 1000 - midpoint_ms
 
     @staticmethod
     def _fail(batch: list[tuple[Any, ...]], exc: BaseException) -> None:

@@ -1,0 +1,88 @@
+"""The Redis broker's publish path in-process, against a real redis-server: scripts, deadlines, clocks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from chatserver.brokers.redis import _PUBLISH_SHA, TOO_LATE, RedisBroker, _seq_key, _stream_key
+
+pytestmark = pytest.mark.redis
+
+BODY = b'{"type":"message","room":"lobby","id":"m1","text":"hello"}'
+
+
+class Collector:
+    """A BrokerListener that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, int, str]] = []
+        self.arrived = asyncio.Event()
+
+    def on_message(self, room: str, seq: int, message_id: str, frame: bytes) -> None:
+        self.messages.append((room, seq, message_id))
+        self.arrived.set()
+
+    def on_event(self, envelope: dict[str, Any]) -> None:
+        pass
+
+    def on_broker_state(self, healthy: bool, reason: str) -> None:
+        pass
+
+
+@pytest.fixture
+async def broker(redis_server) -> AsyncIterator[tuple[RedisBroker, Collector, aioredis.Redis]]:
+    listener = Collector()
+    started = RedisBroker(redis_server.url, worker_id="w1")
+    await started.start(listener, ["lobby"], {})
+    admin = aioredis.Redis.from_url(redis_server.url)
+    yield started, listener, admin
+    await admin.aclose()
+    await started.close()
+
+
+async def publish(broker: RedisBroker, message_id: str) -> tuple[int | None, BaseException | None]:
+    settled: asyncio.Future[tuple[int | None, BaseException | None]] = (
+        asyncio.get_running_loop().create_future()
+    )
+    body = BODY.replace(b'"m1"', f'"{message_id}"'.encode())
+    broker.publish_message("lobby", message_id, body, lambda seq, err: settled.set_result((seq, err)))
+    return await asyncio.wait_for(settled, 10)
+
+
+async def test_a_flushed_script_cache_is_reloaded_and_the_publish_goes_out(broker):
+    """After SCRIPT FLUSH (or a Redis restart) the next publish loads the script again and succeeds."""
+    b, listener, admin = broker
+    await admin.script_flush()
+    assert await publish(b, "m1") == (1, None)
+    await asyncio.wait_for(listener.arrived.wait(), 5)
+    assert listener.messages == [("lobby", 1, "m1")]
+
+
+async def test_a_wrong_clock_estimate_does_not_refuse_publishes(broker):
+    """If our idea of Redis's clock is 10 s slow, deadlines look past: the publish is retried, not refused."""
+    b, listener, _ = broker
+    assert b._clock_offset_ms is not None
+    b._clock_offset_ms -= 10_000
+    assert await publish(b, "m1") == (1, None)
+    assert abs(b._clock_offset_ms) < 1_000, "the estimate was corrected from the batch's TIME"
+    await asyncio.wait_for(listener.arrived.wait(), 5)
+
+
+async def test_the_script_refuses_a_publish_past_its_deadline_and_leaves_no_trace(broker):
+    """Run late, the script returns TOO_LATE: no seq taken, nothing in the stream, nothing published."""
+    _, _, admin = broker
+    seconds, _ = await admin.time()
+    past = (seconds - 5) * 1000
+    keys = [_seq_key("lobby"), _stream_key("lobby")]
+    args = [0, BODY, "m1", "lobby", "chatserver:messages", 2000, past]
+    assert await admin.evalsha(_PUBLISH_SHA, 2, *keys, *args) == TOO_LATE
+    assert await admin.get(_seq_key("lobby")) in (None, b"0")
+    assert await admin.xlen(_stream_key("lobby")) == 0
+    future = (seconds + 5) * 1000
+    assert await admin.evalsha(_PUBLISH_SHA, 2, *keys, *args[:-1], future) == 1
+    assert await admin.xlen(_stream_key("lobby")) == 1
