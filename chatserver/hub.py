@@ -734,7 +734,7 @@ class Hub:
             if room is None:
                 self.rooms[rid] = RoomState(cfg)
                 added.append(rid)
-            elif room.config != cfg:
+            elif room.config.source != cfg.source:
                 room.config = cfg
                 changed.append(rid)
         for rid in [r for r in self.rooms if r not in config.rooms]:

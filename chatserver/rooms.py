@@ -85,6 +85,9 @@ class Room:
     resource_lists: Mapping[str, tuple[dict[str, str], ...]]  # every list by name, for crisis verdicts
     chain: FilterChain
     premoderate_count: int = 3
+    #: Everything this room was built from, as text: a reload changes a room only when this differs
+    #: (rooms compare by identity, since their filter chains hold live filter objects).
+    source: str = ""
 
     @property
     def guidelines_required(self) -> bool:
@@ -464,10 +467,13 @@ class _Parser:
             names = self.list_names(fields["resources"][1], f"'resources' in {where}", lists)
         else:
             names = defaults.get("resources", tuple(lists))
+        filters_node = None
         if "filters" in fields:
-            filters = self.filters(fields["filters"][1], where, lists)
+            filters_node = fields["filters"][1]
+            filters = self.filters(filters_node, where, lists)
         elif "filters" in defaults and not defaults.get("broken_filters"):
-            filters = self.filters(defaults["filters"], "defaults", lists)
+            filters_node = defaults["filters"]
+            filters = self.filters(filters_node, "defaults", lists)
         else:
             filters = [] if not defaults.get("broken_filters") else None
         if len(self.problems) > before or room_id is None or filters is None or names is None:
@@ -492,4 +498,13 @@ class _Parser:
             resource_lists=MappingProxyType(dict(lists)),
             chain=FilterChain(chain),
             premoderate_count=settings["premoderate_count"],
+            source=repr(
+                (
+                    yaml.serialize(node),
+                    yaml.serialize(filters_node) if filters_node is not None else "",
+                    sorted(settings.items()),
+                    names,
+                    sorted(lists.items()),
+                )
+            ),
         )

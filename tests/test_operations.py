@@ -50,7 +50,9 @@ async def test_reload_adds_changes_and_removes_rooms_on_every_worker(make_server
         == 403
     )
     reply = one.post("/api/admin/reload", headers=admin)
-    assert reply.status_code == 200 and "garden" in reply.json()["added"]
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["added"] == ["bulk-gone", "garden"] and reply.json()["removed"] == ["bulk"]
+    assert reply.json()["changed"] == ["lobby"], "only the room whose topic changed is reported"
     wait_for(lambda: "garden" in room_ids(two) and "bulk" not in room_ids(two), 5, "worker two reloaded")
     lobby = {r["id"]: r for r in two.get("/api/rooms").json()}["lobby"]
     assert lobby["topic"] == "Renamed by a reload."

@@ -351,3 +351,17 @@ def test_shipped_rooms_yaml_loads_and_protects():
         assert result.status == "held" and result.urgent
         assert room.resource_lists[result.resources]
         assert room.chain.run(ctx("Thanks, that really helps.")).status == "published"
+
+
+def test_a_room_s_source_changes_exactly_when_what_built_it_changes():
+    """Reloads report a room as changed only if its own entry, its filters or the lists it uses differ."""
+    text = (Path(__file__).parent / "rooms.yaml").read_text()
+    before = parse_rooms(text).rooms
+    same = parse_rooms(text).rooms
+    assert all(before[r].source == same[r].source for r in before)
+    edited = parse_rooms(text.replace("words: [kill, grapefruit]", "words: [kill, lemon]")).rooms
+    assert [r for r in before if before[r].source != edited[r].source] == ["safe"]
+    relisted = parse_rooms(text.replace('phone: "116 123"', 'phone: "116 000"')).rooms
+    assert relisted["safe"].source != before["safe"].source, "a resource list it sends changed"
+    defaulted = parse_rooms(text.replace("  history: 50", "  history: 60")).rooms
+    assert defaulted["lobby"].source != before["lobby"].source, "a default it inherits changed"
