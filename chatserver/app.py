@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: How often each worker re-reads the host list (revocations take effect within this).
 HOST_REFRESH_S = 10.0
+#: How often each worker copies its audit queue and refusal counts into the shared metrics.
+METRICS_REFRESH_S = 2.0
 
 
 class Front:
@@ -111,6 +113,9 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         st = holder["state"] = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
         hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
         host_names = asyncio.create_task(host_names_loop(settings, hub), name="host-names")
+        shared_metrics = (
+            asyncio.create_task(metrics_loop(metrics), name="metrics") if metrics.multiprocess_dir else None
+        )
         loop = asyncio.get_running_loop()
         retention = (
             asyncio.create_task(retention_loop(settings), name="retention")
@@ -131,9 +136,11 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         finally:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signal.SIGHUP)
-            host_names.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await host_names
+            for task in (host_names, shared_metrics):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if retention is not None:
                 retention.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -312,6 +319,16 @@ async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal
     if everywhere:
         st.hub.broker.publish_event({"kind": "reload", "origin": st.hub.worker_id, "by": by})
     return True, changes
+
+
+async def metrics_loop(metrics: Metrics) -> None:
+    """Under the supervisor, keep this worker's share of /metrics current for whichever worker is scraped."""
+    while True:
+        await asyncio.sleep(METRICS_REFRESH_S)
+        try:
+            metrics.refresh()
+        except Exception:
+            log.exception("metrics refresh failed")
 
 
 async def host_names_loop(settings: Settings, hub: Hub) -> None:

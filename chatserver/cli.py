@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -184,6 +186,10 @@ def _run_worker(settings: Settings, fd: int | None = None) -> int:
 
 def _supervise(settings: Settings) -> int:
     """Bind once, run N worker processes on the shared socket, restart any that die."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    from chatserver.metrics import MULTIPROCESS_ENV
+
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -195,7 +201,9 @@ def _supervise(settings: Settings) -> int:
         return 1
     sock.listen(2048)
     sock.set_inheritable(True)
-    env = {**os.environ, **settings.to_env()}
+    # Workers share their metrics through files here, so any worker can answer /metrics for all.
+    metrics_dir = tempfile.mkdtemp(prefix="chatserver-metrics-")
+    env = {**os.environ, **settings.to_env(), MULTIPROCESS_ENV: metrics_dir}
     argv = [sys.executable, "-m", "chatserver", "serve", "--worker-fd", str(sock.fileno())]
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
@@ -222,6 +230,7 @@ def _supervise(settings: Settings) -> int:
         for i, proc in enumerate(workers):
             if proc.poll() is not None and not stopping:
                 log.warning("worker %d exited with %s; starting a new one", proc.pid, proc.returncode)
+                mark_process_dead(proc.pid, metrics_dir)  # its live gauges go; its counters stay
                 workers[i] = spawn(i)
     deadline = time.monotonic() + 15
     for proc in workers:
@@ -229,6 +238,7 @@ def _supervise(settings: Settings) -> int:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -1,27 +1,46 @@
-"""Prometheus metrics, one registry per app (no module-level singletons)."""
+"""Prometheus metrics, one registry per app (no module-level singletons).
+
+With `--workers N` every scrape of the shared port reaches one worker at
+random, so each worker's own numbers would make counters jump back and forth.
+The supervisor therefore gives its workers a shared directory
+(`PROMETHEUS_MULTIPROC_DIR`, prometheus-client's multiprocess mode): every
+worker writes its values there and whichever worker is scraped answers for
+all of them. Values that live elsewhere (the audit queue, refusal counts) are
+copied in by `refresh()`, which each worker runs every few seconds and on
+each scrape.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The environment variable prometheus-client reads, at import, to write values to shared files.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+REFUSAL_REASONS = ("rate", "full", "per_address")
 
 
 class Metrics:
-    """The series PROTOCOL.md §3 promises, plus a few that operators ask for."""
+    """The series PROTOCOL.md §3 promises, plus a few that operators ask for.
+
+    Each gauge says how workers' values combine (`multiprocess_mode`); it only
+    matters under the supervisor.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV) or None
         r = self.registry
         self.connections = Gauge(
             "chatserver_connections",
             "Open WebSocket connections that said hello, by role",
             ["role"],
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.messages = Counter(
             "chatserver_messages_total",
@@ -38,28 +57,53 @@ class Metrics:
         self.broker_reconnects = Counter(
             "chatserver_broker_reconnects_total", "Times the broker lost its connection", registry=r
         )
-        self.broker_healthy = Gauge("chatserver_broker_up", "1 while the broker is connected", registry=r)
+        self.broker_healthy = Gauge(
+            "chatserver_broker_up",
+            "1 while the broker is connected (with several workers: all of them)",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self.broker_healthy.set(1)
         self.audit_queue = Gauge(
-            "chatserver_audit_queue_depth", "Audit rows waiting to be committed", registry=r
+            "chatserver_audit_queue_depth",
+            "Audit rows waiting to be committed",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.audit_commit = Gauge(
-            "chatserver_audit_last_commit_seconds", "Duration of the last audit group commit", registry=r
+            "chatserver_audit_last_commit_seconds",
+            "Duration of the last audit group commit (with several workers: the slowest)",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.held_depth = Gauge(
             "chatserver_held_queue_depth",
             "Held messages waiting for a host, by room",
             ["room"],
             registry=r,
+            multiprocess_mode="livemostrecent",  # read from the shared store: the latest read is right
         )
         self.held_oldest = Gauge(
-            "chatserver_held_oldest_seconds", "Age of the oldest held message, by room", ["room"], registry=r
+            "chatserver_held_oldest_seconds",
+            "Age of the oldest held message, by room",
+            ["room"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
         )
-        self._refusals: Callable[[], dict[str, int]] = dict
-        self.registry.register(_RefusalCollector(lambda: self._refusals()))
+        self.refused = Counter(
+            "chatserver_connections_refused_total",
+            "WebSocket handshakes (and, for a shut-out address, any request) refused with 429, by reason",
+            ["reason"],
+            registry=r,
+        )
         for role in ("participant", "host", "admin"):
             self.connections.labels(role)
+        for reason in REFUSAL_REASONS:
+            self.refused.labels(reason)
         self.messages.labels("published", "none")
+        self._audit: tuple[Callable[[], float], Callable[[], float]] | None = None
+        self._refusals: Callable[[], dict[str, int]] = dict
+        self._refusals_seen: dict[str, int] = {}
 
     def count_message(self, outcome: str, reasons: Iterable[str]) -> None:
         reasons = list(reasons)
@@ -69,27 +113,28 @@ class Metrics:
             self.messages.labels(outcome, name).inc()
 
     def bind_audit(self, depth: Callable[[], float], commit: Callable[[], float]) -> None:
-        self.audit_queue.set_function(depth)
-        self.audit_commit.set_function(commit)
+        self._audit = (depth, commit)
 
     def bind_refusals(self, counts: Callable[[], dict[str, int]]) -> None:
-        """Expose the admission's refusal counts (kept where they happen, read at scrape time)."""
+        """Expose the admission's refusal counts (kept where they happen, copied in by refresh())."""
         self._refusals = counts
 
+    def refresh(self) -> None:
+        """Copy in the values this worker keeps elsewhere."""
+        if self._audit is not None:
+            depth, commit = self._audit
+            self.audit_queue.set(depth())
+            self.audit_commit.set(commit())
+        for reason, count in self._refusals().items():
+            new = count - self._refusals_seen.get(reason, 0)
+            if new > 0:
+                self.refused.labels(reason).inc(new)
+                self._refusals_seen[reason] = count
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-
-class _RefusalCollector(Collector):
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
-        self.counts = counts
-
-    def collect(self) -> Iterable[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "chatserver_connections_refused",
-            "WebSocket handshakes (and, for a shut-out address, any request) refused with 429, by reason",
-            labels=["reason"],
-        )
-        for reason, count in self.counts().items():
-            family.add_metric([reason], count)
-        yield family
+        self.refresh()
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=self.multiprocess_dir)
+        return generate_latest(combined)

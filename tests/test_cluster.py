@@ -199,3 +199,44 @@ def _names_left(redis_server) -> int:
         return client.hlen("chatserver:room:lobby:names")
     finally:
         client.close()
+
+
+async def test_metrics_with_two_workers_count_for_all_of_them(make_server, redis_server, clients):
+    """Whichever worker a scrape reaches answers for both; a killed worker's counters stay, its gauges go."""
+    import os
+    import signal
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.support import wait_for
+
+    server = make_server(redis=redis_server.url, extra=("--workers", "2"))
+    workers = wait_for(
+        lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid), 15, "2 workers"
+    )
+    members = [await clients.user(server, f"m{i}", ("lobby",)) for i in range(8)]
+    for i, member in enumerate(members[:6]):
+        await member.post("lobby", f"counted {i}")
+
+    def scrapes(n: int) -> list[tuple[float, float]]:
+        """(published messages, participants) from n scrapes, each on a new connection."""
+        seen = []
+        for _ in range(n):
+            text = httpx.get(server.base + "/metrics", headers={"Connection": "close"}).text
+            values = {"published": 0.0, "participant": 0.0}
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == "chatserver_messages_total" and s.labels.get("outcome") == "published":
+                        values["published"] += s.value
+                    if s.name == "chatserver_connections" and s.labels.get("role") == "participant":
+                        values["participant"] += s.value
+            seen.append((values["published"], values["participant"]))
+        return seen
+
+    assert set(scrapes(20)) == {(6.0, 8.0)}, "every scrape should count both workers' messages and people"
+    victim = next(iter(workers))
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(children(server.proc.pid) - {victim}) == 2, 20, "a replacement worker")
+    survivors = sum([await answers_ping(m) for m in members])
+    wait_for(lambda: set(scrapes(10)) == {(6.0, float(survivors))}, 10, "the killed worker's people gone")
