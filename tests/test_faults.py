@@ -58,6 +58,22 @@ def redis_proxy(redis_server) -> Iterator[TcpProxy]:
     proxy.stop()
 
 
+async def linked_workers(
+    make_server, redis_server, clients, *, via: TcpProxy | None = None, first: str = "before"
+):
+    """Two workers on one database: ann on the first, ben on the second (its Redis link through `via`).
+
+    Returns (one, two, ann, ben, the first message), once ben has seen that message.
+    """
+    one = make_server(redis=redis_server.url)
+    two = make_server(redis=(via or redis_server).url, share=one)
+    ann = await clients.user(one, "ann", ("lobby",))
+    ben = await clients.user(two, "ben", ("lobby",))
+    message = await ann.post("lobby", first)
+    await ben.expect("message", id=message["id"])
+    return one, two, ann, ben, message
+
+
 async def probe_until_delivered(sender, receiver, room: str, timeout: float) -> float:
     """Post probes from `sender` until one reaches `receiver`; seconds it took."""
     loop = asyncio.get_running_loop()
@@ -147,12 +163,10 @@ async def test_redis_killed_mid_conversation_then_back_loses_nothing(make_server
 
 async def test_redis_hung_by_sigstop_is_detected_and_recovered(make_server, redis_server, clients):
     """SIGSTOPped Redis: noticed in bounded time, sends answered, nothing shown twice or after a refusal."""
-    one = make_server(redis=redis_server.url)
-    two = make_server(redis=redis_server.url, share=one)
-    ann = await clients.user(one, "ann", ("lobby",))
-    ben = await clients.user(two, "ben", ("lobby",))
-    first = await ann.post("lobby", "before the hang")
-    last_seen = (await ben.expect("message", id=first["id"]))["id"]
+    one, two, ann, ben, first = await linked_workers(
+        make_server, redis_server, clients, first="before the hang"
+    )
+    last_seen = first["id"]
 
     loop = asyncio.get_running_loop()
     redis_server.pause()
@@ -196,12 +210,7 @@ async def test_blackholed_link_is_detected_resubscribed_and_gap_filled(
     make_server, redis_server, redis_proxy, clients
 ):
     """One worker's Redis link silently drops everything: noticed; once healed, the gap is filled in order."""
-    one = make_server(redis=redis_server.url)
-    two = make_server(redis=redis_proxy.url, share=one)
-    ann = await clients.user(one, "ann", ("lobby",))
-    ben = await clients.user(two, "ben", ("lobby",))
-    first = await ann.post("lobby", "before")
-    await ben.expect("message", id=first["id"])
+    one, two, ann, ben, first = await linked_workers(make_server, redis_server, clients, via=redis_proxy)
 
     loop = asyncio.get_running_loop()
     redis_proxy.blackhole()
@@ -232,12 +241,7 @@ async def test_stalled_link_that_comes_back_delivers_each_message_once(
     make_server, redis_server, redis_proxy, clients
 ):
     """One worker's link stalls (bytes held, then released late): every message reaches it once, in order."""
-    one = make_server(redis=redis_server.url)
-    two = make_server(redis=redis_proxy.url, share=one)
-    ann = await clients.user(one, "ann", ("lobby",))
-    ben = await clients.user(two, "ben", ("lobby",))
-    first = await ann.post("lobby", "before")
-    await ben.expect("message", id=first["id"])
+    one, two, ann, ben, first = await linked_workers(make_server, redis_server, clients, via=redis_proxy)
 
     redis_proxy.pause()
     try:
@@ -260,12 +264,7 @@ async def test_a_send_refused_during_a_stall_is_not_published_when_the_link_come
     make_server, redis_server, redis_proxy, clients
 ):
     """A publish held up past its deadline is answered `unavailable`; released late, Redis refuses it."""
-    one = make_server(redis=redis_server.url)
-    two = make_server(redis=redis_proxy.url, share=one)
-    ann = await clients.user(one, "ann", ("lobby",))
-    ben = await clients.user(two, "ben", ("lobby",))
-    first = await ann.post("lobby", "before")
-    await ben.expect("message", id=first["id"])
+    one, two, ann, ben, first = await linked_workers(make_server, redis_server, clients, via=redis_proxy)
 
     redis_proxy.pause()  # ben's worker's bytes are held, not lost: they reach Redis on heal
     try:
