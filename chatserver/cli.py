@@ -108,6 +108,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if not (settings.web_dir / "index.html").is_file():
+        print(
+            f"chatserver: not started: the web UI's files are not in {settings.web_dir} (no index.html). "
+            "Set CHATSERVER_WEB to the web/ folder of the release.",
+            file=sys.stderr,
+        )
+        return 1
     if settings.redis_url and not _redis_reachable(settings.redis_url):
         print(
             f"chatserver: Redis at {settings.redis_url.split('@')[-1]} does not answer. Start redis-server, "

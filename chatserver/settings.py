@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -52,10 +53,14 @@ def env_name(field_name: str) -> str:
 
 
 def default_web_dir() -> Path:
+    """CHATSERVER_WEB, else the checkout's web/, else the copy `pip install` put under the prefix."""
     configured = os.environ.get("CHATSERVER_WEB")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "web"
+    checkout = Path(__file__).resolve().parent.parent / "web"
+    if (checkout / "index.html").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "chatserver" / "web"
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -423,7 +423,6 @@ def test_service_as_configured_serves_reloads_and_stops(tmp_path: Path, redis_se
         "CHATSERVER_PORT": str(port),
         "CHATSERVER_DB": str(tmp_path / "chat.db"),
         "CHATSERVER_ROOMS": str(rooms),
-        "CHATSERVER_WEB": str(ROOT / "web"),
         "CHATSERVER_REDIS_URL": redis_server.url,
     }
     assert set(swap) <= set(env) and env["CHATSERVER_HOST"] == LOOPBACK
