@@ -232,20 +232,22 @@ def _supervise(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
     log.info("supervising %d workers", settings.workers)
-    while not stopping:
-        time.sleep(0.2)
-        for i, proc in enumerate(workers):
-            if proc.poll() is not None and not stopping:
-                log.warning("worker %d exited with %s; starting a new one", proc.pid, proc.returncode)
-                mark_process_dead(proc.pid, metrics_dir)  # its live gauges go; its counters stay
-                workers[i] = spawn(i)
-    deadline = time.monotonic() + 15
-    for proc in workers:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(workers):
+                if proc.poll() is not None and not stopping:
+                    log.warning("worker %d exited with %s; starting a new one", proc.pid, proc.returncode)
+                    mark_process_dead(proc.pid, metrics_dir)  # its live gauges go; its counters stay
+                    workers[i] = spawn(i)
+        deadline = time.monotonic() + 15
+        for proc in workers:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

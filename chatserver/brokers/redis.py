@@ -13,7 +13,10 @@ A publish the worker gave up on (Redis hung or the link stalled past the
 socket timeout, so the sender was told `unavailable`) must not appear later
 when the held bytes finally arrive. Each publish therefore carries a deadline
 on Redis's own clock (the offset to ours is measured with TIME in every
-batch), and the script refuses to run after it.
+batch), and the script refuses to run after it. When a pipeline fails after it
+was sent, its publishes are answered with what the room streams show once
+Redis's clock is past that deadline: a publish Redis ran after all is acked,
+not reported lost.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoPermissionError, RedisError
 
 from chatserver.brokers.base import Broker, BrokerListener, PublishDone
 from chatserver.errors import Unavailable
@@ -48,6 +51,8 @@ REPLY_TIMEOUT_S = 3.0
 PUBLISH_DEADLINE_S = 2.0
 #: What the publish script returns when it ran past its deadline.
 TOO_LATE = -1
+#: After a pipeline failed mid-way, how long we may take to find out what Redis published.
+SETTLE_S = 1.5
 
 # KEYS: seq key, stream key.
 # ARGV: floor, body (JSON object without seq), id, room, channel, maxlen, deadline (ms, Redis clock; 0: none).
@@ -122,7 +127,6 @@ class RedisBroker(Broker):
         # Bounded: a publisher that cannot reach Redis fails callers with `unavailable`
         # rather than letting the queue grow without limit.
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=50_000)
-        self._batch_took = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -131,6 +135,11 @@ class RedisBroker(Broker):
         self._listener = listener
         try:
             await self._seed(rooms, known_seqs)
+        except NoPermissionError as exc:
+            raise Unavailable(
+                f"Redis at {self._safe_url()} refused a command to this user ({exc}): its ACL must allow "
+                "the commands listed in docs/deploy.md (section Redis) on the chatserver:* keys"
+            ) from None
         except (RedisError, OSError) as exc:
             raise Unavailable(
                 f"Redis at {self._safe_url()} did not answer ({exc.__class__.__name__}): "
@@ -150,9 +159,7 @@ class RedisBroker(Broker):
 
     async def _seed(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
         await self._redis.script_load(_PUBLISH_LUA)
-        sent = time.time()
-        seconds, micros = await self._redis.time()
-        self._observe_clock(sent, seconds, micros)
+        self._observe_clock(*await self._redis.time())
         for room in rooms:
             known = known_seqs.get(room, 0)
             await self._seed_script(keys=[_seq_key(room)], args=[known])
@@ -211,64 +218,58 @@ class RedisBroker(Broker):
             batch = [await self._outbox.get()]
             while len(batch) < MAX_PIPELINE and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
-            try:
-                results = await self._send_batch(batch)
-                retry = self._retry_of(batch, results)
-                if retry:
-                    # The script cache was empty (Redis restarted) or our clock estimate was off:
-                    # load the script, and send those publishes again, in their order.
-                    await self._redis.script_load(_PUBLISH_LUA)
-                    for index, result in zip(
-                        retry, await self._send_batch([batch[i] for i in retry]), strict=True
-                    ):
-                        results[index] = result
-            except asyncio.CancelledError:
-                self._fail(batch, Unavailable("The server is shutting down; nothing was published"))
-                raise
-            except Exception as exc:  # Redis down or hung: the senders hear `unavailable`
-                log.warning("publishing to Redis failed: %s", exc.__class__.__name__)
-                # Fail what queued up behind it too, at once: with Redis down or hung each further
-                # pipeline would wait out its own timeout, and senders (or a shutdown) wait on them.
-                while not self._outbox.empty():
-                    batch.append(self._outbox.get_nowait())
-                self._fail(batch, Unavailable("The message service is unavailable; nothing was published"))
-                continue
-            for item, result in zip(batch, results, strict=True):
-                if item[0] != "m":
-                    continue
-                done: PublishDone = item[4]
-                if isinstance(result, BaseException) or result == TOO_LATE:
-                    done(None, Unavailable("The message service refused the message; nothing was published"))
-                else:
-                    done(int(result), None)
+            again = await self._publish_once(batch, retry_late=True)
+            if again:  # "too late" at once: our estimate of Redis's clock was off; it is corrected now
+                await self._publish_once(again, retry_late=False)
 
-    async def _send_batch(self, batch: list[tuple[Any, ...]]) -> list[Any]:
-        """One pipeline for the batch, then TIME; returns the batch's results (TIME's is used here)."""
+    async def _publish_once(self, batch: list[tuple[Any, ...]], *, retry_late: bool) -> list[tuple[Any, ...]]:
+        """Send one pipeline and answer every publish in it; returns those to send again."""
+        deadline = self._deadline_ms()
+        floors = {item[1]: self._last.get(item[1], 0) for item in batch if item[0] == "m"}
+        started = time.monotonic()
+        try:
+            results = await self._send_batch(batch, deadline, floors)
+        except asyncio.CancelledError:
+            self._fail(batch, Unavailable("The server is shutting down; nothing was published"))
+            raise
+        except Exception as exc:  # Redis down, hung or slow: what was sent may or may not have run
+            log.warning("publishing to Redis failed: %s", exc.__class__.__name__)
+            # What queued up behind it was never sent: fail it at once. With Redis down or hung each
+            # further pipeline would wait out its own timeout, and senders (or a shutdown) wait on them.
+            queued = []
+            while not self._outbox.empty():
+                queued.append(self._outbox.get_nowait())
+            self._fail(queued, Unavailable("The message service is unavailable; nothing was published"))
+            await self._settle_unknown(batch, deadline, floors)
+            return []
+        quick = retry_late and time.monotonic() - started < PUBLISH_DEADLINE_S / 2
+        again = []
+        for item, result in zip(batch, results, strict=True):
+            if item[0] != "m":
+                continue
+            if result == TOO_LATE and quick:
+                again.append(item)  # it ran at once, yet "too late": only a clock error explains that
+            elif isinstance(result, BaseException) or result == TOO_LATE:
+                item[4](None, Unavailable("The message service refused the message; nothing was published"))
+            else:
+                item[4](int(result), None)
+        return again
+
+    async def _send_batch(
+        self, batch: list[tuple[Any, ...]], deadline: int, floors: dict[str, int]
+    ) -> list[Any]:
+        """One pipeline: SCRIPT LOAD, the batch, TIME; returns the batch's results."""
         pipe = self._redis.pipeline(transaction=False)
-        sent = time.time()
-        deadline = 0
-        if self._clock_offset_ms is not None:
-            deadline = int(sent * 1000 + self._clock_offset_ms + PUBLISH_DEADLINE_S * 1000)
+        # Loaded in every round trip (Redis only hashes it when it has it), so a Redis that restarted
+        # or was flushed never answers NOSCRIPT. EVALSHA goes straight into the pipeline: redis-py's
+        # Script objects would first ask SCRIPT EXISTS, in a round trip of its own.
+        pipe.script_load(_PUBLISH_LUA)
         for item in batch:
             if item[0] == "m":
                 _, room, message_id, body, _done = item
-                floor = self._last.get(room, 0)
-                # EVALSHA straight into the pipeline: redis-py's Script objects would first ask
-                # SCRIPT EXISTS in a round trip of their own, for every pipeline.
-                pipe.execute_command(
-                    "EVALSHA",
-                    _PUBLISH_SHA,
-                    2,
-                    _seq_key(room),
-                    _stream_key(room),
-                    floor,
-                    body,
-                    message_id,
-                    room,
-                    MSG_CHANNEL,
-                    STREAM_MAXLEN,
-                    deadline,
-                )
+                keys = (_seq_key(room), _stream_key(room))
+                args = (floors[room], body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN, deadline)
+                pipe.execute_command("EVALSHA", _PUBLISH_SHA, 2, *keys, *args)
             elif item[0] == "x":
                 pipe.xdel(item[1], item[2])
             else:
@@ -277,23 +278,61 @@ class RedisBroker(Broker):
         results = await pipe.execute(raise_on_error=False)
         clock = results.pop()
         if not isinstance(clock, BaseException):
-            self._observe_clock(sent, *clock)
-        self._batch_took = time.time() - sent
-        return results
+            self._observe_clock(*clock)
+        return results[1:]
 
-    def _retry_of(self, batch: list[tuple[Any, ...]], results: list[Any]) -> list[int]:
-        """Indexes of publishes to send again: NOSCRIPT, or "too late" after a quick round trip."""
-        quick = self._batch_took < PUBLISH_DEADLINE_S / 2  # then "too late" can only be a clock error
-        return [
-            i
-            for i, (item, result) in enumerate(zip(batch, results, strict=True))
-            if item[0] == "m" and (isinstance(result, NoScriptError) or (result == TOO_LATE and quick))
-        ]
+    async def _settle_unknown(
+        self, batch: list[tuple[Any, ...]], deadline: int, floors: dict[str, int]
+    ) -> None:
+        """A pipeline failed after it was sent: answer each publish with what Redis did.
 
-    def _observe_clock(self, sent: float, seconds: int, micros: int) -> None:
-        # Redis read its clock somewhere between our send and now: take the midpoint.
-        midpoint_ms = (sent + time.time()) * 500
-        self._clock_offset_ms = seconds * 1000 + micros / 1000 - midpoint_ms
+        Once Redis's clock is past the deadline, a publish that is not in its room's stream never
+        will be. If Redis does not say within SETTLE_S, the senders hear `unavailable`: the deadline
+        still keeps a publish that had not run from running later.
+        """
+        messages = [item for item in batch if item[0] == "m"]
+        if not messages:
+            return
+        found: dict[str, int] = {}
+        try:
+            found = await asyncio.wait_for(self._published_since(floors, deadline), SETTLE_S)
+        except asyncio.CancelledError:
+            self._fail(messages, Unavailable("The server is shutting down; nothing was published"))
+            raise
+        except Exception as exc:
+            log.warning("could not tell what Redis published (%s)", exc.__class__.__name__)
+        for item in messages:
+            seq = found.get(item[2])
+            if seq is not None:
+                item[4](seq, None)
+            else:
+                item[4](None, Unavailable("The message service is unavailable; nothing was published"))
+
+    async def _published_since(self, floors: dict[str, int], deadline: int) -> dict[str, int]:
+        """message id -> seq of what each room's stream holds past its floor, once past the deadline."""
+        while deadline:
+            seconds, micros = await self._redis.time()
+            now = int(seconds) * 1000 + int(micros) // 1000
+            if now > deadline:
+                break
+            await asyncio.sleep((deadline - now) / 1000 + 0.01)
+        found = {}
+        for room, floor in floors.items():
+            for entry_id, fields in await self._redis.xrange(_stream_key(room), min=f"{floor + 1}-0"):
+                found[fields[b"id"].decode()] = int(entry_id.split(b"-")[0])
+        return found
+
+    def _deadline_ms(self) -> int:
+        """When a publish sent now must have run, on Redis's clock; 0 (none) before the first TIME."""
+        if self._clock_offset_ms is None:
+            return 0
+        return int(time.monotonic() * 1000 + self._clock_offset_ms + PUBLISH_DEADLINE_S * 1000)
+
+    def _observe_clock(self, seconds: int, micros: int) -> None:
+        # Redis read its clock before its reply reached us, so "Redis's time minus ours now" can only
+        # be too small: deadlines err early (a quick retry), never late. Ours is monotonic: a step of
+        # this machine's wall clock cannot stretch them.
+        self._clock_offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.monotonic() * 1000
 
     @staticmethod
     def _fail(batch: list[tuple[Any, ...]], exc: BaseException) -> None:
