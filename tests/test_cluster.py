@@ -215,9 +215,15 @@ async def test_metrics_with_two_workers_count_for_all_of_them(make_server, redis
     workers = wait_for(
         lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid), 15, "2 workers"
     )
-    members = [await clients.user(server, f"m{i}", ("lobby",)) for i in range(8)]
-    for i, member in enumerate(members[:6]):
-        await member.post("lobby", f"counted {i}")
+    # Each member posts once; the ack's message id ends with its worker's tag. Connect until both
+    # workers hold members, so a scrape reaching either one has the other's share to count.
+    members, tags = [], set()
+    while len(tags) < 2:
+        assert len(members) < 40, "the kernel gave 40 connections in a row to one worker"
+        member = await clients.user(server, f"m{len(members)}", ("lobby",))
+        members.append(member)
+        tags.add((await member.post("lobby", f"counted {len(members)}"))["id"][-6:])
+    posted = people = float(len(members))  # one message each
 
     def scrapes(n: int) -> list[tuple[float, float]]:
         """(published messages, participants) from n scrapes, each on a new connection."""
@@ -234,9 +240,11 @@ async def test_metrics_with_two_workers_count_for_all_of_them(make_server, redis
             seen.append((values["published"], values["participant"]))
         return seen
 
-    assert set(scrapes(20)) == {(6.0, 8.0)}, "every scrape should count both workers' messages and people"
+    assert set(scrapes(20)) == {(posted, people)}, (
+        "every scrape should count both workers' messages and people"
+    )
     victim = next(iter(workers))
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: len(children(server.proc.pid) - {victim}) == 2, 20, "a replacement worker")
     survivors = sum([await answers_ping(m) for m in members])
-    wait_for(lambda: set(scrapes(10)) == {(6.0, float(survivors))}, 10, "the killed worker's people gone")
+    wait_for(lambda: set(scrapes(10)) == {(posted, float(survivors))}, 10, "the killed worker's people gone")
