@@ -23,6 +23,9 @@ FLOOD_COOL_OFF_S = 2.0
 #: Addresses whose buckets are remembered; past this the least recently seen is forgotten.
 MAX_TRACKED = 10_000
 
+#: Why a connection was refused, as counted for /metrics.
+REFUSAL_REASONS = ("rate", "full", "per_address")
+
 TOO_FAST = "Too many new connections from your network; please wait a moment."
 FULL = "The server is full right now; please try again in a minute."
 TOO_MANY = "Too many connections from your network; please close some tabs and try again."
@@ -67,7 +70,7 @@ class Admission:
         #: address key -> (tokens, when last updated), least recently seen first.
         self._buckets: dict[str, tuple[float, float]] = {}
         #: Refused connections by reason, for /metrics.
-        self.refused = {"rate": 0, "full": 0, "per_address": 0}
+        self.refused = dict.fromkeys(REFUSAL_REASONS, 0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Admission:

@@ -90,7 +90,6 @@ class Hub:
         metrics: Metrics,
         worker_id: str | None = None,
     ) -> None:
-        self.rooms_config = rooms
         self.broker = broker
         self.store = store
         self.audit = audit
@@ -756,7 +755,6 @@ class Hub:
                 member.raw.write(wire)
                 member.rooms.discard(rid)
             room.members.clear()
-        self.rooms_config = config
         if added:
             self.broker.add_rooms(added, {})
         return {"added": added, "changed": changed, "removed": removed}

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from chatserver.admission import REFUSAL_REASONS
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: The environment variable prometheus-client reads, at import, to write values to shared files.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-REFUSAL_REASONS = ("rate", "full", "per_address")
 
 
 class Metrics:

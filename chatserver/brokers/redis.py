@@ -54,6 +54,10 @@ TOO_LATE = -1
 #: After a pipeline failed mid-way, how long we may take to find out what Redis published.
 SETTLE_S = 1.5
 
+SHUTTING_DOWN = "The server is shutting down; nothing was published"
+UNREACHABLE = "The message service is unavailable; nothing was published"
+REFUSED = "The message service refused the message; nothing was published"
+
 # KEYS: seq key, stream key.
 # ARGV: floor, body (JSON object without seq), id, room, channel, maxlen, deadline (ms, Redis clock; 0: none).
 _PUBLISH_LUA = """
@@ -90,6 +94,11 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return cur
 """
+
+
+def _redis_ms(seconds: int | bytes, micros: int | bytes) -> float:
+    """A TIME reply as milliseconds on Redis's clock."""
+    return int(seconds) * 1000 + int(micros) / 1000
 
 
 def _seq_key(room: str) -> str:
@@ -158,6 +167,8 @@ class RedisBroker(Broker):
             self._last.setdefault(room, known_seqs.get(room, 0))
 
     async def _seed(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        # Every pipeline loads the script again; this first load and TIME check, at start, that
+        # this Redis user may run them at all.
         await self._redis.script_load(_PUBLISH_LUA)
         self._observe_clock(*await self._redis.time())
         for room in rooms:
@@ -230,7 +241,7 @@ class RedisBroker(Broker):
         try:
             results = await self._send_batch(batch, deadline, floors)
         except asyncio.CancelledError:
-            self._fail(batch, Unavailable("The server is shutting down; nothing was published"))
+            self._fail(batch, Unavailable(SHUTTING_DOWN))
             raise
         except Exception as exc:  # Redis down, hung or slow: what was sent may or may not have run
             log.warning("publishing to Redis failed: %s", exc.__class__.__name__)
@@ -239,7 +250,7 @@ class RedisBroker(Broker):
             queued = []
             while not self._outbox.empty():
                 queued.append(self._outbox.get_nowait())
-            self._fail(queued, Unavailable("The message service is unavailable; nothing was published"))
+            self._fail(queued, Unavailable(UNREACHABLE))
             await self._settle_unknown(batch, deadline, floors)
             return []
         quick = retry_late and time.monotonic() - started < PUBLISH_DEADLINE_S / 2
@@ -250,7 +261,7 @@ class RedisBroker(Broker):
             if result == TOO_LATE and quick:
                 again.append(item)  # it ran at once, yet "too late": only a clock error explains that
             elif isinstance(result, BaseException) or result == TOO_LATE:
-                item[4](None, Unavailable("The message service refused the message; nothing was published"))
+                item[4](None, Unavailable(REFUSED))
             else:
                 item[4](int(result), None)
         return again
@@ -297,7 +308,7 @@ class RedisBroker(Broker):
         try:
             found = await asyncio.wait_for(self._published_since(floors, deadline), SETTLE_S)
         except asyncio.CancelledError:
-            self._fail(messages, Unavailable("The server is shutting down; nothing was published"))
+            self._fail(messages, Unavailable(SHUTTING_DOWN))
             raise
         except Exception as exc:
             log.warning("could not tell what Redis published (%s)", exc.__class__.__name__)
@@ -306,13 +317,12 @@ class RedisBroker(Broker):
             if seq is not None:
                 item[4](seq, None)
             else:
-                item[4](None, Unavailable("The message service is unavailable; nothing was published"))
+                item[4](None, Unavailable(UNREACHABLE))
 
     async def _published_since(self, floors: dict[str, int], deadline: int) -> dict[str, int]:
         """message id -> seq of what each room's stream holds past its floor, once past the deadline."""
         while deadline:
-            seconds, micros = await self._redis.time()
-            now = int(seconds) * 1000 + int(micros) // 1000
+            now = _redis_ms(*await self._redis.time())
             if now > deadline:
                 break
             await asyncio.sleep((deadline - now) / 1000 + 0.01)
@@ -332,7 +342,7 @@ class RedisBroker(Broker):
         # Redis read its clock before its reply reached us, so "Redis's time minus ours now" can only
         # be too small: deadlines err early (a quick retry), never late. Ours is monotonic: a step of
         # this machine's wall clock cannot stretch them.
-        self._clock_offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.monotonic() * 1000
+        self._clock_offset_ms = _redis_ms(seconds, micros) - time.monotonic() * 1000
 
     @staticmethod
     def _fail(batch: list[tuple[Any, ...]], exc: BaseException) -> None:
