@@ -365,3 +365,190 @@ def test_a_room_s_source_changes_exactly_when_what_built_it_changes():
     assert relisted["safe"].source != before["safe"].source, "a resource list it sends changed"
     defaulted = parse_rooms(text.replace("  history: 50", "  history: 60")).rooms
     assert defaulted["lobby"].source != before["lobby"].source, "a default it inherits changed"
+
+
+# ---- Resources by country (issue 13): countries, pairs, numbers and links checked ---------------------
+ROOM_X = "rooms:\n  - id: x\n    title: X\n    topic: t\n"
+
+
+def helplines_file(*items: str) -> str:
+    """A rooms.yaml whose `crisis` list holds these items (each a block of `key: value` lines)."""
+    body = "".join(
+        "    - " + textwrap.indent(textwrap.dedent(item).strip(), "      ")[6:] + "\n" for item in items
+    )
+    return "resources:\n  crisis:\n" + body + ROOM_X
+
+
+def test_items_keyed_by_country_reach_the_room_as_written():
+    """countries (upper-cased), pair, sms_keyword and checked travel with the item; none = anywhere."""
+    text = helplines_file(
+        """
+        name: Lifeline
+        countries: [au]
+        phone: "13 11 14"
+        sms: "0477 13 11 14"
+        pair: au-lifeline
+        checked: 2026-12
+        """,
+        """
+        name: Kids Helpline
+        countries: [AU]
+        phone: "1800 55 1800"
+        pair: au-lifeline
+        """,
+        """
+        name: Crisis Text Line
+        countries: [US]
+        sms: "741741"
+        sms_keyword: HOME
+        url: https://www.crisistextline.org
+        """,
+        """
+        name: Find a helpline
+        url: https://findahelpline.com
+        """,
+    )
+    items = parse_rooms(text).rooms["x"].resources
+    assert items[0] == {
+        "name": "Lifeline",
+        "countries": ["AU"],
+        "phone": "13 11 14",
+        "sms": "0477 13 11 14",
+        "pair": "au-lifeline",
+        "checked": "2026-12",
+    }
+    assert items[1]["pair"] == "au-lifeline" and items[2]["sms_keyword"] == "HOME"
+    assert "countries" not in items[3]
+
+
+@pytest.mark.parametrize(
+    ("country", "number"),
+    [
+        ("US", "988"),
+        ("CA", "988"),
+        ("GB", "116 123"),
+        ("IE", "116 123"),
+        ("GB", "999"),
+        ("AU", "000"),
+        ("NZ", "1737"),
+        ("FR", "3114"),
+        ("ES", "024"),
+        ("DE", "116 111"),
+        ("DE", "0800 111 0 111 / 0800 111 0 222"),
+        ("NL", "113 / 0800 0113"),
+        ("BR", "188"),
+        ("IN", "14416"),
+        ("GB", "+44 800 1111"),
+    ],
+)
+def test_short_codes_and_full_numbers_of_the_item_s_country_pass(country, number):
+    """Emergency and crisis short numbers, national numbers and several numbers in one field are fine."""
+    parse_rooms(helplines_file(f'name: Line\ncountries: [{country}]\nphone: "{number}"'))
+
+
+def test_items_without_countries_keep_the_old_free_form_numbers():
+    """Existing files stay valid: "112 / 911 / 999" and labelled numbers in an international item."""
+    parse_rooms(helplines_file('name: Emergency\nphone: "112 (EU) / 911 (US, Canada) / 999 (UK)"'))
+    parse_rooms(helplines_file('name: Line\nphone: "116 123"'))
+
+
+def test_norway_is_a_country_not_false():
+    """A bare NO in [NO] is read as Norway's code, not YAML's false."""
+    items = (
+        parse_rooms(helplines_file("name: Emergency\ncountries: [NO, SE]\nphone: '112'")).rooms["x"].resources
+    )
+    assert items[0]["countries"] == ["NO", "SE"]
+
+
+@pytest.mark.parametrize(
+    ("name", "item", "needle", "words"),
+    [
+        ("unknown country", "name: A\ncountries: [GB, XY]\nphone: '999'", "countries:", ("'XY'", "ISO 3166")),
+        ("UK is not ISO", "name: A\ncountries: [UK]\nphone: '999'", "countries:", ("'UK'", "GB")),
+        ("countries not a list", "name: A\ncountries: GB\nphone: '999'", "countries:", ("list", "[GB, IE]")),
+        (
+            "number of another country",
+            "name: A\ncountries: [AU]\nphone: '116 123'",
+            "phone:",
+            ("AU", "116 123"),
+        ),
+        ("too short for GB", "name: A\ncountries: [GB]\nphone: '0800 123'", "phone:", ("GB", "0800 123")),
+        ("valid in one, not both", "name: A\ncountries: [US, GB]\nphone: '988'", "phone:", ("in GB", "988")),
+        (
+            "not a number at all",
+            "name: A\ncountries: [GB]\nphone: 'call us'",
+            "phone:",
+            ("'call us'", "digits"),
+        ),
+        (
+            "second of two numbers",
+            "name: A\ncountries: [DE]\nphone: '0800 111 0 111 / 0800 111'",
+            "phone:",
+            ("'0800 111'", "DE"),
+        ),
+        ("national number, no countries", "name: A\nphone: '0800 1111'", "phone:", ("countries", "+44")),
+        (
+            "sms of another country",
+            "name: A\ncountries: [GB]\nsms: '741741'",
+            "sms:",
+            ("number to text", "GB"),
+        ),
+        ("sms not a number", "name: A\ncountries: [US]\nsms: 'text HOME'", "sms:", ("number to text",)),
+        ("two sms numbers", "name: A\ncountries: [US]\nsms: '741741 / 988'", "sms:", ("one number",)),
+        (
+            "sms keyword without sms",
+            "name: A\ncountries: [US]\nsms_keyword: HOME",
+            "sms_keyword:",
+            ("'sms'",),
+        ),
+        ("url without scheme", "name: A\nurl: www.samaritans.org", "url:", ("web address", "https://")),
+        ("url of another scheme", "name: A\nurl: 'javascript:alert(1)'", "url:", ("web address",)),
+        ("url without host", "name: A\nurl: 'https://'", "url:", ("web address",)),
+        ("checked not a month", "name: A\nchecked: last week", "checked:", ("2026-12",)),
+        ("bad pair key", "name: A\npair: 'Lifeline AU'", "pair:", ("pair key",)),
+    ],
+)
+def test_each_helpline_problem_is_reported_at_its_line(name, item, needle, words):
+    """A bad country, number, SMS number, link, date or pair is one `rooms.yaml:LINE: message`."""
+    text = helplines_file(item)
+    problems = problems_of(text)
+    assert len(problems) == 1, problems
+    assert lines_of(problems) == [line_with(text, needle)], problems
+    assert all(w.lower() in problems[0].lower() for w in words), problems
+
+
+def test_a_pair_needs_two_items_with_the_same_countries():
+    """A pair of one, or a pair whose items list different countries, is reported at the item."""
+    text = helplines_file(
+        "name: Lifeline\ncountries: [AU]\nphone: '13 11 14'\npair: au",
+        "name: Kids Helpline\ncountries: [AU, NZ]\nphone: '+61 1800 55 1800'\npair: au",
+        "name: Alone\ncountries: [NZ]\nphone: '1737'\npair: nz",
+    )
+    problems = problems_of(text)
+    assert lines_of(problems) == [line_with(text, "Kids Helpline"), line_with(text, "name: Alone")], problems
+    assert "same countries" in problems[0] and "only this item" in problems[1]
+
+
+def test_check_rooms_names_file_and_line_for_a_broken_helpline(tmp_path, capsys):
+    """`chatserver check-rooms` exits 1 and prints PATH:LINE for a bad number."""
+    from chatserver.cli import main
+
+    path = tmp_path / "rooms.yaml"
+    text = helplines_file("name: Lifeline\ncountries: [AU]\nphone: '13 11 1'")
+    path.write_text(text)
+    assert main(["check-rooms", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:{line_with(text, 'phone:')}: 'phone'" in err, err
+
+
+def test_shipped_helplines_cover_ten_countries_with_pairs_and_a_fallback():
+    """rooms.yaml ships examples for ten or more countries, marked checked, pairs complete, and fallbacks."""
+    crisis = load_rooms(SHIPPED_ROOMS).rooms["welcome"].resource_lists["crisis"]
+    countries = {c for item in crisis for c in item.get("countries", [])}
+    assert len(countries) >= 10, countries
+    assert {"US", "CA", "GB", "IE", "AU", "NZ", "DE", "FR", "ES", "NL"} <= countries
+    assert all(re.fullmatch(r"\d{4}-\d\d", item.get("checked", "")) for item in crisis if "countries" in item)
+    fallback = [item["name"] for item in crisis if "countries" not in item]
+    assert any("Befrienders" in name for name in fallback) and any("Emergency" in name for name in fallback)
+    au = [item["name"] for item in crisis if item.get("pair") == "au-lifeline"]
+    assert len(au) == 2 and any("Kids Helpline" in name for name in au)
