@@ -31,6 +31,7 @@ from chatserver.brokers import broker_from_url
 from chatserver.connection import Connection
 from chatserver.errors import ChatError, ConfigError
 from chatserver.headers import SECURITY_HEADERS
+from chatserver.helplines import crisis_hints
 from chatserver.hub import Hub, new_worker_id
 from chatserver.metrics import CONTENT_TYPE, Metrics
 from chatserver.protocol import CLOSE_POLICY, HELLO_TIMEOUT_S, error_frame, parse_frame
@@ -42,7 +43,7 @@ from chatserver.transport import EXTENSION
 log = logging.getLogger(__name__)
 
 #: How often each worker re-reads the host list (revocations take effect within this).
-HOST_REFRESH_S = 10.0
+HOST_REFRESH_S = 3.0
 #: How often each worker copies its audit queue and refusal counts into the shared metrics.
 METRICS_REFRESH_S = 2.0
 
@@ -159,6 +160,16 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
 
     async def rooms_api(request: Request) -> Response:
         return Response(orjson.dumps(state().hub.room_summaries()), media_type="application/json")
+
+    async def crisis_hints_api(request: Request) -> Response:
+        """The page's "while typing" patterns for a room's languages (all without ?room=); cacheable."""
+        room_id = request.query_params.get("room")
+        room = state().hub.rooms.get(room_id) if room_id else None
+        if room_id and room is None:
+            return JSONResponse({"error": "unknown_room", "message": f"No room '{room_id}'"}, status_code=404)
+        languages = getattr(room.config, "languages", None) if room else None
+        body = {"patterns": crisis_hints(languages)}
+        return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -280,6 +291,7 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
     routes: list[Any] = [
         Route("/", index),
         Route("/api/rooms", rooms_api),
+        Route("/api/crisis-hints", crisis_hints_api),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
@@ -332,12 +344,13 @@ async def metrics_loop(metrics: Metrics) -> None:
 
 
 async def host_names_loop(settings: Settings, hub: Hub) -> None:
-    """Keep the hub's host list fresh: new hosts' names are reserved, revoked hosts are signed out."""
+    """Keep the hub's host list fresh: new hosts' names are reserved; revoked, replaced or
+    re-roled credentials are signed out."""
     while True:
         try:
             records = await asyncio.to_thread(list_hosts, settings.db)
             hub.host_names = {r.name for r in records if not r.revoked}
-            hub.sign_out({r.name for r in records if r.revoked})
+            hub.check_credentials(records)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -431,6 +444,10 @@ class WebSocketEndpoint:
                 return False
             if message["type"] == "websocket.disconnect":
                 return False
+            if not hub.admit_frame(conn, None):
+                if conn.raw.closed:
+                    return False
+                continue
             try:
                 frame = parse_frame(_data(message))
                 await hub.hello(conn, frame)

@@ -13,7 +13,7 @@ import hmac
 import os
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import aiosqlite
@@ -28,7 +28,7 @@ MAX_TOKEN_LENGTH = 256
 MAX_NAME_LENGTH = 32
 
 _HASH_CONTEXT = b"chatserver host token v1\x00"
-_COLUMNS = "name, is_admin, created_at, revoked_at"
+_COLUMNS = "name, is_admin, created_at, revoked_at, token_hash"
 _UPSERT = (
     "INSERT INTO hosts (name, token_hash, is_admin, created_at, revoked_at) VALUES (?, ?, ?, ?, NULL)"
     " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, is_admin = excluded.is_admin,"
@@ -45,6 +45,9 @@ class HostRecord:
     is_admin: bool
     created_at: str
     revoked_at: str | None = None
+    #: Which token this record stands for (a prefix of its hash): a connection signed in with
+    #: another one (since replaced) must lose its powers.
+    credential: str = field(default="", repr=False)
 
     @property
     def revoked(self) -> bool:
@@ -106,8 +109,10 @@ def add_host(db_path: str | os.PathLike[str], name: str, *, admin: bool = False)
     return token
 
 
-def _record(row: tuple[str, int, str, str | None]) -> HostRecord:
-    return HostRecord(name=row[0], is_admin=bool(row[1]), created_at=row[2], revoked_at=row[3])
+def _record(row: tuple[str, int, str, str | None, str]) -> HostRecord:
+    return HostRecord(
+        name=row[0], is_admin=bool(row[1]), created_at=row[2], revoked_at=row[3], credential=row[4][:16]
+    )
 
 
 def list_hosts(db_path: str | os.PathLike[str]) -> list[HostRecord]:
@@ -159,12 +164,12 @@ class HostDirectory:
         # The lookup is by hash, so its timing depends on the hash, which tells an
         # attacker nothing about any stored token; the compare is constant-time anyway.
         async with self._conn.execute(
-            f"SELECT {_COLUMNS}, token_hash FROM hosts WHERE token_hash = ?", (digest,)
+            f"SELECT {_COLUMNS} FROM hosts WHERE token_hash = ?", (digest,)
         ) as cursor:
             row = await cursor.fetchone()
         if row is None or not hmac.compare_digest(row[4], digest):
             return None
-        record = _record(row[:4])
+        record = _record(row)
         return None if record.revoked else record
 
     async def close(self) -> None:

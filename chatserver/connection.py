@@ -26,6 +26,7 @@ class Connection:
         "name",
         "role",
         "host_name",
+        "credential",
         "rooms",
         "sent",
         "_tokens",
@@ -45,6 +46,8 @@ class Connection:
         self.name = ""
         self.role = "participant"
         self.host_name: str | None = None
+        #: The host credential signed in with (HostRecord.credential); "" for participants.
+        self.credential = ""
         self.rooms: set[str] = set()
         self.sent: dict[str, int] = {}
         self._rate = frames_per_second
@@ -56,13 +59,6 @@ class Connection:
         self.last_typing = 0.0
         self.resume_hash = ""
         self.flooded = False
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role != "participant"
-
-    def sender(self) -> dict[str, str]:
-        return {"name": self.name, "session": self.session, "role": self.role}
 
     def send(self, frame: dict[str, Any]) -> bool:
         return self.raw.write(ws_text_frame(dumps(frame)))

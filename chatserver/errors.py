@@ -39,6 +39,12 @@ class Unavailable(ChatError):
     code = "unavailable"
 
 
+class Deleted(ChatError):
+    """A host deleted the message before it could be published; it never will be."""
+
+    code = "bad_request"
+
+
 class ConfigError(ChatError):
     """A configuration file or flag is wrong; `problems` lists every finding."""
 

@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ from chatserver.rooms_state import RoomState
 
 if TYPE_CHECKING:
     from chatserver.audit import AuditLog
-    from chatserver.auth import HostDirectory
+    from chatserver.auth import HostDirectory, HostRecord
     from chatserver.brokers.base import Broker
     from chatserver.metrics import Metrics
     from chatserver.rooms import RoomsConfig
@@ -224,13 +224,14 @@ class Hub:
         if frame.get("type") != "hello":
             raise BadRequest(f'Expected "hello" as the first frame, got {frame.get("type")!r}')
         name = clean_name(frame["name"])
-        role, host_name = "participant", None
+        role, host_name, credential = "participant", None, ""
         token = frame.get("token")
         if token:
             record = await self.hosts.authenticate(token)
             if record is not None:
-                role = "admin" if record.is_admin else "host"
-                host_name = record.name
+                role, host_name, credential = record.role, record.name, record.credential
+        if role == "participant" and imitates_staff(name, self.host_names):
+            raise BadRequest("That name could be mistaken for a host's; please choose another")
         session = ""
         resume = frame.get("resume")
         if resume:
@@ -243,15 +244,15 @@ class Hub:
                 conn.resume_hash = token_hash(resume)
         resume_token = resume if session else secrets.token_urlsafe(32)
         if not session:
+            # Only a hello that is answered with a welcome stores an identity.
             session = "s" + secrets.token_urlsafe(12)
             conn.resume_hash = token_hash(resume_token)
             try:
                 await self.store.save_identity(conn.resume_hash, {"session": session, "created": time.time()})
             except Exception:
                 log.warning("identity not saved: resume will not work for this session")
-        if role == "participant" and imitates_staff(name, self.host_names):
-            raise BadRequest("That name could be mistaken for a host's; please choose another")
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
+        conn.credential = credential
         self.by_session.setdefault(session, set()).add(conn)
         self.metrics.connections.labels(role).inc()
         welcome: dict[str, Any] = {
@@ -267,12 +268,7 @@ class Hub:
 
     async def handle(self, conn: Connection, raw: str | bytes) -> None:
         """One frame from a client that has said hello."""
-        if not conn.allow_frame():
-            if conn.strikes >= FLOOD_STRIKES:
-                conn.flooded = True
-                conn.raw.abort(CLOSE_POLICY, "too many frames")
-                return
-            conn.send(error_frame("rate_limited", "Too many frames; slow down", _client_id_of(raw)))
+        if not self.admit_frame(conn, raw):
             return
         try:
             frame = parse_frame(raw)
@@ -307,6 +303,24 @@ class Hub:
             error.update(exc.extra)
             conn.send(error)
 
+    def admit_frame(self, conn: Connection, raw: str | bytes | None) -> bool:
+        """The per-connection frame rate, from the very first frame: False when `raw` is refused.
+
+        A refused send is still read by the crisis filter; a connection that keeps
+        flooding is closed.
+        """
+        if conn.allow_frame():
+            return True
+        if conn.strikes >= FLOOD_STRIKES:
+            conn.flooded = True
+            conn.raw.abort(CLOSE_POLICY, "too many frames")
+            return False
+        loose = _loose_frame(raw) if raw is not None and conn.session else {}
+        conn.send(error_frame("rate_limited", "Too many frames; slow down", loose.get("client_id")))
+        if loose.get("type") == "send":
+            self._screen_throttled(conn, loose)
+        return False
+
     # ---- joining and leaving ----------------------------------------------
     def room_or_error(self, room_id: str) -> RoomState:
         room = self.rooms.get(room_id)
@@ -315,16 +329,18 @@ class Hub:
         return room
 
     def is_host_of(self, conn: Connection, room: RoomState) -> bool:
-        if conn.role == "admin":
-            return True
-        return conn.role == "host" and conn.host_name in room.config.hosts
+        return self.role_in(conn, room) != "participant"
 
     async def _join(self, conn: Connection, frame: dict[str, Any]) -> None:
         room = self.room_or_error(frame["room"])
         cfg = room.config
         if conn.session and room.is_banned(conn.session):
             raise ChatError("You cannot join this room: a host has banned you from it", code="banned")
-        if cfg.guidelines_required and frame.get("accept_guidelines") is not True and not conn.is_staff:
+        if (
+            cfg.guidelines_required
+            and frame.get("accept_guidelines") is not True
+            and not self.is_host_of(conn, room)
+        ):
             conn.send(
                 {
                     "type": "error",
@@ -469,25 +485,27 @@ class Hub:
         room_id = frame["room"]
         client_id = frame["client_id"]
         room = self.room_or_error(room_id)
-        if room_id not in conn.rooms:
-            raise ChatError(f"Join {room_id!r} before sending to it", code="not_joined")
         text = frame["text"]
         if not text.strip():
             raise BadRequest("A message needs some text")
-        cw = frame.get("cw")
-        if cw is not None:
-            cw = cw.strip()[:CW_MAX] or None
-        moderation.check_sender(self, conn, room)
+        role = self.role_in(conn, room)
         now = time.monotonic()
         ctx = MessageContext(
             room=room_id,
             session=conn.session,
             name=conn.name,
-            role=conn.role,
+            role=role,
             text=text,
             now=now,
             sent_in_room=conn.sent.get(room_id, 0),
         )
+        refusal = self._refusal(conn, room)
+        if refusal is not None:
+            self._screen_refused(conn, room, ctx, refusal, client_id)
+            raise refusal
+        cw = frame.get("cw")
+        if cw is not None:
+            cw = cw.strip()[:CW_MAX] or None
         result = room.config.chain.run(ctx)
         if result.resources:
             # Help first, whatever happens to the message: a person in crisis who is also
@@ -538,7 +556,7 @@ class Hub:
             "type": "message",
             "room": room_id,
             "id": message_id,
-            "from": conn.sender(),
+            "from": {"name": conn.name, "session": conn.session, "role": role},
             "text": result.text,
             "ts": ts,
         }
@@ -549,7 +567,7 @@ class Hub:
             conn.raw.in_flight += 1
             moderation.hold(self, conn, room, body, result, client_id, original=text)
             return
-        detail: dict[str, Any] = {"role": conn.role}
+        detail: dict[str, Any] = {"role": role}
         if cw:
             detail["cw"] = cw
         if result.redacted:
@@ -559,6 +577,66 @@ class Hub:
             moderation.alert_hosts_crisis(self, conn, room, message_id)
         conn.raw.in_flight += 1
         self.publish(room, body, detail, conn, client_id)
+
+    def _refusal(self, conn: Connection, room: RoomState) -> ChatError | None:
+        """Why `conn` may not post to `room` right now, if it may not."""
+        if room.id not in conn.rooms:
+            return ChatError(f"Join {room.id!r} before sending to it", code="not_joined")
+        try:
+            moderation.check_sender(self, conn, room)
+        except ChatError as exc:
+            return exc
+        return None
+
+    def _screen_refused(
+        self, conn: Connection, room: RoomState, ctx: MessageContext, refusal: ChatError, client_id: Any
+    ) -> None:
+        """A refused send still passes the crisis filter: no sanction may keep help from a person.
+
+        The message stays refused; the person gets the room's resources privately, the
+        hosts the urgent alert, and the audit log the row.
+        """
+        result = room.config.chain.run(ctx, refused=True)
+        if not (result.urgent or result.resources):
+            return
+        if result.resources:
+            moderation.send_resources(self, conn, room, result.resources)
+        if result.urgent:
+            moderation.alert_hosts_crisis(self, conn, room, None)
+        self.audit.append(
+            "rejected",
+            room=room.id,
+            actor_session=conn.session,
+            actor_name=conn.name,
+            text=ctx.text,
+            detail={
+                "by": refusal.code,
+                "reasons": result.reasons,
+                "explanations": result.explanations,
+                "urgent": result.urgent,
+                "client_id": str(client_id),
+            },
+        )
+
+    def _screen_throttled(self, conn: Connection, frame: dict[str, Any]) -> None:
+        """A send refused for flooding frames is still read by the crisis filter."""
+        room = self.rooms.get(frame.get("room")) if isinstance(frame.get("room"), str) else None
+        text = frame.get("text")
+        if room is None or room.closed or not isinstance(text, str) or not text.strip():
+            return
+        ctx = MessageContext(
+            room.id, conn.session, conn.name, self.role_in(conn, room), text, time.monotonic()
+        )
+        refusal = ChatError("Too many frames; slow down", code="rate_limited")
+        self._screen_refused(conn, room, ctx, refusal, frame.get("client_id"))
+
+    def role_in(self, conn: Connection, room: RoomState) -> str:
+        """What a connection is in this room: a host's powers and badge belong to the rooms they host."""
+        if conn.role == "admin":
+            return "admin"
+        if conn.role == "host" and conn.host_name in room.config.hosts:
+            return "host"
+        return "participant"
 
     def publish(
         self,
@@ -571,8 +649,13 @@ class Hub:
         kind: str = "published",
         actor: tuple[str, str] | None = None,
         on_published: Callable[[int], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """Commit the message to the audit log, then publish it; ack the sender when it is out."""
+        """Commit the message to the audit log, then publish it; ack the sender when it is out.
+
+        Whatever fails (the audit commit, the publish), the sender hears `unavailable`
+        and `on_failed` gets the error: nothing accepted is dropped without a word.
+        """
         message_id = body["id"]
         encoded = dumps(body)
         started = time.perf_counter()
@@ -580,6 +663,7 @@ class Hub:
 
         def published(seq: int | None, error: BaseException | None) -> None:
             if error is not None or seq is None:
+                self._publish_started.pop(message_id, None)
                 self.metrics.count_message("unavailable", ())
                 self.audit.append(
                     "publish_failed",
@@ -589,6 +673,8 @@ class Hub:
                     actor_name=actor_name,
                     detail={"error": error.__class__.__name__ if error else "unknown"},
                 )
+                if on_failed is not None:
+                    on_failed(error or Unavailable("not published"))
                 if sender is not None:
                     sender.answer(
                         error_frame(
@@ -612,6 +698,8 @@ class Hub:
             if error is not None:
                 self.metrics.count_message("unavailable", ())
                 log.error("audit commit failed (%s): message not published", error.__class__.__name__)
+                if on_failed is not None:
+                    on_failed(error)
                 if sender is not None:
                     sender.answer(
                         error_frame(
@@ -637,6 +725,8 @@ class Hub:
                 on_commit=committed,
             )
         except Unavailable as exc:
+            if on_failed is not None:
+                on_failed(exc)
             if sender is not None:
                 sender.answer(error_frame("unavailable", exc.message, client_id))
 
@@ -645,8 +735,8 @@ class Hub:
         room = self.rooms.get(room_id)
         if room is None:
             return
-        room.remember(seq, message_id, frame)
-        self.to_room(room, ws_text_frame(frame))
+        if room.remember(seq, message_id, frame):
+            self.to_room(room, ws_text_frame(frame))
         started = self._publish_started.pop(message_id, None)
         if started is not None:
             self.metrics.fanout_latency.observe(time.perf_counter() - started)
@@ -759,14 +849,17 @@ class Hub:
             self.broker.add_rooms(added, {})
         return {"added": added, "changed": changed, "removed": removed}
 
-    def sign_out(self, revoked: set[str]) -> None:
-        """Close the connections of hosts whose credentials were revoked while they were signed in."""
-        if not revoked:
-            return
+    def check_credentials(self, records: Iterable[HostRecord]) -> None:
+        """Powers follow the credential a connection signed in with: sign out every host or admin
+        whose token was revoked or replaced, or whose role changed, since."""
+        current = {r.name: r for r in records if not r.revoked}
         for conn in list(self.connections):
-            if conn.host_name in revoked:
-                log.info("closing a connection of revoked host %s", conn.host_name)
-                conn.raw.abort(CLOSE_POLICY, "your host credentials were revoked")
+            if conn.host_name is None:
+                continue
+            record = current.get(conn.host_name)
+            if record is None or record.credential != conn.credential or record.role != conn.role:
+                log.info("signing out host %s: credentials changed", conn.host_name)
+                conn.raw.abort(CLOSE_POLICY, "your host credentials changed; please sign in again")
 
     # ---- status -------------------------------------------------------------
     async def held_summary(self) -> list[dict[str, Any]]:
@@ -796,13 +889,13 @@ class Hub:
         ]
 
 
-def _client_id_of(raw: str | bytes) -> Any:
-    """The client_id of a send frame we refuse without handling, so its sender can match the answer."""
+def _loose_frame(raw: str | bytes) -> dict[str, Any]:
+    """A frame we refuse without handling, read just enough to answer it (its client_id, a crisis)."""
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
-    return frame.get("client_id") if isinstance(frame, dict) else None
+        return {}
+    return frame if isinstance(frame, dict) else {}
 
 
 def _message_from_row(row: dict[str, Any]) -> dict[str, Any]:

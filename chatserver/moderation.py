@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from chatserver.errors import BadRequest, ChatError, Forbidden, Unavailable
+from chatserver.errors import BadRequest, ChatError, Deleted, Forbidden, Unavailable
 from chatserver.protocol import dumps, ws_text_frame
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def check_sender(hub: Hub, conn: Connection, room: RoomState) -> None:
             code="muted",
             retry_after=round(left, 1),
         )
-    if conn.is_staff and hub.is_host_of(conn, room):
+    if hub.is_host_of(conn, room):
         return
     if room.locked:
         raise ChatError("This room is locked for now: only hosts can post", code="locked")
@@ -323,9 +323,61 @@ async def _release(hub: Hub, conn: Connection, room: RoomState, frame: dict[str,
             resolved["note"] = note
         hub.broker.publish_event(resolved)
 
+    def failed(error: BaseException) -> None:
+        if isinstance(error, Deleted):  # another host deleted it while this release was on its way
+            hub.broker.publish_event(
+                {
+                    "kind": "resolved",
+                    "room": room.id,
+                    "id": body["id"],
+                    "action": "rejected",
+                    "by": "another host",
+                    "sender": body["from"]["session"],
+                }
+            )
+            return
+        hub.spawn(_put_back(hub, conn, room, item, error))
+
     hub.publish(
-        room, body, detail, None, None, kind="released", actor=(conn.session, by), on_published=published
+        room,
+        body,
+        detail,
+        None,
+        None,
+        kind="released",
+        actor=(conn.session, by),
+        on_published=published,
+        on_failed=failed,
     )
+
+
+async def _put_back(
+    hub: Hub, conn: Connection, room: RoomState, item: dict[str, Any], error: BaseException
+) -> None:
+    """A release that did not go through: the message waits again, and the host hears why."""
+    log.warning(
+        "room %s: release of %s failed (%s); back in the queue", room.id, item["id"], type(error).__name__
+    )
+    queued = False
+    try:
+        await hub.store.put_held(room.id, item)
+        queued = True
+        hub.held_local[item["id"]] = (room.id, float(item.get("held_at", time.time())), False)
+    except Exception:
+        log.error("room %s: held item %s could not be put back (store unreachable)", room.id, item["id"])
+    conn.send(
+        {
+            "type": "error",
+            "code": "unavailable",
+            "room": room.id,
+            "message_id": item["id"],
+            "message": "The release did not go through, so nobody saw the message. "
+            + ("It is back in the queue: please try again." if queued else "Please try again in a moment."),
+        }
+    )
+    if queued:
+        notes = await _notes(hub, room.id, item["from"]["session"])
+        hub.broker.publish_event({"kind": "held", "room": room.id, "item": item, "notes": notes})
 
 
 async def _reject(hub: Hub, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
@@ -384,6 +436,13 @@ async def _delete(hub: Hub, conn: Connection, room: RoomState, frame: dict[str, 
             }
         )
         return
+    if message_id not in room.index:
+        try:
+            owner = await hub.audit.room_of(message_id)
+        except Exception:
+            raise Unavailable("Could not check that message; try again") from None
+        if owner != room.id:
+            raise BadRequest(f"Message {message_id!r} is not a message of {room.id!r}")
     await hub.audit.append_and_wait(
         "deleted",
         room=room.id,
@@ -391,9 +450,12 @@ async def _delete(hub: Hub, conn: Connection, room: RoomState, frame: dict[str, 
         detail={"by": conn.host_name or conn.name},
         **_actor(conn),
     )
-    seq = room.index.get(message_id)
-    if seq is not None:
-        hub.broker.forget(room.id, seq)  # so a worker starting later does not bring it back
+    try:
+        # Before anyone is told: a worker starting later, or a release racing this, must not bring it back.
+        await hub.broker.delete_message(room.id, message_id)
+    except Exception:
+        log.warning("room %s: deleted message not yet removed from the broker's history", room.id)
+        raise Unavailable("The message was not deleted everywhere yet; please try again") from None
     hub.broker.publish_event({"kind": "deleted", "room": room.id, "id": message_id})
 
 

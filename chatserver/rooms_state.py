@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 #: Messages kept per room for history and `since` replay (at least the room's `history`).
 LOG_KEEP = 1000
+#: Deleted ids remembered per room.
+DELETED_KEEP = 1000
 
 
 class RoomState:
@@ -35,6 +37,7 @@ class RoomState:
         "locked",
         "last_sent",
         "closed",
+        "deleted",
     )
 
     def __init__(self, config: Room) -> None:
@@ -52,6 +55,9 @@ class RoomState:
         self.locked = False
         self.last_sent: dict[str, float] = {}
         self.closed = False
+        # Ids deleted lately, oldest first: a copy of a deleted message that arrives late (a gap
+        # fill, a release that raced the delete) is never shown.
+        self.deleted: dict[str, None] = {}
 
     @property
     def id(self) -> str:
@@ -61,7 +67,11 @@ class RoomState:
         remote = sum(c for c, heard in self.remote_counts.values() if now - heard < stale_after)
         return len(self.members) + remote
 
-    def remember(self, seq: int, message_id: str, frame: bytes) -> None:
+    def remember(self, seq: int, message_id: str, frame: bytes) -> bool:
+        """Keep a published message for history; False (and not kept) if it was deleted."""
+        if message_id in self.deleted:
+            self.last_seq = max(self.last_seq, seq)
+            return False
         log = self.log
         if len(log) == log.maxlen:
             _, old_id, _ = log[0]
@@ -69,9 +79,13 @@ class RoomState:
         log.append((seq, message_id, frame))
         self.index[message_id] = seq
         self.last_seq = seq
+        return True
 
     def forget(self, message_id: str) -> bool:
-        """Drop a deleted message from history; True if it was here."""
+        """Drop a deleted message from history, now and if it turns up later; True if it was here."""
+        self.deleted[message_id] = None
+        if len(self.deleted) > DELETED_KEEP:
+            del self.deleted[next(iter(self.deleted))]
         if self.index.pop(message_id, None) is None:
             return False
         kept = [entry for entry in self.log if entry[1] != message_id]

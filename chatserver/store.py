@@ -17,6 +17,8 @@ from chatserver.brokers.redis import PREFIX
 
 HELD_TTL_S = 7 * 24 * 3600
 SESSION_TTL_S = 30 * 24 * 3600
+#: Identities the in-process store keeps at most (each a few hundred bytes).
+MEMORY_IDENTITIES = 200_000
 
 
 class Store:
@@ -86,7 +88,18 @@ class MemoryStore(Store):
         self._notes: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
-        self._identities[token_hash] = record
+        identities = self._identities
+        identities[token_hash] = record
+        # Bounded like Redis's TTL: the oldest identities go first (dicts keep insertion order).
+        now = time.time()
+        while identities:
+            oldest = next(iter(identities))
+            if (
+                len(identities) <= MEMORY_IDENTITIES
+                and now - identities[oldest].get("created", now) < SESSION_TTL_S
+            ):
+                break
+            del identities[oldest]
 
     async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
         return self._identities.get(token_hash)

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from chatserver.brokers.redis import _PUBLISH_SHA, TOO_LATE, RedisBroker, _seq_key, _stream_key
+from chatserver.brokers.redis import (
+    _PUBLISH_SHA,
+    TOO_LATE,
+    RedisBroker,
+    _deleted_key,
+    _seq_key,
+    _stream_key,
+)
+from chatserver.errors import Deleted
 
 pytestmark = pytest.mark.redis
 
@@ -79,14 +87,28 @@ async def test_the_script_refuses_a_publish_past_its_deadline_and_leaves_no_trac
     _, _, admin = broker
     seconds, _ = await admin.time()
     past = (seconds - 5) * 1000
-    keys = [_seq_key("lobby"), _stream_key("lobby")]
+    keys = [_seq_key("lobby"), _stream_key("lobby"), _deleted_key("lobby")]
     args = [0, BODY, "m1", "lobby", "chatserver:messages", 2000, past]
-    assert await admin.evalsha(_PUBLISH_SHA, 2, *keys, *args) == TOO_LATE
+    assert await admin.evalsha(_PUBLISH_SHA, 3, *keys, *args) == TOO_LATE
     assert await admin.get(_seq_key("lobby")) in (None, b"0")
     assert await admin.xlen(_stream_key("lobby")) == 0
     future = (seconds + 5) * 1000
-    assert await admin.evalsha(_PUBLISH_SHA, 2, *keys, *args[:-1], future) == 1
+    assert await admin.evalsha(_PUBLISH_SHA, 3, *keys, *args[:-1], future) == 1
     assert await admin.xlen(_stream_key("lobby")) == 1
+
+
+async def test_a_deleted_message_leaves_the_stream_and_is_never_published_later(broker):
+    """delete_message drops the stream entry by id, and a publish of that id still on its way is refused."""
+    b, _, admin = broker
+    assert await publish(b, "m1") == (1, None)
+    assert await admin.xlen(_stream_key("lobby")) == 1
+    await b.delete_message("lobby", "m1")
+    assert await admin.xlen(_stream_key("lobby")) == 0
+    await b.delete_message("lobby", "m2")  # a release racing the delete: not published yet
+    seq, error = await publish(b, "m2")
+    assert seq is None and isinstance(error, Deleted)
+    assert await admin.xlen(_stream_key("lobby")) == 0
+    assert await publish(b, "m3") == (2, None), "a refused publish takes no seq"
 
 
 #: A script that keeps Redis busy for 3.5 s: longer than the broker waits for a reply (3 s).

@@ -64,7 +64,7 @@ MESSAGES_SQL = (
     f"SELECT a.message_id, a.seq, a.room, a.text, a.ts, {_author('actor_name')}, {_author('actor_session')},"
     " a.detail FROM audit a"
     f" WHERE a.kind IN ({', '.join(repr(k) for k in MESSAGE_KINDS)})"
-    " AND NOT EXISTS (SELECT 1 FROM audit d WHERE d.message_id = a.message_id"
+    " AND NOT EXISTS (SELECT 1 FROM audit d WHERE d.message_id = a.message_id AND d.room IS a.room"
     f" AND +d.kind IN ({', '.join(repr(k) for k in HIDING_KINDS)}))"
 )
 

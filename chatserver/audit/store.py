@@ -77,6 +77,7 @@ def _insert_sql(rows: int) -> str:
 _KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
 # Only the row that put the message in front of the room carries its seq.
 _ANNOTATE = f"UPDATE audit SET seq = ? WHERE message_id = ? AND seq IS NULL AND kind IN ({_KINDS_SQL})"
+_ROOM_OF = f"SELECT room FROM audit WHERE message_id = ? AND kind IN ('held', {_KINDS_SQL}) LIMIT 1"
 _MESSAGES = MESSAGES_SQL + " AND room = ? AND seq IS NOT NULL"
 _SEQ_OF = f"SELECT seq FROM audit WHERE message_id = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL}) LIMIT 1"
 
@@ -553,6 +554,12 @@ class AuditLog:
             _MESSAGES + " AND seq > ? ORDER BY seq ASC LIMIT ?", (room, seq, limit)
         )
         return [message_of(row) for row in rows]
+
+    async def room_of(self, message_id: str) -> str | None:
+        """The room a message was sent to (held, published or released), or None if none was."""
+        rows = await self._reader.execute_fetchall(_ROOM_OF, (message_id,))
+        rows = list(rows)
+        return rows[0][0] if rows else None
 
     async def seq_of(self, message_id: str) -> int | None:
         """The seq a message was published with, or None (unknown, held, or never published)."""

@@ -69,8 +69,12 @@ class Broker:
         """Deliver an event to every worker, best effort; never blocks."""
         raise NotImplementedError
 
-    def forget(self, room: str, seq: int) -> None:
-        """Drop a deleted message from what the broker keeps for history; never blocks."""
+    async def delete_message(self, room: str, message_id: str) -> None:
+        """Drop a deleted message from what the broker keeps for history, for good.
+
+        A publish of the same message still in flight (a release racing the delete)
+        must then be refused with `Deleted`, so the message never reaches anyone.
+        """
         raise NotImplementedError
 
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:

@@ -42,8 +42,8 @@ class MemoryBroker(Broker):
         assert self._listener is not None, "broker not started"
         self._listener.on_event(envelope)
 
-    def forget(self, room: str, seq: int) -> None:
-        pass  # nothing kept here
+    async def delete_message(self, room: str, message_id: str) -> None:
+        pass  # nothing kept here, and publishes run at once: none can be in flight
 
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         return []  # the hub's own room log and the audit log hold everything

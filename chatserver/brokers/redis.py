@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError
 
 from chatserver.brokers.base import Broker, BrokerListener, PublishDone
-from chatserver.errors import Unavailable
+from chatserver.errors import Deleted, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ REPLY_TIMEOUT_S = 3.0
 PUBLISH_DEADLINE_S = 2.0
 #: What the publish script returns when it ran past its deadline.
 TOO_LATE = -1
+#: What it returns for a message a host deleted before it was published.
+DELETED = -2
 #: After a pipeline failed mid-way, how long we may take to find out what Redis published.
 SETTLE_S = 1.5
 
@@ -58,7 +60,7 @@ SHUTTING_DOWN = "The server is shutting down; nothing was published"
 UNREACHABLE = "The message service is unavailable; nothing was published"
 REFUSED = "The message service refused the message; nothing was published"
 
-# KEYS: seq key, stream key.
+# KEYS: seq key, stream key, deleted key.
 # ARGV: floor, body (JSON object without seq), id, room, channel, maxlen, deadline (ms, Redis clock; 0: none).
 _PUBLISH_LUA = """
 local deadline = tonumber(ARGV[7])
@@ -67,6 +69,9 @@ if deadline > 0 then
   if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > deadline then
     return -1
   end
+end
+if redis.call('ZSCORE', KEYS[3], ARGV[3]) then
+  return -2
 end
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
@@ -88,6 +93,27 @@ return cur
 
 _PUBLISH_SHA = hashlib.sha1(_PUBLISH_LUA.encode()).hexdigest()
 
+# KEYS: deleted key, stream key. ARGV: id, now (s), keep, scan.
+# A deletion is remembered (so a publish still in flight for it is refused) and the entry leaves the
+# stream, found by its id: its seq may not be known yet to the worker that deletes it.
+_DELETE_LUA = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', tonumber(ARGV[4]))
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'id' and fields[i + 1] == ARGV[1] then
+      redis.call('XDEL', KEYS[2], entry[1])
+      return 1
+    end
+  end
+end
+return 0
+"""
+#: Deletions remembered per room: far more than could ever be in flight.
+DELETED_KEEP = 10_000
+
 # KEYS: seq key. ARGV: known seq. Raise the counter to at least what the audit log knows.
 _SEED_LUA = """
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -101,12 +127,24 @@ def _redis_ms(seconds: int | bytes, micros: int | bytes) -> float:
     return int(seconds) * 1000 + int(micros) / 1000
 
 
+def _answer(item: tuple[Any, ...], seq: int | None, error: BaseException | None) -> None:
+    """Settle one queued publish; a failing callback is logged and never stops the publisher."""
+    try:
+        item[4](seq, error)
+    except Exception:
+        log.exception("answering publish of message %s failed", item[2])
+
+
 def _seq_key(room: str) -> str:
     return f"{PREFIX}:room:{room}:seq"
 
 
 def _stream_key(room: str) -> str:
     return f"{PREFIX}:room:{room}:log"
+
+
+def _deleted_key(room: str) -> str:
+    return f"{PREFIX}:room:{room}:deleted"
 
 
 class RedisBroker(Broker):
@@ -131,6 +169,7 @@ class RedisBroker(Broker):
         #: Redis's clock minus ours, in ms; None until measured (then publishes carry no deadline).
         self._clock_offset_ms: float | None = None
         self._seed_script = self._redis.register_script(_SEED_LUA)
+        self._delete_script = self._redis.register_script(_DELETE_LUA)
         self._listener: BrokerListener | None = None
         self._last: dict[str, int] = {}
         # Bounded: a publisher that cannot reach Redis fails callers with `unavailable`
@@ -219,9 +258,11 @@ class RedisBroker(Broker):
         with contextlib.suppress(asyncio.QueueFull):  # events are best effort
             self._outbox.put_nowait(("e", orjson.dumps(envelope)))
 
-    def forget(self, room: str, seq: int) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(("x", _stream_key(room), f"{seq}-1"))
+    async def delete_message(self, room: str, message_id: str) -> None:
+        await self._delete_script(
+            keys=[_deleted_key(room), _stream_key(room)],
+            args=[message_id, int(time.time()), DELETED_KEEP, STREAM_MAXLEN + 100],
+        )
 
     async def _publisher(self) -> None:
         """Send everything queued in one pipeline per round trip, in queue order."""
@@ -260,10 +301,12 @@ class RedisBroker(Broker):
                 continue
             if result == TOO_LATE and quick:
                 again.append(item)  # it ran at once, yet "too late": only a clock error explains that
+            elif result == DELETED:
+                _answer(item, None, Deleted("A host deleted this message; it was not published"))
             elif isinstance(result, BaseException) or result == TOO_LATE:
-                item[4](None, Unavailable(REFUSED))
+                _answer(item, None, Unavailable(REFUSED))
             else:
-                item[4](int(result), None)
+                _answer(item, int(result), None)
         return again
 
     async def _send_batch(
@@ -278,11 +321,9 @@ class RedisBroker(Broker):
         for item in batch:
             if item[0] == "m":
                 _, room, message_id, body, _done = item
-                keys = (_seq_key(room), _stream_key(room))
+                keys = (_seq_key(room), _stream_key(room), _deleted_key(room))
                 args = (floors[room], body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN, deadline)
-                pipe.execute_command("EVALSHA", _PUBLISH_SHA, 2, *keys, *args)
-            elif item[0] == "x":
-                pipe.xdel(item[1], item[2])
+                pipe.execute_command("EVALSHA", _PUBLISH_SHA, 3, *keys, *args)
             else:
                 pipe.publish(EVT_CHANNEL, item[1])
         pipe.time()
@@ -315,9 +356,9 @@ class RedisBroker(Broker):
         for item in messages:
             seq = found.get(item[2])
             if seq is not None:
-                item[4](seq, None)
+                _answer(item, seq, None)
             else:
-                item[4](None, Unavailable(UNREACHABLE))
+                _answer(item, None, Unavailable(UNREACHABLE))
 
     async def _published_since(self, floors: dict[str, int], deadline: int) -> dict[str, int]:
         """message id -> seq of what each room's stream holds past its floor, once past the deadline."""
@@ -348,7 +389,7 @@ class RedisBroker(Broker):
     def _fail(batch: list[tuple[Any, ...]], exc: BaseException) -> None:
         for item in batch:
             if item[0] == "m":
-                item[4](None, exc)
+                _answer(item, None, exc)
 
     # ---- subscribing -------------------------------------------------------
     async def _subscriber(self, subscribed: asyncio.Event) -> None:
@@ -423,7 +464,10 @@ class RedisBroker(Broker):
             except orjson.JSONDecodeError:
                 log.warning("ignored a malformed event from Redis")
                 return
-            listener.on_event(envelope)
+            try:
+                listener.on_event(envelope)
+            except Exception:  # one bad event must not end the subscription (and lose what follows)
+                log.exception("handling a %r event failed", envelope.get("kind"))
 
     def _deliver(self, room: str, seq: int, message_id: str, frame: bytes) -> None:
         self._last[room] = seq

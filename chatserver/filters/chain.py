@@ -79,14 +79,16 @@ class FilterChain:
     def __repr__(self) -> str:
         return f"FilterChain({self.names!r})"
 
-    def run(self, ctx: MessageContext) -> ChainResult:
+    def run(self, ctx: MessageContext, *, refused: bool = False) -> ChainResult:
         """Run every filter on `ctx` and combine the answers.
 
         `ctx` itself is left untouched: a redaction makes a copy for the filters after it.
+        `refused`: the message is already refused (the sender is muted, the room locked...);
+        only the filters that run after a reject (crisis) look at it, so help still goes out.
         """
-        result = ChainResult("published", ctx.text)
+        result = ChainResult("rejected" if refused else "published", ctx.text)
         privileged = ctx.role != "participant"
-        rank = 0
+        rank = 3 if refused else 0
         for f in self.filters:
             if rank == 3:
                 if not f.runs_after_reject:

@@ -1,0 +1,156 @@
+"""Issue 12, hardening: defects found by trying the product as hosts, participants and operators would.
+
+Each test is named after the behaviour it protects and ran red on the code before its fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.support import add_host
+
+CRISIS = "I want to die tonight"
+
+
+def rows(server, kind: str, **match) -> list[dict]:
+    """Audit rows of `kind` whose fields match."""
+    return [r for r in server.export("--kind", kind) if all(r.get(k) == v for k, v in match.items())]
+
+
+async def _crisis_is_heard(sender, host, room: str, code: str) -> dict:
+    """Send a crisis message that a sanction refuses: the refusal stands, help and the alert still go out."""
+    await sender.send(type="send", room=room, text=CRISIS, client_id="sos-" + code)
+    refusal = await sender.expect("error", ref="sos-" + code)
+    assert refusal["code"] == code
+    resources = await sender.expect("resources", room=room)
+    assert "Emergency services" in str(resources["items"])
+    alert = await host.expect("notice", code="crisis", session=sender.session)
+    assert alert["level"] == "urgent"
+    return alert
+
+
+# ---- 1. crisis help that no sanction can block ----------------------------------------------------
+async def test_a_muted_person_in_crisis_still_gets_help_and_the_hosts_are_alerted(server, clients):
+    """Muted: the send stays refused, but resources, the host alert and the audit row all happen."""
+    sam = await clients.user(server, "sam", ("safe",))
+    alice = await clients.host(server, "alice", ("safe",))
+    await alice.send(type="mute", room="safe", session=sam.session, minutes=5)
+    await sam.expect("notice", code="muted")
+    await _crisis_is_heard(sam, alice, "safe", "muted")
+    await alice.expect_none("held", within=0.3)
+    server.stop()
+    (row,) = [r for r in rows(server, "rejected") if r["actor"]["session"] == sam.session]
+    assert row["text"] == CRISIS and row["detail"]["by"] == "muted"
+    assert "crisis" in row["detail"]["reasons"] and row["detail"]["urgent"] is True
+
+
+async def test_a_locked_room_and_slow_mode_never_hide_a_crisis(server, clients):
+    """Locked room, then slow mode: each refusal still sends help and alerts the hosts."""
+    sam = await clients.user(server, "sam", ("safe",))
+    alice = await clients.host(server, "alice", ("safe",))
+    await alice.send(type="lock", room="safe", locked=True)
+    await sam.expect("notice", code="locked")
+    await _crisis_is_heard(sam, alice, "safe", "locked")
+    await alice.send(type="lock", room="safe", locked=False)
+    await alice.send(type="slowmode", room="safe", seconds=600)
+    await sam.expect("notice", code="slowmode")
+    first = await sam.post("safe", "hello everyone")
+    assert first["status"] == "published"
+    await _crisis_is_heard(sam, alice, "safe", "rate_limited")
+
+
+async def test_a_banned_person_in_crisis_is_still_helped(server, clients):
+    """Banned (and so removed from the room): a crisis send to that room still reaches its hosts."""
+    sam = await clients.user(server, "sam", ("safe",))
+    alice = await clients.host(server, "alice", ("safe",))
+    await alice.send(type="ban", room="safe", session=sam.session, reason="test")
+    await sam.expect("notice", code="removed")
+    await _crisis_is_heard(sam, alice, "safe", "not_joined")
+
+
+# ---- 4. every host power is per room -----------------------------------------------------------
+async def test_a_host_of_one_room_cannot_delete_in_another_by_naming_their_own(server, clients):
+    """Delete names the host's own room but another room's message: refused, the message stays."""
+    kim = await clients.user(server, "kim", ("short", "lobby"))
+    bob = await clients.host(server, "bob", ("lobby", "short"))  # bob hosts lobby, not short
+    ack = await kim.post("short", "a message in short")
+    assert ack["status"] == "published"
+    await bob.send(type="delete", room="lobby", message_id=ack["id"])
+    error = await bob.expect("error")
+    assert error["code"] in ("forbidden", "bad_request")
+    await kim.expect_none("deleted", within=0.5)
+    late = await clients.user(server, "lee", ("short",))
+    assert ack["id"] in [m["id"] for m in late.joined["short"]["history"]]
+
+
+async def test_a_host_of_another_room_posts_here_as_a_participant(server, clients):
+    """bob hosts lobby but not limited: there his messages are filtered and carry no host badge."""
+    kim = await clients.user(server, "kim", ("short",))
+    bob = await clients.host(server, "bob", ("short",))
+    ack = await bob.post("short", "x" * 41)  # short's max_length is 40: still applies
+    assert ack["status"] == "rejected"
+    ok = await bob.post("short", "hi from bob")
+    message = await kim.expect("message", id=ok["id"])
+    assert message["from"]["role"] == "participant"
+
+
+async def test_a_host_of_another_room_is_held_like_anyone(server, clients):
+    """In a premoderated room bob does not host, bob's message waits for a host."""
+    bob = await clients.host(server, "bob", ("newbies",))
+    ack = await bob.post("newbies", "hello, first time here")
+    assert ack["status"] == "held"
+
+
+# ---- 2. powers follow the credential a connection signed in with --------------------------------
+async def test_a_reissued_token_ends_the_old_tokens_connection(server, clients):
+    """`hosts add alice` again (a lost token replaced): the connection on the old token is closed."""
+    alice = await clients.host(server, "alice", ("lobby",))
+    add_host(server.db_path, "alice")
+    await asyncio.wait_for(alice.closed.wait(), 15)
+    assert alice.close_code == 1008
+
+
+async def test_an_admin_demoted_to_host_loses_admin_powers(server, clients):
+    """Re-adding root without --admin ends the admin connection (it signs in again as what it is now)."""
+    root = await clients.host(server, "root", ("lobby",))
+    assert root.welcome["role"] == "admin"
+    token = add_host(server.db_path, "root")
+    await asyncio.wait_for(root.closed.wait(), 15)
+    again = await clients.user(server, "root", token=token)
+    assert again.welcome["role"] == "host"
+
+
+# ---- 7. frames before hello are throttled; only a welcome stores an identity -------------------
+async def test_frames_before_hello_are_throttled(server, clients):
+    """A burst of bad hellos is answered rate_limited, then the connection is closed as a flood."""
+    c = await clients.connect(server)
+    with contextlib.suppress(ConnectionClosed):  # closed mid-burst: that is the point
+        for _ in range(200):
+            await c.send(type="join", room="lobby")
+    await asyncio.wait_for(c.closed.wait(), 10)
+    codes = {f.get("code") for f in c.frames if f.get("type") == "error"}
+    assert "rate_limited" in codes and c.close_code == 1008
+
+
+@pytest.mark.redis
+async def test_a_refused_hello_stores_no_identity(make_server, redis_server, clients):
+    """A hello refused for its name leaves nothing in the shared store; a welcome leaves one record."""
+    import redis as redis_lib
+
+    server = make_server(redis=redis_server.url)
+    r = redis_lib.Redis.from_url(redis_server.url)
+    before = len(r.keys("chatserver:identity:*"))
+    c = await clients.connect(server)
+    for _ in range(5):
+        await c.send(type="hello", name="alice")  # a host's name: refused
+        error = await c.expect("error")
+        assert error["code"] == "bad_request"
+    assert len(r.keys("chatserver:identity:*")) == before
+    await c.hello("sam")
+    assert len(r.keys("chatserver:identity:*")) == before + 1
+    assert json.loads(r.get(r.keys("chatserver:identity:*")[0]))["session"] == c.session
