@@ -154,3 +154,65 @@ async def test_a_refused_hello_stores_no_identity(make_server, redis_server, cli
     await c.hello("sam")
     assert len(r.keys("chatserver:identity:*")) == before + 1
     assert json.loads(r.get(r.keys("chatserver:identity:*")[0]))["session"] == c.session
+
+
+# ---- 3. nothing deleted comes back ---------------------------------------------------------------
+@pytest.mark.redis
+async def test_release_then_delete_at_once_never_returns_after_a_restart(make_server, redis_server, clients):
+    """Release and delete pressed back to back (Redis): after a restart a newcomer's history lacks it."""
+    server = make_server(redis=redis_server.url)
+    alice = await clients.host(server, "alice", ("moderated",))
+    sam = await clients.user(server, "sam", ("moderated",))
+    gone = []
+    for i in range(5):  # the race is a matter of milliseconds: try it a few times
+        text = f"please delete me {i}"
+        ack = await sam.post("moderated", text)
+        assert ack["status"] == "held"
+        await alice.expect("held", id=ack["id"])
+        await alice.send(type="release", room="moderated", message_id=ack["id"])
+        await alice.send(type="delete", room="moderated", message_id=ack["id"])
+        await alice.expect(None, type=lambda t: t in ("deleted", "error"), id=ack["id"], timeout=5)
+        gone.append((ack["id"], text))
+    server.stop()
+    server.start()
+    lee = await clients.user(server, "lee", ("moderated",))
+    history = lee.joined["moderated"]["history"]
+    shown = {m["id"] for m in history} | {m["text"] for m in history}
+    for message_id, text in gone:
+        assert message_id not in shown and text not in shown, f"{text!r} came back"
+    # ...and a replay from the start does not bring them back either.
+    replay = await clients.user(server, "max")
+    await replay.send(type="join", room="moderated", accept_guidelines=True, since="m0")
+    joined = await replay.expect("joined", room="moderated")
+    assert not {m["text"] for m in joined["history"]} & {t for _, t in gone}
+
+
+# ---- 8. a release that fails goes back to the queue ------------------------------------------------
+async def test_a_release_whose_audit_commit_fails_goes_back_to_the_queue(server, clients):
+    """The audit log refuses the release's row (a trigger stands in for a full disk): the host hears it,
+    the message waits in the queue again, unseen, and a later release publishes it."""
+    import sqlite3
+
+    alice = await clients.host(server, "alice", ("moderated",))
+    sam = await clients.user(server, "sam", ("moderated",))
+    kim = await clients.user(server, "kim", ("moderated",))
+    ack = await sam.post("moderated", "waiting for a host")
+    await alice.expect("held", id=ack["id"])
+    with sqlite3.connect(server.db_path, isolation_level=None) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_release BEFORE INSERT ON audit WHEN NEW.kind = 'released'"
+            " BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        )
+    try:
+        await alice.send(type="release", room="moderated", message_id=ack["id"])
+        error = await alice.expect("error", message_id=ack["id"], timeout=10)
+        assert error["code"] == "unavailable" and "back in the queue" in error["message"]
+    finally:
+        with sqlite3.connect(server.db_path, isolation_level=None) as db:
+            db.execute("DROP TRIGGER refuse_release")
+    await kim.expect_none("message", within=0.3, id=ack["id"])
+    bob = await clients.host(server, "bob", ("moderated",))
+    assert ack["id"] in [h["id"] for h in bob.joined["moderated"]["held"]]
+    await alice.send(type="release", room="moderated", message_id=ack["id"])
+    await kim.expect("message", id=ack["id"], timeout=10)
+    await sam.expect("resolved", id=ack["id"], action="released")
