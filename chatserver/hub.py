@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from chatserver import moderation
+from chatserver import moderation, resync
 from chatserver.connection import FLOOD_STRIKES, Connection
 from chatserver.errors import BadRequest, ChatError, Unavailable
 from chatserver.filters.base import MessageContext
@@ -104,6 +104,9 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._escalator: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
+        #: Set when shared state must be re-read at once (the broker reconnected).
+        self.resync_now = asyncio.Event()
         self._publish_started: dict[str, float] = {}
         #: Names of hosts and admins, which participants may not pass themselves off as.
         self.host_names: set[str] = set()
@@ -120,8 +123,13 @@ class Hub:
             await self._load_room(room, known.get(room.id, 0))
         if not self.broker.distributed:
             await self._restore_held()
+        try:
+            await resync.catch_up(self, announce=False)
+        except Exception:
+            log.warning("shared state not read at start; retrying in the background", exc_info=True)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="hub-heartbeat")
         self._escalator = asyncio.create_task(moderation.escalation_loop(self), name="hub-escalation")
+        self._resync = asyncio.create_task(resync.loop(self), name="hub-resync")
 
     async def _load_room(self, room: RoomState, known_seq: int) -> None:
         """Fill a room's recent log from the broker (freshest) or else the audit log."""
@@ -154,10 +162,10 @@ class Hub:
                 self.held_local[item["id"]] = (item["room"], item["held_at"], False)
 
     async def stop(self) -> None:
-        for task in (self._heartbeat, self._escalator, *self._tasks):
+        for task in (self._heartbeat, self._escalator, self._resync, *self._tasks):
             if task is not None:
                 task.cancel()
-        for task in (self._heartbeat, self._escalator, *self._tasks):
+        for task in (self._heartbeat, self._escalator, self._resync, *self._tasks):
             if task is not None:
                 try:
                     await task
@@ -794,6 +802,8 @@ class Hub:
         self.metrics.broker_healthy.set(1 if healthy else 0)
         if not healthy:
             self.metrics.broker_reconnects.inc()
+        else:
+            self.resync_now.set()  # events sent while we were away are gone: re-read what they changed
         text = (
             "Connection restored: messages flow normally again."
             if healthy

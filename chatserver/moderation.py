@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ MAX_MUTE_MINUTES = 7 * 24 * 60
 MAX_SLOWMODE_S = 3600
 NOTE_MAX = 1000
 ESCALATION_CHECK_S = 1.0
+#: Crisis alert ids remembered per room, so one alert is shown once (live, or re-read after a gap).
+ALERTS_SEEN_KEEP = 200
 
 
 # ---- the per-message checks ----------------------------------------------------
@@ -74,16 +77,27 @@ def send_resources(hub: Hub, conn: Connection, room: RoomState, list_name: str) 
 
 
 def alert_hosts_crisis(hub: Hub, conn: Connection, room: RoomState, message_id: str | None) -> None:
-    """A crisis message that was allowed through still reaches the hosts as urgent."""
-    hub.broker.publish_event(
-        {
-            "kind": "crisis_alert",
-            "room": room.id,
-            "session": conn.session,
-            "name": conn.name,
-            "message_id": message_id,
-        }
-    )
+    """A crisis message that was allowed through still reaches the hosts as urgent.
+
+    The alert is kept in the shared store too, so a worker that missed the event shows it anyway.
+    """
+    alert = {
+        "kind": "crisis_alert",
+        "room": room.id,
+        "id": secrets.token_hex(8),
+        "session": conn.session,
+        "name": conn.name,
+        "message_id": message_id,
+    }
+    hub.broker.publish_event(alert)
+    hub.spawn(_keep_alert(hub, room.id, alert))
+
+
+async def _keep_alert(hub: Hub, room_id: str, alert: dict[str, Any]) -> None:
+    try:
+        await hub.store.add_alert(room_id, alert)
+    except Exception:
+        log.warning("room %s: crisis alert not kept in the shared store", room_id)
 
 
 # ---- holding --------------------------------------------------------------------
@@ -585,6 +599,7 @@ def on_event(hub: Hub, kind: str | None, room: RoomState | None, ev: dict[str, A
         return
     if kind == "held":
         item = ev["item"]
+        room.held_seen.add(item["id"])
         hub.to_hosts(room, _wire(_held_frame(item, ev.get("notes", []))))
     elif kind == "resolved":
         frame = {"type": "resolved", "room": room.id, "id": ev["id"], "action": ev["action"], "by": ev["by"]}
@@ -592,6 +607,7 @@ def on_event(hub: Hub, kind: str | None, room: RoomState | None, ev: dict[str, A
             frame["note"] = ev["note"]
         wire = _wire(frame)
         hub.held_local.pop(ev["id"], None)
+        room.held_seen.discard(ev["id"])
         told = set()
         for member in room.members:
             if hub.is_host_of(member, room) or member.session == ev.get("sender"):
@@ -644,6 +660,13 @@ def on_event(hub: Hub, kind: str | None, room: RoomState | None, ev: dict[str, A
         frame["type"] = "report"
         hub.to_hosts(room, _wire(frame))
     elif kind == "crisis_alert":
+        alert_id = ev.get("id")
+        if alert_id:
+            if alert_id in room.alerts_seen:
+                return
+            room.alerts_seen[alert_id] = None
+            if len(room.alerts_seen) > ALERTS_SEEN_KEEP:
+                del room.alerts_seen[next(iter(room.alerts_seen))]
         hub.to_hosts(
             room,
             _wire(

@@ -38,6 +38,9 @@ class RoomState:
         "last_sent",
         "closed",
         "deleted",
+        "version",
+        "held_seen",
+        "alerts_seen",
     )
 
     def __init__(self, config: Room) -> None:
@@ -58,6 +61,11 @@ class RoomState:
         # Ids deleted lately, oldest first: a copy of a deleted message that arrives late (a gap
         # fill, a release that raced the delete) is never shown.
         self.deleted: dict[str, None] = {}
+        # What this worker has applied of the shared state (chatserver/resync.py): the room's
+        # version, the held items and crisis alerts its hosts have been shown.
+        self.version = 0
+        self.held_seen: set[str] = set()
+        self.alerts_seen: dict[str, None] = {}
 
     @property
     def id(self) -> str:

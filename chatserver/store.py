@@ -13,9 +13,12 @@ from typing import Any
 
 import orjson
 
-from chatserver.brokers.redis import PREFIX
+from chatserver.brokers.redis import PREFIX, VERSIONS_KEY, deleted_key
 
 HELD_TTL_S = 7 * 24 * 3600
+#: How long a crisis alert is kept for workers that missed it (they re-read every few seconds).
+ALERT_TTL_S = 600
+ALERTS_KEEP = 50
 SESSION_TTL_S = 30 * 24 * 3600
 #: Identities the in-process store keeps at most (each a few hundred bytes).
 MEMORY_IDENTITIES = 200_000
@@ -68,6 +71,26 @@ class Store:
     async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    async def versions(self) -> dict[str, int]:
+        """room -> a counter that every change of the room's shared state raises.
+
+        One cheap read tells a worker which rooms changed while it may have missed
+        their events (see chatserver/resync.py).
+        """
+        raise NotImplementedError
+
+    async def recent_deletions(self, room: str, limit: int) -> list[str]:
+        """The ids of the room's latest deleted messages, newest first."""
+        raise NotImplementedError
+
+    async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
+        """Keep a crisis alert (with its `id`) for a while, so a worker that missed it still shows it."""
+        raise NotImplementedError
+
+    async def alerts(self, room: str) -> list[dict[str, Any]]:
+        """The room's crisis alerts of the last ALERT_TTL_S seconds, oldest first."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         pass
 
@@ -86,6 +109,7 @@ class MemoryStore(Store):
         self._sanctions: dict[tuple[str, str], dict[str, float]] = {}
         self._flags: dict[str, dict[str, Any]] = {}
         self._notes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # One process: events are never lost, so nothing needs re-reading; versions stay empty.
 
     async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
         identities = self._identities
@@ -146,11 +170,27 @@ class MemoryStore(Store):
     async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
         return list(self._notes.get((room, session), []))
 
+    async def versions(self) -> dict[str, int]:
+        return {}
 
-# KEYS: the held hash. ARGV: message id. HGET+HDEL in one step, so one release wins.
+    async def recent_deletions(self, room: str, limit: int) -> list[str]:
+        return []
+
+    async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
+        pass
+
+    async def alerts(self, room: str) -> list[dict[str, Any]]:
+        return []
+
+
+# KEYS: the held hash, the versions hash. ARGV: message id, room. HGET+HDEL in one step, so one
+# release wins.
 _TAKE_LUA = """
 local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if v then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
 return v
 """
 
@@ -202,11 +242,14 @@ class RedisStore(Store):
 
     async def put_held(self, room: str, item: dict[str, Any]) -> None:
         key = self._key("room", room, "held")
-        await self._redis.hset(key, item["id"], orjson.dumps(item))
-        await self._redis.expire(key, HELD_TTL_S)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, item["id"], orjson.dumps(item))
+            pipe.expire(key, HELD_TTL_S)
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
 
     async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
-        raw = await self._take(keys=[self._key("room", room, "held")], args=[message_id])
+        raw = await self._take(keys=[self._key("room", room, "held"), VERSIONS_KEY], args=[message_id, room])
         return orjson.loads(raw) if raw else None
 
     async def list_held(self, room: str) -> list[dict[str, Any]]:
@@ -217,10 +260,13 @@ class RedisStore(Store):
 
     async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
         key = self._key("room", room, kind)
-        if until == 0:
-            await self._redis.hdel(key, session)
-        else:
-            await self._redis.hset(key, session, repr(until or 0))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if until == 0:
+                pipe.hdel(key, session)
+            else:
+                pipe.hset(key, session, repr(until or 0))
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
 
     async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
         now = time.time()
@@ -231,7 +277,10 @@ class RedisStore(Store):
         return out
 
     async def set_flag(self, room: str, flag: str, value: Any) -> None:
-        await self._redis.hset(self._key("room", room, "flags"), flag, orjson.dumps(value))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("room", room, "flags"), flag, orjson.dumps(value))
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
 
     async def flags(self, room: str) -> dict[str, Any]:
         raw = await self._redis.hgetall(self._key("room", room, "flags"))
@@ -247,6 +296,27 @@ class RedisStore(Store):
             orjson.loads(v)
             for v in await self._redis.lrange(self._key("room", room, "notes", session), 0, -1)
         ]
+
+    async def versions(self) -> dict[str, int]:
+        raw = await self._redis.hgetall(VERSIONS_KEY)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def recent_deletions(self, room: str, limit: int) -> list[str]:
+        return [v.decode() for v in await self._redis.zrevrange(deleted_key(room), 0, limit - 1)]
+
+    async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
+        key = self._key("room", room, "alerts")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, orjson.dumps({**alert, "at": time.time()}))
+            pipe.ltrim(key, -ALERTS_KEEP, -1)
+            pipe.expire(key, ALERT_TTL_S)
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
+
+    async def alerts(self, room: str) -> list[dict[str, Any]]:
+        since = time.time() - ALERT_TTL_S
+        items = [orjson.loads(v) for v in await self._redis.lrange(self._key("room", room, "alerts"), 0, -1)]
+        return [a for a in items if float(a.get("at", 0)) > since]
 
     async def close(self) -> None:
         await self._redis.aclose()

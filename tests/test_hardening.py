@@ -216,3 +216,39 @@ async def test_a_release_whose_audit_commit_fails_goes_back_to_the_queue(server,
     await alice.send(type="release", room="moderated", message_id=ack["id"])
     await kim.expect("message", id=ack["id"], timeout=10)
     await sam.expect("resolved", id=ack["id"], action="released")
+
+
+# ---- 9. a worker that missed events catches up --------------------------------------------------
+@pytest.mark.redis
+@pytest.mark.faults
+async def test_a_worker_that_missed_events_catches_up_with_sanctions_locks_and_deletions(
+    make_server, redis_server, clients
+):
+    """Worker two's Redis link is cut while a host on worker one mutes ben, locks the room and
+    deletes a message: once the link is back, worker two applies all three."""
+    from tests.proxy import TcpProxy
+
+    proxy = TcpProxy(redis_server.port).start()
+    try:
+        one = make_server(redis=redis_server.url)
+        two = make_server(redis=proxy.url, share=one)
+        alice = await clients.host(one, "alice", ("lobby",))
+        ann = await clients.user(one, "ann", ("lobby",))
+        ben = await clients.user(two, "ben", ("lobby",))
+        doomed = await ann.post("lobby", "a message that will be deleted")
+        await ben.expect("message", id=doomed["id"])
+        proxy.blackhole()
+        await alice.send(type="mute", room="lobby", session=ben.session, minutes=30)
+        await alice.expect("notice", code="done")
+        await alice.send(type="lock", room="lobby", locked=True)
+        await ann.expect("notice", code="locked")
+        await alice.send(type="delete", room="lobby", message_id=doomed["id"])
+        await ann.expect("deleted", id=doomed["id"])
+        proxy.heal()
+        await ben.expect("notice", code="muted", timeout=20)
+        await ben.expect("notice", code="locked", timeout=5)
+        await ben.expect("deleted", id=doomed["id"], timeout=5)
+        refused = await ben.post("lobby", "am I still heard?")
+        assert refused.get("code") == "muted", refused
+    finally:
+        proxy.stop()

@@ -13,9 +13,9 @@ from chatserver.brokers.redis import (
     _PUBLISH_SHA,
     TOO_LATE,
     RedisBroker,
-    _deleted_key,
     _seq_key,
     _stream_key,
+    deleted_key,
 )
 from chatserver.errors import Deleted
 
@@ -87,7 +87,7 @@ async def test_the_script_refuses_a_publish_past_its_deadline_and_leaves_no_trac
     _, _, admin = broker
     seconds, _ = await admin.time()
     past = (seconds - 5) * 1000
-    keys = [_seq_key("lobby"), _stream_key("lobby"), _deleted_key("lobby")]
+    keys = [_seq_key("lobby"), _stream_key("lobby"), deleted_key("lobby")]
     args = [0, BODY, "m1", "lobby", "chatserver:messages", 2000, past]
     assert await admin.evalsha(_PUBLISH_SHA, 3, *keys, *args) == TOO_LATE
     assert await admin.get(_seq_key("lobby")) in (None, b"0")

@@ -93,12 +93,13 @@ return cur
 
 _PUBLISH_SHA = hashlib.sha1(_PUBLISH_LUA.encode()).hexdigest()
 
-# KEYS: deleted key, stream key. ARGV: id, now (s), keep, scan.
+# KEYS: deleted key, stream key, versions key. ARGV: id, now (s), keep, scan, room.
 # A deletion is remembered (so a publish still in flight for it is refused) and the entry leaves the
 # stream, found by its id: its seq may not be known yet to the worker that deletes it.
 _DELETE_LUA = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
 local entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', tonumber(ARGV[4]))
 for _, entry in ipairs(entries) do
   local fields = entry[2]
@@ -143,8 +144,12 @@ def _stream_key(room: str) -> str:
     return f"{PREFIX}:room:{room}:log"
 
 
-def _deleted_key(room: str) -> str:
+def deleted_key(room: str) -> str:
     return f"{PREFIX}:room:{room}:deleted"
+
+
+#: room -> a counter raised by every change of the room's shared state (chatserver/resync.py).
+VERSIONS_KEY = f"{PREFIX}:versions"
 
 
 class RedisBroker(Broker):
@@ -260,8 +265,8 @@ class RedisBroker(Broker):
 
     async def delete_message(self, room: str, message_id: str) -> None:
         await self._delete_script(
-            keys=[_deleted_key(room), _stream_key(room)],
-            args=[message_id, int(time.time()), DELETED_KEEP, STREAM_MAXLEN + 100],
+            keys=[deleted_key(room), _stream_key(room), VERSIONS_KEY],
+            args=[message_id, int(time.time()), DELETED_KEEP, STREAM_MAXLEN + 100, room],
         )
 
     async def _publisher(self) -> None:
@@ -321,7 +326,7 @@ class RedisBroker(Broker):
         for item in batch:
             if item[0] == "m":
                 _, room, message_id, body, _done = item
-                keys = (_seq_key(room), _stream_key(room), _deleted_key(room))
+                keys = (_seq_key(room), _stream_key(room), deleted_key(room))
                 args = (floors[room], body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN, deadline)
                 pipe.execute_command("EVALSHA", _PUBLISH_SHA, 3, *keys, *args)
             else:
