@@ -12,6 +12,8 @@ lines are newer than libphonenumber's short-number data; they are listed in
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -32,10 +34,9 @@ COUNTRIES = frozenset(
 )
 #: Codes people often write that are not ISO 3166-1 alpha-2, with what they probably meant.
 NOT_COUNTRIES = {
-    "UK": "GB (the United Kingdom's ISO code)",
-    "EN": "GB",
+    "UK": "GB, the United Kingdom's code",
     "EU": "the member countries one by one, e.g. [DE, FR, IT]",
-    "EL": "GR (Greece)",
+    "EL": "GR, Greece's code",
 }
 #: National crisis short numbers that libphonenumber's short-number data does not know yet.
 EXTRA_SHORT_NUMBERS: dict[str, frozenset[str]] = {
@@ -160,3 +161,35 @@ def check_checked(text: str) -> str | None:
     if not CHECKED.fullmatch(text.strip()):
         return f"'checked' must be a year and month like 2026-12, got '{text}'"
     return None
+
+
+# ---- while typing: patterns the page tests a draft against, in the browser only ----------------------
+#: FALLBACK, to be removed once `chatserver.crisis.client_hints` exists (the crisis recogniser of
+#: issue 13 provides it): a few explicit English phrases, so the page can offer help while someone types.
+#: JavaScript regex sources, matched case-insensitively against lowercased text with accents stripped.
+FALLBACK_HINTS = (
+    r"\bsuicid(e|al)\b",
+    r"\b(kill|hurt|harm|cut)(ing)? myself\b",
+    r"\bself[- ]?harm",
+    r"\b(want|wanna|going|ready) to die\b",
+    r"\bend (it all|my life)\b",
+    r"\b(don'?t|do not) want to (be alive|live|be here|wake up)\b",
+    r"\bcan'?t go on\b",
+    r"\bno (reason|point) (to live|in living)\b",
+    r"\bbetter off (dead|without me)\b",
+    r"\bkms\b",
+)
+
+
+@lru_cache(maxsize=64)
+def _hints(languages: tuple[str, ...] | None) -> tuple[str, ...]:
+    try:
+        from chatserver.crisis import client_hints
+    except ImportError:
+        return FALLBACK_HINTS
+    return tuple(client_hints(list(languages) if languages is not None else None))
+
+
+def crisis_hints(languages: Sequence[str] | None = None) -> list[str]:
+    """Regex sources for the page's "while typing" help offer: a room's languages, or all when None."""
+    return list(_hints(tuple(languages) if languages is not None else None))

@@ -65,38 +65,183 @@ export function waitedText(seconds) {
   return `waiting ${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/** A list of help resources: [{name, phone?, url?, text?}] or plain strings. */
-export function resourcesEl(items) {
-  const list = el("ul", { class: "resources" });
-  for (const item of items || []) {
-    if (typeof item === "string") {
-      list.append(el("li", {}, el("span", { class: "res-name", dir: "auto" }, item)));
-      continue;
-    }
-    if (!item || typeof item !== "object") continue;
-    const li = el("li", {}, el("span", { class: "res-name", dir: "auto" }, String(item.name || "Support")));
-    if (item.phone) {
-      const phone = String(item.phone);
-      // Only a single number becomes a tap-to-call link; "112 / 911 / 999" stays text.
-      if (/^\+?[\d\s().-]{3,20}$/.test(phone)) {
-        li.append("Call ", el("a", { href: "tel:" + phone.replace(/[^\d+]/g, "") }, phone));
-      } else {
-        li.append("Call ", el("strong", {}, phone));
-      }
-    }
-    if (item.url && /^https?:\/\//i.test(String(item.url))) {
-      if (item.phone) li.append(" · ");
-      li.append(el("a", { href: String(item.url), rel: "noopener noreferrer", target: "_blank" }, "Website"));
-    }
-    const extra = item.text || item.hours || item.description;
-    if (extra) li.append(el("span", { class: "hint", dir: "auto" }, " " + String(extra)));
-    list.append(li);
-  }
-  return list;
+// ---- helplines --------------------------------------------------------------
+// Items come from rooms.yaml as they are: {name, phone?, sms?, sms_keyword?, url?, text?, hours?,
+// countries?: ["GB", "IE"], pair?, checked?: "2026-12"}. An item without `countries` is for anyone,
+// anywhere. The person's country is chosen in this browser and never sent to the server.
+
+const NUMBER_SEPARATOR = /\s*\/\s*/;
+const NUMBER_LABEL = /\s*\([^()]*[A-Za-z][^()]*\)\s*$/;
+const DIALABLE = /^\+?[\d\s().-]{2,24}$/;
+
+function dialDigits(number) {
+  return number.replace(/[^\d+]/g, "");
 }
 
+/** "0800 111 0 111 / 0800 111 0 222" -> tap-to-call links joined by "or"; labels like "(EU)" stay as text. */
+function phoneEls(phone) {
+  const parts = String(phone).split(NUMBER_SEPARATOR).filter((p) => p.trim());
+  const out = [];
+  parts.forEach((part, i) => {
+    if (i > 0) out.push(" or ");
+    const label = part.match(NUMBER_LABEL);
+    const number = label ? part.slice(0, label.index) : part;
+    if (DIALABLE.test(number)) out.push(el("a", { href: "tel:" + dialDigits(number) }, number));
+    else out.push(el("strong", {}, number));
+    if (label) out.push(label[0]);
+  });
+  return out;
+}
+
+function smsEls(sms, keyword) {
+  const number = String(sms).trim();
+  if (!DIALABLE.test(number)) return [el("strong", {}, number)];
+  const word = keyword ? String(keyword).trim() : "";
+  const href = "sms:" + dialDigits(number) + (word ? "?body=" + encodeURIComponent(word) : "");
+  return word ? [el("a", { href }, `${word} to ${number}`)] : [el("a", { href }, number)];
+}
+
+function siteName(url) {
+  try {
+    return new URL(url).hostname.replace(/^www\./, "");
+  } catch {
+    return "Website";
+  }
+}
+
+/** One helpline as a list item: its name, then Call / Text / the website, then its description. */
+function resourceItemEl(item) {
+  if (typeof item === "string") return el("li", {}, el("span", { class: "res-name", dir: "auto" }, item));
+  const li = el("li", { class: item.pair ? "paired" : null },
+    el("span", { class: "res-name", dir: "auto" }, String(item.name || "Support")));
+  const ways = [];
+  if (item.phone) ways.push(["Call ", ...phoneEls(item.phone)]);
+  if (item.sms) ways.push(["Text ", ...smsEls(item.sms, item.sms_keyword)]);
+  if (item.url && /^https?:\/\/[^/\s]/i.test(String(item.url))) {
+    ways.push([el("a", { href: String(item.url), rel: "noopener noreferrer", target: "_blank" }, siteName(String(item.url)))]);
+  }
+  if (ways.length) li.append(el("span", { class: "res-ways" }, ...ways.flatMap((w, i) => (i ? [" · ", ...w] : w))));
+  const extra = [item.text, item.hours].filter(Boolean).map(String).join(" ");
+  if (extra) li.append(el("span", { class: "hint res-text", dir: "auto" }, extra));
+  return li;
+}
+
+/** A list of help resources: [{name, phone?, sms?, url?, text?}] or plain strings. */
+export function resourcesEl(items) {
+  return el("ul", { class: "resources" }, ...(items || []).filter((i) => i && (typeof i === "object" || typeof i === "string")).map(resourceItemEl));
+}
+
+const itemCountries = (item) => (Array.isArray(item?.countries) ? item.countries.map((c) => String(c).toUpperCase()) : []);
+
+/**
+ * The items for a country, in order: that country's services first (pair partners right after the
+ * first of them, so a pair is always shown together), then those for anywhere. Others are left out.
+ */
+export function arrangeResources(items, country) {
+  const usable = (items || []).filter((i) => i && typeof i === "object");
+  const local = [];
+  const placed = new Set();
+  if (country) {
+    for (const item of usable) {
+      if (placed.has(item) || !itemCountries(item).includes(country)) continue;
+      const group = item.pair ? usable.filter((o) => o.pair === item.pair && !placed.has(o)) : [item];
+      for (const member of group) {
+        placed.add(member);
+        local.push(member);
+      }
+    }
+  }
+  const anywhere = usable.filter((i) => itemCountries(i).length === 0);
+  return { local, anywhere };
+}
+
+/** Every country that has its own services in these items. */
+export function resourceCountries(items) {
+  return [...new Set((items || []).flatMap(itemCountries))];
+}
+
+const regionNames = (() => {
+  try {
+    return new Intl.DisplayNames(["en"], { type: "region" });
+  } catch {
+    return null;
+  }
+})();
+
+export function countryName(code) {
+  try {
+    return (regionNames && regionNames.of(code)) || code;
+  } catch {
+    return code;
+  }
+}
+
+/** A first guess at where the person is, from the browser's languages: en-GB -> GB, de -> DE. */
+export function guessCountry(languages = navigator.languages || [navigator.language]) {
+  const tags = (languages || []).filter(Boolean);
+  for (const tag of tags) {
+    const match = /^[a-z]{2,3}(?:-[a-z]{4})?-([a-z]{2})\b/i.exec(tag);
+    if (match) return match[1].toUpperCase();
+  }
+  for (const tag of tags) {
+    try {
+      const region = new Intl.Locale(tag).maximize().region;
+      if (region && /^[A-Z]{2}$/.test(region)) return region;
+    } catch {
+      /* not a language tag */
+    }
+  }
+  return "";
+}
+
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+  "October", "November", "December"];
+
+/** The helplines for a country: its own under its name, then the ones for anywhere, then a note. */
+export function helplinesEl(items, country) {
+  const { local, anywhere } = arrangeResources(items, country);
+  const box = el("div", { class: "helplines" });
+  const name = country ? countryName(country) : "";
+  // A list without country-keyed services has nothing to choose between: no headings, no notes.
+  const keyed = resourceCountries(items).length > 0;
+  if (keyed && local.length) {
+    box.append(el("h3", {}, name), resourcesEl(local));
+    if (anywhere.length) box.append(el("h3", {}, "Anywhere"));
+  } else if (keyed && country) {
+    box.append(el("p", { class: "res-none" }, `We don't have helplines for ${name} listed here yet. These can help wherever you are:`));
+  } else if (keyed) {
+    box.append(el("p", { class: "res-none" }, "Choose where you are to see the helplines of your country. These can help wherever you are:"));
+  }
+  if (anywhere.length) box.append(resourcesEl(anywhere));
+  const checked = [...local, ...anywhere].map((i) => String(i.checked || "")).filter((c) => /^\d{4}-\d\d$/.test(c)).sort()[0];
+  const when = checked ? `${MONTHS[Number(checked.slice(5, 7)) - 1]} ${checked.slice(0, 4)}` : "";
+  box.append(el("p", { class: "hint res-foot" },
+    (when ? `Details last checked ${when}. ` : "") + "If a number does not work, call your local emergency number."));
+  return box;
+}
+
+/** Fill a <select> with the countries these items know, the current choice, and "Somewhere else". */
+export function fillCountrySelect(select, items, country) {
+  const codes = resourceCountries(items);
+  if (country && !codes.includes(country)) codes.push(country);
+  const options = codes.map((code) => ({ code, name: countryName(code) }))
+    .sort((a, b) => a.name.localeCompare(b.name, "en"));
+  select.replaceChildren(
+    ...options.map((o) => el("option", { value: o.code }, o.name)),
+    el("option", { value: "" }, "Somewhere else, or I'd rather not say"));
+  select.value = country || "";
+}
+
+// Shown before a room's own list has arrived: emergency numbers, and a directory for anywhere.
 export const FALLBACK_RESOURCES = [
-  { name: "Emergency services", phone: "112 / 911 / 999", text: "If you are in danger right now." },
+  { name: "Emergency services", countries: ["US", "CA", "MX"], phone: "911" },
+  { name: "Emergency services", countries: ["GB"], phone: "999" },
+  { name: "Emergency services", countries: ["IE"], phone: "112 / 999" },
+  { name: "Emergency services", countries: ["AU"], phone: "000" },
+  { name: "Emergency services", countries: ["NZ"], phone: "111" },
+  { name: "Emergency services", countries: ["DE", "FR", "ES", "IT", "NL", "PT", "IN"], phone: "112" },
+  { name: "Emergency services", phone: "112 / 911 / 999", text: "If you are in danger right now, call your local emergency number." },
+  { name: "Find A Helpline", url: "https://findahelpline.com", text: "Free, confidential helplines in many countries." },
 ];
 
 // ---- storage: never throws (private windows and full quotas do) ----

@@ -1,11 +1,13 @@
 // The participant page: pick a name, pick a room, talk. See docs/ui.md.
 import {
-  $, ChatSocket, FALLBACK_RESOURCES, el, flash, ls, nameEl, newId, resourcesEl, ss, textEl, timeEl,
+  $, ChatSocket, FALLBACK_RESOURCES, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl, newId,
+  resourceCountries, ss, textEl, timeEl,
 } from "./common.js";
 
 const NEUTRAL_URL = "https://www.bbc.co.uk/weather";
 const TYPING_SEND_EVERY = 2500;
 const TYPING_SHOW_FOR = 4500;
+const DRAFT_CHECK_AFTER = 700; // ms of quiet in the message box before a draft is looked at
 const coarsePointer = window.matchMedia("(pointer: coarse)");
 
 const state = {
@@ -33,6 +35,13 @@ const state = {
   roomTitles: new Map(),
   atBottom: true,
   helpShownAt: 0,
+  // Where the person is, for helplines: their own choice (this browser only), else a guess from its languages.
+  country: ls.get("cs.country") ?? guessCountry(),
+  card: null, // what the support box shows: {items, why, draft}
+  hints: [], // "while typing" patterns of the room (RegExp), tested here and never sent anywhere
+  hintsRoom: null,
+  draftOffered: false, // help was offered for the draft in the box; again only after it is sent or cleared
+  draftTimer: 0,
 };
 
 const views = ["name", "rooms", "guidelines", "room"];
@@ -263,6 +272,7 @@ function onJoined(j) {
   state.notJoinedRetries = 0;
   const items = (j.resources || []).filter((r) => r && typeof r === "object");
   if (items.length) state.resources = items;
+  loadHints(j.room);
   $("#room-title").textContent = j.title || j.room;
   $("#room-topic").textContent = j.topic || "";
   $("#member-count").textContent = peopleHere(j.members);
@@ -770,23 +780,99 @@ function announce(m) {
 }
 
 // ---- help ------------------------------------------------------------------
-function showHelpCard(r) {
+const CRISIS_FOOT = "A host will read your message soon. You can keep talking here, and these numbers stay under “Get help now”.";
+const DRAFT_WHY = "It sounds like you might be going through something really hard. If you would like to talk to someone now, these people are there for you.";
+const DRAFT_FOOT = "Only you can see this: nothing you have typed has been sent. You can still send your message, or close this box.";
+
+function showHelpCard(r, { draft = false } = {}) {
   const items = (r.items || []).filter((i) => i);
-  if (items.length) state.resources = items;
-  state.helpShownAt = Date.now();
+  if (items.length && !draft) state.resources = items;
+  if (!draft) state.helpShownAt = Date.now();
+  state.card = { items: items.length ? items : FALLBACK_RESOURCES, draft };
   const card = $("#help-card");
   card.hidden = false;
-  $("#help-card-list").replaceChildren(resourcesEl(items.length ? items : FALLBACK_RESOURCES));
-  // #help-card-why is role=alert: filling it after the box is shown is what gets announced.
-  $("#help-card-why").textContent = r.why || "It sounds like things are really hard right now. You deserve support.";
+  renderCard();
+  $("#help-card-foot").textContent = draft ? DRAFT_FOOT : CRISIS_FOOT;
+  // After a crisis message #help-card-why is an alert: filling it after the box is shown is what gets
+  // announced. A draft offer is only polite, so as not to interrupt someone who is typing.
+  const why = $("#help-card-why");
+  why.setAttribute("role", draft ? "status" : "alert");
+  why.textContent = draft ? DRAFT_WHY : (r.why || "It sounds like things are really hard right now. You deserve support.");
   card.scrollIntoView({ block: "nearest" });
 }
 
+function renderCard() {
+  if (!state.card) return;
+  renderHelplines(state.card.items, $("#card-country"), $("#card-where"), $("#help-card-list"));
+}
+
+function renderHelplines(items, select, where, list) {
+  fillCountrySelect(select, items, state.country);
+  where.hidden = resourceCountries(items).length === 0;
+  list.replaceChildren(helplinesEl(items, state.country));
+}
+
+function helpItems() {
+  return state.resources.length ? state.resources : FALLBACK_RESOURCES;
+}
+
 function openHelp() {
-  const items = state.resources.length ? state.resources : FALLBACK_RESOURCES;
-  $("#help-list").replaceChildren(resourcesEl(items));
+  renderHelplines(helpItems(), $("#help-country"), $("#help-where"), $("#help-list"));
   $("#help-dialog").showModal();
-  $("#help-close").focus();
+  // The title, not Close: focusing the last button would open a long list scrolled to its end.
+  $("#help-title").focus();
+}
+
+function chooseCountry(code) {
+  state.country = code;
+  ls.set("cs.country", code); // this browser only: it is never sent to the server
+  if ($("#help-dialog").open) $("#help-list").replaceChildren(helplinesEl(helpItems(), code));
+  if (!$("#help-card").hidden) renderCard();
+}
+
+// ---- while typing: offer help before a crisis-like draft is sent ------------------------------
+// The patterns come from the server once per room (GET /api/crisis-hints); the draft itself is
+// only ever tested here, in the page. Nothing is sent, and sending is never held up.
+async function loadHints(roomId) {
+  if (state.hintsRoom === roomId) return;
+  state.hintsRoom = roomId;
+  state.hints = [];
+  let patterns;
+  try {
+    const response = await fetch("/api/crisis-hints?room=" + encodeURIComponent(roomId), { credentials: "same-origin" });
+    if (!response.ok) return;
+    patterns = (await response.json()).patterns;
+  } catch {
+    return; // no offer while typing; everything else works as before
+  }
+  if (state.hintsRoom !== roomId || !Array.isArray(patterns)) return;
+  state.hints = patterns.map(compileHint).filter(Boolean);
+}
+
+function compileHint(source) {
+  for (const flags of ["iu", "i"]) {
+    try {
+      return new RegExp(String(source), flags);
+    } catch {
+      /* not valid with these flags: try the next */
+    }
+  }
+  return null;
+}
+
+/** Lowercased, accents stripped, typographic apostrophes made plain: what the patterns expect. */
+function foldDraft(text) {
+  return text.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[\u2018\u2019\u02bc]/g, "'");
+}
+
+function checkDraft() {
+  const text = $("#composer-text").value;
+  if (state.draftOffered || !text.trim() || !state.joinedRoom || !state.hints.length) return;
+  const folded = foldDraft(text);
+  if (!state.hints.some((re) => re.test(folded))) return;
+  state.draftOffered = true;
+  if (!$("#help-card").hidden) return; // the box is already there
+  showHelpCard({ items: state.resources }, { draft: true });
 }
 
 // ---- leaving quickly -------------------------------------------------------
@@ -867,6 +953,8 @@ function wire() {
   $("#back-rooms").addEventListener("click", () => leaveRoom());
   $("#help-open").addEventListener("click", openHelp);
   $("#help-close").addEventListener("click", () => $("#help-dialog").close());
+  $("#help-country").addEventListener("change", (event) => chooseCountry(event.target.value));
+  $("#card-country").addEventListener("change", (event) => chooseCountry(event.target.value));
   $("#help-card-close").addEventListener("click", () => {
     $("#help-card").hidden = true;
     $("#composer-text").focus();
@@ -898,6 +986,9 @@ function wire() {
     }
   });
   box.addEventListener("input", () => {
+    clearTimeout(state.draftTimer);
+    if (box.value.trim()) state.draftTimer = setTimeout(checkDraft, DRAFT_CHECK_AFTER);
+    else state.draftOffered = false; // an empty box ends the draft: the next one may be offered help again
     const now = Date.now();
     if (state.joinedRoom && box.value.trim() && now - state.lastTypingSent > TYPING_SEND_EVERY) {
       state.lastTypingSent = now;
@@ -912,6 +1003,8 @@ function wire() {
     box.value = "";
     setCw(false);
     state.lastTypingSent = 0;
+    clearTimeout(state.draftTimer);
+    state.draftOffered = false;
     sendMessage(text, cw);
     box.focus();
   });
