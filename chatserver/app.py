@@ -11,6 +11,7 @@ import gc
 import logging
 import math
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -119,14 +120,12 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         )
         loop = asyncio.get_running_loop()
         retention = (
-            asyncio.create_task(retention_loop(settings), name="retention")
+            asyncio.create_task(retention_loop(settings, hub), name="retention")
             if settings.retention_days
             else None
         )
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(
-                signal.SIGHUP, lambda: asyncio.ensure_future(reload_rooms(holder["state"]))
-            )
+            loop.add_signal_handler(signal.SIGHUP, lambda: hub.spawn(reload_rooms(holder["state"])))
         log.info("worker %s ready: %d rooms, broker %s", worker_id, len(rooms.rooms), broker.name)
         # What exists now lives as long as the process: keep it out of the collector's way,
         # so full collections stay short while thousands of people are connected.
@@ -358,10 +357,12 @@ async def host_names_loop(settings: Settings, hub: Hub) -> None:
         await asyncio.sleep(HOST_REFRESH_S)
 
 
-async def retention_loop(settings: Settings) -> None:
-    """Apply `--retention-days` once a day (purge keeps `audit verify` passing)."""
+async def retention_loop(settings: Settings, hub: Hub) -> None:
+    """Apply `--retention-days` once a day: the audit log (keeping `audit verify` passing), and what the
+    shared store and this worker keep of people's words (room histories in Redis, care notes)."""
     while True:
         try:
+            await hub.purge_before(time.time() - settings.retention_days * 86400)
             deleted = await asyncio.to_thread(audit_mod.purge, settings.db, settings.retention_days)
             if deleted:
                 log.info(

@@ -871,6 +871,15 @@ class Hub:
                 log.info("signing out host %s: credentials changed", conn.host_name)
                 conn.raw.abort(CLOSE_POLICY, "your host credentials changed; please sign in again")
 
+    async def purge_before(self, cutoff: float) -> None:
+        """Retention: forget messages and care notes older than `cutoff` (epoch seconds) everywhere
+        this worker keeps them: its room logs, the broker's room histories, the store's notes."""
+        stamp = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for room in list(self.rooms.values()):
+            room.drop_older_than(stamp)
+            await self.broker.purge_history(room.id, stamp)
+        await self.store.purge_notes(stamp)
+
     # ---- status -------------------------------------------------------------
     async def held_summary(self) -> list[dict[str, Any]]:
         """Per room: how many messages wait for a host, and for how long the oldest has."""

@@ -11,6 +11,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from chatserver.connection import Connection
     from chatserver.rooms import Room
@@ -101,6 +103,14 @@ class RoomState:
         self.log.extend(kept)
         return True
 
+    def drop_older_than(self, stamp: str) -> None:
+        """Retention: forget messages whose `ts` (ISO, UTC) sorts before `stamp`."""
+        kept = [entry for entry in self.log if _ts(entry[2]) >= stamp]
+        for _, message_id, _ in list(self.log)[: len(self.log) - len(kept)]:
+            self.index.pop(message_id, None)
+        self.log.clear()
+        self.log.extend(kept)
+
     def history(self, limit: int) -> list[bytes]:
         if limit <= 0:
             return []
@@ -130,3 +140,7 @@ class RoomState:
     def apply_sanctions(self, sanctions: dict[str, Any]) -> None:
         self.bans = dict(sanctions.get("ban", {}))
         self.mutes = dict(sanctions.get("mute", {}))
+
+
+def _ts(frame: bytes) -> str:
+    return str(orjson.loads(frame).get("ts", ""))

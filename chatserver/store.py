@@ -71,6 +71,10 @@ class Store:
     async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    async def purge_notes(self, stamp: str) -> None:
+        """Retention: drop care notes whose `ts` (ISO, UTC) sorts before `stamp`."""
+        raise NotImplementedError
+
     async def versions(self) -> dict[str, int]:
         """room -> a counter that every change of the room's shared state raises.
 
@@ -169,6 +173,14 @@ class MemoryStore(Store):
 
     async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
         return list(self._notes.get((room, session), []))
+
+    async def purge_notes(self, stamp: str) -> None:
+        for key, notes in list(self._notes.items()):
+            kept = [n for n in notes if n.get("ts", "") >= stamp]
+            if kept:
+                self._notes[key] = kept
+            else:
+                del self._notes[key]
 
     async def versions(self) -> dict[str, int]:
         return {}
@@ -296,6 +308,16 @@ class RedisStore(Store):
             orjson.loads(v)
             for v in await self._redis.lrange(self._key("room", room, "notes", session), 0, -1)
         ]
+
+    async def purge_notes(self, stamp: str) -> None:
+        # Notes are appended in time order: trim each list up to its first young enough note.
+        async for key in self._redis.scan_iter(match=self._key("room", "*", "notes", "*"), count=500):
+            notes = [orjson.loads(v) for v in await self._redis.lrange(key, 0, -1)]
+            old = next((i for i, n in enumerate(notes) if n.get("ts", "") >= stamp), len(notes))
+            if old == len(notes):
+                await self._redis.delete(key)
+            elif old:
+                await self._redis.ltrim(key, old, -1)
 
     async def versions(self) -> dict[str, int]:
         raw = await self._redis.hgetall(VERSIONS_KEY)

@@ -252,3 +252,38 @@ async def test_a_worker_that_missed_events_catches_up_with_sanctions_locks_and_d
         assert refused.get("code") == "muted", refused
     finally:
         proxy.stop()
+
+
+def test_what_a_worker_missed_becomes_the_events_it_would_have_had():
+    """resync._missed: a new mute, a lifted ban, a lock and a deletion; an expired mute is no lift."""
+    import time as time_mod
+
+    from chatserver.resync import _missed
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+    later = time_mod.time() + 600
+    room.bans = {"s-banned": 0}
+    room.mutes = {"s-expired": time_mod.time() - 5}
+    events = _missed(room, {"ban": {}, "mute": {"s-muted": later}}, {"locked": True}, ["m2", "m1"])
+    kinds = [(e["kind"], e.get("what") or e.get("flag") or e.get("id"), e.get("until")) for e in events]
+    assert ("sanction", "mute", later) in kinds
+    assert ("sanction", "ban", 0) in kinds
+    assert ("flag", "locked", None) in kinds
+    assert [e["id"] for e in events if e["kind"] == "deleted"] == ["m1", "m2"]
+    assert not [e for e in events if e.get("session") == "s-expired"]
+
+
+def test_retention_drops_old_messages_from_a_workers_room_log():
+    """RoomState.drop_older_than keeps only messages at or after the cut-off, index included."""
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+    for seq, ts in enumerate(("2020-01-01T00:00:00.000Z", "2030-01-01T00:00:00.000Z"), start=1):
+        room.remember(seq, f"m{seq}", json.dumps({"id": f"m{seq}", "ts": ts}).encode())
+    room.drop_older_than("2021-01-01T00:00:00.000Z")
+    assert [m for _, m, _ in room.log] == ["m2"] and set(room.index) == {"m2"}

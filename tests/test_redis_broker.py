@@ -142,3 +142,33 @@ async def test_a_publish_redis_ran_but_answered_too_late_is_acked_not_refused(br
     entries = await admin.xrange(_stream_key("lobby"))
     assert [fields[b"id"] for _, fields in entries] == [b"m1"]
     await asyncio.wait_for(listener.arrived.wait(), 5)
+
+
+async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, redis_server):
+    """Messages and care notes older than the retention cut-off leave Redis; younger ones stay."""
+    from chatserver.store import RedisStore
+
+    b, _, admin = broker
+    for i, ts in enumerate(
+        ("2020-01-01T00:00:00.000Z", "2020-01-02T00:00:00.000Z", "2030-01-01T00:00:00.000Z")
+    ):
+        body = f'{{"type":"message","room":"lobby","id":"m{i}","text":"t{i}","ts":"{ts}"}}'.encode()
+        settled = asyncio.get_running_loop().create_future()
+        b.publish_message("lobby", f"m{i}", body, lambda seq, err, f=settled: f.set_result((seq, err)))
+        assert (await settled)[1] is None
+    await b.purge_history("lobby", "2021-01-01T00:00:00.000Z")
+    kept = await admin.xrange(_stream_key("lobby"))
+    assert [fields[b"id"] for _, fields in kept] == [b"m2"]
+    store = RedisStore(redis_server.url)
+    try:
+        await store.add_note("lobby", "s1", {"by": "alice", "text": "old", "ts": "2020-01-01T00:00:00Z"})
+        await store.add_note("lobby", "s1", {"by": "alice", "text": "new", "ts": "2030-01-01T00:00:00Z"})
+        await store.add_note("lobby", "s2", {"by": "alice", "text": "old", "ts": "2020-01-01T00:00:00Z"})
+        await store.purge_notes("2021-01-01T00:00:00.000Z")
+        assert [n["text"] for n in await store.notes("lobby", "s1")] == ["new"]
+        assert await store.notes("lobby", "s2") == []
+    finally:
+        await store.close()
+    await b.purge_history("lobby", "2040-01-01T00:00:00.000Z")
+    assert await admin.xlen(_stream_key("lobby")) == 0
+    assert await publish(b, "m9") == (4, None), "numbering goes on after the stream was emptied"

@@ -77,6 +77,10 @@ class Broker:
         """
         raise NotImplementedError
 
+    async def purge_history(self, room: str, stamp: str) -> None:
+        """Retention: drop the room's kept messages whose `ts` sorts before `stamp` (ISO, UTC)."""
+        raise NotImplementedError
+
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         """Up to `limit` latest (seq, id, frame) of a room known to the broker, oldest first."""
         raise NotImplementedError

@@ -45,6 +45,9 @@ class MemoryBroker(Broker):
     async def delete_message(self, room: str, message_id: str) -> None:
         pass  # nothing kept here, and publishes run at once: none can be in flight
 
+    async def purge_history(self, room: str, stamp: str) -> None:
+        pass  # nothing kept here
+
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         return []  # the hub's own room log and the audit log hold everything
 

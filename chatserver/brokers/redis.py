@@ -510,6 +510,21 @@ class RedisBroker(Broker):
         if self._listener is not None:
             self._listener.on_broker_state(healthy, reason)
 
+    async def purge_history(self, room: str, stamp: str) -> None:
+        # Entries are in seq order, which is time order: trim up to the first one young enough.
+        key = _stream_key(room)
+        start = "-"
+        while True:
+            entries = await self._redis.xrange(key, min=start, count=500)
+            if not entries:  # every entry is older: keep the (empty) stream, it remembers the last id
+                await self._redis.xtrim(key, maxlen=0, approximate=False)
+                return
+            for entry_id, fields in entries:
+                if str(orjson.loads(fields[b"f"]).get("ts", "")) >= stamp:
+                    await self._redis.xtrim(key, minid=entry_id, approximate=False)
+                    return
+            start = "(" + entries[-1][0].decode()
+
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         if limit <= 0:
             return []
