@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 ACTIONS = ("allow", "redact", "hold", "reject")
 #: What a filter that raises turns into.
 ON_ERROR = ("hold", "reject", "allow")
+#: Levels of suicide and self-harm risk, lowest first (see docs/filters.md): about someone else or
+#: the past; wishing not to be alive; intent; a plan, means, a time or place, or an act under way.
+RISK_LEVELS = ("concern", "passive", "active", "imminent")
 
 
 class FilterConfigError(ValueError):
@@ -49,6 +52,8 @@ class Verdict:
     retry_after: float | None = None
     urgent: bool = False
     resources: str | None = None
+    #: One of RISK_LEVELS when the filter judged a risk to the sender (the crisis filter).
+    level: str | None = None
 
 
 class Filter:

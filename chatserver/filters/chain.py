@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from chatserver.filters.base import ACTIONS, Filter, MessageContext, Verdict
+from chatserver.filters.base import ACTIONS, RISK_LEVELS, Filter, MessageContext, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ class ChainResult:
     resources: str | None = None
     errors: list[str] = field(default_factory=list)
     redacted: bool = False
+    #: The highest risk level a filter saw (RISK_LEVELS), or None.
+    level: str | None = None
+
+
+def _risk(level: str | None) -> int:
+    return RISK_LEVELS.index(level) + 1 if level in RISK_LEVELS else 0
 
 
 class FilterChain:
@@ -129,6 +135,8 @@ class FilterChain:
                     result.urgent = True
                 if verdict.resources and result.resources is None:
                     result.resources = verdict.resources
+                if verdict.level and _risk(verdict.level) > _risk(result.level):
+                    result.level = verdict.level
             if rank == 3:
                 # Past a reject only the alert matters; the outcome is settled.
                 if (verdict.urgent or verdict.resources) and not privileged:
