@@ -522,7 +522,7 @@ class Hub:
         if result.status == "rejected":
             self.metrics.count_message("rejected", result.reasons)
             if result.urgent:
-                moderation.alert_hosts_crisis(self, conn, room, None)
+                moderation.alert_hosts_crisis(self, conn, room, None, result.level)
             self.audit.append(
                 "rejected",
                 room=room_id,
@@ -582,7 +582,7 @@ class Hub:
             detail.update(action="redacted", reasons=result.reasons, original=text)
         if result.urgent:
             detail["urgent"] = True
-            moderation.alert_hosts_crisis(self, conn, room, message_id)
+            moderation.alert_hosts_crisis(self, conn, room, message_id, result.level)
         conn.raw.in_flight += 1
         self.publish(room, body, detail, conn, client_id)
 
@@ -610,7 +610,7 @@ class Hub:
         if result.resources:
             moderation.send_resources(self, conn, room, result.resources)
         if result.urgent:
-            moderation.alert_hosts_crisis(self, conn, room, None)
+            moderation.alert_hosts_crisis(self, conn, room, None, result.level)
         self.audit.append(
             "rejected",
             room=room.id,

@@ -76,10 +76,14 @@ def send_resources(hub: Hub, conn: Connection, room: RoomState, list_name: str) 
     )
 
 
-def alert_hosts_crisis(hub: Hub, conn: Connection, room: RoomState, message_id: str | None) -> None:
-    """A crisis message that was allowed through still reaches the hosts as urgent.
+def alert_hosts_crisis(
+    hub: Hub, conn: Connection, room: RoomState, message_id: str | None, level: str | None = None
+) -> None:
+    """A crisis the hosts must hear of now: a message let through or refused, or an imminent one held.
 
-    The alert is kept in the shared store too, so a worker that missed the event shows it anyway.
+    `imminent` reaches the room's hosts, its backup hosts and every admin at once, with no
+    countdown. The alert is kept in the shared store too, so a worker that missed the event
+    shows it anyway.
     """
     alert = {
         "kind": "crisis_alert",
@@ -88,6 +92,7 @@ def alert_hosts_crisis(hub: Hub, conn: Connection, room: RoomState, message_id: 
         "session": conn.session,
         "name": conn.name,
         "message_id": message_id,
+        "level": level,
     }
     hub.broker.publish_event(alert)
     hub.spawn(_keep_alert(hub, room.id, alert))
@@ -120,6 +125,10 @@ def hold(
         "urgent": result.urgent,
         "held_at": time.time(),
     }
+    if result.level:
+        item["risk"] = result.level
+    if result.level == "imminent":  # no waiting for escalate_after: everyone who can help, now
+        alert_hosts_crisis(hub, conn, room, body["id"], result.level)
 
     def committed(error: BaseException | None) -> None:
         if error is not None:
@@ -667,23 +676,40 @@ def on_event(hub: Hub, kind: str | None, room: RoomState | None, ev: dict[str, A
             room.alerts_seen[alert_id] = None
             if len(room.alerts_seen) > ALERTS_SEEN_KEEP:
                 del room.alerts_seen[next(iter(room.alerts_seen))]
-        hub.to_hosts(
-            room,
-            _wire(
-                {
-                    "type": "notice",
-                    "room": room.id,
-                    "level": "urgent",
-                    "code": "crisis",
-                    "message_id": ev["message_id"],
-                    "session": ev["session"],
-                    "text": f"{ev['name']} may be in crisis. Resources were sent to them "
-                    "privately; please check in.",
-                }
-            ),
-        )
+        _crisis_notice(hub, room, ev)
     elif kind == "escalated":
         _escalated(hub, room, ev)
+
+
+def _crisis_notice(hub: Hub, room: RoomState, ev: dict[str, Any]) -> None:
+    risk = ev.get("level")
+    notice: dict[str, Any] = {
+        "type": "notice",
+        "room": room.id,
+        "level": "urgent",
+        "code": "crisis",
+        "message_id": ev["message_id"],
+        "session": ev["session"],
+        "text": f"{ev['name']} may be in crisis. Resources were sent to them privately; please check in.",
+    }
+    if risk:
+        notice["risk"] = risk
+    if risk != "imminent":
+        hub.to_hosts(room, _wire(notice))
+        return
+    notice["text"] = (
+        f"{ev['name']} may be in immediate danger in {room.config.title}. Helplines were sent to them "
+        "privately. Please reach out to them now."
+    )
+    wire = _wire(notice)
+    for conn in _everyone_who_can_help(hub, room):
+        conn.raw.write(wire)
+
+
+def _everyone_who_can_help(hub: Hub, room: RoomState) -> list[Connection]:
+    """The room's hosts (in the room or not), its backup hosts and every admin on this worker."""
+    names = set(room.config.hosts) | set(room.config.backup_hosts)
+    return [c for c in hub.connections if c.role == "admin" or (c.role == "host" and c.host_name in names)]
 
 
 def _apply_sanction(hub: Hub, room: RoomState, ev: dict[str, Any]) -> None:
@@ -734,10 +760,8 @@ def _remove(hub: Hub, room: RoomState, session: str, text: str, reason: str | No
 
 def _escalated(hub: Hub, room: RoomState, ev: dict[str, Any]) -> None:
     wire = _wire({"type": "escalated", "room": room.id, "id": ev["id"], "waited_s": ev["waited_s"]})
-    names = set(room.config.hosts) | set(room.config.backup_hosts)
-    for conn in hub.connections:
-        if conn.role == "admin" or (conn.role == "host" and conn.host_name in names):
-            conn.raw.write(wire)
+    for conn in _everyone_who_can_help(hub, room):
+        conn.raw.write(wire)
 
 
 async def escalation_loop(hub: Hub) -> None:

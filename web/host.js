@@ -556,7 +556,8 @@ function heldEl(h) {
     socket.send(frame);
   });
   const heading = el("div", { class: "item-head" },
-    h.urgent ? el("span", { class: "badge urgent" }, "Urgent") : null,
+    h.risk === "imminent" ? el("span", { class: "badge urgent" }, "Immediate danger")
+      : h.urgent ? el("span", { class: "badge urgent" }, "Urgent") : null,
     el("span", { class: "badge" }, roomTitle(h.room)),
     nameEl(h.from?.name ?? "someone"),
     el("span", { class: "meta waited" }, waitedText(Number(h.waited_s) || 0)),
@@ -624,6 +625,31 @@ function addAlert(text, kind, id) {
       el("button", { type: "button", onclick: () => node.remove() }, "Dismiss")));
   alerts.prepend(node);
   while (alerts.children.length > 6) alerts.lastChild.remove();
+}
+
+// Someone may be in immediate danger: shown apart from every other alert, with what to do first,
+// until a host says they have reached out.
+function addDanger(n) {
+  const list = $("#danger-list");
+  const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const item = el("li", { class: "danger-item" },
+    el("p", {}, String(n.text || "Someone may be in immediate danger."), " ", el("span", { class: "hint" }, at)));
+  const actions = el("div", { class: "actions" });
+  if (n.message_id && state.held.has(n.message_id)) {
+    actions.append(el("button", { type: "button", onclick: () => {
+      const target = state.held.get(n.message_id)?.el.querySelector("button");
+      target?.focus();
+      target?.scrollIntoView({ block: "center" });
+    } }, "Show their message"));
+  }
+  actions.append(el("button", { type: "button", class: "primary", onclick: () => {
+    item.remove();
+    $("#danger").hidden = list.children.length === 0;
+  } }, "I have reached out"));
+  item.append(actions);
+  list.prepend(item);
+  $("#danger").hidden = false;
+  $("#danger-title").focus();
 }
 
 function renderCounts() {
@@ -718,7 +744,8 @@ function onNotice(n) {
   }
   const room = n.room ? state.rooms.get(n.room) : null;
   if (n.code === "crisis") {
-    addAlert(String(n.text || "Someone may be in crisis."), "urgent", n.message_id);
+    if (n.risk === "imminent") addDanger(n);
+    else addAlert(String(n.text || "Someone may be in crisis."), "urgent", n.message_id);
     return;
   }
   if ((n.code === "slowmode" || n.code === "locked") && room) {
