@@ -51,6 +51,9 @@ HEARTBEAT_S = 5.0
 WORKER_STALE_S = 15.0
 CW_MAX = 64
 TYPING_EVERY_S = 1.0
+#: Messages per frame when a join replays history: a long absence comes in pages, never one huge frame.
+REPLAY_PAGE = 200
+DRAIN_POLL_S = 0.01
 
 
 def utc_now() -> str:
@@ -383,17 +386,6 @@ class Hub:
         if since is not None and since != "":
             since_seq, older = await self._resolve_since(room, str(since))
         held = await moderation.held_for(self, conn, room) if self.is_host_of(conn, room) else None
-        # No await from here on: the snapshot and the membership change are one step,
-        # so the joiner gets every message exactly once (history, then live).
-        if since_seq is None:
-            history = room.history(cfg.history)
-        else:
-            start = older[-1][0] if older else since_seq
-            history = [f for _, f in older] + (room.after(start) or [])
-        room.members[conn] = None
-        conn.rooms.add(cfg.id)
-        conn.sent.setdefault(cfg.id, 0)
-        members = room.member_count(time.monotonic(), WORKER_STALE_S)
         head = {
             "type": "joined",
             "room": cfg.id,
@@ -401,14 +393,47 @@ class Hub:
             "topic": cfg.topic,
             "guidelines": cfg.guidelines,
             "resources": list(cfg.resources),
-            "members": members,
+            "members": room.member_count(time.monotonic(), WORKER_STALE_S) + (0 if rejoin else 1),
             "slowmode": room.slowmode,
             "locked": room.locked,
             "role": "host" if self.is_host_of(conn, room) else "participant",
         }
         if held is not None:
             head["held"] = held
-        conn.send_frame(ws_text_frame(dumps(head)[:-1] + b',"history":[' + b",".join(history) + b"]}"))
+        first: list[bytes] | None = None  # the page the joined frame carried, once sent
+        if since_seq is not None and older:
+            cursor = older[-1][0]
+            if room.after(cursor) is None:
+                # A long absence: more than a page is only in storage. Page it out, each page once
+                # the one before has left, and join the live room only after the last.
+                first = [f for _, f in older]
+                conn.send_frame(_joined_frame(head, first, more=True))
+                while room.after(cursor) is None:
+                    if not await _drained(conn):
+                        return
+                    rows = await self.audit.messages_after(room.id, cursor, REPLAY_PAGE)
+                    if not rows:
+                        break
+                    conn.send_frame(
+                        _history_frame(room.id, [orjson.dumps(_message_from_row(r)) for r in rows], True)
+                    )
+                    cursor = rows[-1]["seq"]
+            since_seq, older = cursor, []
+        # No await from here on: the snapshot and the membership change are one step,
+        # so the joiner gets every message exactly once (history, then live).
+        if since_seq is None:
+            history = room.history(cfg.history)
+        else:
+            history = [f for _, f in older] + (room.after(older[-1][0] if older else since_seq) or [])
+        room.members[conn] = None
+        conn.rooms.add(cfg.id)
+        conn.sent.setdefault(cfg.id, 0)
+        pages = [history[i : i + REPLAY_PAGE] for i in range(0, len(history), REPLAY_PAGE)] or [[]]
+        if first is None:
+            conn.send_frame(_joined_frame(head, pages[0], more=len(pages) > 1))
+            pages = pages[1:]
+        for i, page in enumerate(pages):
+            conn.send_frame(_history_frame(room.id, page, i < len(pages) - 1))
         if not rejoin:
             self._send_presence(room, joined=conn.name)
             self.broker.publish_event(
@@ -440,7 +465,7 @@ class Hub:
             return None, []  # an id we never published here: plain history
         if room.after(seq) is not None:
             return seq, []
-        rows = await self.audit.messages_after(room.id, seq, 5000)
+        rows = await self.audit.messages_after(room.id, seq, REPLAY_PAGE)
         return seq, [(r["seq"], orjson.dumps(_message_from_row(r))) for r in rows]
 
     async def _leave(self, conn: Connection, room_id: str, *, reason: str) -> None:
@@ -906,6 +931,27 @@ class Hub:
             }
             for rid, room in self.rooms.items()
         ]
+
+
+def _joined_frame(head: dict[str, Any], history: list[bytes], *, more: bool) -> bytes:
+    """The joined frame with its first page of history (ready message frames, spliced in as they are)."""
+    tail = b'],"more":true}' if more else b"]}"
+    return ws_text_frame(dumps(head)[:-1] + b',"history":[' + b",".join(history) + tail)
+
+
+def _history_frame(room_id: str, messages: list[bytes], more: bool) -> bytes:
+    """One more page of a long replay (after `joined`, before anything live)."""
+    head = b'{"type":"history","room":' + orjson.dumps(room_id) + b',"messages":['
+    return ws_text_frame(head + b",".join(messages) + (b'],"more":true}' if more else b'],"more":false}'))
+
+
+async def _drained(conn: Connection) -> bool:
+    """Wait until the connection's send buffer is mostly empty; False if it closed meanwhile."""
+    while conn.raw.buffered > conn.raw.max_buffer // 4:
+        if conn.raw.closed:
+            return False
+        await asyncio.sleep(DRAIN_POLL_S)
+    return not conn.raw.closed
 
 
 def _loose_frame(raw: str | bytes) -> dict[str, Any]:

@@ -287,3 +287,32 @@ def test_retention_drops_old_messages_from_a_workers_room_log():
         room.remember(seq, f"m{seq}", json.dumps({"id": f"m{seq}", "ts": ts}).encode())
     room.drop_older_than("2021-01-01T00:00:00.000Z")
     assert [m for _, m, _ in room.log] == ["m2"] and set(room.index) == {"m2"}
+
+
+# ---- also seen: a long `since` replay comes in pages -----------------------------------------------
+@pytest.mark.slow
+async def test_a_long_absence_is_replayed_in_pages_with_no_gap_and_nothing_twice(make_server, clients):
+    """1,300 messages missed: joined carries a first page, `history` frames the rest, then live ones."""
+    server = make_server(extra=("--max-frames-per-second", "5000"))
+    ann = await clients.user(server, "ann", ("lobby",))
+    first = await ann.post("lobby", "the last one ben saw")
+    ids = []
+    for batch in range(13):
+        for i in range(100):
+            await ann.send(type="send", room="lobby", text=f"m {batch * 100 + i}", client_id=f"c{batch}-{i}")
+        for i in range(100):
+            ids.append((await ann._answer_for(f"c{batch}-{i}"))["id"])
+    ben = await clients.user(server, "ben")
+    await ben.send(type="join", room="lobby", accept_guidelines=True, since=first["id"])
+    joined = await ben.expect("joined", room="lobby")
+    assert joined.get("more") is True and len(joined["history"]) <= 200
+    got = [m["id"] for m in joined["history"]]
+    while True:
+        page = await ben.expect("history", room="lobby", timeout=10)
+        assert len(page["messages"]) <= 200
+        got += [m["id"] for m in page["messages"]]
+        if not page["more"]:
+            break
+    live = await ann.post("lobby", "and now live")
+    await ben.expect("message", id=live["id"])
+    assert got == ids, "every missed message once, in order"

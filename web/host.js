@@ -51,6 +51,7 @@ function handle(frame) {
     case "report": return addReport(frame);
     case "note": return onNote(frame);
     case "message": return onMessage(frame);
+    case "history": for (const m of frame.messages || []) onMessage(m, true); return;
     case "deleted": return onDeleted(frame);
     case "presence": return onPresence(frame);
     case "notice": return onNotice(frame);

@@ -112,6 +112,7 @@ function handle(frame) {
     case "welcome": return onWelcome(frame);
     case "joined": return onJoined(frame);
     case "message": return onMessage(frame, false);
+    case "history": return onHistory(frame);
     case "ack": return onAck(frame);
     case "resolved": return onResolved(frame);
     case "deleted": return onDeleted(frame);
@@ -292,6 +293,13 @@ function onJoined(j) {
   const showing = !$("#view-room").hidden;
   showView("room", !showing);
   if (!rejoin || wasNear) scrollToBottom();
+}
+
+// The rest of a long replay after `joined`, page by page, before anything live.
+function onHistory(h) {
+  const wasNear = followingLog();
+  for (const m of Array.isArray(h.messages) ? h.messages : []) onMessage(m, true);
+  if (wasNear) scrollToBottom();
 }
 
 function isOwn(m) {
