@@ -28,7 +28,7 @@ from chatserver import audit as audit_mod
 from chatserver.admission import TOO_FAST, Admission
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, list_hosts
-from chatserver.brokers import broker_from_url
+from chatserver.brokers import open_backend
 from chatserver.connection import Connection
 from chatserver.errors import ChatError, ConfigError
 from chatserver.headers import SECURITY_HEADERS
@@ -38,7 +38,6 @@ from chatserver.metrics import CONTENT_TYPE, Metrics
 from chatserver.protocol import CLOSE_POLICY, HELLO_TIMEOUT_S, error_frame, parse_frame
 from chatserver.rooms import load_rooms
 from chatserver.settings import Settings
-from chatserver.store import MemoryStore, RedisStore, Store
 from chatserver.transport import EXTENSION
 
 log = logging.getLogger(__name__)
@@ -99,8 +98,8 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         metrics.bind_refusals(lambda: dict(admission.refused))
         audit = await AuditLog.open(settings.db)
         hosts = await HostDirectory.open(settings.db)
-        broker = broker_from_url(settings.broker_url, worker_id=worker_id)
-        store: Store = RedisStore(settings.redis_url) if settings.redis_url else MemoryStore()
+        backend = open_backend(settings.broker_url, worker_id=worker_id)
+        broker, store = backend.broker, backend.store
         hub = Hub(
             rooms=rooms,
             broker=broker,
@@ -149,8 +148,7 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
             # Commit what is queued first: its callbacks publish, so the broker must still be up.
             with contextlib.suppress(Exception):
                 await audit.flush()
-            await broker.close()
-            await store.close()
+            await backend.close()
             await audit.close()
             await hosts.close()
 

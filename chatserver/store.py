@@ -1,7 +1,8 @@
 """Shared moderation state: held messages, bans, mutes, room switches, notes, identities.
 
 Every worker of a deployment must agree on these, so with Redis they live in
-Redis; the in-process store is the embedded default. Each worker also keeps a
+Redis (chatserver/brokers/redis_store.py); the in-process store here is the
+embedded default. Each worker also keeps a
 local copy of what the per-message path reads (bans, mutes, room switches),
 kept fresh by events, so checking a message never waits on a round trip.
 """
@@ -10,10 +11,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-
-import orjson
-
-from chatserver.brokers.redis import PREFIX, VERSIONS_KEY, deleted_key
 
 HELD_TTL_S = 7 * 24 * 3600
 #: How long a crisis alert is kept for workers that missed it (they re-read every few seconds).
@@ -99,7 +96,8 @@ class Store:
         pass
 
 
-def _live(entries: dict[str, float], now: float) -> dict[str, float]:
+def live_sanctions(entries: dict[str, float], now: float) -> dict[str, float]:
+    """The sanctions still in force at `now` (0 = no end)."""
     return {s: u for s, u in entries.items() if u == 0 or u > now}
 
 
@@ -160,7 +158,7 @@ class MemoryStore(Store):
 
     async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
         now = time.time()
-        return {kind: _live(self._sanctions.get((room, kind), {}), now) for kind in ("ban", "mute")}
+        return {kind: live_sanctions(self._sanctions.get((room, kind), {}), now) for kind in ("ban", "mute")}
 
     async def set_flag(self, room: str, flag: str, value: Any) -> None:
         self._flags.setdefault(room, {})[flag] = value
@@ -193,152 +191,3 @@ class MemoryStore(Store):
 
     async def alerts(self, room: str) -> list[dict[str, Any]]:
         return []
-
-
-# KEYS: the held hash, the versions hash. ARGV: message id, room. HGET+HDEL in one step, so one
-# release wins.
-_TAKE_LUA = """
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-end
-return v
-"""
-
-
-class RedisStore(Store):
-    """Shared through Redis: every worker on every host sees the same state."""
-
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as aioredis
-
-        # A blocking pool: when many people leave at once, calls wait for a free connection
-        # (up to `timeout`) instead of failing with "Too many connections" and leaving names claimed.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=64, timeout=5, socket_timeout=3, socket_connect_timeout=2
-        )
-        self._redis = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
-        self._take = self._redis.register_script(_TAKE_LUA)
-
-    @staticmethod
-    def _key(*parts: str) -> str:
-        return ":".join((PREFIX, *parts))
-
-    async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
-        await self._redis.set(self._key("identity", token_hash), orjson.dumps(record), ex=SESSION_TTL_S)
-
-    async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
-        raw = await self._redis.get(self._key("identity", token_hash))
-        return orjson.loads(raw) if raw else None
-
-    async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
-        key = self._key("room", room, "names")
-        value = f"{worker} {session}"
-        if await self._redis.hsetnx(key, name, value):
-            return True
-        current = await self._redis.hget(key, name)
-        if current is None:
-            return bool(await self._redis.hsetnx(key, name, value))
-        owner_worker, _, owner_session = current.decode().partition(" ")
-        if owner_session == session or owner_worker not in alive:
-            await self._redis.hset(key, name, value)
-            return True
-        return False
-
-    async def release_name(self, room: str, name: str, session: str) -> None:
-        key = self._key("room", room, "names")
-        current = await self._redis.hget(key, name)
-        if current is not None and current.decode().partition(" ")[2] == session:
-            await self._redis.hdel(key, name)
-
-    async def put_held(self, room: str, item: dict[str, Any]) -> None:
-        key = self._key("room", room, "held")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, item["id"], orjson.dumps(item))
-            pipe.expire(key, HELD_TTL_S)
-            pipe.hincrby(VERSIONS_KEY, room, 1)
-            await pipe.execute()
-
-    async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
-        raw = await self._take(keys=[self._key("room", room, "held"), VERSIONS_KEY], args=[message_id, room])
-        return orjson.loads(raw) if raw else None
-
-    async def list_held(self, room: str) -> list[dict[str, Any]]:
-        values = await self._redis.hvals(self._key("room", room, "held"))
-        items = [orjson.loads(v) for v in values]
-        items.sort(key=lambda i: i.get("ts", ""))
-        return items
-
-    async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
-        key = self._key("room", room, kind)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if until == 0:
-                pipe.hdel(key, session)
-            else:
-                pipe.hset(key, session, repr(until or 0))
-            pipe.hincrby(VERSIONS_KEY, room, 1)
-            await pipe.execute()
-
-    async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
-        now = time.time()
-        out: dict[str, dict[str, float]] = {}
-        for kind in ("ban", "mute"):
-            raw = await self._redis.hgetall(self._key("room", room, kind))
-            out[kind] = _live({k.decode(): float(v) for k, v in raw.items()}, now)
-        return out
-
-    async def set_flag(self, room: str, flag: str, value: Any) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key("room", room, "flags"), flag, orjson.dumps(value))
-            pipe.hincrby(VERSIONS_KEY, room, 1)
-            await pipe.execute()
-
-    async def flags(self, room: str) -> dict[str, Any]:
-        raw = await self._redis.hgetall(self._key("room", room, "flags"))
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
-
-    async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
-        key = self._key("room", room, "notes", session)
-        await self._redis.rpush(key, orjson.dumps(note))
-        await self._redis.ltrim(key, -50, -1)
-
-    async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
-        return [
-            orjson.loads(v)
-            for v in await self._redis.lrange(self._key("room", room, "notes", session), 0, -1)
-        ]
-
-    async def purge_notes(self, stamp: str) -> None:
-        # Notes are appended in time order: trim each list up to its first young enough note.
-        async for key in self._redis.scan_iter(match=self._key("room", "*", "notes", "*"), count=500):
-            notes = [orjson.loads(v) for v in await self._redis.lrange(key, 0, -1)]
-            old = next((i for i, n in enumerate(notes) if n.get("ts", "") >= stamp), len(notes))
-            if old == len(notes):
-                await self._redis.delete(key)
-            elif old:
-                await self._redis.ltrim(key, old, -1)
-
-    async def versions(self) -> dict[str, int]:
-        raw = await self._redis.hgetall(VERSIONS_KEY)
-        return {k.decode(): int(v) for k, v in raw.items()}
-
-    async def recent_deletions(self, room: str, limit: int) -> list[str]:
-        return [v.decode() for v in await self._redis.zrevrange(deleted_key(room), 0, limit - 1)]
-
-    async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
-        key = self._key("room", room, "alerts")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, orjson.dumps({**alert, "at": time.time()}))
-            pipe.ltrim(key, -ALERTS_KEEP, -1)
-            pipe.expire(key, ALERT_TTL_S)
-            pipe.hincrby(VERSIONS_KEY, room, 1)
-            await pipe.execute()
-
-    async def alerts(self, room: str) -> list[dict[str, Any]]:
-        since = time.time() - ALERT_TTL_S
-        items = [orjson.loads(v) for v in await self._redis.lrange(self._key("room", room, "alerts"), 0, -1)]
-        return [a for a in items if float(a.get("at", 0)) > since]
-
-    async def close(self) -> None:
-        await self._redis.aclose()

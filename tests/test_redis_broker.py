@@ -146,7 +146,7 @@ async def test_a_publish_redis_ran_but_answered_too_late_is_acked_not_refused(br
 
 async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, redis_server):
     """Messages and care notes older than the retention cut-off leave Redis; younger ones stay."""
-    from chatserver.store import RedisStore
+    from chatserver.brokers.redis_store import RedisStore
 
     b, _, admin = broker
     for i, ts in enumerate(
@@ -159,7 +159,7 @@ async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, re
     await b.purge_history("lobby", "2021-01-01T00:00:00.000Z")
     kept = await admin.xrange(_stream_key("lobby"))
     assert [fields[b"id"] for _, fields in kept] == [b"m2"]
-    store = RedisStore(redis_server.url)
+    store = RedisStore(b.client)
     try:
         await store.add_note("lobby", "s1", {"by": "alice", "text": "old", "ts": "2020-01-01T00:00:00Z"})
         await store.add_note("lobby", "s1", {"by": "alice", "text": "new", "ts": "2030-01-01T00:00:00Z"})

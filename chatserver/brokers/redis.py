@@ -161,10 +161,11 @@ class RedisBroker(Broker):
     def __init__(self, url: str, *, worker_id: str) -> None:
         super().__init__(worker_id=worker_id)
         self.url = url
-        # Blocking pool: bursts wait briefly for a connection instead of failing "Too many connections".
+        # One pool per worker, shared with the store (see open_backend). Blocking: bursts (many people
+        # leaving at once) wait briefly for a connection instead of failing "Too many connections".
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
-            max_connections=32,
+            max_connections=64,
             timeout=5,
             socket_timeout=REPLY_TIMEOUT_S,
             socket_connect_timeout=2,
@@ -182,6 +183,11 @@ class RedisBroker(Broker):
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=50_000)
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The worker's Redis client (the shared store uses it too); closed with the broker."""
+        return self._redis
 
     # ---- lifecycle ---------------------------------------------------------
     async def start(self, listener: BrokerListener, rooms: list[str], known_seqs: dict[str, int]) -> None:

@@ -1,0 +1,156 @@
+"""Shared moderation state in Redis: every worker on every host sees the same held queue, bans,
+switches, notes, identities, deletions and crisis alerts. Built by `open_backend` on the broker's
+own client, so a worker keeps one Redis pool."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from chatserver.brokers.redis import PREFIX, VERSIONS_KEY, deleted_key
+from chatserver.store import ALERT_TTL_S, ALERTS_KEEP, HELD_TTL_S, SESSION_TTL_S, Store, live_sanctions
+
+# KEYS: the held hash, the versions hash. ARGV: message id, room. HGET+HDEL in one step, so one
+# release wins.
+_TAKE_LUA = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
+return v
+"""
+
+
+class RedisStore(Store):
+    """Shared through Redis: every worker on every host sees the same state."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        """`client` is the broker's: one pool per worker; the broker closes it."""
+        self._redis = client
+        self._take = self._redis.register_script(_TAKE_LUA)
+
+    @staticmethod
+    def _key(*parts: str) -> str:
+        return ":".join((PREFIX, *parts))
+
+    async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
+        await self._redis.set(self._key("identity", token_hash), orjson.dumps(record), ex=SESSION_TTL_S)
+
+    async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key("identity", token_hash))
+        return orjson.loads(raw) if raw else None
+
+    async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
+        key = self._key("room", room, "names")
+        value = f"{worker} {session}"
+        if await self._redis.hsetnx(key, name, value):
+            return True
+        current = await self._redis.hget(key, name)
+        if current is None:
+            return bool(await self._redis.hsetnx(key, name, value))
+        owner_worker, _, owner_session = current.decode().partition(" ")
+        if owner_session == session or owner_worker not in alive:
+            await self._redis.hset(key, name, value)
+            return True
+        return False
+
+    async def release_name(self, room: str, name: str, session: str) -> None:
+        key = self._key("room", room, "names")
+        current = await self._redis.hget(key, name)
+        if current is not None and current.decode().partition(" ")[2] == session:
+            await self._redis.hdel(key, name)
+
+    async def put_held(self, room: str, item: dict[str, Any]) -> None:
+        key = self._key("room", room, "held")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, item["id"], orjson.dumps(item))
+            pipe.expire(key, HELD_TTL_S)
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
+
+    async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
+        raw = await self._take(keys=[self._key("room", room, "held"), VERSIONS_KEY], args=[message_id, room])
+        return orjson.loads(raw) if raw else None
+
+    async def list_held(self, room: str) -> list[dict[str, Any]]:
+        values = await self._redis.hvals(self._key("room", room, "held"))
+        items = [orjson.loads(v) for v in values]
+        items.sort(key=lambda i: i.get("ts", ""))
+        return items
+
+    async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
+        key = self._key("room", room, kind)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if until == 0:
+                pipe.hdel(key, session)
+            else:
+                pipe.hset(key, session, repr(until or 0))
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
+
+    async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
+        now = time.time()
+        out: dict[str, dict[str, float]] = {}
+        for kind in ("ban", "mute"):
+            raw = await self._redis.hgetall(self._key("room", room, kind))
+            out[kind] = live_sanctions({k.decode(): float(v) for k, v in raw.items()}, now)
+        return out
+
+    async def set_flag(self, room: str, flag: str, value: Any) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("room", room, "flags"), flag, orjson.dumps(value))
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
+
+    async def flags(self, room: str) -> dict[str, Any]:
+        raw = await self._redis.hgetall(self._key("room", room, "flags"))
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
+        key = self._key("room", room, "notes", session)
+        await self._redis.rpush(key, orjson.dumps(note))
+        await self._redis.ltrim(key, -50, -1)
+
+    async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
+        return [
+            orjson.loads(v)
+            for v in await self._redis.lrange(self._key("room", room, "notes", session), 0, -1)
+        ]
+
+    async def purge_notes(self, stamp: str) -> None:
+        # Notes are appended in time order: trim each list up to its first young enough note.
+        async for key in self._redis.scan_iter(match=self._key("room", "*", "notes", "*"), count=500):
+            notes = [orjson.loads(v) for v in await self._redis.lrange(key, 0, -1)]
+            old = next((i for i, n in enumerate(notes) if n.get("ts", "") >= stamp), len(notes))
+            if old == len(notes):
+                await self._redis.delete(key)
+            elif old:
+                await self._redis.ltrim(key, old, -1)
+
+    async def versions(self) -> dict[str, int]:
+        raw = await self._redis.hgetall(VERSIONS_KEY)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def recent_deletions(self, room: str, limit: int) -> list[str]:
+        return [v.decode() for v in await self._redis.zrevrange(deleted_key(room), 0, limit - 1)]
+
+    async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
+        key = self._key("room", room, "alerts")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, orjson.dumps({**alert, "at": time.time()}))
+            pipe.ltrim(key, -ALERTS_KEEP, -1)
+            pipe.expire(key, ALERT_TTL_S)
+            pipe.hincrby(VERSIONS_KEY, room, 1)
+            await pipe.execute()
+
+    async def alerts(self, room: str) -> list[dict[str, Any]]:
+        since = time.time() - ALERT_TTL_S
+        items = [orjson.loads(v) for v in await self._redis.lrange(self._key("room", room, "alerts"), 0, -1)]
+        return [a for a in items if float(a.get("at", 0)) > since]
+
+    async def close(self) -> None:
+        pass  # the client is the broker's, closed with it
