@@ -1,6 +1,7 @@
-"""The ASGI app: HTTP routes, the /ws endpoint and the lifespan that builds everything.
+"""The ASGI app: HTTP routes, the lifespan that builds everything, and the front door to /ws.
 
-The only module that imports Starlette.
+The only module that builds a Starlette app. Endpoints are module-level and read the worker's
+parts from `request.app.state.chat`, a typed `State` the lifespan stores; /ws is chatserver.ws.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,25 +20,23 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatserver import audit as audit_mod
-from chatserver.admission import TOO_FAST, Admission
+from chatserver.admission import Admission
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, list_hosts
 from chatserver.brokers import open_backend
-from chatserver.connection import Connection
 from chatserver.errors import ChatError, ConfigError
 from chatserver.headers import SECURITY_HEADERS
 from chatserver.helplines import crisis_hints
 from chatserver.hub import Hub, new_worker_id
 from chatserver.metrics import CONTENT_TYPE, Metrics
-from chatserver.protocol import CLOSE_POLICY, HELLO_TIMEOUT_S, error_frame, parse_frame
 from chatserver.rooms import load_rooms
 from chatserver.settings import Settings
-from chatserver.transport import EXTENSION
+from chatserver.ws import WebSocketEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +76,8 @@ class Front:
 
 @dataclass
 class State:
+    """One worker's long-lived parts: built by `lifespan`, read by every endpoint."""
+
     settings: Settings
     hub: Hub
     audit: AuditLog
@@ -85,213 +85,22 @@ class State:
     metrics: Metrics
 
 
+def chat_state(app: Starlette) -> State:
+    """The worker's `State` (only while the lifespan runs: it is stored at startup)."""
+    state: State = app.state.chat
+    return state
+
+
 def create_app(settings: Settings, admission: Admission | None = None) -> ASGIApp:
     """Build the app for one worker process; `admission` is shared with its HTTP protocol."""
     admission = admission or Admission.from_settings(settings)
-    holder: dict[str, State] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        rooms = await asyncio.to_thread(load_rooms, settings.rooms)
-        worker_id = new_worker_id()
-        metrics = Metrics()
-        metrics.bind_refusals(lambda: dict(admission.refused))
-        audit = await AuditLog.open(settings.db)
-        hosts = await HostDirectory.open(settings.db)
-        backend = open_backend(settings.broker_url, worker_id=worker_id)
-        broker, store = backend.broker, backend.store
-        hub = Hub(
-            rooms=rooms,
-            broker=broker,
-            store=store,
-            audit=audit,
-            hosts=hosts,
-            metrics=metrics,
-            worker_id=worker_id,
-        )
-        metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
-        await hub.start()
-        st = holder["state"] = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
-        hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
-        host_names = asyncio.create_task(host_names_loop(settings, hub), name="host-names")
-        shared_metrics = (
-            asyncio.create_task(metrics_loop(metrics), name="metrics") if metrics.multiprocess_dir else None
-        )
-        loop = asyncio.get_running_loop()
-        retention = (
-            asyncio.create_task(retention_loop(settings, hub), name="retention")
-            if settings.retention_days
-            else None
-        )
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGHUP, lambda: hub.spawn(reload_rooms(holder["state"])))
-        log.info("worker %s ready: %d rooms, broker %s", worker_id, len(rooms.rooms), broker.name)
-        # What exists now lives as long as the process: keep it out of the collector's way,
-        # so full collections stay short while thousands of people are connected.
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(signal.SIGHUP)
-            for task in (host_names, shared_metrics):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            if retention is not None:
-                retention.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await retention
-            await hub.stop()
-            # Commit what is queued first: its callbacks publish, so the broker must still be up.
-            with contextlib.suppress(Exception):
-                await audit.flush()
-            await backend.close()
-            await audit.close()
-            await hosts.close()
-
-    def state() -> State:
-        return holder["state"]
-
-    async def rooms_api(request: Request) -> Response:
-        return Response(orjson.dumps(state().hub.room_summaries()), media_type="application/json")
-
-    async def crisis_hints_api(request: Request) -> Response:
-        """The page's "while typing" patterns for a room's languages (all without ?room=); cacheable."""
-        room_id = request.query_params.get("room")
-        room = state().hub.rooms.get(room_id) if room_id else None
-        if room_id and room is None:
-            return JSONResponse({"error": "unknown_room", "message": f"No room '{room_id}'"}, status_code=404)
-        languages = getattr(room.config, "languages", None) if room else None
-        body = {"patterns": crisis_hints(languages)}
-        return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        st = state()
-        broker_ok, db_ok = await asyncio.gather(st.hub.broker.ping(), st.audit.ping())
-        failed = [name for name, ok in (("broker", broker_ok), ("database", db_ok)) if not ok]
-        checks = {
-            "broker": f"{st.hub.broker.name}: " + ("ok" if broker_ok else "not answering"),
-            "database": f"sqlite {st.settings.db.name}: " + ("ok" if db_ok else "not answering"),
-        }
-        if failed:
-            return JSONResponse(
-                {"status": "unavailable", "failed": failed, "checks": checks}, status_code=503
-            )
-        return JSONResponse({"status": "ready", "checks": checks})
-
-    async def metrics(request: Request) -> Response:
-        st = state()
-        for room in await st.hub.held_summary():
-            st.metrics.held_depth.labels(room["id"]).set(room["held"])
-            st.metrics.held_oldest.labels(room["id"]).set(room["oldest_held_s"])
-        return Response(st.metrics.render(), media_type=CONTENT_TYPE)
-
-    async def admin_rooms(request: Request) -> Response:
-        refused = await require_admin(request)
-        if refused is not None:
-            return refused
-        hub = state().hub
-        held = {r["id"]: r for r in await hub.held_summary()}
-        rooms = [
-            {**r, **held.get(r["id"], {}), "escalate_after": hub.rooms[r["id"]].config.escalate_after}
-            for r in hub.room_summaries()
-        ]
-        return Response(orjson.dumps(rooms), media_type="application/json")
-
-    async def admin_transcript(request: Request) -> Response:
-        refused = await require_admin(request)
-        if refused is not None:
-            return refused
-        q = request.query_params
-        if not q.get("room"):
-            return JSONResponse({"error": "bad_request", "message": "Name a room: ?room=ID"}, status_code=400)
-        try:
-            messages = await asyncio.to_thread(
-                audit_mod.transcript, settings.db, q["room"], q.get("since") or None, q.get("until") or None
-            )
-        except ChatError as exc:
-            return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
-        if q.get("redact") in ("1", "true", "yes"):
-            for message in messages:
-                message["text"] = audit_mod.redact_text(message["text"])
-                message["from"]["name"] = audit_mod.redact_text(message["from"]["name"])
-        return Response(orjson.dumps(messages), media_type="application/json")
-
-    async def require_admin(request: Request) -> Response | None:
-        auth = request.headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not token:
-            return JSONResponse(
-                {"error": "unauthorized", "message": "Send an admin token as 'Authorization: Bearer TOKEN'"},
-                status_code=401,
-                headers={"www-authenticate": "Bearer"},
-            )
-        record = await state().hosts.authenticate(token)
-        if record is None or not record.is_admin:
-            return JSONResponse(
-                {"error": "forbidden", "message": "This needs an admin token"}, status_code=403
-            )
-        request.state.admin = record.name
-        return None
-
-    async def audit_api(request: Request) -> Response:
-        refused = await require_admin(request)
-        if refused is not None:
-            return refused
-        q = request.query_params
-        rows = audit_mod.iter_rows(
-            settings.db,
-            room=q.get("room") or None,
-            since=q.get("since") or None,
-            until=q.get("until") or None,
-            kind=q.get("kind") or None,
-            redact=q.get("redact") in ("1", "true", "yes"),
-        )
-        try:
-            first = await asyncio.to_thread(
-                next, rows, None
-            )  # bad filters fail here, before any byte is sent
-        except ChatError as exc:
-            return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
-
-        def lines() -> Iterator[bytes]:
-            if first is None:
-                return
-            yield orjson.dumps(first) + b"\n"
-            for row in rows:
-                yield orjson.dumps(row) + b"\n"
-
-        # A sync iterator: Starlette reads it in a worker thread, so a large export never blocks the loop.
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-    async def reload_api(request: Request) -> Response:
-        refused = await require_admin(request)
-        if refused is not None:
-            return refused
-        ok, result = await reload_rooms(state(), everywhere=True, by=request.state.admin)
-        if not ok:
-            return JSONResponse({"status": "unchanged", "problems": result}, status_code=400)
-        return JSONResponse({"status": "reloaded", **result})
-
-    async def index(request: Request) -> Response:
-        return FileResponse(settings.web_dir / "index.html")
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse("Not found", status_code=404)
-
-    routes: list[Any] = [
+    routes: list[BaseRoute] = [
         Route("/", index),
         Route("/api/rooms", rooms_api),
         Route("/api/crisis-hints", crisis_hints_api),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics),
+        Route("/metrics", metrics_api),
         Route("/api/audit", audit_api),
         Route("/api/admin/reload", reload_api, methods=["POST"]),
         Route("/api/admin/rooms", admin_rooms),
@@ -300,10 +109,223 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         Mount("/", StaticFiles(directory=settings.web_dir, html=True, check_dir=False), name="web"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    # What the lifespan builds from; set before it runs, so `index` can serve before it too.
+    app.state.settings = settings
+    app.state.admission = admission
     # Outermost, so even a 500 from Starlette's error middleware carries the headers.
-    return Front(app, WebSocketEndpoint(state, settings, admission))
+    return Front(app, WebSocketEndpoint(lambda: chat_state(app).hub, settings, admission))
 
 
+# ---- lifespan --------------------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Build the worker's parts from `app.state.settings`, store them as `app.state.chat`, run the
+    background loops; on the way out, stop the loops, the hub, then flush and close in that order.
+
+    Stored on the app rather than yielded as Starlette's per-request lifespan state: /ws bypasses
+    Starlette (see Front) and reads the same `State` from the app.
+    """
+    settings: Settings = app.state.settings
+    admission: Admission = app.state.admission
+    rooms = await asyncio.to_thread(load_rooms, settings.rooms)
+    worker_id = new_worker_id()
+    metrics = Metrics()
+    metrics.bind_refusals(lambda: dict(admission.refused))
+    audit = await AuditLog.open(settings.db)
+    hosts = await HostDirectory.open(settings.db)
+    backend = open_backend(settings.broker_url, worker_id=worker_id)
+    hub = Hub(
+        rooms=rooms,
+        broker=backend.broker,
+        store=backend.store,
+        audit=audit,
+        hosts=hosts,
+        metrics=metrics,
+        worker_id=worker_id,
+    )
+    metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
+    await hub.start()
+    st = app.state.chat = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
+    hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
+    tasks = _start_loops(st)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGHUP, lambda: hub.spawn(reload_rooms(st)))
+    log.info("worker %s ready: %d rooms, broker %s", worker_id, len(rooms.rooms), backend.broker.name)
+    # What exists now lives as long as the process: keep it out of the collector's way,
+    # so full collections stay short while thousands of people are connected.
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await hub.stop()
+        # Commit what is queued first: its callbacks publish, so the broker must still be up.
+        with contextlib.suppress(Exception):
+            await audit.flush()
+        await backend.close()
+        await audit.close()
+        await hosts.close()
+
+
+def _start_loops(st: State) -> list[asyncio.Task[None]]:
+    """The worker's background loops, in the order shutdown cancels them."""
+    tasks = [asyncio.create_task(host_names_loop(st.settings, st.hub), name="host-names")]
+    if st.metrics.multiprocess_dir:
+        tasks.append(asyncio.create_task(metrics_loop(st.metrics), name="metrics"))
+    if st.settings.retention_days:
+        tasks.append(asyncio.create_task(retention_loop(st.settings, st.hub), name="retention"))
+    return tasks
+
+
+# ---- endpoints -------------------------------------------------------------------------------------
+async def rooms_api(request: Request) -> Response:
+    return Response(orjson.dumps(chat_state(request.app).hub.room_summaries()), media_type="application/json")
+
+
+async def crisis_hints_api(request: Request) -> Response:
+    """The page's "while typing" patterns for a room's languages (all without ?room=); cacheable."""
+    room_id = request.query_params.get("room")
+    room = chat_state(request.app).hub.rooms.get(room_id) if room_id else None
+    if room_id and room is None:
+        return JSONResponse({"error": "unknown_room", "message": f"No room '{room_id}'"}, status_code=404)
+    languages = getattr(room.config, "languages", None) if room else None
+    body = {"patterns": crisis_hints(languages)}
+    return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    st = chat_state(request.app)
+    broker_ok, db_ok = await asyncio.gather(st.hub.broker.ping(), st.audit.ping())
+    failed = [name for name, ok in (("broker", broker_ok), ("database", db_ok)) if not ok]
+    checks = {
+        "broker": f"{st.hub.broker.name}: " + ("ok" if broker_ok else "not answering"),
+        "database": f"sqlite {st.settings.db.name}: " + ("ok" if db_ok else "not answering"),
+    }
+    if failed:
+        return JSONResponse({"status": "unavailable", "failed": failed, "checks": checks}, status_code=503)
+    return JSONResponse({"status": "ready", "checks": checks})
+
+
+async def metrics_api(request: Request) -> Response:
+    st = chat_state(request.app)
+    for room in await st.hub.held_summary():
+        st.metrics.held_depth.labels(room["id"]).set(room["held"])
+        st.metrics.held_oldest.labels(room["id"]).set(room["oldest_held_s"])
+    return Response(st.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def admin_rooms(request: Request) -> Response:
+    refused = await require_admin(request)
+    if refused is not None:
+        return refused
+    hub = chat_state(request.app).hub
+    held = {r["id"]: r for r in await hub.held_summary()}
+    rooms = [
+        {**r, **held.get(r["id"], {}), "escalate_after": hub.rooms[r["id"]].config.escalate_after}
+        for r in hub.room_summaries()
+    ]
+    return Response(orjson.dumps(rooms), media_type="application/json")
+
+
+async def admin_transcript(request: Request) -> Response:
+    refused = await require_admin(request)
+    if refused is not None:
+        return refused
+    q = request.query_params
+    if not q.get("room"):
+        return JSONResponse({"error": "bad_request", "message": "Name a room: ?room=ID"}, status_code=400)
+    db = chat_state(request.app).settings.db
+    try:
+        messages = await asyncio.to_thread(
+            audit_mod.transcript, db, q["room"], q.get("since") or None, q.get("until") or None
+        )
+    except ChatError as exc:
+        return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
+    if q.get("redact") in ("1", "true", "yes"):
+        for message in messages:
+            message["text"] = audit_mod.redact_text(message["text"])
+            message["from"]["name"] = audit_mod.redact_text(message["from"]["name"])
+    return Response(orjson.dumps(messages), media_type="application/json")
+
+
+async def require_admin(request: Request) -> Response | None:
+    """None for a request bearing an admin token (its name kept as `request.state.admin`), else the
+    401 or 403 to answer with."""
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if not token:
+        return JSONResponse(
+            {"error": "unauthorized", "message": "Send an admin token as 'Authorization: Bearer TOKEN'"},
+            status_code=401,
+            headers={"www-authenticate": "Bearer"},
+        )
+    record = await chat_state(request.app).hosts.authenticate(token)
+    if record is None or not record.is_admin:
+        return JSONResponse({"error": "forbidden", "message": "This needs an admin token"}, status_code=403)
+    request.state.admin = record.name
+    return None
+
+
+async def audit_api(request: Request) -> Response:
+    refused = await require_admin(request)
+    if refused is not None:
+        return refused
+    q = request.query_params
+    rows = audit_mod.iter_rows(
+        chat_state(request.app).settings.db,
+        room=q.get("room") or None,
+        since=q.get("since") or None,
+        until=q.get("until") or None,
+        kind=q.get("kind") or None,
+        redact=q.get("redact") in ("1", "true", "yes"),
+    )
+    try:
+        first = await asyncio.to_thread(next, rows, None)  # bad filters fail here, before any byte is sent
+    except ChatError as exc:
+        return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
+
+    def lines() -> Iterator[bytes]:
+        if first is None:
+            return
+        yield orjson.dumps(first) + b"\n"
+        for row in rows:
+            yield orjson.dumps(row) + b"\n"
+
+    # A sync iterator: Starlette reads it in a worker thread, so a large export never blocks the loop.
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def reload_api(request: Request) -> Response:
+    refused = await require_admin(request)
+    if refused is not None:
+        return refused
+    ok, result = await reload_rooms(chat_state(request.app), everywhere=True, by=request.state.admin)
+    if not ok:
+        return JSONResponse({"status": "unchanged", "problems": result}, status_code=400)
+    return JSONResponse({"status": "reloaded", **result})
+
+
+async def index(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    return FileResponse(settings.web_dir / "index.html")
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("Not found", status_code=404)
+
+
+# ---- what the lifespan runs ------------------------------------------------------------------------
 async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal") -> tuple[bool, Any]:
     """Re-read rooms.yaml; a broken file changes nothing and every problem is logged.
 
@@ -373,119 +395,3 @@ async def retention_loop(settings: Settings, hub: Hub) -> None:
             await asyncio.sleep(600)
             continue
         await asyncio.sleep(24 * 3600)
-
-
-class WebSocketEndpoint:
-    """/ws as a plain ASGI callable: origin check, hello, then the frame loop."""
-
-    def __init__(self, state: Any, settings: Settings, admission: Admission) -> None:
-        self._state = state
-        self.allowed = set(settings.allowed_origins)
-        self.frames_per_second = settings.max_frames_per_second
-        self.admission = admission
-
-    def origin_ok(self, scope: Scope) -> bool:
-        headers = dict(scope["headers"])
-        origin = headers.get(b"origin")
-        if origin is None:
-            # Not a browser (bots and load generators send no Origin), unless it says it is one:
-            # only browsers send fetch metadata, and a browser always sends its Origin.
-            return b"sec-fetch-site" not in headers and b"sec-fetch-mode" not in headers
-        value = origin.decode("latin-1")
-        if value in self.allowed:
-            return True
-        host = headers.get(b"host", b"").decode("latin-1")
-        return bool(host) and value in (f"http://{host}", f"https://{host}")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        if not self.origin_ok(scope):
-            await _refuse(send, 403, "This page's origin may not connect to this chat server.")
-            return
-        address = (scope.get("client") or ("?", 0))[0]
-        refusal = self.admission.refusal(address)
-        if refusal:
-            wait = self.admission.wait_before_retry(address) if refusal == TOO_FAST else 30
-            await _refuse(send, 429, refusal, retry_after=wait)
-            return
-        self.admission.opened(address)
-        try:
-            await self._serve(scope, receive, send, address)
-        finally:
-            self.admission.closed(address)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, address: str) -> None:
-        raw = scope.get("extensions", {}).get(EXTENSION)
-        if raw is None:
-            raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
-        await send({"type": "websocket.accept"})
-        hub: Hub = self._state().hub
-        conn = Connection(raw, frames_per_second=self.frames_per_second)
-        hub.attach(conn)
-        try:
-            if await self._hello(hub, conn, receive) and await self._frames(hub, conn, receive):
-                # Shut the address out now, before this connection's teardown awaits anything.
-                self.admission.cool_off(address)
-        finally:
-            await hub.detach(conn)
-
-    async def _hello(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + HELLO_TIMEOUT_S
-        while not conn.session:
-            remaining = deadline - loop.time()
-            try:
-                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
-            except TimeoutError:
-                conn.raw.abort(CLOSE_POLICY, "no hello within 10 seconds")
-                return False
-            if message["type"] == "websocket.disconnect":
-                return False
-            if not hub.admit_frame(conn, None):
-                if conn.raw.closed:
-                    return False
-                continue
-            try:
-                frame = parse_frame(_data(message))
-                await hub.hello(conn, frame)
-            except ChatError as exc:
-                conn.send(error_frame(exc.code, exc.message))
-        return True
-
-    async def _frames(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
-        """Hand each frame to the hub until the connection ends; True if it was closed for flooding."""
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect" or conn.raw.closed:
-                return False  # frames already queued by a peer we closed are not worth reading
-            try:
-                await hub.handle(conn, _data(message))
-            except Exception:
-                log.exception("frame handling failed")
-                conn.send(error_frame("bad_request", "That frame could not be handled"))
-            if conn.flooded:
-                return True
-
-
-async def _refuse(send: Send, status: int, text: str, *, retry_after: float = 30) -> None:
-    """Answer a WebSocket handshake with a plain HTTP error (the ASGI websocket.http.response extension)."""
-    body = text.encode()
-    await send(
-        {
-            "type": "websocket.http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"retry-after", b"%d" % max(1, math.ceil(retry_after))),
-                *SECURITY_HEADERS,
-            ],
-        }
-    )
-    await send({"type": "websocket.http.response.body", "body": body})
-
-
-def _data(message: Message) -> str | bytes:
-    text = message.get("text")
-    return text if text is not None else (message.get("bytes") or b"")
