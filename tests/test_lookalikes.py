@@ -1,0 +1,120 @@
+"""Look-alike letters, invisible characters and spaced-out words (issue 12, point 10): text folding
+(pure), host-name imitation, and the blocklist and crisis matchers."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatserver.textfold import fold, skeleton, unaccent
+
+# ---------------------------------------------------------------- chatserver.textfold
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "mоron",  # Cyrillic о
+        "ｍｏｒｏｎ",  # full-width
+        "mo\u200bron",  # zero-width space
+        "mo\u00adron",  # soft hyphen
+        "mo\u2060ron",  # word joiner
+        "mo\U000e0020ron",  # tag space ("ASCII smuggling")
+        "𝐦𝐨𝐫𝐨𝐧",  # mathematical bold
+        "MОRОN",  # capitals, Cyrillic О
+        "m̸o̸r̸o̸n̸",  # combining overlays
+        "mо́ron",  # Cyrillic о with an accent
+        "mоrоn\ufe0f",  # variation selector
+    ],
+)
+def test_fold_sees_through_disguises(disguised):
+    """Look-alikes, invisible characters, full-width and styled letters fold to plain Latin."""
+    assert fold(disguised) == "moron"
+
+
+def test_fold_maps_a_word_made_only_of_lookalikes():
+    """A word spelt entirely in Cyrillic look-alikes folds to the Latin word it imitates."""
+    assert fold("аѕѕ!") == "ass!"
+    assert fold("сосk") == "cock"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Está bien, ÉLÈVE, garçon, não, coração",
+        "Ich möchte nicht mehr, Übermorgen",
+        "quiero morir, je veux mourir, já não aguento",
+    ],
+)
+def test_fold_keeps_accented_latin_letters(text):
+    """Accents survive folding, precomposed, so a Spanish/French/German/Portuguese phrase still matches."""
+    folded = fold(text)
+    assert folded == unicodedata.normalize("NFC", text).casefold()
+    assert fold("e\u0301le\u0300ve") == fold("élève") == "élève"  # decomposed input folds alike
+
+
+def test_fold_leaves_other_scripts_readable():
+    """A Cyrillic or Greek word with letters that have no Latin look-alike is left as written."""
+    assert fold("Привет, дела") == "привет, дела"
+    assert fold("Καλημέρα") == "καλημέρα"
+    assert fold("नमस्ते दोस्त") == "नमस्ते दोस्त"
+    assert fold("今天很难，谢谢。") == "今天很难,谢谢。"  # NFKC folds the full-width comma
+
+
+def test_fold_drops_hangul_fillers_and_joiners():
+    """Characters that render as nothing are dropped."""
+    assert fold("alice\u3164") == fold("alice\u115f\u1160") == fold("ali\u200dce\uffa0") == "alice"
+
+
+def test_fold_ascii_is_lower_cased_only():
+    """Plain ASCII is only lower-cased: leetspeak and punctuation are the matcher's concern."""
+    assert fold("K1LL m0r0n, M O R O N!") == "k1ll m0r0n, m o r o n!"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_fold_is_idempotent(text):
+    """Folding folded text changes nothing, so folding phrases and messages alike is consistent."""
+    once = fold(text)
+    assert fold(once) == once
+
+
+def test_fold_is_fast():
+    """fold costs a few µs on a 100-character chat message, and almost nothing on plain ASCII."""
+    samples = [
+        "Sending hugs to everyone who is struggling today and I hope tomorrow is kinder to all of you!",
+        "Sending hugs to everyone who is struggling today 💛 and I hope tomorrow is kinder to all of you",
+        "Hola a todos, hoy fue un día difícil pero sigo aquí. Gracias por estar, me ayuda muchísimo.",
+    ]
+    for text in samples:
+        fold(text)
+        best = min(_time(fold, text) for _ in range(5))
+        assert best < (2e-6 if text.isascii() else 25e-6), (text, best)
+
+
+def _time(func, text, rounds=2000):
+    start = time.perf_counter()
+    for _ in range(rounds):
+        func(text)
+    return (time.perf_counter() - start) / rounds
+
+
+def test_fold_stays_linear_on_hostile_input():
+    """Long runs of look-alikes, marks or invisible characters fold in linear time."""
+    for text in ("x" * 3000 + "о", "о" * 3000 + "x", "xо " * 1000, "a\u0301" * 1500, "\u200b" * 3000):
+        assert _time(fold, text, rounds=20) < 0.01
+
+
+def test_skeleton_merges_accents_and_lookalikes():
+    """The name skeleton maps every look-alike and drops every accent."""
+    assert skeleton("Ålice") == skeleton("аlice") == skeleton("ɑlice") == "alice"
+    assert skeleton("alice\u3164") == "alice"
+
+
+def test_unaccent_strips_accents():
+    """unaccent lets a matcher treat "está" and "esta" alike when it wants to."""
+    assert unaccent(fold("Está MÁS")) == "esta mas"
