@@ -34,7 +34,6 @@ class Connection:
         "strikes",
         "_strikes_since",
         "last_typing",
-        "resume_hash",
         "flooded",
         "_rate",
         "_burst",
@@ -57,7 +56,6 @@ class Connection:
         self.strikes = 0
         self._strikes_since = 0.0
         self.last_typing = 0.0
-        self.resume_hash = ""
         self.flooded = False
 
     def send(self, frame: dict[str, Any]) -> bool:

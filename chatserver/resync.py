@@ -17,8 +17,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from chatserver import moderation
-
 if TYPE_CHECKING:
     from chatserver.hub import Hub
     from chatserver.rooms_state import RoomState
@@ -72,14 +70,15 @@ async def _catch_up_room(hub: Hub, room: RoomState, *, announce: bool) -> None:
         room.held_seen = {item["id"] for item in held}
         room.alerts_seen.update(dict.fromkeys(a["id"] for a in alerts if a.get("id")))
         return
+    moderation = hub.moderation
     for event in _missed(room, sanctions, flags, deleted):
-        moderation.on_event(hub, event["kind"], room, event)
+        moderation.on_event(room, event)
     for item in held:
         if item["id"] not in room.held_seen:
-            notes = await hub.store.notes(room.id, item["from"]["session"])
-            moderation.on_event(hub, "held", room, {"kind": "held", "item": item, "notes": notes})
+            notes = await moderation.notes(room.id, item["from"]["session"])
+            moderation.on_event(room, {"kind": "held", "item": item, "notes": notes})
     for alert in alerts:
-        moderation.on_event(hub, "crisis_alert", room, alert)  # shown once: on_event skips seen ids
+        moderation.on_event(room, alert)  # shown once: a seen alert id is skipped
 
 
 def _missed(

@@ -1,0 +1,186 @@
+"""Server → client frames (PROTOCOL.md §4), each built by one small constructor.
+
+The contract's field names live here and nowhere else: the hub and moderation
+call these and never spell a frame as a dict literal. Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from chatserver.protocol import dumps, error_frame, ws_text_frame
+
+__all__ = ["error_frame", "wire"]
+
+WHY_RESOURCES = (
+    "It sounds like things might be really hard right now. You are not alone: these people "
+    "can talk with you right now, any time of day."
+)
+
+
+def wire(frame: dict[str, Any]) -> bytes:
+    """A frame encoded once, ready to write to any number of sockets."""
+    return ws_text_frame(dumps(frame))
+
+
+def welcome(session: str, resume_token: str, name: str, role: str, rooms: list[str] | None) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "welcome",
+        "session": session,
+        "resume_token": resume_token,
+        "name": name,
+        "role": role,
+    }
+    if rooms is not None:
+        frame["rooms"] = rooms
+    return frame
+
+
+def sender(name: str, session: str, role: str) -> dict[str, str]:
+    """A message's `from`."""
+    return {"name": name, "session": session, "role": role}
+
+
+def message(
+    room: str, message_id: str, author: dict[str, str], text: str, ts: str, cw: str | None
+) -> dict[str, Any]:
+    """A `message` frame without its seq (the broker adds it)."""
+    frame: dict[str, Any] = {
+        "type": "message",
+        "room": room,
+        "id": message_id,
+        "from": author,
+        "text": text,
+        "ts": ts,
+    }
+    if cw:
+        frame["cw"] = cw
+    return frame
+
+
+def ack(client_id: Any, message_id: str | None, status: str, **extra: Any) -> dict[str, Any]:
+    """The answer to one `send`: published, held or rejected (with reason, message, retry_after)."""
+    return {"type": "ack", "client_id": client_id, "id": message_id, "status": status, **extra}
+
+
+def unavailable(message: str, ref: Any = None, **extra: Any) -> dict[str, Any]:
+    frame = error_frame("unavailable", message, ref)
+    frame.update(extra)
+    return frame
+
+
+def notice(
+    code: str, text: str, *, level: str = "info", room: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "notice", "text": text, "level": level, "code": code}
+    if room is not None:
+        frame["room"] = room
+    frame.update(extra)
+    return frame
+
+
+def joined_head(
+    room: str,
+    title: str,
+    topic: str,
+    guidelines: str,
+    resources: list[Any],
+    members: int,
+    slowmode: float,
+    locked: bool,
+    role: str,
+    held: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """Everything of `joined` but its history (spliced in by `joined`)."""
+    head: dict[str, Any] = {
+        "type": "joined",
+        "room": room,
+        "title": title,
+        "topic": topic,
+        "guidelines": guidelines,
+        "resources": resources,
+        "members": members,
+        "slowmode": slowmode,
+        "locked": locked,
+        "role": role,
+    }
+    if held is not None:
+        head["held"] = held
+    return head
+
+
+def joined(head: dict[str, Any], history: list[bytes], *, more: bool) -> bytes:
+    """The joined frame with its first page of history (ready message frames, spliced in as they are)."""
+    tail = b'],"more":true}' if more else b"]}"
+    return ws_text_frame(dumps(head)[:-1] + b',"history":[' + b",".join(history) + tail)
+
+
+def history(room: str, messages: list[bytes], *, more: bool) -> bytes:
+    """One more page of a long replay (after `joined`, before anything live)."""
+    head = b'{"type":"history","room":' + orjson.dumps(room) + b',"messages":['
+    return ws_text_frame(head + b",".join(messages) + (b'],"more":true}' if more else b'],"more":false}'))
+
+
+def presence(room: str, members: int, **change: str) -> dict[str, Any]:
+    return {"type": "presence", "room": room, "members": members, **change}
+
+
+def typing(room: str, name: str) -> dict[str, Any]:
+    return {"type": "typing", "room": room, "name": name}
+
+
+def resources(room: str, items: list[Any]) -> dict[str, Any]:
+    return {"type": "resources", "room": room, "items": items, "why": WHY_RESOURCES}
+
+
+def held(item: dict[str, Any], notes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A held item as hosts see it: with the person's care notes and how long it has waited."""
+    frame = {k: v for k, v in item.items() if k != "held_at"}
+    frame["type"] = "held"
+    frame["notes"] = notes
+    frame["waited_s"] = round(time.time() - float(item.get("held_at", time.time())), 1)
+    return frame
+
+
+def resolved(room: str, message_id: str, action: str, by: str, note: str | None) -> dict[str, Any]:
+    frame = {"type": "resolved", "room": room, "id": message_id, "action": action, "by": by}
+    if note:
+        frame["note"] = note
+    return frame
+
+
+def deleted(room: str, message_id: str) -> dict[str, Any]:
+    return {"type": "deleted", "room": room, "id": message_id}
+
+
+def escalated(room: str, message_id: str, waited_s: float) -> dict[str, Any]:
+    return {"type": "escalated", "room": room, "id": message_id, "waited_s": waited_s}
+
+
+def care_note(room: str, session: str, note: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "note", "room": room, "session": session, **note}
+
+
+def report(event: dict[str, Any]) -> dict[str, Any]:
+    """A report as hosts see it: the event's fields (room, message_id, reason, by, from?, notes?)."""
+    frame = {k: v for k, v in event.items() if k != "kind"}
+    frame["type"] = "report"
+    return frame
+
+
+def crisis(
+    room: str, title: str, name: str, session: str, message_id: str | None, risk: str | None
+) -> dict[str, Any]:
+    """The hosts' urgent notice that someone may be in crisis (or, `imminent`, in immediate danger)."""
+    if risk == "imminent":
+        text = (
+            f"{name} may be in immediate danger in {title}. Helplines were sent to them privately. "
+            "Please reach out to them now."
+        )
+    else:
+        text = f"{name} may be in crisis. Resources were sent to them privately; please check in."
+    extra: dict[str, Any] = {"risk": risk} if risk else {}
+    return notice("crisis", text, level="urgent", room=room, message_id=message_id, session=session, **extra)

@@ -1,0 +1,110 @@
+"""How many people are in each room, across workers, and which workers are alive.
+
+Each worker counts its own members and tells the others on every change and in
+a heartbeat every HEARTBEAT_S; a worker not heard for WORKER_STALE_S no longer
+counts (its people are gone with it), and its claimed names can be taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from chatserver import frames
+
+if TYPE_CHECKING:
+    from chatserver.brokers.base import Broker
+    from chatserver.delivery import Delivery
+    from chatserver.rooms_state import RoomState
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0
+WORKER_STALE_S = 15.0
+
+
+class Presence:
+    """Member counts and worker liveness for one worker."""
+
+    def __init__(
+        self, *, worker_id: str, broker: Broker, delivery: Delivery, rooms: dict[str, RoomState]
+    ) -> None:
+        self.worker_id = worker_id
+        self.broker = broker
+        self.delivery = delivery
+        self.rooms = rooms
+        #: Other workers, by id: when we last heard from them (monotonic).
+        self.worker_seen: dict[str, float] = {}
+
+    def members(self, room: RoomState) -> int:
+        return room.member_count(time.monotonic(), WORKER_STALE_S)
+
+    def show(self, room: RoomState, **change: str) -> None:
+        """This worker's members see the room's count (and who came or went)."""
+        self.delivery.to_room(room, frames.wire(frames.presence(room.id, self.members(room), **change)))
+
+    def changed(self, room: RoomState, **change: str) -> None:
+        """Someone joined or left here: show it, and tell the other workers."""
+        self.show(room, **change)
+        self.broker.publish_event(
+            {
+                "kind": "presence",
+                "origin": self.worker_id,
+                "room": room.id,
+                "count": len(room.members),
+                **change,
+            }
+        )
+
+    def alive_workers(self) -> set[str]:
+        now = time.monotonic()
+        alive = {w for w, heard in self.worker_seen.items() if now - heard < WORKER_STALE_S}
+        alive.add(self.worker_id)
+        return alive
+
+    # ---- what other workers say ----------------------------------------------------------
+    def heard(self, origin: str | None) -> None:
+        if origin and origin != self.worker_id:
+            self.worker_seen[origin] = time.monotonic()
+
+    def on_presence(self, room: RoomState, envelope: dict[str, Any]) -> None:
+        origin = envelope.get("origin")
+        if origin == self.worker_id or origin is None:
+            return
+        room.remote_counts[origin] = (int(envelope.get("count", 0)), time.monotonic())
+        self.show(room, **{k: envelope[k] for k in ("joined", "left") if k in envelope})
+
+    def on_heartbeat(self, origin: str | None, counts: dict[str, int]) -> None:
+        if origin is None or origin == self.worker_id:
+            return
+        now = time.monotonic()
+        for room in self.rooms.values():
+            count = int(counts.get(room.id, 0))
+            before = room.remote_counts.get(origin, (0, 0.0))[0]
+            if count or origin in room.remote_counts:
+                room.remote_counts[origin] = (count, now)
+            if count != before:
+                self.show(room)
+
+    # ---- the heartbeat ------------------------------------------------------------------
+    async def heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                counts = {rid: len(r.members) for rid, r in self.rooms.items() if r.members}
+                self.broker.publish_event({"kind": "heartbeat", "origin": self.worker_id, "counts": counts})
+                self._expire_workers()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def _expire_workers(self) -> None:
+        now = time.monotonic()
+        for room in self.rooms.values():
+            stale = [w for w, (_, heard) in room.remote_counts.items() if now - heard > WORKER_STALE_S]
+            for worker in stale:
+                del room.remote_counts[worker]
+                self.show(room)

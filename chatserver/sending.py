@@ -1,0 +1,289 @@
+"""The path of every `send`: room checks → filter chain → hold | audit commit → publish → ack.
+
+Nothing on that path awaits per message: audit and broker take callbacks and
+keep order, so members see messages in one order and a sender's messages in
+the order sent. A refused send still passes the crisis filter first.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chatserver import frames
+from chatserver.errors import BadRequest, ChatError, Unavailable
+from chatserver.filters.base import MessageContext
+from chatserver.moderation import sender_refusal
+from chatserver.protocol import dumps
+
+if TYPE_CHECKING:
+    from chatserver.audit import AuditLog
+    from chatserver.brokers.base import Broker
+    from chatserver.connection import Connection
+    from chatserver.delivery import Delivery
+    from chatserver.filters.chain import ChainResult
+    from chatserver.metrics import Metrics
+    from chatserver.moderation import Moderation
+    from chatserver.rooms_state import RoomState
+
+log = logging.getLogger(__name__)
+
+CW_MAX = 64
+NOT_DELIVERED = "The message could not be delivered right now; nothing was published. Please try again."
+NOT_RECORDED = "The message could not be recorded, so it was not published. Please try again in a moment."
+
+
+def utc_now() -> str:
+    """A message's `ts`: UTC, milliseconds, `Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class IdMaker:
+    """Message ids: unique across the deployment and, per worker, sorting in creation order."""
+
+    def __init__(self) -> None:
+        self.tag = secrets.token_hex(3)
+        self._last_ms = 0
+        self._counter = 0
+
+    def next(self) -> str:
+        ms = max(int(time.time() * 1000), self._last_ms)
+        self._last_ms = ms
+        self._counter += 1
+        return f"m{ms:011x}{self._counter:08x}{self.tag}"
+
+
+class SendPipeline:
+    """Sends and publishes for one worker."""
+
+    def __init__(
+        self,
+        *,
+        room: Callable[[str], RoomState],
+        rooms: dict[str, RoomState],
+        broker: Broker,
+        audit: AuditLog,
+        metrics: Metrics,
+        moderation: Moderation,
+        delivery: Delivery,
+    ) -> None:
+        self.room = room
+        self.rooms = rooms
+        self.broker = broker
+        self.audit = audit
+        self.metrics = metrics
+        self.moderation = moderation
+        self.delivery = delivery
+        self.ids = IdMaker()
+        self._publish_started: dict[str, float] = {}
+
+    # ---- one send -----------------------------------------------------------------------
+    def send(self, conn: Connection, frame: dict[str, Any]) -> None:
+        """Handle one `send`; raises the ChatError its sender gets when it is refused outright."""
+        room = self.room(frame["room"])
+        client_id = frame["client_id"]
+        text = frame["text"]
+        if not text.strip():
+            raise BadRequest("A message needs some text")
+        role = self.delivery.role_in(conn, room)
+        now = time.monotonic()
+        ctx = MessageContext(room.id, conn.session, conn.name, role, text, now, conn.sent.get(room.id, 0))
+        refusal = self._refusal(conn, room, role, now)
+        if refusal is not None:
+            self.screen_refused(conn, room, ctx, refusal, client_id)
+            raise refusal
+        cw = frame.get("cw")
+        if cw is not None:
+            cw = cw.strip()[:CW_MAX] or None
+        result = room.config.chain.run(ctx)
+        if result.resources:
+            # Help first, whatever happens to the message: a person in crisis who is also
+            # rate limited still gets the resources at once.
+            self.moderation.send_resources(conn, room, result.resources)
+        if result.status == "rejected":
+            self._rejected(conn, room, ctx, result, client_id)
+            return
+        if result.errors:
+            self.audit.append(
+                "filter_error",
+                room=room.id,
+                actor_session=conn.session,
+                actor_name=conn.name,
+                detail={"errors": result.errors},
+            )
+        room.last_sent[conn.session] = now
+        conn.sent[room.id] = conn.sent.get(room.id, 0) + 1
+        message_id = self.ids.next()
+        author = frames.sender(conn.name, conn.session, role)
+        body = frames.message(room.id, message_id, author, result.text, utc_now(), cw)
+        conn.raw.in_flight += 1
+        if result.status == "held":
+            self.metrics.count_message("held", result.reasons)
+            self.moderation.hold(conn, room, body, result, client_id, original=text)
+            return
+        detail: dict[str, Any] = {"role": role}
+        if cw:
+            detail["cw"] = cw
+        if result.redacted:
+            detail.update(action="redacted", reasons=result.reasons, original=text)
+        if result.urgent:
+            detail["urgent"] = True
+            self.moderation.alert_crisis(conn, room, message_id, result.level)
+        self.publish(room, body, detail, conn, client_id)
+
+    def _refusal(self, conn: Connection, room: RoomState, role: str, now: float) -> ChatError | None:
+        """Why `conn` may not post to `room` right now, if it may not."""
+        if room.id not in conn.rooms:
+            return ChatError(f"Join {room.id!r} before sending to it", code="not_joined")
+        return sender_refusal(room, conn.session, hosts_here=role != "participant", now=now)
+
+    def _rejected(
+        self, conn: Connection, room: RoomState, ctx: MessageContext, result: ChainResult, client_id: Any
+    ) -> None:
+        self.metrics.count_message("rejected", result.reasons)
+        if result.urgent:
+            self.moderation.alert_crisis(conn, room, None, result.level)
+        self.audit.append(
+            "rejected",
+            room=room.id,
+            actor_session=conn.session,
+            actor_name=conn.name,
+            text=ctx.text,
+            detail={
+                "by": "filter",
+                "reasons": result.reasons,
+                "explanations": result.explanations,
+                "client_id": str(client_id),
+            },
+        )
+        extra: dict[str, Any] = {
+            "reason": result.reasons[0] if result.reasons else "rejected",
+            "message": "; ".join(result.explanations),
+        }
+        if result.retry_after is not None:
+            extra["retry_after"] = round(result.retry_after, 2)
+        conn.send(frames.ack(client_id, None, "rejected", **extra))
+
+    def screen_refused(
+        self, conn: Connection, room: RoomState, ctx: MessageContext, refusal: ChatError, client_id: Any
+    ) -> None:
+        """A refused send still passes the crisis filter: no sanction may keep help from a person.
+
+        The message stays refused; the person gets the room's resources privately, the
+        hosts the urgent alert, and the audit log the row.
+        """
+        result = room.config.chain.run(ctx, refused=True)
+        if not (result.urgent or result.resources):
+            return
+        if result.resources:
+            self.moderation.send_resources(conn, room, result.resources)
+        if result.urgent:
+            self.moderation.alert_crisis(conn, room, None, result.level)
+        self.audit.append(
+            "rejected",
+            room=room.id,
+            actor_session=conn.session,
+            actor_name=conn.name,
+            text=ctx.text,
+            detail={
+                "by": refusal.code,
+                "reasons": result.reasons,
+                "explanations": result.explanations,
+                "urgent": result.urgent,
+                "client_id": str(client_id),
+            },
+        )
+
+    def screen_throttled(self, conn: Connection, frame: dict[str, Any]) -> None:
+        """A send refused for flooding frames is still read by the crisis filter."""
+        room = self.rooms.get(frame["room"]) if isinstance(frame.get("room"), str) else None
+        text = frame.get("text")
+        if room is None or room.closed or not isinstance(text, str) or not text.strip():
+            return
+        role = self.delivery.role_in(conn, room)
+        ctx = MessageContext(room.id, conn.session, conn.name, role, text, time.monotonic())
+        refusal = ChatError("Too many frames; slow down", code="rate_limited")
+        self.screen_refused(conn, room, ctx, refusal, frame.get("client_id"))
+
+    # ---- publishing -----------------------------------------------------------------------
+    def publish(
+        self,
+        room: RoomState,
+        body: dict[str, Any],
+        detail: dict[str, Any],
+        sender: Connection | None,
+        client_id: Any,
+        *,
+        kind: str = "published",
+        actor: tuple[str, str] | None = None,
+        on_published: Callable[[int], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Commit the message to the audit log, then publish it; ack the sender when it is out.
+
+        Whatever fails (the audit commit, the publish), the sender hears `unavailable`
+        and `on_failed` gets the error: nothing accepted is dropped without a word.
+        """
+        message_id = body["id"]
+        encoded = dumps(body)
+        started = time.perf_counter()
+        actor_session, actor_name = actor or (body["from"]["session"], body["from"]["name"])
+
+        def fail(error: BaseException, text: str) -> None:
+            self.metrics.count_message("unavailable", ())
+            if on_failed is not None:
+                on_failed(error)
+            if sender is not None:
+                sender.answer(frames.unavailable(text, client_id))
+
+        def published(seq: int | None, error: BaseException | None) -> None:
+            if error is not None or seq is None:
+                self._publish_started.pop(message_id, None)
+                self.audit.append(
+                    "publish_failed",
+                    room=room.id,
+                    message_id=message_id,
+                    actor_session=actor_session,
+                    actor_name=actor_name,
+                    detail={"error": error.__class__.__name__ if error else "unknown"},
+                )
+                fail(error or Unavailable("not published"), NOT_DELIVERED)
+                return
+            self.metrics.count_message("published", detail.get("reasons", ()))
+            self.audit.annotate_seq(message_id, seq)
+            if sender is not None:
+                sender.answer(frames.ack(client_id, message_id, "published"))
+            if on_published is not None:
+                on_published(seq)
+
+        def committed(error: BaseException | None) -> None:
+            if error is not None:
+                log.error("audit commit failed (%s): message not published", error.__class__.__name__)
+                fail(error, NOT_RECORDED)
+                return
+            self._publish_started[message_id] = started
+            self.broker.publish_message(room.id, message_id, encoded, published)
+
+        try:
+            self.audit.append(
+                kind,
+                room=room.id,
+                actor_session=actor_session,
+                actor_name=actor_name,
+                message_id=message_id,
+                text=body["text"],
+                detail=detail,
+                on_commit=committed,
+            )
+        except Unavailable as exc:
+            fail(exc, exc.message)
+
+    def delivered(self, message_id: str) -> None:
+        """A message came back from the broker: how long its fan-out took, if it was sent here."""
+        started = self._publish_started.pop(message_id, None)
+        if started is not None:
+            self.metrics.fanout_latency.observe(time.perf_counter() - started)

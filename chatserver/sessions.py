@@ -1,0 +1,105 @@
+"""Signing in: the `hello` frame, identities that `resume` restores, and host credentials that
+end when they change."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from chatserver import frames
+from chatserver.errors import BadRequest
+from chatserver.identity import imitates_staff
+from chatserver.protocol import CLOSE_POLICY, clean_name
+
+if TYPE_CHECKING:
+    from chatserver.auth import HostDirectory, HostRecord
+    from chatserver.connection import Connection
+    from chatserver.delivery import Delivery
+    from chatserver.metrics import Metrics
+    from chatserver.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def token_hash(token: str) -> str:
+    """How a resume token is kept: only its hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SignIn:
+    """Who a connection is: name, session, role and the credential it signed in with."""
+
+    def __init__(self, *, hosts: HostDirectory, store: Store, delivery: Delivery, metrics: Metrics) -> None:
+        self.hosts = hosts
+        self.store = store
+        self.delivery = delivery
+        self.metrics = metrics
+        #: Names of hosts and admins, which participants may not pass themselves off as.
+        self.host_names: set[str] = set()
+
+    async def hello(
+        self, conn: Connection, frame: dict[str, Any], hosted: Callable[[Connection], list[str]]
+    ) -> None:
+        """Handle the first frame; raises BadRequest if it is not a usable hello.
+
+        `hosted` lists the rooms a signed-in host or admin moderates (for the welcome).
+        """
+        if frame.get("type") != "hello":
+            raise BadRequest(f'Expected "hello" as the first frame, got {frame.get("type")!r}')
+        name = clean_name(frame["name"])
+        role, host_name, credential = "participant", None, ""
+        token = frame.get("token")
+        if token:
+            record = await self.hosts.authenticate(token)
+            if record is not None:
+                role, host_name, credential = record.role, record.name, record.credential
+        if role == "participant" and imitates_staff(name, self.host_names):
+            raise BadRequest("That name could be mistaken for a host's; please choose another")
+        session, resume_token = await self._identity(frame.get("resume"))
+        conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
+        conn.credential = credential
+        self.delivery.signed_in(conn)
+        self.metrics.connections.labels(role).inc()
+        conn.send(
+            frames.welcome(session, resume_token, name, role, hosted(conn) if role != "participant" else None)
+        )
+
+    async def _identity(self, resume: Any) -> tuple[str, str]:
+        """(session, resume token): the one `resume` restores, or a new one, stored only now
+        (the hello will be welcomed)."""
+        if resume:
+            try:
+                identity = await self.store.load_identity(token_hash(resume))
+            except Exception:
+                identity = None
+            if identity:
+                return identity["session"], resume
+        session = "s" + secrets.token_urlsafe(12)
+        resume_token = secrets.token_urlsafe(32)
+        try:
+            await self.store.save_identity(
+                token_hash(resume_token), {"session": session, "created": time.time()}
+            )
+        except Exception:
+            log.warning("identity not saved: resume will not work for this session")
+        return session, resume_token
+
+    def signed_out(self, conn: Connection) -> None:
+        if conn.session:
+            self.metrics.connections.labels(conn.role).dec()
+
+    def check_credentials(self, records: Iterable[HostRecord]) -> None:
+        """Powers follow the credential a connection signed in with: sign out every host or admin
+        whose token was revoked or replaced, or whose role changed, since."""
+        current = {r.name: r for r in records if not r.revoked}
+        for conn in list(self.delivery.connections):
+            if conn.host_name is None:
+                continue
+            record = current.get(conn.host_name)
+            if record is None or record.credential != conn.credential or record.role != conn.role:
+                log.info("signing out host %s: credentials changed", conn.host_name)
+                conn.raw.abort(CLOSE_POLICY, "your host credentials changed; please sign in again")
