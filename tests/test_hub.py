@@ -1,0 +1,178 @@
+"""The hub in-process: memory backend, a real SQLite audit log in tmp_path, connections whose
+socket is a recorder. Fast checks of the paths every server test also takes end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+import pytest
+
+from chatserver.audit import AuditLog
+from chatserver.auth import HostDirectory, add_host
+from chatserver.brokers import open_backend
+from chatserver.connection import Connection
+from chatserver.filters.base import Filter, MessageContext, Verdict
+from chatserver.hub import Hub
+from chatserver.metrics import Metrics
+from chatserver.rooms import load_rooms
+
+ROOMS = """
+resources:
+  crisis: [{name: "Listening line", phone: "116 123"}]
+rooms:
+  - id: lobby
+    title: Lobby
+    topic: Anything.
+    hosts: [alice]
+    filters: []
+  - id: watched
+    title: Watched
+    topic: The crisis path.
+    hosts: [alice]
+    backup_hosts: [bob]
+    resources: [crisis]
+    filters:
+      - filter: tests.test_hub:ImminentWhenAsked
+"""
+
+
+class ImminentWhenAsked(Filter):
+    """A stand-in for the crisis filter: "on the bridge now" is imminent, held, urgent."""
+
+    name: ClassVar[str] = "crisis"
+    runs_after_reject: ClassVar[bool] = True
+
+    def check(self, ctx: MessageContext) -> Verdict | None:
+        if "on the bridge now" in ctx.text:
+            return Verdict(
+                "hold",
+                "crisis",
+                "may be in immediate danger",
+                urgent=True,
+                resources="crisis",
+                level="imminent",
+            )
+        return None
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    """One unmasked server text frame back to its JSON object."""
+    n = data[1] & 0x7F
+    offset = 2
+    if n == 126:
+        n, offset = struct.unpack("!H", data[2:4])[0], 4
+    elif n == 127:
+        n, offset = struct.unpack("!Q", data[2:10])[0], 10
+    return orjson.loads(data[offset : offset + n])
+
+
+class Recorder:
+    """Stands in for a connection's socket: keeps every frame the hub writes to it."""
+
+    max_buffer = 512 * 1024
+    buffered = 0
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.closed = False
+        self.in_flight = 0
+
+    def write(self, data: bytes) -> bool:
+        self.frames.append(_decode(data))
+        return True
+
+    def abort(self, code: int, reason: str) -> None:
+        self.closed = True
+
+    def of(self, kind: str, **match: Any) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind and all(f.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    (tmp_path / "rooms.yaml").write_text(ROOMS)
+    db = tmp_path / "chat.db"
+    audit = await AuditLog.open(db)
+    hosts = await HostDirectory.open(db)
+    backend = open_backend("memory://", worker_id="w1")
+    started = Hub(
+        rooms=load_rooms(tmp_path / "rooms.yaml"),
+        broker=backend.broker,
+        store=backend.store,
+        audit=audit,
+        hosts=hosts,
+        metrics=Metrics(),
+        worker_id="w1",
+    )
+    started.tokens = {name: add_host(db, name) for name in ("alice", "bob")}  # type: ignore[attr-defined]
+    await started.start()
+    yield started
+    await started.stop()
+    await audit.flush()
+    await audit.close()
+    await hosts.close()
+
+
+async def person(hub: Hub, name: str, *rooms: str, token: str | None = None) -> tuple[Connection, Recorder]:
+    raw = Recorder()
+    conn = Connection(raw)  # type: ignore[arg-type]
+    hub.attach(conn)
+    hello: dict[str, Any] = {"type": "hello", "name": name}
+    if token:
+        hello["token"] = token
+    await hub.hello(conn, hello)
+    for room in rooms:
+        await hub.handle(conn, orjson.dumps({"type": "join", "room": room}))
+        assert raw.of("joined", room=room), raw.frames
+    return conn, raw
+
+
+async def until(check, what: str) -> Any:
+    for _ in range(200):
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.01)
+    raise AssertionError(what)
+
+
+async def test_a_message_reaches_every_member_once_numbered_and_the_sender_is_acked(hub):
+    """Two members: both get the message with seq 1, the sender an ack published."""
+    conn, sam = await person(hub, "sam", "lobby")
+    _, kim = await person(hub, "kim", "lobby")
+    await hub.handle(conn, b'{"type":"send","room":"lobby","text":"hi","client_id":"c1"}')
+    ack = (await until(lambda: sam.of("ack", client_id="c1"), "ack"))[0]
+    assert ack["status"] == "published"
+    for raw in (sam, kim):
+        (message,) = raw.of("message", id=ack["id"])
+        assert message["seq"] == 1 and message["text"] == "hi"
+
+
+async def test_an_imminent_message_alerts_backup_hosts_and_admins_at_once(hub):
+    """bob is only a backup host and not in the room: he is told at once, with no countdown."""
+    conn, sam = await person(hub, "sam", "watched")
+    _, alice = await person(hub, "alice", "watched", token=hub.tokens["alice"])
+    _, bob = await person(hub, "bob", token=hub.tokens["bob"])
+    await hub.handle(
+        conn, b'{"type":"send","room":"watched","text":"I am on the bridge now","client_id":"c1"}'
+    )
+    assert sam.of("resources", room="watched"), "help first"
+    for raw in (alice, bob):
+        (alert,) = raw.of("notice", code="crisis")
+        assert alert["risk"] == "imminent" and alert["level"] == "urgent"
+    held = await until(lambda: alice.of("held"), "held item")
+    assert held[0]["risk"] == "imminent"
+    assert not sam.of("message")
+
+
+async def test_a_participant_cannot_use_host_powers(hub):
+    """A lock from a participant is refused as forbidden, and the room stays open."""
+    conn, kim = await person(hub, "kim", "lobby")
+    await hub.handle(conn, b'{"type":"lock","room":"lobby","locked":true}')
+    assert kim.of("error", code="forbidden")
+    assert hub.rooms["lobby"].locked is False
