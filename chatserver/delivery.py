@@ -8,15 +8,15 @@ writes never raise).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chatserver.connection import Connection
     from chatserver.rooms_state import RoomState
 
 #: Leaves a room on behalf of a connection (presence, audit, name release): the hub's.
-Leave = Callable[["Connection", str, str], Awaitable[None]]
+Leave = Callable[["Connection", str, str], Coroutine[Any, Any, None]]
 
 
 class Delivery:

@@ -81,7 +81,7 @@ class Hub:
             store=store,
             delivery=self.delivery,
             room=self.room_or_error,
-            publish=lambda *args, **kwargs: self.sending.publish(*args, **kwargs),
+            publish=self._publish,
             spawn=self.spawn,
         )
         self.sending = SendPipeline(
@@ -110,6 +110,10 @@ class Hub:
         self.resync_now = asyncio.Event()
         #: Set by the app: reload rooms.yaml on this worker (asked by another worker).
         self.reload_hook: Callable[[str], None] | None = None
+
+    def _publish(self, *args: Any, **kwargs: Any) -> None:
+        # Moderation is built before the send pipeline it publishes through (releases).
+        self.sending.publish(*args, **kwargs)
 
     # ---- what the app reads -------------------------------------------------------------
     @property

@@ -70,7 +70,9 @@ async def _take(mod: Moderation, room: RoomState, message_id: str) -> dict[str, 
 async def release(mod: Moderation, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
     item = await _take(mod, room, frame["message_id"])
     note = rules.note_text(frame.get("note"))
-    body = {k: item[k] for k in ("type", "room", "id", "from", "text", "ts", "cw") if k in item}
+    body: dict[str, Any] = {
+        k: item[k] for k in ("type", "room", "id", "from", "text", "ts", "cw") if k in item
+    }
     body["type"] = "message"
     who = by(conn)
     sender = body["from"]["session"]
