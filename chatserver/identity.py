@@ -1,14 +1,17 @@
 """Names people may not take: a participant must not pass for a host.
 
 Pure. A name is compared by its letters and digits only, case-folded, after
-mapping look-alike characters, so "Alice (host)", "ALICE" and "A1ice" all
-collide with the host alice; generic staff titles are reserved too.
+dropping invisible characters and accents and mapping look-alike characters
+(chatserver.textfold), so "Alice (host)", "ALICE", "A1ice", "ɑlice" (Latin
+alpha) and "alice" + U+3164 (Hangul filler) all collide with the host alice;
+generic staff titles are reserved too.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
+
+from chatserver.textfold import skeleton as fold_skeleton
 
 STAFF_WORDS = frozenset(
     {
@@ -23,46 +26,6 @@ STAFF_WORDS = frozenset(
         "chatserver",
         "support team",
         "team",
-    }
-)
-# Letters from other scripts that look like Latin ones in common fonts (a small, hand-picked set of
-# the usual suspects; enough to stop "аlice" with a Cyrillic а from passing for alice).
-_CONFUSABLES = str.maketrans(
-    {
-        "а": "a",
-        "в": "b",
-        "е": "e",
-        "ё": "e",
-        "к": "k",
-        "м": "m",
-        "н": "h",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "т": "t",
-        "у": "y",
-        "х": "x",
-        "і": "i",
-        "ї": "i",
-        "ј": "j",
-        "ѕ": "s",
-        "ԁ": "d",
-        "ɡ": "g",
-        "ı": "i",
-        "α": "a",
-        "β": "b",
-        "ε": "e",
-        "η": "n",
-        "ι": "i",
-        "κ": "k",
-        "ν": "v",
-        "ο": "o",
-        "ρ": "p",
-        "τ": "t",
-        "υ": "u",
-        "χ": "x",
-        "ω": "w",
-        "ℓ": "l",
     }
 )
 _LOOKALIKES = str.maketrans(
@@ -84,10 +47,13 @@ _TITLES = ("host", "admin", "moderator", "mod", "staff", "team", "official")
 
 
 def skeleton(name: str) -> str:
-    """The name reduced to what a reader compares: folded letters and digits, look-alikes merged."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    mapped = plain.translate(_CONFUSABLES).translate(_LOOKALIKES)
+    """The name reduced to what a reader compares: folded letters and digits, look-alikes merged.
+
+    `textfold.skeleton` drops invisible characters (Hangul fillers, zero-width spaces), applies
+    NFKC, removes accents and maps letters of other scripts that look Latin (Unicode's confusables
+    data); then digits and signs that pass for letters (A1ice, @lice) are merged here.
+    """
+    mapped = fold_skeleton(name).translate(_LOOKALIKES)
     return "".join(ch for ch in mapped if ch.isalnum())
 
 

@@ -118,3 +118,132 @@ def test_skeleton_merges_accents_and_lookalikes():
 def test_unaccent_strips_accents():
     """unaccent lets a matcher treat "está" and "esta" alike when it wants to."""
     assert unaccent(fold("Está MÁS")) == "esta mas"
+
+
+# ---------------------------------------------------------------- chatserver.identity
+
+
+@pytest.mark.parametrize(
+    "name, host",
+    [
+        ("alice\u3164", "alice"),  # Hangul filler: renders as nothing
+        ("ali\u200bce", "alice"),  # zero-width space
+        ("ɑlice", "alice"),  # Latin alpha
+        ("caroӏ", "carol"),  # Cyrillic palochka
+        ("ｃａｒｏｌ", "carol"),  # full-width
+        ("ΑLICE", "alice"),  # Greek capital alpha
+        ("bоb ⓗⓞⓢⓣ", "bob"),  # Cyrillic о, circled letters
+    ],
+)
+def test_lookalike_names_cannot_pass_for_a_host(name, host):
+    """Names built from look-alike or invisible characters collide with the host they imitate."""
+    from chatserver.identity import imitates_staff
+
+    assert imitates_staff(name, [host, "someone"])
+
+
+@pytest.mark.parametrize("name", ["Алина", "Ελένη", "José", "Zoë", "Søren", "李雷"])
+def test_names_in_other_scripts_are_still_welcome(name):
+    """Ordinary names in other scripts or with accents do not collide with hosts alice and carol."""
+    from chatserver.identity import imitates_staff
+
+    assert not imitates_staff(name, ["alice", "carol"])
+
+
+# ---------------------------------------------------------------- blocklist and crisis matching
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "you mоron",  # Cyrillic о
+        "you ｍｏｒｏｎ",  # full-width
+        "you mo\u200bron",  # zero-width space inside the word
+        "you MОRОN!",  # capitals, Cyrillic О
+        "you m o r o n",  # spelt out
+        "you are a m o r o n",  # spelt out after a one-letter word
+        "m - o - r - o - n",
+        "ur a m0r0n",
+        "you m̸o̸r̸o̸n̸",
+    ],
+)
+def test_blocklist_sees_through_lookalikes_invisibles_and_spelling_out(text):
+    """Look-alike letters, full-width, zero-width spaces and spaced-out letters are still the word."""
+    from chatserver.filters import BlocklistFilter, MessageContext
+
+    verdict = BlocklistFilter(words=["moron"]).check(
+        MessageContext("r", "s", "ann", "participant", text, 0.0)
+    )
+    assert verdict is not None and verdict.filter == "blocklist"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am a b c person",
+        "Plan A or plan B, then C",
+        "Moro and Ron went home",
+        "m o r e tea please",
+        "Спасибо, мы здесь",
+        "mоre or less",  # a Cyrillic о in an innocent word stays innocent
+    ],
+)
+def test_blocklist_spares_ordinary_text(text):
+    """Single letters, other scripts and near misses are not taken for the word."""
+    from chatserver.filters import BlocklistFilter, MessageContext
+
+    assert (
+        BlocklistFilter(words=["moron"]).check(MessageContext("r", "s", "a", "participant", text, 0.0))
+        is None
+    )
+
+
+def test_blocklist_allow_list_applies_to_disguised_words():
+    """An allowed word stays allowed when disguised; a blocked one is caught in the allow-list path too."""
+    from chatserver.filters import BlocklistFilter, MessageContext
+
+    f = BlocklistFilter(words=["ass"], allow=["assess"])
+
+    def check(text: str):
+        return f.check(MessageContext("r", "s", "a", "participant", text, 0.0))
+
+    assert check("we аssess it") is None
+    assert check("a s s e s s") is None
+    assert check("you аѕѕ") is not None
+    assert check("you a s s") is not None
+
+
+def test_blocklist_patterns_also_see_the_folded_text():
+    """A regex pattern matches a word written with look-alikes as well."""
+    from chatserver.filters import BlocklistFilter, MessageContext
+
+    f = BlocklistFilter(patterns=[r"\bidiots?\b"])
+    assert f.check(MessageContext("r", "s", "a", "participant", "you ｉｄｉｏｔ", 0.0)) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want to kill mysеlf",
+        "thinking about ѕuicide",
+        "s u i c i d e",
+        "I want to k i l l myself",
+        "sui\u200bcide",
+    ],
+)
+def test_crisis_sees_through_lookalikes_and_spelling_out(text):
+    """The crisis filter (a WordMatcher too) is not hidden by look-alikes, zero-width or spaced letters."""
+    from chatserver.filters import CrisisFilter, MessageContext
+
+    assert CrisisFilter().check(MessageContext("r", "s", "a", "participant", text, 0.0)) is not None
+
+
+@pytest.mark.parametrize("text", ["x " * 1000, "a b " * 500 + "c", "о " * 1000, "1 | " * 500, "m o " * 500])
+def test_spelt_out_matching_stays_fast_on_hostile_input(text):
+    """Long runs of single letters cannot make the matchers backtrack."""
+    from chatserver.filters import MessageContext, build_chain
+
+    chain = build_chain([{"blocklist": {"words": ["ill", "kill", "moron"], "allow": ["mill"]}}, "crisis"])
+    start = time.perf_counter()
+    chain.run(MessageContext("r", "s", "a", "participant", text, 0.0))
+    assert time.perf_counter() - start < 0.5

@@ -16,6 +16,12 @@ letter is possessive and bounded, and no two letters' classes share a
 character. The one truly ambiguous look-alike, "1" (and "|"), which is both i
 and l, is handled by searching the text as written and, only when it holds a 1
 or |, again with them read as i and as l.
+
+Text that is not pure ASCII is first folded (`chatserver.textfold.fold`: NFKC,
+case, invisible characters dropped, letters of other scripts that look Latin
+mapped), so "mоron" with a Cyrillic о, full-width "ｍｏｒｏｎ" and "mo\u200bron"
+are "moron"; phrases are folded the same way. Letters spelt out one at a time
+("m o r o n", "k . i . l . l") are searched once more with the run joined up.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from chatserver.filters.base import (
     option_choice,
     option_strings,
 )
+from chatserver.textfold import fold
 
 # Look-alikes people type instead of a letter; the classes must stay disjoint (see above).
 _LEET = {
@@ -55,7 +62,14 @@ _END = r"(?![^\W_])"  # not followed by a letter or digit
 # A 1 or | touching a letter may stand for i or l ("k1ll", "ki11"); "10:30" needs no second look.
 _ONE_IN_WORD = re.compile(r"[1|](?=[^\W\d_])|(?<=[^\W\d_])[1|]")
 
-_Token = tuple[str, str, int]  # ("run", letter, count) | ("gap", "", 0) | ("apos", "", 0) | ("lit", char, 0)
+_SPELT = r"[\W_]{1,3}"  # between the letters of a word spelt out one at a time: "m o r o n", "k . i . l . l"
+_SPELT_MIN = 3  # letters a phrase needs before its spelt-out form is matched too ("o k" is not "ok")
+# Letters spelt out before or after a match, to find the whole spelt-out word for the allow list.
+_SPELT_BEFORE = re.compile(r"(?:[^\W_][\W_]{1,3})+$")
+_SPELT_AFTER = re.compile(r"(?:[\W_]{1,3}[^\W_](?![^\W_]))+")
+
+# ("run", letter, count) | ("gap", "", 0) | ("apos", "", 0) | ("lit", char, 0) | ("spelt", "", 0)
+_Token = tuple[str, str, int]
 
 
 def _chars(letter: str) -> str:
@@ -72,7 +86,7 @@ def _cls(letter: str) -> str:
 
 
 def _tokens(phrase: str) -> tuple[_Token, ...]:
-    text = " ".join(phrase.casefold().split())
+    text = " ".join(fold(phrase).split())
     # A phrase starts and ends with a letter or digit: that is what the word boundaries check.
     start = next((i for i, ch in enumerate(text) if ch.isalnum()), len(text))
     end = next((i + 1 for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), start)
@@ -100,6 +114,46 @@ def _tokens(phrase: str) -> tuple[_Token, ...]:
     return tuple(tokens)
 
 
+def _spelt_out(tokens: tuple[_Token, ...]) -> list[tuple[_Token, ...]]:
+    # The phrase with the letters of its words spelt out one at a time, with a "spelt" separator
+    # between the letters of a spelt word. Apostrophes go inside a spelt word, where the separator
+    # covers them ("c a n ' t"). At least _SPELT_MIN letters must be spelt ("o k" is not "ok").
+    words: list[list[_Token]] = [[]]
+    for token in tokens:
+        if token[0] == "gap":
+            words.append([])
+        else:
+            words[-1].append(token)
+    choices = []
+    for word in words:
+        letters = sum(count for kind, _, count in word if kind == "run")
+        spelt: list[_Token] = []
+        for kind, letter, count in word:
+            if kind == "run":
+                for _ in range(count):
+                    if spelt and spelt[-1][0] == "run":
+                        spelt.append(("spelt", "", 0))
+                    spelt.append(("run", letter, 1))
+            elif kind != "apos":
+                spelt.append((kind, letter, count))
+        choices.append([(tuple(word), 0), (tuple(spelt), letters)] if letters > 1 else [(tuple(word), 0)])
+    # Every word spelt out, or one word alone: "k i l l m y s e l f", "k i l l myself", "kill m y s e l f".
+    combinations = [[c[-1] for c in choices]]
+    for i, options in enumerate(choices):
+        if len(options) > 1 and len(choices) > 1:
+            combinations.append([options[1] if j == i else c[0] for j, c in enumerate(choices)])
+    forms = []
+    for combination in combinations:
+        if sum(letters for _, letters in combination) >= _SPELT_MIN:
+            form: list[_Token] = []
+            for word_tokens, _ in combination:
+                if form:
+                    form.append(("gap", "", 0))
+                form.extend(word_tokens)
+            forms.append(tuple(form))
+    return forms
+
+
 def _run(letter: str, count: int, *, first_consumed: bool) -> str:
     # Possessive and bounded (see the module docstring); "l.l" is the separated spelling of "ll".
     cls = _cls(letter)
@@ -121,6 +175,8 @@ def _render(node: dict[Any, Any], prev_run: bool) -> str:
             head = (_IN_WORD if prev_run else "") + _run(letter, count, first_consumed=False)
         elif kind == "gap":
             head = _BETWEEN_WORDS
+        elif kind == "spelt":
+            head = _SPELT
         elif kind == "apos":
             head = _APOSTROPHE
         else:
@@ -134,16 +190,22 @@ def _render(node: dict[Any, Any], prev_run: bool) -> str:
 
 
 def phrase_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
-    """One compiled regex matching any of `phrases` as whole words, or None when there are none."""
+    """One compiled regex matching any of `phrases` as whole words, or None when there are none.
+
+    A phrase of three letters or more also matches spelt out, one letter at a time ("m o r o n",
+    "k i l l myself"): each spelt-out form is a branch of its own in the trie below its first
+    letter, so one search looks for all of them and a failed try at one costs at most its length.
+    """
     trie: dict[Any, Any] = {}
     for phrase in phrases:
         tokens = _tokens(phrase)
         if not tokens:
             continue
-        node = trie
-        for token in tokens:
-            node = node.setdefault(token, {})
-        node[None] = True
+        for form in (tokens, *_spelt_out(tokens)):
+            node = trie
+            for token in form:
+                node = node.setdefault(token, {})
+            node[None] = True
     if not trie:
         return None
     # Each branch starts with a plain character class, which `re` checks before entering it.
@@ -164,12 +226,12 @@ def phrase_problem(phrase: str) -> str | None:
 
 
 def deleet(text: str) -> str:
-    """Lower-case `text` and undo the common leetspeak substitutions (1 becomes i)."""
-    return text.casefold().translate(_DELEET)
+    """Fold `text` (lower case, look-alikes mapped) and undo the common leetspeak (1 becomes i)."""
+    return fold(text).translate(_DELEET)
 
 
 class WordMatcher:
-    """Finds any of a list of words or phrases in a text, as whole words, through leetspeak."""
+    """Finds any of a list of words or phrases in a text, as whole words, through leetspeak and disguises."""
 
     __slots__ = ("regex",)
 
@@ -177,21 +239,19 @@ class WordMatcher:
         self.regex = phrase_regex(phrases)
 
     def search(self, text: str) -> bool:
-        """True when any phrase occurs in `text`."""
-        regex = self.regex
-        if regex is None:
-            return False
-        if regex.search(" " + text) is not None:
-            return True
-        if ("1" in text or "|" in text) and _ONE_IN_WORD.search(text) is not None:
-            return (
-                regex.search(" " + text.replace("1", "i").replace("|", "i")) is not None
-                or regex.search(" " + text.replace("1", "l").replace("|", "l")) is not None
-            )
-        return False
+        """True when any phrase occurs in `text` (folded first unless it is plain ASCII)."""
+        return self.search_folded(text if text.isascii() else fold(text))
+
+    def search_folded(self, text: str) -> bool:
+        """`search` for a text that is already folded (`textfold.fold`) or plain ASCII."""
+        return self.regex is not None and _search(self.regex, " " + text)
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
-        """(start, end) of every match in `text`, in each reading of 1 and |."""
+        """(start, end) of every match in `text`, in each reading of 1 and |.
+
+        `text` must already be folded (`textfold.fold`) unless it is plain ASCII: the spans are
+        offsets into the text as given.
+        """
         if self.regex is None:
             return
         readings = [text]
@@ -202,12 +262,25 @@ class WordMatcher:
                 yield match.start(1) - 1, match.end(1) - 1
 
 
+def _search(regex: re.Pattern[str], text: str) -> bool:
+    """`regex` found in `text` as written, or with 1 and | read as i, or as l."""
+    if regex.search(text) is not None:
+        return True
+    if ("1" in text or "|" in text) and _ONE_IN_WORD.search(text) is not None:
+        return (
+            regex.search(text.replace("1", "i").replace("|", "i")) is not None
+            or regex.search(text.replace("1", "l").replace("|", "l")) is not None
+        )
+    return False
+
+
 class BlocklistFilter(Filter):
     """Hold (or reject) messages containing listed words or matching listed regexes.
 
-    `words` match whole words, case- and leetspeak-insensitively; `patterns`
-    are regular expressions matched case-insensitively against the text as
-    written; a match whose whole word is in `allow` is ignored.
+    `words` match whole words, case- and leetspeak-insensitively, through
+    look-alike letters and spelt-out spellings; `patterns` are regular
+    expressions matched case-insensitively against the text as written and
+    as folded (`textfold.fold`); a match whose whole word is in `allow` is ignored.
     """
 
     name = "blocklist"
@@ -250,22 +323,34 @@ class BlocklistFilter(Filter):
 
     def check(self, ctx: MessageContext) -> Verdict | None:
         text = ctx.text
+        folded = text if text.isascii() else fold(text)
         if self.allow:
-            found = itertools.chain(
-                self._words.spans(text), *((m.span() for m in p.finditer(text)) for p in self._patterns)
-            )
-            for start, end in found:
-                if not self._allowed(text, start, end):
-                    return self._verdict
-            return None
-        if self._words.search(text):
+            return self._verdict if self._found_outside_allow(text, folded) else None
+        if self._words.search_folded(folded):
             return self._verdict
         for pattern in self._patterns:
             if pattern.search(text) is not None:
                 return self._verdict
+            if folded is not text and pattern.search(folded) is not None:
+                return self._verdict
         return None
 
+    def _found_outside_allow(self, text: str, folded: str) -> bool:
+        # Words are matched in the folded text; patterns in it and in the text as written.
+        found = itertools.chain(
+            ((folded, span) for span in self._words.spans(folded)),
+            *(((folded, m.span()) for m in p.finditer(folded)) for p in self._patterns),
+            *(((text, m.span()) for m in p.finditer(text)) for p in self._patterns if folded is not text),
+        )
+        return any(not self._allowed(reading, start, end) for reading, (start, end) in found)
+
     def _allowed(self, text: str, start: int, end: int) -> bool:
+        if not text[start:end].isalnum():  # spelt out ("a s s"): the whole spelt-out word counts
+            before = _SPELT_BEFORE.search(text, max(0, start - 64), start)
+            after = _SPELT_AFTER.match(text, end)
+            word = text[before.start() if before else start : after.end() if after else end]
+            if deleet("".join(ch for ch in word if ch.isalnum())) in self.allow:
+                return True
         word_start, word_end = start, end
         while word_start > 0 and text[word_start - 1].isalnum():
             word_start -= 1
