@@ -61,6 +61,10 @@ class Connection:
     def send(self, frame: dict[str, Any]) -> bool:
         return self.raw.write(ws_text_frame(dumps(frame)))
 
+    def accepted(self) -> None:
+        """A `send` was accepted: it will be answered once (`answer`); shutdown waits for that."""
+        self.raw.in_flight += 1
+
     def answer(self, frame: dict[str, Any]) -> bool:
         """Send the ack (or error) that settles one accepted `send`."""
         self.raw.in_flight -= 1

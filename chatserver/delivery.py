@@ -58,18 +58,18 @@ class Delivery:
         """Write one ready frame to every local member."""
         for member in room.members:
             if member.session != skip_session:
-                member.raw.write(wire)
+                member.send_frame(wire)
 
     def to_hosts(self, room: RoomState, wire: bytes) -> None:
         """The room's hosts (and admins) who are in the room."""
         for member in room.members:
             if self.is_host_of(member, room):
-                member.raw.write(wire)
+                member.send_frame(wire)
 
     def to_session(self, session: str, wire: bytes) -> None:
         """Every connection of one person (they may have several tabs)."""
         for conn in self.by_session.get(session, ()):
-            conn.raw.write(wire)
+            conn.send_frame(wire)
 
     def helpers(self, room: RoomState) -> list[Connection]:
         """Everyone who can help in `room` now: its hosts and backup hosts (in the room or not) and
@@ -81,10 +81,10 @@ class Delivery:
 
     def to_helpers(self, room: RoomState, wire: bytes) -> None:
         for conn in self.helpers(room):
-            conn.raw.write(wire)
+            conn.send_frame(wire)
 
     @staticmethod
     def to_all(connections: Iterable[Connection], wire: bytes) -> None:
         for conn in connections:
             if conn.session:
-                conn.raw.write(wire)
+                conn.send_frame(wire)

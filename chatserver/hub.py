@@ -346,7 +346,7 @@ class Hub:
             removed.append(rid)
             wire = frames.wire({**closed, "room": rid})
             for member in list(room.members):
-                member.raw.write(wire)
+                member.send_frame(wire)
                 member.rooms.discard(rid)
             room.members.clear()
         if added:

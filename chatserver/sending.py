@@ -120,7 +120,7 @@ class SendPipeline:
         message_id = self.ids.next()
         author = frames.sender(conn.name, conn.session, role)
         body = frames.message(room.id, message_id, author, result.text, utc_now(), cw)
-        conn.raw.in_flight += 1
+        conn.accepted()
         if result.status == "held":
             self.metrics.count_message("held", result.reasons)
             self.moderation.hold(conn, room, body, result, client_id, original=text)

@@ -70,11 +70,11 @@ def _resolved(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
     told = set()
     for member in room.members:
         if delivery.is_host_of(member, room) or member.session == ev.get("sender"):
-            member.raw.write(wire)
+            member.send_frame(wire)
             told.add(member)
     for conn in delivery.by_session.get(ev.get("sender", ""), ()):
         if conn not in told:
-            conn.raw.write(wire)
+            conn.send_frame(wire)
 
 
 def _flag(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
@@ -138,6 +138,6 @@ def _remove(
     wire = frames.wire(frames.notice("removed", text, level="warning", room=room.id, **extra))
     for conn in list(delivery.by_session.get(session, ())):
         if room.id in conn.rooms:
-            conn.raw.write(wire)
+            conn.send_frame(wire)
             if delivery.leave is not None:
                 spawn(delivery.leave(conn, room.id, "removed"))
