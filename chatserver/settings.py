@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -66,3 +68,120 @@ def default_web_dir() -> Path:
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(f"CHATSERVER_{name}")
     return value if value not in (None, "") else default
+
+
+# ---- the serve flags -------------------------------------------------------------
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from parsed `serve` flags: every flag named like its field is taken as is."""
+    values = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    values.update(
+        rooms=Path(args.rooms),
+        db=Path(args.db),
+        redis_url=args.redis or None,
+        allowed_origins=tuple(o for o in (args.allowed_origin or []) if o),
+    )
+    return Settings(**values)
+
+
+def add_serve_flags(serve: argparse.ArgumentParser) -> None:
+    """Every setting as a `serve` flag with its CHATSERVER_* twin (defaults as text: argparse converts)."""
+    twin(serve, "--host", default="127.0.0.1", help="address to listen on")
+    twin(serve, "--port", type=int, default="8000", help="port")
+    twin(serve, "--rooms", default="rooms.yaml", help="the rooms file")
+    twin(serve, "--db", default="chat.db", help="SQLite database: audit log and host credentials")
+    twin(
+        serve,
+        "--redis",
+        env_name="REDIS_URL",
+        default=None,
+        help="redis://host:port/db: fan-out and shared state for several workers or hosts",
+    )
+    twin(serve, "--workers", type=int, default="1", help="worker processes; more than 1 needs --redis")
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[o.strip() for o in (env("ALLOWED_ORIGIN", "") or "").split(",") if o.strip()],
+        help="an extra browser Origin allowed to connect, exact match; repeatable "
+        "(env CHATSERVER_ALLOWED_ORIGIN, comma-separated)",
+    )
+    twin(serve, "--log-format", choices=["text", "json"], default="text", help="log lines as text or JSON")
+    twin(serve, "--log-level", default="info", help="debug, info, warning or error")
+    twin(
+        serve,
+        "--retention-days",
+        type=float,
+        default="0",
+        help="purge audit rows older than this many days, once a day; 0 keeps everything",
+    )
+    _limit_flags(serve)
+
+
+def _limit_flags(serve: argparse.ArgumentParser) -> None:
+    """Connection, frame-rate and keep-alive limits (apart from add_serve_flags only to keep both short)."""
+    twin(
+        serve,
+        "--max-connections",
+        type=int,
+        default="10000",
+        help="WebSocket connections per worker; more get HTTP 429",
+    )
+    twin(
+        serve,
+        "--max-connections-per-ip",
+        type=int,
+        default="256",
+        help="connections from one address per worker, 0 for no cap; behind a reverse proxy every "
+        "client shares the proxy's address, so raise it or set 0",
+    )
+    twin(
+        serve,
+        "--connect-rate-per-ip",
+        type=float,
+        default="600",
+        help="new connections a minute from one address (bursts of half of it); more get HTTP 429; "
+        "0, or --max-connections-per-ip 0, turns it off",
+    )
+    twin(
+        serve,
+        "--max-frames-per-second",
+        type=float,
+        default="20",
+        help="frames one connection may send per second (bursts of three times that); more are refused "
+        "with rate_limited and a flooder is closed",
+    )
+    twin(
+        serve,
+        "--handshake-timeout",
+        type=float,
+        default="10",
+        help="seconds a new connection may take to send its request head, 0 for no limit",
+    )
+    twin(serve, "--ping-interval", type=float, default="20", help="seconds between WebSocket pings")
+    twin(
+        serve,
+        "--ping-timeout",
+        type=float,
+        default="20",
+        help="seconds a peer may take to answer a ping before it is dropped",
+    )
+
+
+def twin(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    default: str | None,
+    help: str,
+    env_name: str | None = None,
+    type: Callable[[str], object] = str,
+    choices: Sequence[str] | None = None,
+) -> None:
+    """A flag with its CHATSERVER_* environment twin (argparse converts and checks either value)."""
+    env_name = env_name or flag.lstrip("-").replace("-", "_").upper()
+    parser.add_argument(
+        flag,
+        default=env(env_name, default),
+        help=f"{help} (env CHATSERVER_{env_name})",
+        type=type,
+        choices=choices,
+    )
