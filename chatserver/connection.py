@@ -27,6 +27,7 @@ class Connection:
         "role",
         "host_name",
         "credential",
+        "on_duty",
         "rooms",
         "sent",
         "_tokens",
@@ -47,6 +48,8 @@ class Connection:
         self.host_name: str | None = None
         #: The host credential signed in with (HostRecord.credential); "" for participants.
         self.credential = ""
+        #: A host who is signed in but taking a break does not count as on duty.
+        self.on_duty = True
         self.rooms: set[str] = set()
         self.sent: dict[str, int] = {}
         self._rate = frames_per_second

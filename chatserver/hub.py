@@ -244,6 +244,8 @@ class Hub:
                 await self.membership.leave(conn, frame["room"], "leave")
             elif kind == "report":
                 await self.moderation.report(conn, frame)
+            elif kind == "duty":
+                self._duty(conn, bool(frame["on"]))
             elif kind in HOST_ACTIONS:
                 await self.moderation.host_action(conn, frame)
             elif kind == "hello":
@@ -273,6 +275,22 @@ class Hub:
             self.sending.screen_throttled(conn, loose)
         return False
 
+    def _duty(self, conn: Connection, on: bool) -> None:
+        """A host goes on duty or takes a break: every room they host here counts them, or not."""
+        if conn.host_name is None:
+            raise ChatError("Only hosts go on and off duty", code="forbidden")
+        if conn.on_duty != on:
+            conn.on_duty = on
+            for room_id in conn.rooms:
+                room = self.rooms.get(room_id)
+                if room is not None and self.delivery.is_host_of(conn, room):
+                    self.presence.changed(room)
+        if on:
+            text = "You are on duty: your rooms count you as here."
+        else:
+            text = "You are taking a break: your rooms no longer count you as here."
+        conn.send(frames.notice("duty", text, on_duty=on))
+
     def room_or_error(self, room_id: str) -> RoomState:
         room = self.rooms.get(room_id)
         if room is None or room.closed:
@@ -294,7 +312,7 @@ class Hub:
         self.presence.heard(origin)
         room = self.rooms.get(envelope.get("room", ""))
         if kind == "heartbeat":
-            self.presence.on_heartbeat(origin, envelope.get("counts", {}))
+            self.presence.on_heartbeat(origin, envelope.get("counts", {}), envelope.get("hosts", {}))
         elif kind == "presence":
             if room is not None:
                 self.presence.on_presence(room, envelope)
@@ -383,6 +401,7 @@ class Hub:
                 "title": room.config.title,
                 "topic": room.config.topic,
                 "members": self.presence.members(room),
+                "hosts": len(self.presence.hosts_on_duty(room)),
                 "guidelines_required": room.config.guidelines_required,
             }
             for rid, room in self.rooms.items()

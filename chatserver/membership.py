@@ -89,6 +89,10 @@ class Membership:
             "host" if hosts_here else "participant",
             await self.moderation.held_for(room) if hosts_here else None,
         )
+        on_duty = self.presence.hosts_on_duty(room)
+        if hosts_here and conn.on_duty:
+            on_duty |= {conn.host_name or conn.name}
+        head["hosts"] = len(on_duty)
         first: list[bytes] | None = None  # the page the joined frame carried, once sent
         if since_seq is not None and older:
             cursor = older[-1][0]

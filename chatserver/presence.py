@@ -1,8 +1,11 @@
-"""How many people are in each room, across workers, and which workers are alive.
+"""How many people are in each room, which of its hosts are on duty, across workers, and which
+workers are alive.
 
-Each worker counts its own members and tells the others on every change and in
-a heartbeat every HEARTBEAT_S; a worker not heard for WORKER_STALE_S no longer
-counts (its people are gone with it), and its claimed names can be taken.
+Each worker counts its own members and on-duty hosts and tells the others on
+every change and in a heartbeat every HEARTBEAT_S; a worker not heard for
+WORKER_STALE_S no longer counts (its people are gone with it), and its claimed
+names can be taken. A host is on duty in a room while they are in it, host it
+(or are an admin) and have not said they are taking a break.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ WORKER_STALE_S = 15.0
 
 
 class Presence:
-    """Member counts and worker liveness for one worker."""
+    """Member counts, hosts on duty and worker liveness for one worker."""
 
     def __init__(
         self, *, worker_id: str, broker: Broker, delivery: Delivery, rooms: dict[str, RoomState]
@@ -41,12 +44,29 @@ class Presence:
     def members(self, room: RoomState) -> int:
         return room.member_count(time.monotonic(), WORKER_STALE_S)
 
+    def local_hosts(self, room: RoomState) -> frozenset[str]:
+        """Host names on duty in `room` on this worker."""
+        return frozenset(
+            c.host_name or c.name for c in room.members if c.on_duty and self.delivery.is_host_of(c, room)
+        )
+
+    def hosts_on_duty(self, room: RoomState) -> frozenset[str]:
+        """Host names on duty in `room` on any live worker."""
+        now = time.monotonic()
+        names = set(self.local_hosts(room))
+        for hosts, heard in room.remote_hosts.values():
+            if now - heard < WORKER_STALE_S:
+                names |= hosts
+        return frozenset(names)
+
     def show(self, room: RoomState, **change: str) -> None:
-        """This worker's members see the room's count (and who came or went)."""
-        self.delivery.to_room(room, frames.wire(frames.presence(room.id, self.members(room), **change)))
+        """This worker's members see the room's count, its hosts on duty (and who came or went)."""
+        frame = frames.presence(room.id, self.members(room), **change)
+        frame["hosts"] = len(self.hosts_on_duty(room))
+        self.delivery.to_room(room, frames.wire(frame))
 
     def changed(self, room: RoomState, **change: str) -> None:
-        """Someone joined or left here: show it, and tell the other workers."""
+        """Someone joined, left, or went on or off duty here: show it, and tell the other workers."""
         self.show(room, **change)
         self.broker.publish_event(
             {
@@ -54,6 +74,7 @@ class Presence:
                 "origin": self.worker_id,
                 "room": room.id,
                 "count": len(room.members),
+                "hosts": sorted(self.local_hosts(room)),
                 **change,
             }
         )
@@ -73,19 +94,25 @@ class Presence:
         origin = envelope.get("origin")
         if origin == self.worker_id or origin is None:
             return
-        room.remote_counts[origin] = (int(envelope.get("count", 0)), time.monotonic())
+        now = time.monotonic()
+        room.remote_counts[origin] = (int(envelope.get("count", 0)), now)
+        room.remote_hosts[origin] = (frozenset(envelope.get("hosts", ())), now)
         self.show(room, **{k: envelope[k] for k in ("joined", "left") if k in envelope})
 
-    def on_heartbeat(self, origin: str | None, counts: dict[str, int]) -> None:
+    def on_heartbeat(self, origin: str | None, counts: dict[str, int], hosts: dict[str, list[str]]) -> None:
         if origin is None or origin == self.worker_id:
             return
         now = time.monotonic()
         for room in self.rooms.values():
             count = int(counts.get(room.id, 0))
+            names = frozenset(hosts.get(room.id, ()))
             before = room.remote_counts.get(origin, (0, 0.0))[0]
+            hosts_before = room.remote_hosts.get(origin, (frozenset(), 0.0))[0]
             if count or origin in room.remote_counts:
                 room.remote_counts[origin] = (count, now)
-            if count != before:
+            if names or origin in room.remote_hosts:
+                room.remote_hosts[origin] = (names, now)
+            if count != before or names != hosts_before:
                 self.show(room)
 
     # ---- the heartbeat ------------------------------------------------------------------
@@ -93,13 +120,17 @@ class Presence:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
-                counts = {rid: len(r.members) for rid, r in self.rooms.items() if r.members}
-                self.broker.publish_event({"kind": "heartbeat", "origin": self.worker_id, "counts": counts})
+                self.broker.publish_event(self._heartbeat())
                 self._expire_workers()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("heartbeat failed")
+
+    def _heartbeat(self) -> dict[str, Any]:
+        counts = {rid: len(r.members) for rid, r in self.rooms.items() if r.members}
+        hosts = {rid: sorted(names) for rid, r in self.rooms.items() if (names := self.local_hosts(r))}
+        return {"kind": "heartbeat", "origin": self.worker_id, "counts": counts, "hosts": hosts}
 
     def _expire_workers(self) -> None:
         now = time.monotonic()
@@ -107,4 +138,5 @@ class Presence:
             stale = [w for w, (_, heard) in room.remote_counts.items() if now - heard > WORKER_STALE_S]
             for worker in stale:
                 del room.remote_counts[worker]
+                room.remote_hosts.pop(worker, None)
                 self.show(room)

@@ -62,6 +62,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "slowmode": {"room": _STR, "seconds": (int, float)},
     "lock": {"room": _STR, "locked": bool},
     "note": {"room": _STR, "session": _STR, "text": _STR},
+    "duty": {"on": bool},
     "ping": {},
 }
 _OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {

@@ -33,6 +33,7 @@ class RoomState:
         "index",
         "last_seq",
         "remote_counts",
+        "remote_hosts",
         "bans",
         "mutes",
         "slowmode",
@@ -54,6 +55,8 @@ class RoomState:
         self.last_seq = 0
         # Members on other workers, by worker id: (count, last heard, monotonic).
         self.remote_counts: dict[str, tuple[int, float]] = {}
+        # Hosts on duty in this room on other workers, by worker id: (host names, last heard).
+        self.remote_hosts: dict[str, tuple[frozenset[str], float]] = {}
         self.bans: dict[str, float] = {}
         self.mutes: dict[str, float] = {}
         self.slowmode = 0.0
