@@ -14,7 +14,7 @@ import os
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import aiosqlite
 
@@ -109,7 +109,11 @@ def add_host(db_path: str | os.PathLike[str], name: str, *, admin: bool = False)
     return token
 
 
-def _record(row: tuple[str, int, str, str | None, str]) -> HostRecord:
+#: One row of _COLUMNS.
+_Row = tuple[str, int, str, str | None, str]
+
+
+def _record(row: _Row) -> HostRecord:
     return HostRecord(
         name=row[0], is_admin=bool(row[1]), created_at=row[2], revoked_at=row[3], credential=row[4][:16]
     )
@@ -166,7 +170,8 @@ class HostDirectory:
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM hosts WHERE token_hash = ?", (digest,)
         ) as cursor:
-            row = await cursor.fetchone()
+            # aiosqlite types rows as sqlite3.Row; with no row_factory set they are plain tuples.
+            row = cast(_Row | None, await cursor.fetchone())
         if row is None or not hmac.compare_digest(row[4], digest):
             return None
         record = _record(row)

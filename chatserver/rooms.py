@@ -8,7 +8,7 @@ walked by hand, so each problem points at the line that needs changing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -387,7 +387,7 @@ class _Parser:
             problem = helplines.check_country(code) if isinstance(code, str) else "expected a country code"
             if problem:
                 self.problem(code_node, f"'countries' in {where}: {problem}")
-            elif code.strip().upper() not in codes:
+            elif isinstance(code, str) and code.strip().upper() not in codes:
                 codes.append(code.strip().upper())
         return tuple(codes) if len(codes) == len(node.value) else ()
 
@@ -432,7 +432,7 @@ class _Parser:
     def settings(self, fields: Mapping[str, tuple[yaml.Node, yaml.Node]], where: str) -> dict[str, Any]:
         """The scalar settings shared by defaults and rooms; a bad one is reported and left out."""
         out: dict[str, Any] = {}
-        checks = {
+        checks: dict[str, Callable[[yaml.Node], Any]] = {
             "history": lambda n: self.integer(n, f"'history' in {where}", 0),
             "max_length": lambda n: self.integer(n, f"'max_length' in {where}", 1),
             "premoderate_count": lambda n: self.integer(n, f"'premoderate_count' in {where}", 1),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -79,18 +80,18 @@ class RawSocket:
         proto.loop.call_later(1.0, proto.transport.abort)
 
 
-class _ClientFaultsAreQuiet(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _ClientFaultsAreQuiet(logging.LoggerAdapter[logging.Logger]):
     """uvicorn logs a client's invalid UTF-8 with a traceback; it is the client's fault: one line will do."""
 
     @property
     def level(self) -> int:  # uvicorn reads it to decide on trace logging
         return self.logger.level
 
-    def exception(self, msg: object, *args: object, **kwargs: object) -> None:
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:  # logging's keywords, passed on
         if isinstance(msg, str) and msg.startswith("Invalid UTF-8"):
             self.info("closed a connection that sent invalid UTF-8 (1007)")
             return
-        self.logger.exception(msg, *args, **kwargs)  # type: ignore[arg-type]
+        self.logger.exception(msg, *args, **kwargs)
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):

@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -121,6 +121,16 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return cur
 """
+
+
+#: A stream entry as this broker reads it: its id and its fields.
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def _entries(reply: object) -> list[StreamEntry]:
+    """An XRANGE or XREVRANGE reply, typed: all bytes, as the client never decodes replies (redis-py's
+    types allow for a client that does)."""
+    return cast(list[StreamEntry], reply)
 
 
 def _redis_ms(seconds: int | bytes, micros: int | bytes) -> float:
@@ -224,7 +234,7 @@ class RedisBroker(Broker):
         for room in rooms:
             known = known_seqs.get(room, 0)
             await self._seed_script(keys=[_seq_key(room)], args=[known])
-            top = await self._redis.xrevrange(_stream_key(room), count=1)
+            top = _entries(await self._redis.xrevrange(_stream_key(room), count=1))
             stream_last = int(top[0][0].split(b"-")[0]) if top else 0
             self._last[room] = max(known, stream_last)
 
@@ -380,7 +390,8 @@ class RedisBroker(Broker):
             await asyncio.sleep((deadline - now) / 1000 + 0.01)
         found = {}
         for room, floor in floors.items():
-            for entry_id, fields in await self._redis.xrange(_stream_key(room), min=f"{floor + 1}-0"):
+            entries = _entries(await self._redis.xrange(_stream_key(room), min=f"{floor + 1}-0"))
+            for entry_id, fields in entries:
                 found[fields[b"id"].decode()] = int(entry_id.split(b"-")[0])
         return found
 
@@ -492,7 +503,7 @@ class RedisBroker(Broker):
         """Deliver what the stream holds after our last seq (up to `upto`)."""
         last = self._last.get(room, 0)
         end = f"{upto}-9" if upto is not None else "+"
-        entries = await self._redis.xrange(_stream_key(room), min=f"{last + 1}-0", max=end)
+        entries = _entries(await self._redis.xrange(_stream_key(room), min=f"{last + 1}-0", max=end))
         for entry_id, fields in entries:
             seq = int(entry_id.split(b"-")[0])
             if seq <= self._last.get(room, 0):
@@ -521,7 +532,7 @@ class RedisBroker(Broker):
         key = _stream_key(room)
         start = "-"
         while True:
-            entries = await self._redis.xrange(key, min=start, count=500)
+            entries = _entries(await self._redis.xrange(key, min=start, count=500))
             if not entries:  # every entry is older: keep the (empty) stream, it remembers the last id
                 await self._redis.xtrim(key, maxlen=0, approximate=False)
                 return
@@ -534,7 +545,7 @@ class RedisBroker(Broker):
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         if limit <= 0:
             return []
-        entries = await self._redis.xrevrange(_stream_key(room), count=limit)
+        entries = _entries(await self._redis.xrevrange(_stream_key(room), count=limit))
         out = [(int(eid.split(b"-")[0]), f[b"id"].decode(), f[b"f"]) for eid, f in entries]
         out.reverse()
         return out

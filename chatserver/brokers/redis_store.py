@@ -5,7 +5,7 @@ own client, so a worker keeps one Redis pool."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -23,6 +23,11 @@ if v then
 end
 return v
 """
+
+
+def _text(reply: bytes | str) -> str:
+    """A reply as text. The client never decodes replies, so this is bytes; redis-py's types allow str."""
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 class RedisStore(Store):
@@ -52,7 +57,7 @@ class RedisStore(Store):
         current = await self._redis.hget(key, name)
         if current is None:
             return bool(await self._redis.hsetnx(key, name, value))
-        owner_worker, _, owner_session = current.decode().partition(" ")
+        owner_worker, _, owner_session = _text(current).partition(" ")
         if owner_session == session or owner_worker not in alive:
             await self._redis.hset(key, name, value)
             return True
@@ -61,7 +66,7 @@ class RedisStore(Store):
     async def release_name(self, room: str, name: str, session: str) -> None:
         key = self._key("room", room, "names")
         current = await self._redis.hget(key, name)
-        if current is not None and current.decode().partition(" ")[2] == session:
+        if current is not None and _text(current).partition(" ")[2] == session:
             await self._redis.hdel(key, name)
 
     async def put_held(self, room: str, item: dict[str, Any]) -> None:
@@ -97,7 +102,7 @@ class RedisStore(Store):
         out: dict[str, dict[str, float]] = {}
         for kind in ("ban", "mute"):
             raw = await self._redis.hgetall(self._key("room", room, kind))
-            out[kind] = live_sanctions({k.decode(): float(v) for k, v in raw.items()}, now)
+            out[kind] = live_sanctions({_text(k): float(v) for k, v in raw.items()}, now)
         return out
 
     async def set_flag(self, room: str, flag: str, value: Any) -> None:
@@ -108,7 +113,7 @@ class RedisStore(Store):
 
     async def flags(self, room: str) -> dict[str, Any]:
         raw = await self._redis.hgetall(self._key("room", room, "flags"))
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return {_text(k): orjson.loads(v) for k, v in raw.items()}
 
     async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
         key = self._key("room", room, "notes", session)
@@ -133,10 +138,12 @@ class RedisStore(Store):
 
     async def versions(self) -> dict[str, int]:
         raw = await self._redis.hgetall(VERSIONS_KEY)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {_text(k): int(v) for k, v in raw.items()}
 
     async def recent_deletions(self, room: str, limit: int) -> list[str]:
-        return [v.decode() for v in await self._redis.zrevrange(deleted_key(room), 0, limit - 1)]
+        # Without scores the reply is a list of members (the types also cover WITHSCORES).
+        members = cast(list[bytes], await self._redis.zrevrange(deleted_key(room), 0, limit - 1))
+        return [v.decode() for v in members]
 
     async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
         key = self._key("room", room, "alerts")
