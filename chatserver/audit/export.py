@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
@@ -19,6 +18,7 @@ import orjson
 from chatserver.audit.records import COLUMNS, MESSAGES_SQL, export_row, message_of
 from chatserver.db import connect
 from chatserver.errors import ChatError
+from chatserver.filters.pii import redact_contacts
 
 FORMATS = ("jsonl", "csv")
 
@@ -38,21 +38,18 @@ CSV_COLUMNS = (
     "hash",
 )
 
-_EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)+")
-# 7 to 15 digits, optionally with a leading + or (, separated by spaces, dots,
-# dashes or parentheses; not glued to letters (ids, tokens) and not a date.
-_PHONE = re.compile(r"(?<![\w@.+-])(?:\+|\()?\d(?:[ .()\-]{0,2}\d){6,14}(?![\w@-])")
-_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
-
-
-def _phone(match: re.Match[str]) -> str:
-    found = match.group(0)
-    return found if _DATE.fullmatch(found) else "[phone]"
+#: What `--redact` puts in place of an e-mail address and a phone number.
+EMAIL_MASK = "[email]"
+PHONE_MASK = "[phone]"
 
 
 def redact_text(text: str) -> str:
-    """Mask e-mail addresses as `[email]` and phone numbers as `[phone]`."""
-    return _PHONE.sub(_phone, _EMAIL.sub("[email]", text))
+    """Mask e-mail addresses as `[email]` and phone numbers as `[phone]`.
+
+    What counts as either is the live pii filter's definition (`filters.pii`), so an export never
+    shows what the filter removed from a message.
+    """
+    return redact_contacts(text, email_mark=EMAIL_MASK, phone_mark=PHONE_MASK)
 
 
 def _redact_value(value: Any) -> Any:
@@ -66,7 +63,11 @@ def _redact_value(value: Any) -> Any:
 
 
 def redact_row(row: dict[str, Any]) -> dict[str, Any]:
-    """An exported row with e-mail addresses and phone numbers masked in its text, detail and actor name."""
+    """An exported row with e-mail addresses and phone numbers masked wherever typed text is kept.
+
+    That is the text, the actor's name and every string in detail, however deep: the original of
+    a redacted message, the content warning, notes, reasons, explanations, report reasons...
+    """
     row = dict(row)
     if row.get("text"):
         row["text"] = redact_text(row["text"])
@@ -74,6 +75,19 @@ def redact_row(row: dict[str, Any]) -> dict[str, Any]:
         row["actor"] = {**row["actor"], "name": redact_text(row["actor"]["name"])}
     row["detail"] = _redact_value(row.get("detail") or {})
     return row
+
+
+def redact_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A transcript `message` with e-mail addresses and phone numbers masked in its text, content
+    warning and author's name."""
+    message = dict(message)
+    for key in ("text", "cw"):
+        if message.get(key):
+            message[key] = redact_text(message[key])
+    author = message.get("from")
+    if author and author.get("name"):
+        message["from"] = {**author, "name": redact_text(author["name"])}
+    return message
 
 
 def parse_time(value: str | datetime | date, *, what: str = "time") -> str:
@@ -227,18 +241,22 @@ def transcript(
     room: str,
     since: Any = None,
     until: Any = None,
+    *,
+    redact: bool = False,
 ) -> list[dict[str, Any]]:
     """What the room's participants were shown: published and released messages, minus deleted ones
     (and minus those the broker failed to publish).
 
     Ordered by `seq` (the order everyone saw); a message whose seq was never recorded
     (the server died between publishing and annotating) comes last, in id order.
-    Each item has the shape of a `message` frame.
+    Each item has the shape of a `message` frame; `redact` masks contact details as
+    `redact_message` does.
     """
     where, args = _where(room, since, until, None)
     sql = MESSAGES_SQL + where.replace(" WHERE ", " AND ", 1) + " ORDER BY seq IS NULL, seq, id"
     conn = connect(db_path, readonly=True)
     try:
-        return [message_of(row) for row in conn.execute(sql, args)]
+        messages = (message_of(row) for row in conn.execute(sql, args))
+        return [redact_message(m) for m in messages] if redact else list(messages)
     finally:
         conn.close()
