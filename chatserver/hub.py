@@ -92,6 +92,7 @@ class Hub:
             metrics=metrics,
             moderation=self.moderation,
             delivery=self.delivery,
+            hosts_on_duty=self.presence.hosts_on_duty,
         )
         self.membership = Membership(
             room=self.room_or_error,

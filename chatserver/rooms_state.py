@@ -44,6 +44,7 @@ class RoomState:
         "version",
         "held_seen",
         "alerts_seen",
+        "mode",
     )
 
     def __init__(self, config: Room) -> None:
@@ -71,6 +72,8 @@ class RoomState:
         self.version = 0
         self.held_seen: set[str] = set()
         self.alerts_seen: dict[str, None] = {}
+        #: open | premoderate | read_only | closed: whether a host is here, and what that means (hosting.py).
+        self.mode = "open"
 
     @property
     def id(self) -> str:

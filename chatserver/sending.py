@@ -70,8 +70,10 @@ class SendPipeline:
         metrics: Metrics,
         moderation: Moderation,
         delivery: Delivery,
+        hosts_on_duty: Callable[[RoomState], frozenset[str]],
     ) -> None:
         self.room = room
+        self.hosts_on_duty = hosts_on_duty
         self.rooms = rooms
         self.broker = broker
         self.audit = audit
@@ -100,6 +102,11 @@ class SendPipeline:
         if cw is not None:
             cw = cw.strip()[:CW_MAX] or None
         result = room.config.chain.run(ctx)
+        if room.mode == "premoderate" and role == "participant" and result.status == "published":
+            # No host is here: everything waits for one (the filters' own reasons stay).
+            result.status = "held"
+            result.reasons.append("premoderate")
+            result.explanations.append("no host is here right now, so a host will read it first")
         if result.resources:
             # Help first, whatever happens to the message: a person in crisis who is also
             # rate limited still gets the resources at once.
@@ -123,7 +130,8 @@ class SendPipeline:
         conn.accepted()
         if result.status == "held":
             self.metrics.count_message("held", result.reasons)
-            self.moderation.hold(conn, room, body, result, client_id, original=text)
+            hosted = bool(self.hosts_on_duty(room))
+            self.moderation.hold(conn, room, body, result, client_id, original=text, hosted=hosted)
             return
         detail: dict[str, Any] = {"role": role}
         if cw:

@@ -22,7 +22,8 @@ REASON_MAX = 500
 
 
 def sender_refusal(room: RoomState, session: str, *, hosts_here: bool, now: float) -> ChatError | None:
-    """Why this person may not post to `room` right now (ban, mute, lock, slow mode), if they may not.
+    """Why this person may not post to `room` right now (ban, mute, lock, no host, slow mode), if they
+    may not.
 
     `hosts_here`: the person hosts this room (locks and slow mode do not apply to them);
     `now`: `time.monotonic()`, for slow mode.
@@ -40,6 +41,9 @@ def sender_refusal(room: RoomState, session: str, *, hosts_here: bool, now: floa
         return None
     if room.locked:
         return ChatError("This room is locked for now: only hosts can post", code="locked")
+    if room.mode in ("read_only", "closed"):
+        what = "closed now" if room.mode == "closed" else "read-only until a host returns"
+        return ChatError(f"No host is here right now, so the room is {what}", code="locked", mode=room.mode)
     if room.slowmode > 0:
         last = room.last_sent.get(session)
         if last is not None:

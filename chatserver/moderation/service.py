@@ -128,8 +128,10 @@ class Moderation:
         client_id: Any,
         *,
         original: str,
+        hosted: bool = True,
     ) -> None:
-        """Record a held message, queue it for the hosts, and tell the sender it waits for a host."""
+        """Record a held message, queue it for the hosts, and tell the sender it waits for a host
+        (and, when no host is on duty, that it may be a while, and where help is now)."""
         item = {
             **body,
             "type": "held",
@@ -151,7 +153,7 @@ class Moderation:
                     )
                 )
                 return
-            self.spawn(self._queue(conn, room, item, client_id))
+            self.spawn(self._queue(conn, room, item, client_id, hosted))
 
         detail: dict[str, Any] = {
             "role": body["from"]["role"],
@@ -177,7 +179,9 @@ class Moderation:
         except Unavailable as exc:
             conn.answer(frames.unavailable(exc.message, client_id))
 
-    async def _queue(self, conn: Connection, room: RoomState, item: dict[str, Any], client_id: Any) -> None:
+    async def _queue(
+        self, conn: Connection, room: RoomState, item: dict[str, Any], client_id: Any, hosted: bool
+    ) -> None:
         try:
             await self.store.put_held(room.id, item)
         except Exception:
@@ -189,13 +193,7 @@ class Moderation:
         self.held_local[item["id"]] = (room.id, item["held_at"], False)
         reason = item["reasons"][0] if item["reasons"] else "held"
         conn.answer(
-            frames.ack(
-                client_id,
-                item["id"],
-                "held",
-                reason=reason,
-                message="Your message is waiting for a host to look at it.",
-            )
+            frames.ack(client_id, item["id"], "held", reason=reason, message=_waiting(hosted), hosted=hosted)
         )
         await self.announce_held(room, item)
 
@@ -293,6 +291,17 @@ class Moderation:
                 self.broker.publish_event(
                     {"kind": "escalated", "room": room_id, "id": message_id, "waited_s": round(waited, 1)}
                 )
+
+
+def _waiting(hosted: bool) -> str:
+    """What a person whose message is held reads: honest about whether anyone is here to read it."""
+    if hosted:
+        return "Your message is waiting for a host to look at it."
+    return (
+        "Your message is waiting for a host. No host is here right now, so it may be a while before "
+        "anyone reads it. If you need to talk to someone now, 'Get help now' lists people you can reach "
+        "at any hour."
+    )
 
 
 def _author_of(room: RoomState, message_id: str) -> dict[str, Any] | None:
