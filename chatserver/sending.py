@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from chatserver import frames
 from chatserver.errors import BadRequest, ChatError, Unavailable
 from chatserver.filters.base import MessageContext
+from chatserver.filters.chain import LABEL_REFUSED
 from chatserver.moderation import sender_refusal
 from chatserver.protocol import dumps
 
@@ -101,7 +102,14 @@ class SendPipeline:
         cw = frame.get("cw")
         if cw is not None:
             cw = cw.strip()[:CW_MAX] or None
-        result = room.config.chain.run(ctx)
+        # The label is shown to everyone too: it passes the content filters or the send is refused.
+        label = None
+        if cw:
+            label_ctx = MessageContext(room.id, conn.session, conn.name, role, cw, now)
+            label = room.config.chain.check_label(label_ctx)
+            if label.status == "rejected":
+                raise BadRequest(LABEL_REFUSED)
+        result = room.config.chain.run(ctx, label=label)
         if room.mode == "premoderate" and role == "participant" and result.status == "published":
             # No host is here: everything waits for one (the filters' own reasons stay).
             result.status = "held"

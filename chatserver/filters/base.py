@@ -69,6 +69,9 @@ class Filter:
     #: Run even after an earlier filter rejected the message (the crisis filter
     #: must still send resources to someone who is also rate limited).
     runs_after_reject: ClassVar[bool] = False
+    #: Judges the text alone (no counters or per-session state), so it also checks a message's
+    #: content-warning label (`FilterChain.check_label`): blocklist, links, pii, crisis.
+    checks_labels: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

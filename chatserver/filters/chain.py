@@ -16,6 +16,11 @@ _RANK = {"allow": 0, "redact": 1, "hold": 2, "reject": 3}
 # for anyone's words, while a 64 KiB frame of junk rejected by max_length costs no more than a
 # normal message.
 AFTER_REJECT_CHARS = 4000
+#: What someone whose content-warning label a content filter objected to is told (a `bad_request`).
+LABEL_REFUSED = (
+    "The content warning can't contain links, contact details or words the room holds back; "
+    "please shorten it to a plain label such as 'self-harm'"
+)
 _ERROR_REASON = {
     "hold": "could not be checked automatically, so a host will look at it",
     "reject": "could not be checked automatically",
@@ -85,12 +90,16 @@ class FilterChain:
     def __repr__(self) -> str:
         return f"FilterChain({self.names!r})"
 
-    def run(self, ctx: MessageContext, *, refused: bool = False) -> ChainResult:
+    def run(
+        self, ctx: MessageContext, *, refused: bool = False, label: ChainResult | None = None
+    ) -> ChainResult:
         """Run every filter on `ctx` and combine the answers.
 
         `ctx` itself is left untouched: a redaction makes a copy for the filters after it.
         `refused`: the message is already refused (the sender is muted, the room locked...);
         only the filters that run after a reject (crisis) look at it, so help still goes out.
+        `label`: what `check_label` said about the message's content warning, when it was not
+        refused; its alerts (crisis) count as the message's own, and its holds hold the message.
         """
         result = ChainResult("rejected" if refused else "published", ctx.text)
         privileged = ctx.role != "participant"
@@ -160,5 +169,72 @@ class FilterChain:
                 rank = new_rank
             if action == "reject":
                 result.retry_after = verdict.retry_after
+        if label is not None:
+            rank = _merge_label(result, label, rank)
         result.status = _STATUS[ACTIONS[rank]]
         return result
+
+    def check_label(self, ctx: MessageContext) -> ChainResult:
+        """Check a message's content-warning label, `ctx.text`, with the filters that judge text alone.
+
+        The label is shown to everyone before the message, so it passes what the text passes; but it
+        is not a message, so only filters with `checks_labels` look (blocklist, links, pii, crisis),
+        and counters (rate_limit, repeat, premoderate) are left alone. The label is refused (status
+        "rejected"; the caller answers `LABEL_REFUSED` as a `bad_request`) when one of them would
+        redact, hold or reject it, or raises (unless its `on_error` is allow): a label is a few plain
+        words, nothing to send a host. An alert is no refusal: "self-harm" is what labels are for. A
+        filter's urgent or resources verdict (crisis) is kept in the result, its hold as status
+        "held", for `run(ctx, label=...)` to carry to the message. As in `run`, hosts and admins are
+        never held and raise no alert.
+        """
+        result = ChainResult("published", ctx.text)
+        privileged = ctx.role != "participant"
+        for f in self.filters:
+            if not f.checks_labels:
+                continue
+            try:
+                verdict = f.check(ctx)
+                if verdict is None:
+                    continue
+                if not isinstance(verdict, Verdict) or verdict.action not in _RANK:
+                    raise TypeError("check() must return a Verdict or None")
+            except Exception as exc:  # never let a label through unchecked
+                kind = type(exc).__name__
+                logger.error("filter %r raised %s on a label in room %r", f.name, kind, ctx.room)
+                result.errors.append(f"{f.name}: {kind}")
+                if f.on_error == "allow":
+                    continue
+                verdict = Verdict("reject", f.name, _ERROR_REASON["reject"])
+            name = verdict.filter or f.name
+            if verdict.urgent or verdict.resources:
+                if privileged:
+                    continue
+                result.urgent = result.urgent or verdict.urgent
+                result.resources = result.resources or verdict.resources
+                if verdict.level and _risk(verdict.level) > _risk(result.level):
+                    result.level = verdict.level
+                if verdict.action == "hold" and result.status == "published":
+                    result.status = "held"
+            elif verdict.action == "allow" or (verdict.action == "hold" and privileged):
+                continue
+            else:
+                result.status = "rejected"
+            result.reasons.append(name)
+            result.explanations.append(verdict.reason)
+        return result
+
+
+def _merge_label(result: ChainResult, label: ChainResult, rank: int) -> int:
+    # The label's alerts are the message's; a label that holds holds the message.
+    result.urgent = result.urgent or label.urgent
+    if result.resources is None:
+        result.resources = label.resources
+    if label.level and _risk(label.level) > _risk(result.level):
+        result.level = label.level
+    for name, why in zip(label.reasons, label.explanations, strict=True):
+        if name not in result.reasons:
+            result.reasons.append(name)
+            result.explanations.append(why)
+    if label.status == "held" and rank < _RANK["hold"]:
+        return _RANK["hold"]
+    return rank

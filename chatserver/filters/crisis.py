@@ -76,6 +76,7 @@ class CrisisFilter(Filter):
 
     name = "crisis"
     runs_after_reject: ClassVar[bool] = True
+    checks_labels: ClassVar[bool] = True
 
     def __init__(
         self,

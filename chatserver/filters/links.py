@@ -39,6 +39,7 @@ class LinksFilter(Filter):
     """Hold, reject or redact messages with links, except to `allow`ed domains and their subdomains."""
 
     name = "links"
+    checks_labels = True
 
     def __init__(
         self, *, action: str = "hold", allow: list[str] | tuple[str, ...] = (), **common: Any

@@ -123,6 +123,7 @@ class PiiFilter(Filter):
     """Redact (or hold) e-mail addresses and phone numbers, to protect the sender's privacy."""
 
     name = "pii"
+    checks_labels = True
 
     def __init__(
         self, *, action: str = "redact", emails: bool = True, phones: bool = True, **common: Any

@@ -284,6 +284,7 @@ class BlocklistFilter(Filter):
     """
 
     name = "blocklist"
+    checks_labels = True
 
     def __init__(
         self,
