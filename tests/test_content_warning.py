@@ -55,9 +55,9 @@ def test_check_label_leaves_the_counters_alone():
 
 
 def test_a_crisis_label_is_no_refusal_but_alerts_and_holds_the_message():
-    """'suicide' as a label is allowed, and the message is urgent, held, with resources, as crisis text."""
+    """'suicidal thoughts' as a label is allowed; the message is urgent, held, with resources, as crisis text."""
     chain = build_chain(SAFE[:4])
-    checked = chain.check_label(label("suicide"))
+    checked = chain.check_label(label("suicidal thoughts"))
     assert checked.status == "held" and checked.urgent and checked.resources == "crisis"
     result = chain.run(label("I had a rough night"), label=checked)
     assert result.status == "held" and result.urgent and result.resources == "crisis"

@@ -20,7 +20,7 @@ from chatserver.filters.base import (
     option_strings,
 )
 from chatserver.filters.chain import ChainResult, FilterChain
-from chatserver.filters.crisis import CRISIS_PHRASES, CrisisFilter
+from chatserver.filters.crisis import CrisisFilter
 from chatserver.filters.limits import MaxLengthFilter, RateLimitFilter, RepeatFilter
 from chatserver.filters.links import LinksFilter
 from chatserver.filters.pii import PiiFilter
@@ -38,7 +38,6 @@ from chatserver.filters.words import BlocklistFilter, WordMatcher
 __all__ = [
     "ACTIONS",
     "BUILTINS",
-    "CRISIS_PHRASES",
     "ENTRY_POINT_GROUP",
     "ON_ERROR",
     "BlocklistFilter",

@@ -1,81 +1,221 @@
-"""The crisis filter: notice suicide and self-harm phrases, alert hosts, offer help privately."""
+"""The crisis filter: recognise suicide and self-harm risk, by level, and do what the room says for each.
+
+The recognising is done by `chatserver.crisis` (phrase packs per language, see docs/filters.md);
+this filter adds the room's choices and a short memory of each person's last messages, so that
+"I can't do this anymore" followed by "I have the pills here" reads as the emergency it is.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
+from chatserver.crisis import (
+    ANY_LANGUAGE,
+    EXTENSION_KEYS,
+    Assessment,
+    Extension,
+    ExtensionError,
+    PackError,
+    combine,
+    recogniser_for,
+    shipped_languages,
+)
+from chatserver.crisis.packs import LANGUAGE
 from chatserver.filters.base import (
+    RISK_LEVELS,
     Filter,
     FilterConfigError,
     MessageContext,
     Verdict,
+    option_bool,
     option_choice,
+    option_int,
+    option_number,
     option_str,
-    option_strings,
 )
-from chatserver.filters.words import WordMatcher, phrase_problem
 
-# English phrases; leetspeak, apostrophes ("can't", "cant", "can’t"), spacing and
-# hyphens ("self harm", "self-harm", "selfharm") are tolerated by WordMatcher.
-# It errs towards noticing: a false alarm costs a host a glance, a miss costs more.
-CRISIS_PHRASES: tuple[str, ...] = (
-    "kill myself",
-    "killing myself",
-    "end my life",
-    "ending my life",
-    "end it all",
-    "ending it all",
-    "take my own life",
-    "taking my own life",
-    "take my life",
-    "want to die",
-    "wanna die",
-    "want to be dead",
-    "wish i was dead",
-    "wish i were dead",
-    "better off dead",
-    "better off without me",
-    "suicide",
-    "suicides",
-    "suicidal",
-    "self harm",
-    "self harming",
-    "hurt myself",
-    "hurting myself",
-    "harm myself",
-    "harming myself",
-    "cut myself",
-    "cutting myself",
-    "hang myself",
-    "overdose",
-    "overdosed",
-    "overdosing",
-    "can't go on",
-    "cannot go on",
-    "no reason to live",
-    "nothing to live for",
-    "not worth living",
-    "don't want to live",
-    "do not want to live",
-    "don't want to be alive",
-    "don't want to be here anymore",
-    "don't want to wake up",
-    "unalive myself",
-    "unaliving myself",
-)
+#: What each level does unless rooms.yaml says otherwise. `concern` (about someone else, the past,
+#: a question) is noted but neither held nor urgent: holding "my friend died by suicide" would
+#: silence grief. The others are held and urgent, with the resources sent privately.
+LEVEL_KEYS = ("action", "resources", "urgent")
+NO_RESOURCES = ("none", "off")
+#: A person's previous message is read together with this one when it came this recently and one of
+#: the two is short: thoughts get split over messages ("i just want to" / "disappear").
+JOIN_SECONDS = 60.0
+SHORT_WORDS = 6
+REMEMBERED_CHARS = 300
+_REASONS = {
+    "concern": "mentions suicide or self-harm",
+    "passive": "may be about suicide or self-harm",
+    "active": "may be about suicide or self-harm",
+    "imminent": "may be about suicide or self-harm",
+}
+
+
+class LevelRule(NamedTuple):
+    """What one risk level does: hold or pass, which resources list (or None), urgent or not."""
+
+    action: str
+    resources: str | None
+    urgent: bool
+
+
+class _Seen(NamedTuple):
+    at: float
+    assessment: Assessment
+    text: str
+
+
+def _problem(path: tuple[str | int, ...], message: str) -> tuple[tuple[str | int, ...], str]:
+    return path, message
+
+
+def level_problems(levels: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with a `levels:` option, each with its path in the options (for a line number)."""
+    if levels is None:
+        return []
+    if not isinstance(levels, Mapping):
+        return [
+            _problem(("levels",), f"option 'levels' must map levels ({', '.join(RISK_LEVELS)}) to settings")
+        ]
+    problems = []
+    for level, rule in levels.items():
+        if level not in RISK_LEVELS:
+            problems.append(
+                _problem(
+                    ("levels", level),
+                    f"unknown level {level!r} in 'levels' (expected: {', '.join(RISK_LEVELS)})",
+                )
+            )
+            continue
+        if not isinstance(rule, Mapping):
+            problems.append(
+                _problem(
+                    ("levels", level),
+                    f"'levels.{level}' must be a mapping like {{action: hold, resources: crisis}}",
+                )
+            )
+            continue
+        for key, value in rule.items():
+            where = ("levels", level, key)
+            if key not in LEVEL_KEYS:
+                problems.append(
+                    _problem(
+                        where, f"unknown key {key!r} in 'levels.{level}' (expected: {', '.join(LEVEL_KEYS)})"
+                    )
+                )
+            elif key == "action" and value not in ("hold", "pass"):
+                problems.append(
+                    _problem(where, f"'levels.{level}.action' must be hold or pass, got {value!r}")
+                )
+            elif key == "urgent" and not isinstance(value, bool):
+                problems.append(
+                    _problem(where, f"'levels.{level}.urgent' must be true or false, got {value!r}")
+                )
+            elif key == "resources" and not (
+                value is None or value is False or (isinstance(value, str) and value.strip())
+            ):
+                problems.append(
+                    _problem(
+                        where,
+                        f"'levels.{level}.resources' must name a resources list (or none), got {value!r}",
+                    )
+                )
+    return problems
+
+
+def phrase_extension(phrases: Any) -> tuple[Extension, list[tuple[tuple[str | int, ...], str]]]:
+    """The `phrases:` option as a recogniser extension, and its shape problems (with paths).
+
+    Two forms: the old list of extra phrases (active, any language), or
+    `{language: {level or quiet: [pattern, ...]}}` in the phrase-pack pattern language.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if phrases is None or phrases == [] or phrases == ():
+        return (), problems
+    if isinstance(phrases, list | tuple):
+        texts = []
+        for number, phrase in enumerate(phrases, 1):
+            if not isinstance(phrase, str) or not any(ch.isalnum() for ch in phrase):
+                problems.append(_problem(("phrases", number), f"{phrase!r} has no letter or digit to match"))
+            else:
+                # The old list was plain words: anything that means something in a pattern goes.
+                texts.append(" ".join(phrase.translate(str.maketrans("(){}|?*", "       ")).split()))
+        return ((ANY_LANGUAGE, (("active", tuple(texts)),)),), problems
+    if not isinstance(phrases, Mapping):
+        return (), [
+            _problem(("phrases",), "option 'phrases' must be a list of phrases or {language: {level: [...]}}")
+        ]
+    out = []
+    for language, entries in phrases.items():
+        if not isinstance(language, str) or not LANGUAGE.fullmatch(language):
+            problems.append(
+                _problem(("phrases", str(language)), f"{language!r} is not a language code like en or pt")
+            )
+            continue
+        if not isinstance(entries, Mapping):
+            problems.append(
+                _problem(
+                    ("phrases", language),
+                    f"'phrases.{language}' must map levels to lists, like {{imminent: [...]}}",
+                )
+            )
+            continue
+        items = []
+        for key, sources in entries.items():
+            where = ("phrases", language, key)
+            if key not in EXTENSION_KEYS:
+                problems.append(
+                    _problem(
+                        where,
+                        f"unknown key {key!r} in 'phrases.{language}' "
+                        f"(expected: {', '.join(EXTENSION_KEYS)})",
+                    )
+                )
+            elif not isinstance(sources, list | tuple) or not all(
+                isinstance(s, str) and s.strip() for s in sources
+            ):
+                problems.append(_problem(where, f"'phrases.{language}.{key}' must be a list of phrases"))
+            else:
+                items.append((key, tuple(sources)))
+        out.append((language, tuple(items)))
+    return tuple(out), problems
+
+
+def option_problems(options: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems of the crisis filter's `levels` and `phrases` options, each with its path (rooms.py
+    turns the path into the line of the offending entry)."""
+    problems = level_problems(options.get("levels"))
+    extension, shape = phrase_extension(options.get("phrases"))
+    problems += shape
+    if not shape:
+        languages = options.get("languages")
+        try:
+            recogniser_for(tuple(languages) if isinstance(languages, list | tuple) else None, extension)
+        except ExtensionError as exc:
+            problems.append(_problem(exc.path, f"option 'phrases': {exc}"))
+        except (KeyError, PackError):
+            pass  # reported by the filter itself (unknown language) or by check-rooms (broken pack)
+    return problems
 
 
 class CrisisFilter(Filter):
-    """Notice suicide and self-harm phrases.
+    """Recognise suicide and self-harm risk and answer by level (see docs/filters.md, "Crisis").
 
-    Whether it holds (`action: hold`) or lets the message through (`action: pass`),
-    the verdict is urgent, so hosts see it first, and names the `resources` list
-    the hub sends the sender privately. It runs even after a reject, so someone
-    who is also rate limited still gets help.
+    Levels, lowest first: `concern`, `passive`, `active`, `imminent`. Each does what `levels`
+    says (default: `concern` passes quietly; the others are held, urgent, with `resources` sent
+    privately); `action` and `resources` set all three at once. The verdict carries the level.
+    It runs even after a reject, so someone who is also rate limited still gets help. A short
+    memory per session (`context_messages` within `context_seconds`, at most `max_sessions`
+    sessions) lets messages count together.
     """
 
     name = "crisis"
     runs_after_reject: ClassVar[bool] = True
+    # A content-warning label is read like text; it also joins the person's memory, which is right:
+    # the label and the message it covers are said together.
     checks_labels: ClassVar[bool] = True
 
     def __init__(
@@ -83,28 +223,114 @@ class CrisisFilter(Filter):
         *,
         action: str = "hold",
         resources: str = "crisis",
-        phrases: list[str] | tuple[str, ...] = (),
+        levels: Mapping[str, Any] | None = None,
+        languages: Sequence[str] | None = None,
+        phrases: Any = (),
+        context_messages: int = 4,
+        context_seconds: float = 300,
+        max_sessions: int = 10_000,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         self.action = option_choice("action", action, ("hold", "pass"))
         self.resources = option_str("resources", resources)
-        extra = option_strings("phrases", phrases)
-        for phrase in extra:
-            problem = phrase_problem(phrase)
-            if problem:
-                raise FilterConfigError(f"option 'phrases': {problem}")
-        self.phrases = CRISIS_PHRASES + extra
-        self._matcher = WordMatcher(self.phrases)
-        self._verdict = Verdict(
-            "hold" if self.action == "hold" else "allow",
-            self.name,
-            "may be about suicide or self-harm",
-            urgent=True,
-            resources=self.resources,
-        )
+        self.context_messages = option_int("context_messages", context_messages, minimum=0)
+        self.context_seconds = option_number("context_seconds", context_seconds)
+        self.max_sessions = option_int("max_sessions", max_sessions, minimum=1)
+        problems = level_problems(levels)
+        extension, shape = phrase_extension(phrases)
+        if problems or shape:
+            raise FilterConfigError((problems or shape)[0][1])
+        if languages is not None:
+            if not isinstance(languages, list | tuple) or not all(isinstance(x, str) for x in languages):
+                raise FilterConfigError(
+                    f"option 'languages' must be a list of language codes, got {languages!r}"
+                )
+            languages = tuple(dict.fromkeys(languages))
+        try:
+            self.recogniser = recogniser_for(languages, extension)
+        except ExtensionError as exc:
+            raise FilterConfigError(f"option 'phrases': {exc}") from None
+        except KeyError as exc:
+            raise FilterConfigError(
+                f"no phrase pack for language {exc.args[0]!r} (shipped: {', '.join(shipped_languages())}; "
+                f"or add phrases for it under 'phrases: {{{exc.args[0]}: {{...}}}}')"
+            ) from None
+        except PackError as exc:
+            raise FilterConfigError(f"a shipped phrase pack is broken: {exc.problems[0]}") from None
+        self.rules = self._rules(levels or {})
+        #: Every resources list a level may name, for rooms.yaml to check.
+        self.resource_lists = tuple(dict.fromkeys(r.resources for r in self.rules.values() if r.resources))
+        # Frozen verdicts, one per level (index 1..4), so check() allocates nothing.
+        self._verdicts: list[Verdict | None] = [None]
+        for level in RISK_LEVELS:
+            rule = self.rules[level]
+            self._verdicts.append(
+                Verdict(
+                    "hold" if rule.action == "hold" else "allow",
+                    self.name,
+                    _REASONS[level],
+                    urgent=rule.urgent,
+                    resources=rule.resources,
+                    level=level,
+                )
+            )
+        self._memory: dict[str, deque[_Seen]] = {}
+        self._sweep_at = self.max_sessions
+
+    def _rules(self, levels: Mapping[str, Any]) -> dict[str, LevelRule]:
+        rules = {}
+        for level in RISK_LEVELS:
+            concern = level == "concern"
+            given = levels.get(level) or {}
+            resources = given.get("resources", None if concern else self.resources)
+            if resources is False or (
+                isinstance(resources, str) and resources.strip().lower() in NO_RESOURCES
+            ):
+                resources = None
+            rules[level] = LevelRule(
+                action=given.get("action", "pass" if concern else self.action),
+                resources=resources,
+                urgent=option_bool("urgent", given.get("urgent", not concern)),
+            )
+        return rules
 
     def check(self, ctx: MessageContext) -> Verdict | None:
-        if self._matcher.search(ctx.text):
-            return self._verdict  # frozen, so one instance serves every message
-        return None
+        if ctx.role != "participant":
+            return None  # hosts and admins are never held or alerted for; nothing to remember either
+        now = ctx.now
+        text = ctx.text
+        seen = self._memory.get(ctx.session)
+        recent: list[Assessment] = []
+        before = ""
+        if seen:
+            cutoff = now - self.context_seconds
+            recent = [s.assessment for s in seen if s.at >= cutoff and s.assessment.kinds]
+            last = seen[-1]
+            if now - last.at <= JOIN_SECONDS and (
+                text.count(" ") < SHORT_WORDS or last.text.count(" ") < SHORT_WORDS
+            ):
+                before = last.text
+        assessment = self.recogniser.assess(text, before=before)
+        level = combine(assessment, recent)
+        if self.context_messages:
+            self._remember(ctx.session, now, assessment, text, seen)
+        return self._verdicts[level]
+
+    def _remember(
+        self, session: str, now: float, assessment: Assessment, text: str, seen: deque[_Seen] | None
+    ) -> None:
+        if seen is None:
+            if len(self._memory) >= self._sweep_at:
+                self._sweep(now)
+            seen = self._memory[session] = deque(maxlen=self.context_messages)
+        seen.append(_Seen(now, assessment, text[:REMEMBERED_CHARS]))
+
+    def _sweep(self, now: float) -> None:
+        # Sessions quiet for longer than the window have nothing left worth remembering.
+        cutoff = now - max(self.context_seconds, JOIN_SECONDS)
+        live = {s: d for s, d in self._memory.items() if d and d[-1].at >= cutoff}
+        if len(live) >= self.max_sessions:
+            live = dict(list(live.items())[len(live) - self.max_sessions // 2 :])
+        self._memory = live
+        self._sweep_at = max(self.max_sessions, 2 * len(live))

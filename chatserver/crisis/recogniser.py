@@ -1,0 +1,329 @@
+"""The recogniser: find the phrase families of the chosen packs in a message, then weigh them.
+
+`Recogniser.assess(text)` answers with a risk level and the kinds of signal found. In order:
+
+1. **Anchors.** One regex over the `plain()` text looks for the distinctive words of every family
+   (`patterns.anchors`). Most messages contain none and cost this one search.
+2. **Families.** The families whose anchors were found run their patterns. Text with leetspeak or
+   spaced-out letters is read again deobfuscated.
+3. **Negation.** A match with a negator ("not", "never", "don't") among the three words before it,
+   in the same clause, is at most `concern`: "I'm not suicidal, just tired". Patterns that spell
+   out their own negation ("I don't want to live") are taken as they are.
+4. **Someone else.** A match whose nearest subject before it is a third person ("my friend ...
+   wants to die") is `concern`.
+5. **Frames** lower what they touch: figurative speech ("dying to see", "kill for a coffee") to
+   nothing, the past, recovery or a question about the topic to `concern`.
+
+`combine()` then weighs a message with the same person's last few (see docs/filters.md): thoughts of
+dying and a means, a place or a goodbye make `imminent`; so do active thoughts and a time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from chatserver.crisis import patterns as pat
+from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
+from chatserver.crisis.text import deobfuscate, might_be_obfuscated, plain
+
+NONE, CONCERN, PASSIVE, ACTIVE, IMMINENT = range(5)
+#: Kinds that are thoughts of dying or its attempt (others are self-harm, or signals around them).
+IDEATION = frozenset({"ideation", "attempt"})
+#: Kinds that turn thoughts of dying into immediate danger.
+PREPARATION = frozenset({"means", "place", "farewell"})
+#: Kinds that carry no risk of their own: they only colour the thoughts around them.
+SIGNALS = frozenset({"means", "place", "time", "recent", "farewell", "vague"})
+_DELEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+_CLAUSE_END = re.compile(r"[.!?;:\n]")
+_SOFT_END = re.compile(r"[.!?;:,\n]")
+_WORDS = re.compile(r"\w+(?:['’]\w+)*")
+NEGATION_WORDS = 3
+SUBJECT_WORDS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What one message says on its own: the level (0 none .. 4 imminent) and the kinds found."""
+
+    level: int = NONE
+    kinds: frozenset[str] = frozenset()
+    #: The highest level among thoughts of dying (kinds in IDEATION), for combining with later messages.
+    ideation: int = NONE
+
+    @property
+    def name(self) -> str | None:
+        """The level's name, None when nothing was found."""
+        return LEVELS[self.level] if self.level else None
+
+
+NOTHING = Assessment()
+
+
+class _Hit:
+    __slots__ = ("level", "kind", "start", "end", "pack", "own_negation")
+
+    def __init__(self, level: int, kind: str, start: int, end: int, pack: Pack, own_negation: bool) -> None:
+        self.level = level
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.pack = pack
+        self.own_negation = own_negation
+
+
+class _Compiled:
+    """A family or frame, ready to run: regexes for patterns without and with their own negation.
+
+    The regexes are compiled the first time the group's anchors turn up: most groups are never
+    needed by most rooms, and compiling them all would slow every start and reload.
+    """
+
+    __slots__ = ("level", "kind", "scope", "pack", "_sources", "_regexes")
+
+    def __init__(self, group: Family | Frame, pack: Pack) -> None:
+        self.level = LEVELS.index(group.level)
+        self.kind = group.kind if isinstance(group, Family) else "frame"
+        self.scope = group.scope if isinstance(group, Frame) else "overlap"
+        self.pack = pack
+        own = [pat.has_word(s, pack.pieces, pack.negators) for s in group.patterns]
+        self._sources = tuple(
+            (source, negated)
+            for source, negated in (
+                (
+                    pat.pattern_source(
+                        [s for s, o in zip(group.patterns, own, strict=True) if not o], pack.pieces
+                    ),
+                    False,
+                ),
+                (
+                    pat.pattern_source(
+                        [s for s, o in zip(group.patterns, own, strict=True) if o], pack.pieces
+                    ),
+                    True,
+                ),
+            )
+            if source is not None
+        )
+        self._regexes: tuple[tuple[re.Pattern[str], bool], ...] | None = None
+
+    @property
+    def regexes(self) -> tuple[tuple[re.Pattern[str], bool], ...]:
+        if self._regexes is None:  # a race only compiles twice: the result is the same
+            self._regexes = tuple((re.compile(source), negated) for source, negated in self._sources)
+        return self._regexes
+
+    def compile(self) -> None:
+        """Compile now (check-rooms and tests do, so a pattern that cannot compile shows at once)."""
+        _ = self.regexes
+
+
+class _Index:
+    """Compiled groups and the one anchor regex that says which of them to run."""
+
+    def __init__(self, groups: Sequence[tuple[Family | Frame, Pack]]) -> None:
+        self.groups = [_Compiled(group, pack) for group, pack in groups]
+        by_key: dict[str, set[int]] = {}
+        exact: dict[
+            str, bool
+        ] = {}  # a key is looked for as a whole word only if no pattern uses it as a stem
+        for number, (group, pack) in enumerate(groups):
+            for seq in group.patterns:
+                for key, whole in pat.anchors(seq, pack.pieces, pack.cost)[1]:
+                    by_key.setdefault(key, set()).add(number)
+                    exact[key] = exact.get(key, True) and whole
+        self.regex, canonical = pat.prefilter_regex(exact.items())
+        merged: dict[str, set[int]] = {}
+        for key, numbers in by_key.items():
+            merged.setdefault(canonical[key], set()).update(numbers)
+        self.by_key: dict[str, tuple[int, ...]] = {k: tuple(sorted(v)) for k, v in merged.items()}
+
+    def triggered(self, text: str) -> tuple[set[int], bool]:
+        """The groups whose anchors occur in `text`, and whether the text looked obfuscated."""
+        found: set[int] = set()
+        obfuscated = False
+        if self.regex is None:
+            return found, obfuscated
+        for match in self.regex.finditer(" " + text):
+            word = match.group(1)
+            if not word.isalpha():
+                obfuscated = True
+                if any(c in " .*_-" for c in word):
+                    continue  # spaced-out letters: the caller reads the text again, joined
+                word = word.translate(_DELEET)
+            numbers = self.by_key.get(pat.collapse(word))
+            if numbers is None and "i" in word:  # a "1" read as i that stood for l
+                numbers = self.by_key.get(pat.collapse(word.replace("i", "l")))
+            if numbers is not None:
+                found.update(numbers)
+        return found, obfuscated
+
+
+class Recogniser:
+    """Recognises the families of some phrase packs in messages; immutable, so rooms can share one."""
+
+    def __init__(self, packs: Iterable[Pack]) -> None:
+        self.packs = tuple(packs)
+        self.languages = tuple(p.language for p in self.packs)
+        self._families = _Index([(f, p) for p in self.packs for f in p.families])
+        self._frames = _Index([(f, p) for p in self.packs for f in p.frames])
+
+    def compile_all(self) -> None:
+        """Compile every family and frame now instead of on first use."""
+        for group in (*self._families.groups, *self._frames.groups):
+            group.compile()
+
+    def level(self, text: str) -> str | None:
+        """The level of `text` read alone (no earlier messages), by name; None for nothing."""
+        found = combine(self.assess(text), ())
+        return LEVELS[found] if found else None
+
+    def assess(self, text: str, *, before: str = "") -> Assessment:
+        """How much risk `text` shows on its own.
+
+        `before`: the same person's previous message, when it was a moment ago: a thought split
+        over two messages ("i just want to" / "disappear") is read across them; only what reaches
+        into `text` counts.
+        """
+        low = plain(text)
+        offset = 0
+        if before:
+            prefix = plain(before) + " "
+            low = prefix + low
+            offset = len(prefix)
+        found, obfuscated = self._families.triggered(low)
+        if obfuscated or (found and might_be_obfuscated(low)):
+            clear = deobfuscate(low)
+            if clear != low:
+                if offset:
+                    offset = len(deobfuscate(low[:offset]))
+                low = clear
+                found, _ = self._families.triggered(low)
+        if not found:
+            return NOTHING
+        hits = self._hits(low, found, offset)
+        if not hits:
+            return NOTHING
+        for hit in hits:
+            if hit.level > CONCERN or hit.kind in SIGNALS:
+                if not hit.own_negation and _negated(low, hit):
+                    hit.level = min(hit.level, CONCERN) if hit.level > CONCERN else -1
+                    if hit.level == CONCERN:
+                        hit.kind = "topic"
+                elif hit.level > CONCERN and _someone_else(low, hit):
+                    hit.level, hit.kind = CONCERN, "topic"
+        if any(hit.level >= CONCERN for hit in hits):
+            self._apply_frames(low, hits)
+        live = [hit for hit in hits if hit.level >= 0]
+        if not live:
+            return NOTHING
+        level = max(hit.level for hit in live)
+        ideation = max((hit.level for hit in live if hit.kind in IDEATION), default=NONE)
+        return Assessment(level, frozenset(hit.kind for hit in live), ideation)
+
+    def _hits(self, low: str, found: set[int], offset: int) -> list[_Hit]:
+        hits = []
+        groups = self._families.groups
+        for number in sorted(found):
+            group = groups[number]
+            for regex, own in group.regexes:
+                for match in regex.finditer(low):
+                    if match.end() > offset:
+                        hits.append(
+                            _Hit(group.level, group.kind, match.start(), match.end(), group.pack, own)
+                        )
+        return hits
+
+    def _apply_frames(self, low: str, hits: list[_Hit]) -> None:
+        found, _ = self._frames.triggered(low)
+        groups = self._frames.groups
+        recent = [h for h in hits if h.kind in ("time", "recent") and h.level >= 0]
+        for number in sorted(found):
+            frame = groups[number]
+            for regex, _own in frame.regexes:
+                for match in regex.finditer(low):
+                    start, end = match.span()
+                    for hit in hits:
+                        if hit.pack is not frame.pack or hit.level <= frame.level:
+                            continue
+                        if frame.scope == "overlap":
+                            touches = start < hit.end and hit.start < end
+                        else:
+                            lo, hi = _clause(low, hit.start)
+                            touches = lo <= start < hi and not any(lo <= r.start < hi for r in recent)
+                        if touches:
+                            hit.level = frame.level if frame.level > NONE else -1
+                            if frame.level == CONCERN:
+                                hit.kind = "topic"
+
+
+def _clause(text: str, at: int) -> tuple[int, int]:
+    start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, at)), default=0)
+    end_match = _CLAUSE_END.search(text, at)
+    return start, end_match.start() if end_match else len(text)
+
+
+def _words_before(text: str, at: int, count: int, stop: re.Pattern[str]) -> list[str]:
+    head = text[max(0, at - 12 * count) : at]
+    cut = max((m.end() for m in stop.finditer(head)), default=0)
+    return [pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(head[cut:])][-count:]
+
+
+def _negated(text: str, hit: _Hit) -> bool:
+    negators = hit.pack.negators
+    if not negators:
+        return False
+    words = _words_before(text, hit.start, NEGATION_WORDS, _SOFT_END)
+    words += [
+        pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(text[hit.start : hit.end])
+    ]
+    return any(w in negators for w in words)
+
+
+def _someone_else(text: str, hit: _Hit) -> bool:
+    pack = hit.pack
+    if not pack.other_words:
+        return False
+    inside = [
+        pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(text[hit.start : hit.end])
+    ]
+    if any(w in pack.self_words for w in inside):
+        return False
+    for word in reversed(_words_before(text, hit.start, SUBJECT_WORDS, _CLAUSE_END)):
+        if word in pack.self_words:
+            return False
+        if word in pack.other_words:
+            return True
+    return False
+
+
+def combine(current: Assessment, recent: Sequence[Assessment]) -> int:
+    """The level of `current` given the same person's `recent` messages (oldest first), 0 to 4.
+
+    Risk is read across messages, never lowered by them:
+    - thoughts of dying (passive or more) and a means, a place or a goodbye, one of them now: imminent;
+    - active thoughts of dying and a time, one of them now: imminent;
+    - an attempt and a moment ("an hour ago") in this message: imminent;
+    - a message with only signals (a time, "it's time", a goodbye) after thoughts of dying carries
+      those thoughts' level.
+    """
+    level = current.level
+    before_ideation = max((a.ideation for a in recent), default=NONE)
+    before_kinds: frozenset[str] = frozenset().union(*(a.kinds for a in recent))
+    ideation = max(before_ideation, current.ideation)
+    if ideation >= PASSIVE and (
+        current.kinds & PREPARATION or (current.ideation >= PASSIVE and before_kinds & PREPARATION)
+    ):
+        return IMMINENT
+    if ideation >= ACTIVE and (
+        "time" in current.kinds or (current.ideation >= ACTIVE and "time" in before_kinds)
+    ):
+        return IMMINENT
+    if "attempt" in current.kinds and "recent" in current.kinds and current.ideation >= ACTIVE:
+        return IMMINENT
+    if current.kinds and level <= CONCERN and before_ideation >= PASSIVE and current.kinds <= SIGNALS:
+        return max(level, before_ideation)
+    return level

@@ -1,0 +1,57 @@
+"""How the recogniser reads a message: one lower-case, accent-free form, seen through obfuscation.
+
+Patterns and messages go through the same `plain()` so that "Suicídio", "suicidio" and "SUICIDIO"
+are one word. The common case, a short ASCII message, costs one `str.lower()`; everything else
+(look-alike folding, accents, leetspeak, spaced-out letters) is paid only by the messages that need it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from chatserver.textfold import fold
+
+# Leetspeak inside a word ("k1ll", "mys3lf", "$uicide"). "1" is read as i: "k1ll" is the common
+# spelling; "ki11" is read as "kiii", which the patterns' stretched letters do not need.
+_DELEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+# A word that mixes letters with leet digits or signs; "3am", "10mg" and "2nd" (digits first) are left alone.
+_LEET_WORD = re.compile(r"(?<![\w@$])(?:[a-z][\w@$]*[013457@$][\w@$]*|[@$][a-z][\w@$]*)")
+_HAS_LEET = re.compile(r"[013457@$]")
+# Letters spelled out one by one: "s u i c i d e", "k.i.l.l m.y.s.e.l.f", "d-i-e".
+_SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_][ .*_\-]{1,2}){3,}[^\W\d_](?![^\W_])")
+_SPACER = re.compile(r"[ .*_\-]")
+
+
+def plain(text: str) -> str:
+    """`text` lower-cased, look-alikes folded, accents and zero-width characters removed.
+
+    ASCII text only needs lowering. Anything else goes through `textfold.fold` (NFKC, casefold,
+    zero-width removal, look-alikes to Latin) and then loses its accents: people often leave them
+    out ("suicidio" for "suicídio"), so neither side keeps them.
+    """
+    if text.isascii():
+        return text.lower()
+    folded = unicodedata.normalize("NFKD", fold(text))
+    if folded.isascii():
+        return folded
+    # Combining accents go; so do emoji and other symbols, but as a space, so words stay apart.
+    return "".join(ch if ch.isascii() else ("" if unicodedata.combining(ch) else " ") for ch in folded)
+
+
+def might_be_obfuscated(text: str) -> bool:
+    """Cheap test: does `plain` text hold leet digits or single letters that `deobfuscate` would change?"""
+    return _HAS_LEET.search(text) is not None or _SPACED.search(text) is not None
+
+
+def deobfuscate(text: str) -> str:
+    """`plain` text with leetspeak undone inside words and spaced-out letters joined.
+
+    "i want to k1ll mys3lf" -> "i want to kill myself"; "s u i c i d e" -> "suicide". Joined letters
+    make one word ("k i l l m y s e l f" -> "killmyself"); the patterns accept words written together.
+    """
+    if _HAS_LEET.search(text) is not None:
+        text = _LEET_WORD.sub(lambda m: m.group().translate(_DELEET), text)
+    if _SPACED.search(text) is not None:
+        text = _SPACED.sub(lambda m: _SPACER.sub("", m.group()), text)
+    return text
