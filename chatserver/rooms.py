@@ -7,12 +7,13 @@ walked by hand, so each problem points at the line that needs changing.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -28,8 +29,11 @@ from chatserver.filters import (
     build_filter,
     parse_spec,
 )
+from chatserver.hours import Hours, Span, check_timezone, find_overlaps, parse_day, parse_ranges
 
-TOP_KEYS = ("defaults", "resources", "rooms")
+TOP_KEYS = ("defaults", "resources", "snippets", "rooms")
+#: Keys for rooms with hosts on a timetable, allowed in defaults and in each room (issue 15).
+HOSTED_KEYS = ("hours", "when_unhosted", "unhosted_grace", "snippets", "opening", "closing")
 DEFAULT_KEYS = (
     "history",
     "max_length",
@@ -38,6 +42,7 @@ DEFAULT_KEYS = (
     "filters",
     "escalate_after",
     "resources",
+    *HOSTED_KEYS,
 )
 ROOM_KEYS = (
     "id",
@@ -53,6 +58,7 @@ ROOM_KEYS = (
     "premoderate_count",
     "resources",
     "filters",
+    *HOSTED_KEYS,
 )
 RESOURCE_KEYS = (
     "name",
@@ -78,8 +84,15 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "premoderate": "off",
         "premoderate_count": 3,
         "escalate_after": 120.0,
+        "hours": None,  # always open
+        "when_unhosted": "open",  # as before hosts were tracked
+        "unhosted_grace": 60.0,
     }
 )
+#: What a room does while no host is on duty; docs/protocol.md says what each means for participants.
+WHEN_UNHOSTED = ("open", "premoderate", "read_only", "closed")
+SNIPPET_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +116,17 @@ class Room:
     #: Everything this room was built from, as text: a reload changes a room only when this differs
     #: (rooms compare by identity, since their filter chains hold live filter objects).
     source: str = ""
+    #: Opening hours (None: always open). Within them, once the last on-duty host has been gone for
+    #: `unhosted_grace` seconds, the room runs as `when_unhosted` says ("open" | "premoderate" |
+    #: "read_only" | "closed") until a host returns.
+    hours: Hours | None = None
+    when_unhosted: str = "open"
+    unhosted_grace: float = 60.0
+    #: Host messages offered with one click, name -> text in the order written; `opening` and `closing`
+    #: name the ones that start and end a session (None: no script).
+    snippets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType[str, str]({}))
+    opening: str | None = None
+    closing: str | None = None
 
     @property
     def guidelines_required(self) -> bool:
@@ -161,6 +185,8 @@ class _Parser:
         self.path = path
         self.problems: list[tuple[int, str]] = []
         self.loader: yaml.SafeLoader | None = None
+        #: The top-level `snippets:` texts by name, which defaults and rooms may name.
+        self.snippet_library: dict[str, str] = {}
 
     def problem(self, node: yaml.Node | int, message: str) -> None:
         self.problems.append((node if isinstance(node, int) else _line(node), message))
@@ -206,6 +232,8 @@ class _Parser:
         # An empty `defaults:` or `resources:` section (YAML null) is as good as leaving it out.
         sections = {k: v for k, (_, v) in top.items() if v.tag != "tag:yaml.org,2002:null"}
         lists = self.resources(sections["resources"]) if "resources" in sections else {}
+        if "snippets" in sections:
+            self.snippet_library = self.snippet_texts(sections["snippets"], "the top-level snippets")
         defaults = self.defaults(sections["defaults"], lists) if "defaults" in sections else {}
         if "rooms" not in top:
             self.problem(root, "no 'rooms' list (expected 'rooms:' with at least one room)")
@@ -438,6 +466,9 @@ class _Parser:
             "premoderate_count": lambda n: self.integer(n, f"'premoderate_count' in {where}", 1),
             "premoderate": lambda n: self.premoderate(n, f"'premoderate' in {where}"),
             "escalate_after": lambda n: self.number(n, f"'escalate_after' in {where}"),
+            "hours": lambda n: self.hours(n, f"'hours' in {where}"),
+            "when_unhosted": lambda n: self.when_unhosted(n, f"'when_unhosted' in {where}"),
+            "unhosted_grace": lambda n: self.seconds(n, f"'unhosted_grace' in {where}"),
         }
         for key, check in checks.items():
             if key in fields:
@@ -461,6 +492,11 @@ class _Parser:
             if self.filters(filters_node, "defaults", lists) is None:
                 out["broken_filters"] = True
             out["filters"] = filters_node
+        if "snippets" in fields:
+            out["snippets"] = self.room_snippets(fields["snippets"][1], "defaults")
+        for key in ("opening", "closing"):
+            if key in fields:
+                out[key] = fields[key][1]  # checked in each room, against the snippets that room offers
         return out
 
     def filters(self, node: yaml.Node, where: str, lists: Mapping[str, Any]) -> list[Filter] | None:
@@ -488,6 +524,176 @@ class _Parser:
                     f"which is not a top-level resources list ({known})",
                 )
         return None if len(self.problems) > before else built
+
+    # -- hosted rooms: hours, unhosted mode, snippets -----------------------
+
+    def attempt(self, node: yaml.Node, what: str, check: Callable[[str], _T], text: str) -> _T | None:
+        """`check(text)`, or None with its ValueError reported at `node`."""
+        try:
+            return check(text)
+        except ValueError as exc:
+            self.problem(node, f"{what}: {exc}")
+            return None
+
+    def hours(self, node: yaml.Node, what: str) -> Hours | None:
+        """`{timezone: ..., weekly: {mon: "18:00-22:00"}}`, each problem at its line.
+
+        Times are read as written (the raw scalar): YAML 1.1 would read a bare 18:00 as 1080.
+        """
+        fields = self.mapping(node, what, ("timezone", "weekly"))
+        if fields is None:
+            return None
+        before = len(self.problems)
+        missing = [key for key in ("timezone", "weekly") if key not in fields]
+        if missing:
+            self.problem(
+                node,
+                f"{what} needs {' and '.join(repr(k) for k in missing)}, "
+                'like {timezone: Europe/London, weekly: {mon: "18:00-22:00"}}',
+            )
+        zone = None
+        if "timezone" in fields:
+            zone_node = fields["timezone"][1]
+            if isinstance(zone_node, yaml.ScalarNode):
+                zone = self.attempt(zone_node, what, check_timezone, zone_node.value)
+            else:
+                self.problem(zone_node, f"{what}: 'timezone' must be a name like Europe/London")
+        days: list[tuple[Span, ...]] = [()] * 7
+        day_nodes: dict[int, yaml.Node] = {}
+        weekly = fields["weekly"][1] if "weekly" in fields else None
+        if weekly is not None and (not isinstance(weekly, yaml.MappingNode) or not weekly.value):
+            self.problem(
+                weekly,
+                f"{what}: 'weekly' must map days to times, like {{mon: '18:00-22:00'}}, got {_show(weekly)}",
+            )
+        elif isinstance(weekly, yaml.MappingNode):
+            for key_node, value_node in weekly.value:
+                day = self.attempt(key_node, what, parse_day, str(key_node.value))
+                items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                spans: list[Span] = []
+                day_problems = len(self.problems)
+                for item in items or [value_node]:
+                    if isinstance(item, yaml.ScalarNode) and item.tag != "tag:yaml.org,2002:null":
+                        spans.extend(self.attempt(item, what, parse_ranges, item.value) or ())
+                    elif isinstance(item, yaml.SequenceNode) and not item.value:
+                        self.attempt(item, what, parse_ranges, "")  # an empty list: says what to write
+                    else:
+                        self.problem(
+                            item,
+                            f"{what}: the times of a day must be text like 18:00-22:00, got {_show(item)}",
+                        )
+                # A half-read day is left out of the overlap check: what it overlaps may not be meant.
+                if day is not None and len(self.problems) == day_problems:
+                    days[day], day_nodes[day] = tuple(sorted(spans)), value_node
+        for day, message in find_overlaps(days):
+            self.problem(day_nodes[day], f"{what}: {message}")
+        if len(self.problems) > before or zone is None:
+            return None
+        return Hours(zone, tuple(days))
+
+    def when_unhosted(self, node: yaml.Node, what: str) -> str | None:
+        value = node.value if isinstance(node, yaml.ScalarNode) else None
+        if value not in WHEN_UNHOSTED:
+            self.problem(node, f"{what} must be one of {', '.join(WHEN_UNHOSTED)}, got {_show(node)}")
+            return None
+        return str(value)
+
+    def seconds(self, node: yaml.Node, what: str) -> float | None:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            self.problem(node, f"{what} must be a number of seconds, 0 or more, got {_show(node)}")
+            return None
+        return float(value)
+
+    def snippet_texts(self, node: yaml.Node, where: str) -> dict[str, str]:
+        """name -> text of a snippets mapping; a bad name is reported and left out, a bad text kept as ""."""
+        if not isinstance(node, yaml.MappingNode) or not node.value:
+            self.problem(
+                node, f'{where} must map names to texts, like {{welcome: "Welcome ..."}}, got {_show(node)}'
+            )
+            return {}
+        texts: dict[str, str] = {}
+        for key_node, text_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(name, str) or not SNIPPET_NAME.fullmatch(name):
+                self.problem(
+                    key_node,
+                    f"snippet name {_show(key_node)} in {where} is not valid "
+                    "(expected 1 to 40 characters from a-z, 0-9, '_' and '-', e.g. check_in)",
+                )
+                continue
+            # Kept even when empty (already reported), so rooms naming it are not told it is unknown.
+            texts[name] = (self.text(text_node, f"snippet '{name}' in {where}", required=True) or "").strip()
+        return texts
+
+    def room_snippets(self, node: yaml.Node, where: str) -> dict[str, str]:
+        """A list of top-level snippet names, or the room's own mapping of names to texts."""
+        if isinstance(node, yaml.MappingNode):
+            return self.snippet_texts(node, f"'snippets' in {where}")
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(
+                node,
+                f"'snippets' in {where} must be a list of snippet names like [welcome, closing] "
+                f"or a mapping of names to texts, got {_show(node)}",
+            )
+            return {}
+        chosen: dict[str, str] = {}
+        for item in node.value:
+            name = item.value if isinstance(item, yaml.ScalarNode) else None
+            if isinstance(name, str) and name in self.snippet_library:
+                chosen[name] = self.snippet_library[name]
+            else:
+                known = ", ".join(self.snippet_library) or "none defined"
+                self.problem(
+                    item,
+                    f"'snippets' in {where} names {_show(item)}, which is not a top-level snippet ({known})",
+                )
+        return chosen
+
+    def script(self, node: yaml.Node, what: str, snippets: Mapping[str, str]) -> str | None:
+        """The snippet name an `opening:` or `closing:` gives, which must be one the room offers."""
+        name = node.value if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(name, str) or name not in snippets:
+            known = ", ".join(snippets) or "none"
+            self.problem(
+                node, f"{what} names {_show(node)}, which is not one of the room's snippets ({known})"
+            )
+            return None
+        return name
+
+    def room_scripts(
+        self,
+        node: yaml.Node,
+        fields: Mapping[str, tuple[yaml.Node, yaml.Node]],
+        where: str,
+        defaults: Mapping[str, Any],
+        max_length: int,
+    ) -> tuple[dict[str, str], dict[str, str | None]]:
+        """The snippets a room offers (its own, else the defaults', else every top-level one) and its
+        opening and closing snippet names."""
+        if "snippets" in fields:
+            snippets = self.room_snippets(fields["snippets"][1], where)
+        else:
+            snippets = defaults.get("snippets", self.snippet_library)
+        for name, text in snippets.items():
+            # A host sends a snippet as a message, so one longer than the room allows could never go out.
+            if len(text) > max_length:
+                self.problem(
+                    fields["snippets"][0] if "snippets" in fields else node,
+                    f"snippet '{name}' in {where} is {len(text)} characters, more than the room's "
+                    f"max_length of {max_length}, so a host could not send it",
+                )
+        scripts: dict[str, str | None] = {"opening": None, "closing": None}
+        for key in scripts:
+            if key in fields:
+                name_node, what = fields[key][1], f"'{key}' in {where}"
+            elif key in defaults:
+                name_node, what = defaults[key], f"'{key}' in defaults (for {where})"
+            else:
+                continue
+            if name_node.tag != "tag:yaml.org,2002:null":  # `opening:` left empty: no script for this room
+                scripts[key] = self.script(name_node, what, snippets)
+        return snippets, scripts
 
     def room(
         self,
@@ -562,6 +768,7 @@ class _Parser:
             filters = self.filters(filters_node, "defaults", lists)
         else:
             filters = [] if not defaults.get("broken_filters") else None
+        snippets, scripts = self.room_scripts(node, fields, where, defaults, settings["max_length"])
         if len(self.problems) > before or room_id is None or filters is None or names is None:
             return None
         assert title is not None and topic is not None and guidelines is not None
@@ -591,6 +798,14 @@ class _Parser:
                     sorted(settings.items()),
                     names,
                     sorted(lists.items()),
+                    list(snippets.items()),  # top-level texts a room names are not in its own node
+                    scripts,
                 )
             ),
+            hours=settings["hours"],
+            when_unhosted=settings["when_unhosted"],
+            unhosted_grace=settings["unhosted_grace"],
+            snippets=MappingProxyType(dict(snippets)),
+            opening=scripts["opening"],
+            closing=scripts["closing"],
         )

@@ -552,3 +552,260 @@ def test_shipped_helplines_cover_ten_countries_with_pairs_and_a_fallback():
     assert any("Befrienders" in name for name in fallback) and any("Emergency" in name for name in fallback)
     au = [item["name"] for item in crisis if item.get("pair") == "au-lifeline"]
     assert len(au) == 2 and any("Kids Helpline" in name for name in au)
+
+
+# ---- Hosted rooms (issue 15): opening hours, when_unhosted and snippets ----------------------------
+HOSTED = """\
+snippets:
+  welcome: "Welcome. Take your time."
+  closing: "Thank you for coming tonight."
+  check_in: "How are you doing right now?"
+rooms:
+  - id: calm
+    title: Calm
+    topic: Calm.
+"""
+
+
+def hosted(*lines: str) -> str:
+    """HOSTED with these lines added to the room 'calm' (each indented as a key of the room)."""
+    return HOSTED + "".join(f"    {line}\n" for line in lines)
+
+
+WEEKLY = ("hours:", "  timezone: Europe/London", "  weekly:")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle", "words"),
+    [
+        (
+            "unknown time zone",
+            hosted('hours: {timezone: Europe/Londn, weekly: {mon: "18:00-22:00"}}'),
+            "Europe/Londn",
+            ("'hours' in room 'calm'", "unknown time zone 'Europe/Londn'", "did you mean Europe/London"),
+        ),
+        (
+            "hours out of range",
+            hosted(*WEEKLY, '    mon: "25:00-26:00"'),
+            "25:00",
+            ("'25:00' is not a time of day",),
+        ),
+        ("a time, not a range", hosted(*WEEKLY, '    tue: "18:00"'), "18:00", ("not a range", "18:00-22:00")),
+        ("not a time at all", hosted(*WEEKLY, "    wed: x"), "wed: x", ("'x' is not a range",)),
+        (
+            "overlap on one day",
+            hosted(*WEEKLY, '    fri: "09:00-12:00, 11:00-13:00"'),
+            "fri:",
+            ("fri 11:00-13:00 overlaps fri 09:00-12:00",),
+        ),
+        (
+            "overnight range overlapping the next morning",
+            hosted(*WEEKLY, '    sun: "22:00-02:00"', '    mon: "01:00-05:00"'),
+            "mon:",
+            ("mon 01:00-05:00 overlaps sun 22:00-02:00", "past midnight"),
+        ),
+        ("unknown day", hosted(*WEEKLY, '    thur: "09:00-10:00"'), "thur", ("unknown day 'thur'", "'thu'")),
+        ("no weekly", hosted("hours: {timezone: UTC}"), "hours:", ("needs 'weekly'",)),
+        (
+            "unknown when_unhosted",
+            hosted("when_unhosted: sometimes"),
+            "when_unhosted",
+            ("'when_unhosted' in room 'calm'", "open, premoderate, read_only, closed", "sometimes"),
+        ),
+        (
+            "negative grace",
+            hosted("unhosted_grace: -5"),
+            "unhosted_grace",
+            ("'unhosted_grace'", "0 or more", "-5"),
+        ),
+        (
+            "unknown snippet in a room's list",
+            hosted("snippets: [welcome, redirect]"),
+            "snippets: [welcome",
+            ("'redirect'", "not a top-level snippet", "welcome, closing, check_in"),
+        ),
+        (
+            "unknown opening",
+            hosted("opening: greeting"),
+            "opening:",
+            ("'opening' in room 'calm'", "'greeting'", "not one of the room's snippets"),
+        ),
+        (
+            "closing the room does not offer",
+            hosted("snippets: [welcome]", "closing: closing"),
+            "closing: closing",
+            ("'closing' in room 'calm'", "not one of the room's snippets (welcome)"),
+        ),
+        (
+            "empty top-level snippet",
+            HOSTED.replace('"How are you doing right now?"', '""'),
+            "check_in:",
+            ("snippet 'check_in'", "non-empty text"),
+        ),
+        (
+            "empty snippet of the room's own",
+            hosted("snippets:", '  welcome: "   "'),
+            'welcome: "   "',
+            ("snippet 'welcome' in 'snippets' in room 'calm'", "non-empty text"),
+        ),
+        (
+            "snippet longer than the room allows",
+            hosted("max_length: 28"),  # "Thank you for coming tonight." is 29
+            "- id: calm",  # no list of its own: reported at the room
+            ("snippet 'closing'", "29 characters", "max_length of 28"),
+        ),
+    ],
+)
+def test_each_hosted_room_problem_is_reported_at_its_line(name, text, needle, words):
+    """check-rooms reports each bad hours, mode, grace or snippet as one `rooms.yaml:LINE: message`."""
+    problems = problems_of(text)
+    assert len(problems) == 1, problems
+    assert lines_of(problems) == [line_with(text, needle)], problems
+    assert all(w in problems[0] for w in words), problems
+
+
+def test_every_hours_problem_is_reported_not_just_the_first():
+    """A bad zone, a bad range, an unknown day and an overlap in one timetable: four problems, four lines."""
+    text = hosted(
+        "hours:",
+        "  timezone: Mars/Olympus",
+        "  weekly:",
+        '    mon: "25:00-26:00"',
+        '    thursday: "09:00-10:00"',
+        '    fri: ["09:00-12:00", "11:00-13:00"]',
+    )
+    problems = problems_of(text)
+    assert lines_of(problems) == [
+        line_with(text, "Mars"),
+        line_with(text, "25:00"),
+        line_with(text, "thursday"),
+        line_with(text, "fri:"),
+    ], problems
+
+
+def test_the_issue_s_hours_shape_is_accepted_as_written():
+    """`hours: {timezone: Europe/London, weekly: {mon: ..., tue: ...}}` and `when_unhosted: closed`."""
+    from chatserver.hours import Hours
+
+    room = parse_rooms(
+        hosted(
+            'hours: {timezone: Europe/London, weekly: {mon: "18:00-22:00", tue: "18:00-22:00"}}',
+            "when_unhosted: closed",
+        )
+    ).rooms["calm"]
+    assert room.hours == Hours("Europe/London", (((1080, 1320),), ((1080, 1320),), (), (), (), (), ()))
+    assert room.when_unhosted == "closed" and room.unhosted_grace == 60.0
+
+
+def test_bare_times_and_lists_are_read_as_written():
+    """Unquoted 18:00-22:00 (YAML would read a bare 18:00 as 1080), lists and overnight ranges all parse."""
+    text = hosted(
+        *WEEKLY, "    mon: 18:00-22:00", '    sat: ["10:00-12:00", "22:00-02:00"]', "    sun: 9:00-9:30"
+    )
+    room = parse_rooms(text).rooms["calm"]
+    assert room.hours is not None
+    assert room.hours.weekly[0] == ((1080, 1320),)
+    assert room.hours.weekly[5] == ((600, 720), (1320, 1560))
+    assert room.hours.weekly[6] == ((540, 570),)
+
+
+def test_rooms_without_the_keys_keep_today_s_behaviour():
+    """No hours, `open` when unhosted, 60 s grace, every top-level snippet offered, no scripts."""
+    room = parse_rooms(HOSTED).rooms["calm"]
+    assert (room.hours, room.when_unhosted, room.unhosted_grace) == (None, "open", 60.0)
+    assert dict(room.snippets) == {
+        "welcome": "Welcome. Take your time.",
+        "closing": "Thank you for coming tonight.",
+        "check_in": "How are you doing right now?",
+    }
+    assert (room.opening, room.closing) == (None, None)
+    plain = parse_rooms(HEAD + CALM).rooms["calm"]
+    assert dict(plain.snippets) == {} and plain.when_unhosted == "open" and plain.hours is None
+
+
+def test_defaults_carry_the_hosted_keys_and_a_room_overrides_them():
+    """Defaults set hours, mode, grace, snippets and scripts; a room may replace each, or clear a script."""
+    text = (
+        HOSTED.split("rooms:\n")[0]
+        + "defaults:\n"
+        + '  hours: {timezone: America/New_York, weekly: {sat: "20:00-23:00"}}\n'
+        + "  when_unhosted: premoderate\n  unhosted_grace: 0\n"
+        + "  snippets: [welcome, closing]\n  opening: welcome\n  closing: closing\n"
+        + "rooms:\n"
+        + "  - id: plain\n    title: Plain\n    topic: t\n"
+        + "  - id: own\n    title: Own\n    topic: t\n"
+        + "    when_unhosted: read_only\n    unhosted_grace: 90.5\n"
+        + '    snippets: {hello: "Hi there.", bye: "Goodnight, take care."}\n'
+        + "    opening: hello\n    closing:\n"
+    )
+    rooms = parse_rooms(text).rooms
+    plain, own = rooms["plain"], rooms["own"]
+    assert plain.hours is not None and plain.hours.timezone == "America/New_York"
+    assert (plain.when_unhosted, plain.unhosted_grace) == ("premoderate", 0.0)
+    assert list(plain.snippets) == ["welcome", "closing"]
+    assert (plain.opening, plain.closing) == ("welcome", "closing")
+    assert own.hours == plain.hours
+    assert (own.when_unhosted, own.unhosted_grace) == ("read_only", 90.5)
+    assert dict(own.snippets) == {"hello": "Hi there.", "bye": "Goodnight, take care."}
+    assert (own.opening, own.closing) == ("hello", None)
+
+
+def test_a_default_script_the_room_does_not_offer_is_named_with_the_room():
+    """`opening:` in defaults is checked against each room's snippets, at the defaults line."""
+    text = HOSTED.replace("rooms:\n", "defaults:\n  opening: welcome\nrooms:\n") + "    snippets: [closing]\n"
+    problems = problems_of(text)
+    assert lines_of(problems) == [line_with(text, "opening: welcome")], problems
+    assert "'opening' in defaults (for room 'calm')" in problems[0]
+
+
+def test_source_changes_with_hours_modes_and_snippet_texts():
+    """A reload sees new hours, a new mode or grace, and a changed top-level snippet text a room offers."""
+    text = hosted('hours: {timezone: Europe/London, weekly: {mon: "18:00-22:00"}}', "snippets: [welcome]")
+    text += "  - id: other\n    title: Other\n    topic: t\n    snippets: [closing]\n"
+    before = parse_rooms(text).rooms
+    assert parse_rooms(text).rooms["calm"].source == before["calm"].source
+    for old, new in (
+        ("18:00-22:00", "18:00-23:00"),
+        ("Europe/London", "Europe/Dublin"),
+        ('"Welcome. Take your time."', '"Welcome, friend."'),
+    ):
+        after = parse_rooms(text.replace(old, new)).rooms
+        assert after["calm"].source != before["calm"].source, (old, new)
+        assert after["other"].source == before["other"].source, (old, new)
+    with_mode = parse_rooms(text + "    when_unhosted: closed\n").rooms  # added to 'other'
+    assert with_mode["other"].source != before["other"].source
+
+
+def test_shipped_rooms_yaml_shows_a_careful_hosted_setup(capsys):
+    """The shipped file passes check-rooms; late-night keeps hours and premoderates; one room closes."""
+    from chatserver.cli import main
+    from chatserver.rooms import WHEN_UNHOSTED
+
+    assert main(["check-rooms", str(SHIPPED_ROOMS)]) == 0, capsys.readouterr().err
+    rooms = load_rooms(SHIPPED_ROOMS).rooms
+    late = rooms["late-night"]
+    assert late.hours is not None and late.hours.timezone == "Europe/London"
+    assert late.when_unhosted == "premoderate"
+    assert any(end > 1440 for day in late.hours.weekly for _, end in day), "late-night runs past midnight"
+    assert any(room.when_unhosted == "closed" and room.hours is not None for room in rooms.values())
+    offered = {name for room in rooms.values() for name in room.snippets}
+    assert {"welcome", "closing", "redirect", "check_in"} <= offered
+    for room in rooms.values():
+        assert room.unhosted_grace >= 0 and room.when_unhosted in WHEN_UNHOSTED
+        for script in (room.opening, room.closing):
+            assert script is None or room.snippets[script]
+        assert all(0 < len(text) <= room.max_length for text in room.snippets.values())
+    check_in = rooms["low-mood"].snippets["check_in"]
+    assert "Get help now" in check_in and "emergency" in check_in
+
+
+def test_check_rooms_names_file_and_line_for_a_bad_time_zone(tmp_path, capsys):
+    """`chatserver check-rooms` exits 1 and prints PATH:LINE for an unknown time zone."""
+    from chatserver.cli import main
+
+    path = tmp_path / "rooms.yaml"
+    text = hosted(*WEEKLY, '    mon: "18:00-22:00"').replace("Europe/London", "Europe/Lundon")
+    path.write_text(text)
+    assert main(["check-rooms", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:{line_with(text, 'Lundon')}: 'hours' in room 'calm': unknown time zone" in err, err
