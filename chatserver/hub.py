@@ -29,6 +29,7 @@ from chatserver import frames, resync
 from chatserver.connection import FLOOD_STRIKES, Connection
 from chatserver.delivery import Delivery
 from chatserver.errors import BadRequest, ChatError
+from chatserver.hosting import Hosting, opens_at
 from chatserver.membership import Membership, message_from_row
 from chatserver.moderation import Moderation
 from chatserver.presence import WORKER_STALE_S, Presence
@@ -94,6 +95,9 @@ class Hub:
             delivery=self.delivery,
             hosts_on_duty=self.presence.hosts_on_duty,
         )
+        self.hosting = Hosting(
+            rooms=self.rooms, presence=self.presence, delivery=self.delivery, spawn=self.spawn
+        )
         self.membership = Membership(
             room=self.room_or_error,
             rooms=self.rooms,
@@ -103,6 +107,7 @@ class Hub:
             delivery=self.delivery,
             presence=self.presence,
             moderation=self.moderation,
+            hosting=self.hosting,
         )
         self.delivery.leave = self.membership.leave
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -140,6 +145,7 @@ class Hub:
             await self._load_room(room, known.get(room.id, 0))
         if not self.broker.distributed:
             await self._restore_held()
+        self.hosting.refresh()  # nobody is connected yet: rooms start in their unhosted mode after the grace
         try:
             await resync.catch_up(self, announce=False)
         except Exception:
@@ -148,6 +154,7 @@ class Hub:
             asyncio.create_task(self.presence.heartbeat_loop(), name="hub-heartbeat"),
             asyncio.create_task(self.moderation.escalation_loop(self.rooms), name="hub-escalation"),
             asyncio.create_task(resync.loop(self), name="hub-resync"),
+            asyncio.create_task(self.hosting.loop(), name="hub-hosting"),
         ]
 
     async def _load_room(self, room: RoomState, known_seq: int) -> None:
@@ -403,6 +410,8 @@ class Hub:
                 "topic": room.config.topic,
                 "members": self.presence.members(room),
                 "hosts": len(self.presence.hosts_on_duty(room)),
+                "mode": room.mode,
+                "opens_at": opens_at(room, self.hosting.clock()) if room.mode == "closed" else None,
                 "guidelines_required": room.config.guidelines_required,
             }
             for rid, room in self.rooms.items()

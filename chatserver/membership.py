@@ -12,6 +12,7 @@ import orjson
 
 from chatserver import frames
 from chatserver.errors import ChatError, Unavailable
+from chatserver.hosting import opens_at
 from chatserver.protocol import error_frame
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from chatserver.brokers.base import Broker
     from chatserver.connection import Connection
     from chatserver.delivery import Delivery
+    from chatserver.hosting import Hosting
     from chatserver.moderation import Moderation
     from chatserver.presence import Presence
     from chatserver.rooms_state import RoomState
@@ -46,8 +48,10 @@ class Membership:
         delivery: Delivery,
         presence: Presence,
         moderation: Moderation,
+        hosting: Hosting,
     ) -> None:
         self.room = room
+        self.hosting = hosting
         self.rooms = rooms
         self.store = store
         self.audit = audit
@@ -62,6 +66,12 @@ class Membership:
         hosts_here = self.delivery.is_host_of(conn, room)
         if conn.session and room.is_banned(conn.session):
             raise ChatError("You cannot join this room: a host has banned you from it", code="banned")
+        if room.mode == "closed" and not hosts_here:
+            raise ChatError(
+                "This room is closed right now. 'Get help now' lists people you can reach at any hour.",
+                code="closed",
+                opens_at=opens_at(room, self.hosting.clock()),
+            )
         if cfg.guidelines_required and frame.get("accept_guidelines") is not True and not hosts_here:
             error = error_frame(
                 "guidelines_required",
