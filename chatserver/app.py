@@ -231,10 +231,7 @@ async def admin_rooms(request: Request) -> Response:
         return refused
     hub = chat_state(request.app).hub
     held = {r["id"]: r for r in await hub.held_summary()}
-    rooms = [
-        {**r, **held.get(r["id"], {}), "escalate_after": hub.rooms[r["id"]].config.escalate_after}
-        for r in hub.room_summaries()
-    ]
+    rooms = [{**r, **held.get(r["id"], {}), **hub.coverage(r["id"])} for r in hub.room_summaries()]
     return Response(orjson.dumps(rooms), media_type="application/json")
 
 

@@ -184,3 +184,8 @@ def crisis(
         text = f"{name} may be in crisis. Resources were sent to them privately; please check in."
     extra: dict[str, Any] = {"risk": risk} if risk else {}
     return notice("crisis", text, level="urgent", room=room, message_id=message_id, session=session, **extra)
+
+
+def private(room: str, host: str, text: str, ts: str) -> dict[str, Any]:
+    """A host's words to one person only (a welcome, a check-in): never shown to the room."""
+    return {"type": "private", "room": room, "from": {"name": host, "role": "host"}, "text": text, "ts": ts}

@@ -30,6 +30,7 @@ from chatserver.connection import FLOOD_STRIKES, Connection
 from chatserver.delivery import Delivery
 from chatserver.errors import BadRequest, ChatError
 from chatserver.hosting import Hosting, opens_at
+from chatserver.hours import next_closing, next_opening
 from chatserver.membership import Membership, message_from_row
 from chatserver.moderation import Moderation
 from chatserver.presence import WORKER_STALE_S, Presence
@@ -402,6 +403,19 @@ class Hub:
             out.append({"id": rid, "held": len(items), "oldest_held_s": round(now - oldest, 1)})
         return out
 
+    def coverage(self, room_id: str) -> dict[str, Any]:
+        """For admins: who is on duty in a room, its unhosted mode, and its next opening hours."""
+        room = self.rooms[room_id]
+        cfg, now = room.config, self.hosting.clock()
+        return {
+            "escalate_after": cfg.escalate_after,
+            "hosts_on_duty": sorted(self.presence.hosts_on_duty(room)),
+            "host_names": list(cfg.hosts),
+            "when_unhosted": cfg.when_unhosted,
+            "next_opening": _iso(next_opening(cfg.hours, now)),
+            "next_closing": _iso(next_closing(cfg.hours, now)),
+        }
+
     def room_summaries(self) -> list[dict[str, Any]]:
         return [
             {
@@ -416,6 +430,10 @@ class Hub:
             }
             for rid, room in self.rooms.items()
         ]
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).isoformat(timespec="minutes").replace("+00:00", "Z") if when else None
 
 
 def _loose_frame(raw: str | bytes) -> dict[str, Any]:

@@ -103,6 +103,9 @@ class Membership:
         if hosts_here and conn.on_duty:
             on_duty |= {conn.host_name or conn.name}
         head["hosts"] = len(on_duty)
+        if hosts_here:  # what the console offers with one click
+            head["snippets"] = dict(cfg.snippets)
+            head["opening"], head["closing"] = cfg.opening, cfg.closing
         first: list[bytes] | None = None  # the page the joined frame carried, once sent
         if since_seq is not None and older:
             cursor = older[-1][0]

@@ -63,6 +63,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "lock": {"room": _STR, "locked": bool},
     "note": {"room": _STR, "session": _STR, "text": _STR},
     "duty": {"on": bool},
+    "greet": {"room": _STR, "session": _STR, "text": _STR},
     "ping": {},
 }
 _OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -77,7 +78,20 @@ _OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 CLIENT_TYPES = frozenset(_FIELDS)
 HOST_ACTIONS = frozenset(
-    {"release", "reject", "delete", "mute", "unmute", "kick", "ban", "unban", "slowmode", "lock", "note"}
+    {
+        "release",
+        "reject",
+        "delete",
+        "mute",
+        "unmute",
+        "kick",
+        "ban",
+        "unban",
+        "slowmode",
+        "lock",
+        "note",
+        "greet",
+    }
 )
 
 _TYPE_NAMES = {str: "a string", int: "a number", float: "a number", bool: "true or false"}

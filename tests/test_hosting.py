@@ -93,3 +93,33 @@ async def test_a_room_closed_without_a_host_cannot_be_joined_until_one_comes(mak
     await until(session_open, 10, "the session room opening once a host is on duty")
     joined = await sam.join("session")
     assert joined["type"] == "joined" and joined["hosts"] == 1
+
+
+async def test_a_host_greets_a_newcomer_privately_and_it_is_audited(server, clients):
+    """greet reaches only that person (as a private frame), and the audit log keeps it."""
+    sam = await clients.user(server, "sam", ("lobby",))
+    kim = await clients.user(server, "kim", ("lobby",))
+    alice = await clients.host(server, "alice", ("lobby",))
+    assert "snippets" in alice.joined["lobby"] and "snippets" not in sam.joined["lobby"]
+    await alice.send(type="greet", room="lobby", session=sam.session, text="Welcome, sam. Glad you're here.")
+    await alice.expect("notice", code="done")
+    private = await sam.expect("private", room="lobby")
+    assert private["text"] == "Welcome, sam. Glad you're here." and private["from"]["role"] == "host"
+    await kim.expect_none("private", within=0.3)
+    await sam.send(type="greet", room="lobby", session=kim.session, text="hi")
+    assert (await sam.expect("error"))["code"] == "forbidden"
+    server.stop()
+    (row,) = server.export("--kind", "greeted")
+    assert row["subject"] == sam.session and row["text"].startswith("Welcome")
+
+
+async def test_admins_see_who_is_on_duty_where(server, clients):
+    """/api/admin/rooms: hosts on duty by name, the unhosted mode and opening times per room."""
+    await clients.host(server, "alice", ("lobby",))
+    token = server.tokens["root"]
+    rooms = {
+        r["id"]: r
+        for r in server.get("/api/admin/rooms", headers={"Authorization": f"Bearer {token}"}).json()
+    }
+    assert rooms["lobby"]["hosts_on_duty"] == ["alice"] and rooms["lobby"]["when_unhosted"] == "open"
+    assert rooms["guided"]["hosts_on_duty"] == [] and rooms["lobby"]["next_opening"] is None

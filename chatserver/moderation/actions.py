@@ -268,6 +268,22 @@ async def note(mod: Moderation, conn: Connection, room: RoomState, frame: dict[s
     mod.broker.publish_event({"kind": "note", "room": room.id, "session": frame["session"], "note": entry})
 
 
+async def greet(mod: Moderation, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
+    """A host's private word to one person (a welcome, a check-in), audited like every host action."""
+    text = str(frame["text"]).strip()[: room.config.max_length]
+    if not text:
+        raise BadRequest("A greeting needs some text")
+    session = frame["session"]
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    await mod.audit.append_and_wait(
+        "greeted", room=room.id, subject=session, text=text, detail={"by": by(conn)}, **_actor(conn)
+    )
+    mod.broker.publish_event(
+        {"kind": "private", "room": room.id, "session": session, "by": by(conn), "text": text, "ts": ts}
+    )
+    _done(conn, room, "Sent privately.")
+
+
 ACTIONS: dict[str, Action] = {
     "release": release,
     "reject": reject,
@@ -280,4 +296,5 @@ ACTIONS: dict[str, Action] = {
     "slowmode": slowmode,
     "lock": lock,
     "note": note,
+    "greet": greet,
 }

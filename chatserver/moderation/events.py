@@ -60,6 +60,9 @@ def apply(
         delivery.to_hosts(room, frames.wire(frames.report(ev)))
     elif kind == "crisis_alert":
         _crisis(delivery, room, ev)
+    elif kind == "private":
+        wire = frames.wire(frames.private(room.id, ev["by"], ev["text"], ev["ts"]))
+        delivery.to_session(ev["session"], wire)
     elif kind == "escalated":
         delivery.to_helpers(room, frames.wire(frames.escalated(room.id, ev["id"], ev["waited_s"])))
 
