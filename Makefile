@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check chatserver tests bench
 	$(BIN)/ruff check chatserver tests bench
+	$(BIN)/mypy chatserver
 
 format: $(STAMP)
 	$(BIN)/ruff format chatserver tests bench
