@@ -1,0 +1,158 @@
+"""The Redis broker's receiving half: the subscription, gap fill from the room streams, and health.
+
+Redis pub/sub is at-most-once: a dropped subscription or a Redis restart loses whatever was in
+flight. A subscriber that sees a seq jump, or comes back after a reconnect, reads what it missed from
+the room's stream before delivering anything newer. A quiet subscription is pinged, so a hung Redis
+is noticed and the subscription rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import orjson
+import redis.asyncio as aioredis
+
+from chatserver.brokers.base import BrokerListener
+from chatserver.brokers.redis_scripts import EVT_CHANNEL, MSG_CHANNEL, entries, entry_seq, stream_key
+
+log = logging.getLogger(__name__)
+
+PING_EVERY_S = 2.0
+PONG_DEADLINE_S = 4.0
+
+
+class RedisSubscriber:
+    """Delivers both channels to the listener: room messages in seq order with no gaps, events as they come.
+
+    `last` is the broker's room -> last seq delivered here; rooms not in it are not carried. The
+    subscriber advances it. `on_health(healthy, reason)` hears the subscription come and go,
+    `on_reconnect()` each time it is back after a loss.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        last: dict[str, int],
+        on_health: Callable[[bool, str], None],
+        on_reconnect: Callable[[], None],
+    ) -> None:
+        self._redis = client
+        self._last = last
+        self._on_health = on_health
+        self._on_reconnect = on_reconnect
+        self._listener: BrokerListener | None = None
+        #: Set when the broker closes: a subscription lost then is not retried.
+        self.closing = False
+
+    async def run(self, listener: BrokerListener, subscribed: asyncio.Event) -> None:
+        """Subscribe, deliver, and resubscribe with backoff when the connection is lost; sets `subscribed`."""
+        self._listener = listener
+        backoff = 0.1
+        first = True
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(MSG_CHANNEL, EVT_CHANNEL)
+                if not first:
+                    self._on_reconnect()
+                    await self._fill_all()
+                first = False
+                self._on_health(True, "connected")
+                subscribed.set()
+                backoff = 0.1
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.closing:
+                    return
+                log.warning(
+                    "Redis subscription lost (%s); retrying in %.1fs", exc.__class__.__name__, backoff
+                )
+                self._on_health(False, f"Redis connection lost ({exc.__class__.__name__})")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), 1)
+
+    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+        loop = asyncio.get_running_loop()
+        last_heard = loop.time()
+        ping_sent = 0.0
+        while True:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=PING_EVERY_S / 2)
+            now = loop.time()
+            if msg is not None:
+                last_heard = now
+                kind = msg.get("type")
+                if kind == "message":
+                    await self._dispatch(msg["channel"], msg["data"])
+                continue
+            # Quiet: prove the connection is alive, else treat Redis as hung.
+            if now - last_heard > PONG_DEADLINE_S + PING_EVERY_S:
+                raise ConnectionError("no answer from Redis on the subscription")
+            if now - ping_sent >= PING_EVERY_S:
+                ping_sent = now
+                await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
+
+    async def _dispatch(self, channel: bytes, data: bytes) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        if channel == MSG_CHANNEL.encode():
+            room_b, seq_b, id_b, frame = data.split(b" ", 3)
+            room = room_b.decode()
+            seq = int(seq_b)
+            last = self._last.get(room)
+            if last is None:  # a room this worker does not carry (yet)
+                return
+            if seq <= last:
+                return  # already delivered (gap fill raced the live message)
+            if seq > last + 1:
+                await self._fill(room, seq - 1)
+            self._deliver(room, seq, id_b.decode(), frame)
+        elif channel == EVT_CHANNEL.encode():
+            try:
+                envelope = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                log.warning("ignored a malformed event from Redis")
+                return
+            try:
+                listener.on_event(envelope)
+            except Exception:  # one bad event must not end the subscription (and lose what follows)
+                log.exception("handling a %r event failed", envelope.get("kind"))
+
+    def _deliver(self, room: str, seq: int, message_id: str, frame: bytes) -> None:
+        self._last[room] = seq
+        assert self._listener is not None
+        try:
+            self._listener.on_message(room, seq, message_id, frame)
+        except Exception:
+            log.exception("delivering message %s of room %s failed", seq, room)
+
+    async def _fill(self, room: str, upto: int | None) -> None:
+        """Deliver what the stream holds after our last seq (up to `upto`)."""
+        last = self._last.get(room, 0)
+        end = f"{upto}-9" if upto is not None else "+"
+        found = entries(await self._redis.xrange(stream_key(room), min=f"{last + 1}-0", max=end))
+        for entry_id, fields in found:
+            seq = entry_seq(entry_id)
+            if seq <= self._last.get(room, 0):
+                continue
+            if seq != self._last.get(room, 0) + 1:
+                log.warning(
+                    "room %s: messages %d..%d are gone from Redis", room, self._last[room] + 1, seq - 1
+                )
+            self._deliver(room, seq, fields[b"id"].decode(), fields[b"f"])
+        if upto is not None and self._last.get(room, 0) < upto:
+            log.warning("room %s: could not recover messages up to %d", room, upto)
+
+    async def _fill_all(self) -> None:
+        for room in list(self._last):
+            await self._fill(room, None)
