@@ -1,0 +1,349 @@
+"""The audit log's group commit: one task, one thread, one sqlite3 connection.
+
+Rows and seq annotations are queued without awaiting. The writer takes whatever is queued within
+`commit_window` (or `max_batch` rows), writes it in ONE `BEGIN IMMEDIATE … COMMIT` (so one fsync
+covers the whole batch), then calls each row's `on_commit` in the order the rows were queued.
+
+Several worker processes append to the same file: the hash chain is extended from the last row
+*read inside the write transaction*, so it stays one valid chain whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from chatserver.audit.records import GENESIS, MESSAGE_KINDS, chain_hash
+from chatserver.db import write_transaction
+from chatserver.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+OnCommit = Callable[[BaseException | None], None]
+
+_INSERT_HEAD = (
+    "INSERT INTO audit (id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail,"
+    " seq, prev_hash, hash) VALUES "
+)
+_COLUMNS_PER_ROW = 13
+
+
+def _max_variables() -> int:
+    conn = sqlite3.connect(":memory:")
+    try:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        conn.close()
+
+
+# As many rows per INSERT statement as SQLite allows (2,520 since SQLite 3.32, 76 before):
+# the sqlite3 module takes the GIL back after every statement it steps, and while the
+# event loop is busy each of those handoffs can wait out the 5 ms switch interval.
+_ROWS_PER_INSERT = max(1, _max_variables() // _COLUMNS_PER_ROW)
+
+
+def _insert_sql(rows: int) -> str:
+    return _INSERT_HEAD + ", ".join(["(" + ", ".join(["?"] * _COLUMNS_PER_ROW) + ")"] * rows)
+
+
+_KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
+# Only the row that put the message in front of the room carries its seq.
+_ANNOTATE = f"UPDATE audit SET seq = ? WHERE message_id = ? AND seq IS NULL AND kind IN ({_KINDS_SQL})"
+
+_MIN_BACKOFF = 0.05
+_MAX_BACKOFF = 2.0
+
+#: How long /readyz keeps reporting a failed write when no later write has succeeded.
+FAILURE_MEMORY_S = 30.0
+
+
+class Row(NamedTuple):
+    """One audit row, encoded and ready to chain."""
+
+    # (ts, room, kind, actor_session, actor_name, subject, message_id, text, detail, seq):
+    # the INSERT's columns between id and prev_hash, in order.
+    fields: tuple[Any, ...]
+    body: bytes
+    on_commit: OnCommit | None
+
+
+class _SeqNote:
+    __slots__ = ("message_id", "seq")
+
+    def __init__(self, message_id: str, seq: int) -> None:
+        self.message_id = message_id
+        self.seq = seq
+
+
+class _Barrier:
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+
+_Item = Row | _SeqNote | _Barrier
+
+
+class AuditWriter:
+    """Writes queued rows and seq annotations in batches, one transaction each, in queue order.
+
+    Must be created and used on one event loop; `db` is used only by the one thread of `executor`.
+    """
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        *,
+        commit_window: float,
+        max_batch: int,
+        max_queue: int,
+    ) -> None:
+        self._db = db
+        self._executor = executor
+        self._window = commit_window
+        self._max_batch = max_batch
+        # Bounded on purpose: when the disk cannot keep up, senders get `unavailable`
+        # instead of the server growing without limit and losing it all on a crash.
+        self._max_queue = max_queue
+        self._pending: deque[_Item] = deque()
+        self._in_flight = 0
+        self._oldest_at = 0.0
+        self._wakeup = asyncio.Event()
+        self._pending_seqs: dict[str, int] = {}
+        self._barriers = 0
+        self._closing = False
+        self.closed = False
+        self._failing = False
+        self._failed_at = 0.0
+        #: seconds from BEGIN to COMMIT of the last batch
+        self.last_commit_seconds = 0.0
+        #: transactions committed and rows written since open
+        self.commits = 0
+        self.rows_written = 0
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    @property
+    def queue_depth(self) -> int:
+        """Rows and annotations queued but not yet committed (queued + the batch being written)."""
+        return len(self._pending) + self._in_flight
+
+    def check_open(self, *, bounded: bool = True) -> None:
+        """Raise `Unavailable` if nothing more can be queued (closed, stopped, or `bounded` and full)."""
+        if self._closing:
+            raise Unavailable("the audit log is closed")
+        if self._task.done():
+            raise Unavailable("the audit writer has stopped; see the server log")
+        if bounded and len(self._pending) + self._in_flight >= self._max_queue:
+            raise Unavailable(
+                f"the audit log is behind ({self.queue_depth} rows waiting for the disk); try again shortly"
+            )
+
+    def add(self, row: Row) -> None:
+        """Queue a row; the caller has called `check_open()`."""
+        self._enqueue(row)
+
+    def annotate(self, message_id: str, seq: int) -> None:
+        """Queue setting the seq of a message's row; never refused for a full queue."""
+        # Not bounded by max_queue: each note belongs to a row that is already committed and
+        # published, and dropping it would leave a shown message out of history replay.
+        self.check_open(bounded=False)
+        self._pending_seqs[message_id] = seq
+        self._enqueue(_SeqNote(message_id, seq))
+
+    def pending_seq(self, message_id: str) -> int | None:
+        """The seq queued for a message and not yet written, if any."""
+        return self._pending_seqs.get(message_id)
+
+    def healthy(self) -> bool:
+        """The writer runs and its last batch did not fail (recently)."""
+        if self._closing or self._task.done():
+            return False
+        # A failure is only news for a while: with no writes coming (a load balancer took us out),
+        # nothing would ever clear it. The next write that fails sets it again.
+        return not (self._failing and time.monotonic() - self._failed_at < FAILURE_MEMORY_S)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far has been handled (committed, or its callbacks failed)."""
+        if not self._pending and not self._in_flight:
+            return
+        if self._task.done():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Barrier(future))
+        self._barriers += 1
+        self._wakeup.set()
+        await asyncio.shield(future)
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the task, close the connection and the thread."""
+        self._closing = True
+        self._wakeup.set()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise
+        finally:
+            self.closed = True
+            self._fail(list(self._pending), Unavailable("the audit log is closed"))
+            self._pending.clear()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
+            self._executor.shutdown(wait=True)
+
+    async def synchronous(self) -> str:
+        """The connection's `PRAGMA synchronous` (OFF, NORMAL, FULL or EXTRA)."""
+        value = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: self._db.execute("PRAGMA synchronous").fetchone()[0]
+        )
+        return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(value, str(value))
+
+    def _enqueue(self, item: _Item) -> None:
+        if not self._pending:
+            self._oldest_at = time.monotonic()
+            self._wakeup.set()
+        self._pending.append(item)
+        if len(self._pending) >= self._max_batch:
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        backoff = _MIN_BACKOFF
+        while True:
+            while not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._gather()
+            batch = self._take()
+            self._in_flight = sum(1 for item in batch if not isinstance(item, _Barrier))
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                self._fail(batch, Unavailable("the audit log was stopped before this row was committed"))
+                raise
+            except Exception as exc:
+                # Never log row contents: they are people's words.
+                log.error(
+                    "audit batch of %d rows failed (%s: %s); retrying in %.2fs",
+                    self._in_flight,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                error = Unavailable("the audit log could not be written; nothing was published")
+                # The SQLite error itself, also when the lock helper wrapped it.
+                error.__cause__ = exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
+                self._fail(batch, error)
+                self._in_flight = 0
+                self._failing = True
+                self._failed_at = time.monotonic()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            else:
+                self._in_flight = 0
+                self._failing = False
+                backoff = _MIN_BACKOFF
+                self._confirm(batch)
+
+    async def _gather(self) -> None:
+        """Let more rows join the batch until the window closes, the batch is full, or a flush waits."""
+        deadline = self._oldest_at + self._window
+        while not self._closing and not self._barriers and len(self._pending) < self._max_batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+
+    def _take(self) -> list[_Item]:
+        batch: list[_Item] = []
+        rows = 0
+        pending = self._pending
+        while pending and rows < self._max_batch:
+            item = pending.popleft()
+            batch.append(item)
+            if isinstance(item, Row):
+                rows += 1
+            elif isinstance(item, _Barrier):
+                self._barriers -= 1
+        if pending:
+            # Left over from a full batch: they have waited long enough already.
+            self._oldest_at = 0.0
+        return batch
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        rows = [item for item in batch if isinstance(item, Row)]
+        notes = [(item.seq, item.message_id) for item in batch if isinstance(item, _SeqNote)]
+        if not rows and not notes:
+            return
+        started = time.perf_counter()
+        # One hop to the writer thread per batch: under load every hop waits its turn on a busy
+        # event loop, so BEGIN, tail read, INSERTs, annotations and COMMIT travel together.
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_sync, rows, notes)
+        self.last_commit_seconds = time.perf_counter() - started
+        self.commits += 1
+        self.rows_written += len(rows)
+        for seq, message_id in notes:
+            if self._pending_seqs.get(message_id) == seq:
+                del self._pending_seqs[message_id]
+
+    def _commit_sync(self, rows: list[Row], notes: list[tuple[int, str]]) -> None:
+        """Runs in the writer thread, on its own sqlite3 connection."""
+        db = self._db
+        if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
+            db.execute("ROLLBACK")
+        with write_transaction(db):
+            # Read the chain's tail under the write lock: another process may have appended.
+            last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            row_id, prev = (last[0], last[1]) if last else (0, GENESIS)
+            params: list[Any] = []
+            for r in rows:
+                row_id += 1
+                digest = chain_hash(prev, row_id, r.body)
+                params += (row_id, *r.fields, prev, digest)
+                prev = digest
+            step = min(_ROWS_PER_INSERT, self._max_batch) * _COLUMNS_PER_ROW
+            full = len(params) // step * step
+            if full:
+                sql = _insert_sql(step // _COLUMNS_PER_ROW)
+                db.executemany(sql, [params[i : i + step] for i in range(0, full, step)])
+            if full < len(params):
+                rest = params[full:]
+                db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
+            if notes:
+                db.executemany(_ANNOTATE, notes)
+
+    def _confirm(self, batch: list[_Item]) -> None:
+        for item in batch:
+            if isinstance(item, Row):
+                if item.on_commit is not None:
+                    try:
+                        item.on_commit(None)
+                    except Exception:
+                        log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
+            elif isinstance(item, _Barrier) and not item.future.done():
+                item.future.set_result(None)
+
+    def _fail(self, batch: list[_Item], error: BaseException) -> None:
+        for item in batch:
+            if isinstance(item, Row):
+                if item.on_commit is not None:
+                    try:
+                        item.on_commit(error)
+                    except Exception:
+                        log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
+            elif isinstance(item, _SeqNote):
+                self._pending_seqs.pop(item.message_id, None)
+            elif not item.future.done():
+                item.future.set_result(None)
