@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -23,6 +24,38 @@ from chatserver.admission import REFUSAL_REASONS
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: The environment variable prometheus-client reads, at import, to write values to shared files.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+#: Every series' help text, as /metrics shows it.
+_HELP = {
+    "chatserver_connections": "Open WebSocket connections that said hello, by role",
+    "chatserver_messages_total": "Messages by outcome and deciding filter",
+    "chatserver_fanout_latency_seconds": (
+        "From a message's audit append to its delivery to this worker's sockets"
+    ),
+    "chatserver_broker_reconnects_total": "Times the broker lost its connection",
+    "chatserver_broker_up": "1 while the broker is connected (with several workers: all of them)",
+    "chatserver_audit_queue_depth": "Audit rows waiting to be committed",
+    "chatserver_audit_last_commit_seconds": (
+        "Duration of the last audit group commit (with several workers: the slowest)"
+    ),
+    "chatserver_held_queue_depth": "Held messages waiting for a host, by room",
+    "chatserver_held_oldest_seconds": "Age of the oldest held message, by room",
+    "chatserver_connections_refused_total": (
+        "WebSocket handshakes (and, for a shut-out address, any request) refused with 429, by reason"
+    ),
+}
+
+#: How workers' values of a gauge combine (prometheus-client's names); "live": only running workers count.
+_Mode = Literal["livesum", "livemin", "livemax", "livemostrecent"]
+
+
+def _gauge(registry: CollectorRegistry, name: str, mode: _Mode, *labels: str) -> Gauge:
+    return Gauge(name, _HELP[name], labels, registry=registry, multiprocess_mode=mode)
+
+
+def _counter(registry: CollectorRegistry, name: str, *labels: str) -> Counter:
+    return Counter(name, _HELP[name], labels, registry=registry)
 
 
 class Metrics:
@@ -36,67 +69,23 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV) or None
         r = self.registry
-        self.connections = Gauge(
-            "chatserver_connections",
-            "Open WebSocket connections that said hello, by role",
-            ["role"],
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.messages = Counter(
-            "chatserver_messages_total",
-            "Messages by outcome and deciding filter",
-            ["outcome", "filter"],
-            registry=r,
-        )
+        self.connections = _gauge(r, "chatserver_connections", "livesum", "role")
+        self.messages = _counter(r, "chatserver_messages_total", "outcome", "filter")
         self.fanout_latency = Histogram(
             "chatserver_fanout_latency_seconds",
-            "From a message's audit append to its delivery to this worker's sockets",
+            _HELP["chatserver_fanout_latency_seconds"],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
-        self.broker_reconnects = Counter(
-            "chatserver_broker_reconnects_total", "Times the broker lost its connection", registry=r
-        )
-        self.broker_healthy = Gauge(
-            "chatserver_broker_up",
-            "1 while the broker is connected (with several workers: all of them)",
-            registry=r,
-            multiprocess_mode="livemin",
-        )
+        self.broker_reconnects = _counter(r, "chatserver_broker_reconnects_total")
+        self.broker_healthy = _gauge(r, "chatserver_broker_up", "livemin")
         self.broker_healthy.set(1)
-        self.audit_queue = Gauge(
-            "chatserver_audit_queue_depth",
-            "Audit rows waiting to be committed",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.audit_commit = Gauge(
-            "chatserver_audit_last_commit_seconds",
-            "Duration of the last audit group commit (with several workers: the slowest)",
-            registry=r,
-            multiprocess_mode="livemax",
-        )
-        self.held_depth = Gauge(
-            "chatserver_held_queue_depth",
-            "Held messages waiting for a host, by room",
-            ["room"],
-            registry=r,
-            multiprocess_mode="livemostrecent",  # read from the shared store: the latest read is right
-        )
-        self.held_oldest = Gauge(
-            "chatserver_held_oldest_seconds",
-            "Age of the oldest held message, by room",
-            ["room"],
-            registry=r,
-            multiprocess_mode="livemostrecent",
-        )
-        self.refused = Counter(
-            "chatserver_connections_refused_total",
-            "WebSocket handshakes (and, for a shut-out address, any request) refused with 429, by reason",
-            ["reason"],
-            registry=r,
-        )
+        self.audit_queue = _gauge(r, "chatserver_audit_queue_depth", "livesum")
+        self.audit_commit = _gauge(r, "chatserver_audit_last_commit_seconds", "livemax")
+        # Read from the shared store: the latest read is right.
+        self.held_depth = _gauge(r, "chatserver_held_queue_depth", "livemostrecent", "room")
+        self.held_oldest = _gauge(r, "chatserver_held_oldest_seconds", "livemostrecent", "room")
+        self.refused = _counter(r, "chatserver_connections_refused_total", "reason")
         for role in ("participant", "host", "admin"):
             self.connections.labels(role)
         for reason in REFUSAL_REASONS:

@@ -159,48 +159,59 @@ def purge(db_path: str | os.PathLike[str], older_than_days: float) -> int:
     cutoff = format_ts(time.time() - older_than_days * 86400)
     conn = connect(db_path, create=False)
     try:
-        with write_transaction(conn):
-            # The first row young enough to keep, found by walking ids from the oldest: the
-            # walk costs what is about to be deleted, not the whole log (the unary + keeps
-            # SQLite off the ts index, which would visit every young row under the lock).
-            young = conn.execute(
-                "SELECT id FROM audit WHERE +ts >= ? ORDER BY id LIMIT 1", (cutoff,)
-            ).fetchone()
-            if young is None:
-                last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            else:
-                last = conn.execute(
-                    "SELECT id, hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1", (young[0],)
-                ).fetchone()
-            if last is None:
-                return 0
-            through, through_hash = last
-            planned = conn.execute("SELECT count(*) FROM audit WHERE id <= ?", (through,)).fetchone()[0]
-            _append(
-                conn,
-                PURGE_CHECKPOINT,
-                {
-                    "through_id": through,
-                    "through_hash": through_hash,
-                    "rows": planned,
-                    "cutoff": cutoff,
-                    "older_than_days": older_than_days,
-                    "by": "chatserver audit purge",
-                },
-            )
-        deleted = 0
-        while True:
-            with write_transaction(conn):
-                cursor = conn.execute(
-                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id <= ? ORDER BY id LIMIT ?)",
-                    (through, PURGE_CHUNK),
-                )
-                count = cursor.rowcount
-            deleted += count
-            if count < PURGE_CHUNK:
-                break
-            time.sleep(0.01)  # let waiting writers take the lock between chunks
+        through = _checkpoint(conn, cutoff, older_than_days)
+        if through is None:
+            return 0
+        deleted = _delete_through(conn, through)
         log.info("audit purge deleted %d rows older than %s (through row %d)", deleted, cutoff, through)
         return deleted
     finally:
         conn.close()
+
+
+def _checkpoint(conn: sqlite3.Connection, cutoff: str, older_than_days: float) -> int | None:
+    """Append the checkpoint for the rows older than `cutoff`; returns the last id to delete (None: none)."""
+    with write_transaction(conn):
+        # The first row young enough to keep, found by walking ids from the oldest: the
+        # walk costs what is about to be deleted, not the whole log (the unary + keeps
+        # SQLite off the ts index, which would visit every young row under the lock).
+        young = conn.execute("SELECT id FROM audit WHERE +ts >= ? ORDER BY id LIMIT 1", (cutoff,)).fetchone()
+        if young is None:
+            last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        else:
+            last = conn.execute(
+                "SELECT id, hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1", (young[0],)
+            ).fetchone()
+        if last is None:
+            return None
+        through, through_hash = last
+        planned = conn.execute("SELECT count(*) FROM audit WHERE id <= ?", (through,)).fetchone()[0]
+        _append(
+            conn,
+            PURGE_CHECKPOINT,
+            {
+                "through_id": through,
+                "through_hash": through_hash,
+                "rows": planned,
+                "cutoff": cutoff,
+                "older_than_days": older_than_days,
+                "by": "chatserver audit purge",
+            },
+        )
+        return int(through)
+
+
+def _delete_through(conn: sqlite3.Connection, through: int) -> int:
+    """Delete rows up to id `through` in chunks of PURGE_CHUNK; returns how many went."""
+    deleted = 0
+    while True:
+        with write_transaction(conn):
+            cursor = conn.execute(
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id <= ? ORDER BY id LIMIT ?)",
+                (through, PURGE_CHUNK),
+            )
+            count = cursor.rowcount
+        deleted += count
+        if count < PURGE_CHUNK:
+            return deleted
+        time.sleep(0.01)  # let waiting writers take the lock between chunks
