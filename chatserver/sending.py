@@ -163,19 +163,7 @@ class SendPipeline:
         self.metrics.count_message("rejected", result.reasons)
         if result.urgent:
             self.moderation.alert_crisis(conn, room, None, result.level)
-        self.audit.append(
-            "rejected",
-            room=room.id,
-            actor_session=conn.session,
-            actor_name=conn.name,
-            text=ctx.text,
-            detail={
-                "by": "filter",
-                "reasons": result.reasons,
-                "explanations": result.explanations,
-                "client_id": str(client_id),
-            },
-        )
+        self._audit_rejected(conn, room, ctx, result, client_id, by="filter")
         extra: dict[str, Any] = {
             "reason": result.reasons[0] if result.reasons else "rejected",
             "message": "; ".join(result.explanations),
@@ -199,19 +187,34 @@ class SendPipeline:
             self.moderation.send_resources(conn, room, result.resources)
         if result.urgent:
             self.moderation.alert_crisis(conn, room, None, result.level)
+        self._audit_rejected(conn, room, ctx, result, client_id, by=refusal.code)
+
+    def _audit_rejected(
+        self,
+        conn: Connection,
+        room: RoomState,
+        ctx: MessageContext,
+        result: ChainResult,
+        client_id: Any,
+        *,
+        by: str,
+    ) -> None:
+        """The row of a refused send: who refused it (`filter`, or the sanction's code) and why."""
+        detail: dict[str, Any] = {
+            "by": by,
+            "reasons": result.reasons,
+            "explanations": result.explanations,
+            "client_id": str(client_id),
+        }
+        if result.urgent:
+            detail["urgent"] = True
         self.audit.append(
             "rejected",
             room=room.id,
             actor_session=conn.session,
             actor_name=conn.name,
             text=ctx.text,
-            detail={
-                "by": refusal.code,
-                "reasons": result.reasons,
-                "explanations": result.explanations,
-                "urgent": result.urgent,
-                "client_id": str(client_id),
-            },
+            detail=detail,
         )
 
     def screen_throttled(self, conn: Connection, frame: dict[str, Any]) -> None:
