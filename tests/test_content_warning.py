@@ -55,7 +55,7 @@ def test_check_label_leaves_the_counters_alone():
 
 
 def test_a_crisis_label_is_no_refusal_but_alerts_and_holds_the_message():
-    """'suicidal thoughts' as a label is allowed; the message is urgent, held, with resources, as crisis text."""
+    """'suicidal thoughts' as a label is allowed; the message is urgent, held, with resources."""
     chain = build_chain(SAFE[:4])
     checked = chain.check_label(label("suicidal thoughts"))
     assert checked.status == "held" and checked.urgent and checked.resources == "crisis"

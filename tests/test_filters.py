@@ -301,7 +301,12 @@ def test_crisis_holds_the_conformance_text_urgently_with_resources():
     """The suite's crisis text is held, urgent, naming the resources list."""
     v = verdict_of(CrisisFilter(), CRISIS_TEXT)
     assert v == Verdict(
-        "hold", "crisis", "may be about suicide or self-harm", urgent=True, resources="crisis", level="imminent"
+        "hold",
+        "crisis",
+        "may be about suicide or self-harm",
+        urgent=True,
+        resources="crisis",
+        level="imminent",
     )
 
 

@@ -32,7 +32,20 @@ from chatserver.crisis import patterns as pat
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 LEVELS = ("none", "concern", "passive", "active", "imminent")
-KINDS = ("ideation", "attempt", "selfharm", "means", "place", "time", "recent", "farewell", "vague", "topic")
+KINDS = (
+    "ideation",
+    "attempt",
+    "selfharm",
+    "means",
+    "plan",
+    "place",
+    "time",
+    "recent",
+    "farewell",
+    "vague",
+    "effects",
+    "topic",
+)
 SCOPES = ("overlap", "clause")
 TOP_KEYS = (
     "language",

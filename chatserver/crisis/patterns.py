@@ -206,7 +206,7 @@ def check(seq: Seq, *, top: bool = True) -> str | None:
         return "a gap '..' must stand between two words"
     if any(isinstance(e, End) for e in seq[:-1]):
         return "'$' (the end of the sentence) must come last"
-    if all(isinstance(e, Gap | Opt | End) or (top and e == Word("#")) for e in seq):
+    if top and all(isinstance(e, Gap | Opt | End) or e == Word("#") for e in seq):
         return "every word is optional: the pattern would match anything"
     for element in seq:
         inner = [element.element] if isinstance(element, Opt) else [element]
@@ -408,7 +408,8 @@ def prefilter_regex(keys: Iterable[Anchor]) -> tuple[re.Pattern[str] | None, dic
     branches = [
         _cls(ch) + f"{_cls(ch)}{{0,{_STRETCH}}}+" + _trie(child) for ch, child in sorted(trie.items())
     ]
-    spaced = r"(?:[^\W\d_][ .*_\-]{1,2}){3}[^\W\d_]"  # s u i c i d e, k.i.l.l
+    # s u i c i d e, k.i.l.l, k.m.s: the caller joins the letters and looks again
+    spaced = r"(?:[^\W\d_][ .*_\-]{1,2}){3}[^\W\d_]|[^\W\d_][.\-][^\W\d_][.\-][^\W\d_]"
     return re.compile(r"[\W_]((?:" + "|".join(branches) + ")|" + spaced + ")"), canonical
 
 

@@ -31,10 +31,10 @@ from chatserver.crisis.text import deobfuscate, might_be_obfuscated, plain
 NONE, CONCERN, PASSIVE, ACTIVE, IMMINENT = range(5)
 #: Kinds that are thoughts of dying or its attempt (others are self-harm, or signals around them).
 IDEATION = frozenset({"ideation", "attempt"})
-#: Kinds that turn thoughts of dying into immediate danger.
-PREPARATION = frozenset({"means", "place", "farewell"})
+#: Kinds that turn thoughts of dying into immediate danger: a means, a plan, a place, a goodbye.
+PREPARATION = frozenset({"means", "plan", "place", "farewell"})
 #: Kinds that carry no risk of their own: they only colour the thoughts around them.
-SIGNALS = frozenset({"means", "place", "time", "recent", "farewell", "vague"})
+SIGNALS = frozenset({"means", "place", "time", "recent", "farewell", "vague", "effects"})
 _DELEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
 )
@@ -53,6 +53,8 @@ class Assessment:
     kinds: frozenset[str] = frozenset()
     #: The highest level among thoughts of dying (kinds in IDEATION), for combining with later messages.
     ideation: int = NONE
+    #: The highest level of self-harm found.
+    selfharm: int = NONE
 
     @property
     def name(self) -> str | None:
@@ -213,7 +215,7 @@ class Recogniser:
                     hit.level = min(hit.level, CONCERN) if hit.level > CONCERN else -1
                     if hit.level == CONCERN:
                         hit.kind = "topic"
-                elif hit.level > CONCERN and _someone_else(low, hit):
+                elif hit.level > CONCERN and (_someone_else(low, hit) or _quoted(low, hit)):
                     hit.level, hit.kind = CONCERN, "topic"
         if any(hit.level >= CONCERN for hit in hits):
             self._apply_frames(low, hits)
@@ -222,7 +224,8 @@ class Recogniser:
             return NOTHING
         level = max(hit.level for hit in live)
         ideation = max((hit.level for hit in live if hit.kind in IDEATION), default=NONE)
-        return Assessment(level, frozenset(hit.kind for hit in live), ideation)
+        selfharm = max((hit.level for hit in live if hit.kind == "selfharm"), default=NONE)
+        return Assessment(level, frozenset(hit.kind for hit in live), ideation, selfharm)
 
     def _hits(self, low: str, found: set[int], offset: int) -> list[_Hit]:
         hits = []
@@ -247,13 +250,24 @@ class Recogniser:
                 for match in regex.finditer(low):
                     start, end = match.span()
                     for hit in hits:
-                        if hit.pack is not frame.pack or hit.level <= frame.level:
+                        # Figurative speech cancels signals too ("every day this week" is no date).
+                        if (
+                            hit.pack is not frame.pack
+                            or hit.level < 0
+                            or (frame.level > NONE and hit.level <= frame.level)
+                        ):
                             continue
                         if frame.scope == "overlap":
                             touches = start < hit.end and hit.start < end
                         else:
+                            # The same clause, outside the match itself (a family that names the
+                            # past, "clean 3 weeks but tonight i want to", has already weighed it).
                             lo, hi = _clause(low, hit.start)
-                            touches = lo <= start < hi and not any(lo <= r.start < hi for r in recent)
+                            touches = (
+                                lo <= start < hi
+                                and not (hit.start <= start and end <= hit.end)
+                                and not any(lo <= r.start < hi for r in recent)
+                            )
                         if touches:
                             hit.level = frame.level if frame.level > NONE else -1
                             if frame.level == CONCERN:
@@ -283,6 +297,13 @@ def _negated(text: str, hit: _Hit) -> bool:
     return any(w in negators for w in words)
 
 
+def _quoted(text: str, hit: _Hit) -> bool:
+    # Words in quotation marks are someone's words reported ("she said 'i want to die'"): concern.
+    head = text[: hit.start]
+    straight = head.count('"')
+    return straight % 2 == 1 or head.count("\u201c") > head.count("\u201d")
+
+
 def _someone_else(text: str, hit: _Hit) -> bool:
     pack = hit.pack
     if not pack.other_words:
@@ -303,27 +324,54 @@ def _someone_else(text: str, hit: _Hit) -> bool:
 def combine(current: Assessment, recent: Sequence[Assessment]) -> int:
     """The level of `current` given the same person's `recent` messages (oldest first), 0 to 4.
 
-    Risk is read across messages, never lowered by them:
-    - thoughts of dying (passive or more) and a means, a place or a goodbye, one of them now: imminent;
-    - active thoughts of dying and a time, one of them now: imminent;
-    - an attempt and a moment ("an hour ago") in this message: imminent;
-    - a message with only signals (a time, "it's time", a goodbye) after thoughts of dying carries
-      those thoughts' level.
+    Risk is read across messages and never lowered by them; each rule needs this message to bring
+    one of its parts (a message repeats nothing already said):
+    - thoughts of dying (passive or more) and a means, a plan, a place or a goodbye: imminent;
+    - active thoughts of dying and a time to come: imminent;
+    - self-harm (active) and a means or place at hand: imminent;
+    - an act ("i took them") and its effects, or a moment ago with thoughts or means around: imminent;
+    - a plan and a time, a means or a place: imminent;
+    - "i mean it this time", "do it tonight": with a time and a means, imminent; after thoughts of
+      dying, active at least;
+    - a message of signals only ("tonight", "i'm here now") carries the level of the thoughts before.
     """
     level = current.level
-    before_ideation = max((a.ideation for a in recent), default=NONE)
-    before_kinds: frozenset[str] = frozenset().union(*(a.kinds for a in recent))
-    ideation = max(before_ideation, current.ideation)
-    if ideation >= PASSIVE and (
-        current.kinds & PREPARATION or (current.ideation >= PASSIVE and before_kinds & PREPARATION)
+    now = current.kinds
+    before: frozenset[str] = frozenset().union(*(a.kinds for a in recent))
+    kinds = now | before
+    ideation_before = max((a.ideation for a in recent), default=NONE)
+    ideation = max(ideation_before, current.ideation)
+    harm = max(current.selfharm, max((a.selfharm for a in recent), default=NONE))
+
+    def brings(*parts: frozenset[str] | str) -> bool:
+        # Every part present in the window, and this message brings at least one of them.
+        sets = [frozenset({p}) if isinstance(p, str) else p for p in parts]
+        return all(kinds & s for s in sets) and any(now & s for s in sets)
+
+    if ideation >= PASSIVE and kinds & PREPARATION and (now & PREPARATION or current.ideation >= PASSIVE):
+        return IMMINENT
+    if ideation >= ACTIVE and "time" in kinds and ("time" in now or current.ideation >= ACTIVE):
+        return IMMINENT
+    if harm >= ACTIVE and kinds & _AT_HAND and (now & _AT_HAND or current.selfharm >= ACTIVE):
+        return IMMINENT
+    if brings("attempt", "effects") or (
+        brings("attempt", "recent") and (ideation >= ACTIVE or kinds & PREPARATION - {"farewell"})
     ):
         return IMMINENT
-    if ideation >= ACTIVE and (
-        "time" in current.kinds or (current.ideation >= ACTIVE and "time" in before_kinds)
-    ):
+    if brings("plan", _PLAN_WITH):
         return IMMINENT
-    if "attempt" in current.kinds and "recent" in current.kinds and current.ideation >= ACTIVE:
+    if len(kinds & PREPARATION) >= 2 and now & PREPARATION:  # at the station, and saying sorry
         return IMMINENT
-    if current.kinds and level <= CONCERN and before_ideation >= PASSIVE and current.kinds <= SIGNALS:
-        return max(level, before_ideation)
+    if "vague" in now:
+        if "time" in kinds and kinds & _PLAN_WITH - {"time"}:
+            return IMMINENT
+        if ideation >= PASSIVE:
+            level = max(level, ACTIVE)
+    if now and now <= SIGNALS:
+        harm_before = max((a.selfharm for a in recent), default=NONE)
+        level = max(level, ideation_before if ideation_before >= PASSIVE else NONE, harm_before)
     return level
+
+
+_AT_HAND = frozenset({"means", "place"})
+_PLAN_WITH = frozenset({"time", "means", "place"})

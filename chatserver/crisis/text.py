@@ -12,15 +12,49 @@ import unicodedata
 
 from chatserver.textfold import fold
 
-# Leetspeak inside a word ("k1ll", "mys3lf", "$uicide"). "1" is read as i: "k1ll" is the common
-# spelling; "ki11" is read as "kiii", which the patterns' stretched letters do not need.
-_DELEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-# A word that mixes letters with leet digits or signs; "3am", "10mg" and "2nd" (digits first) are left alone.
-_LEET_WORD = re.compile(r"(?<![\w@$])(?:[a-z][\w@$]*[013457@$][\w@$]*|[@$][a-z][\w@$]*)")
-_HAS_LEET = re.compile(r"[013457@$]")
-# Letters spelled out one by one: "s u i c i d e", "k.i.l.l m.y.s.e.l.f", "d-i-e".
-_SPACED = re.compile(r"(?<![^\W_])(?:[^\W\d_][ .*_\-]{1,2}){3,}[^\W\d_](?![^\W_])")
+# Leetspeak inside a word ("k1ll", "mys3lf", "$uicide", "su!c!dal"). "1" is read as i: "k1ll" is the
+# common spelling. A word that starts with digits ("3am", "10mg", "2nd") is left alone.
+_DELEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+_LEET_WORD = re.compile(
+    r"(?<![\w@$!])(?:[a-z][\w@$!]*[013457@$!][a-z][\w@$!]*|[a-z][\w@$]*[013457@$][\w@$]*|[@$][a-z][\w@$!]*)"
+)
+_HAS_LEET = re.compile(r"[013457@$]|[a-z]![a-z]")
+# Letters spelled out one by one: "s u i c i d e", "k.i.l.l m.y.s.e.l.f", "d-i-e", and "k.m.s".
+_SPACED = re.compile(
+    r"(?<![^\W_])(?:(?:[^\W\d_][ .*_\-]{1,2}){3,}[^\W\d_]|[^\W\d_][.\-][^\W\d_][.\-][^\W\d_]\.?)(?![^\W_])"
+)
 _SPACER = re.compile(r"[ .*_\-]")
+# A few emoji people use for self-harm and suicide, read as words the packs can name (emojiknife...).
+EMOJI = {
+    "\U0001f52a": "emojiknife",  # kitchen knife
+    "\U0001fa78": "emojiblood",  # drop of blood
+    "\U0001f48a": "emojipill",  # pill
+    "\U0001faa2": "emojirope",  # knot
+    "\U0001f52b": "emojigun",  # pistol
+    "\u26b0": "emojicoffin",  # coffin
+    "\U0001fa79": "emojiplaster",  # adhesive bandage
+    "\U0001f309": "emojibridge",  # bridge at night
+    "\U0001faa6": "emojicoffin",  # headstone
+    "\u2620": "emojicoffin",  # skull and crossbones
+    # and the ones that say "joking": a packs' figurative frames name them
+    "\U0001f602": "emojilaugh",  # face with tears of joy
+    "\U0001f923": "emojilaugh",  # rolling on the floor laughing
+    "\U0001f480": "emojiskull",  # skull: laughing ("i'm dead") or death; the packs decide
+    "\U0001f644": "emojieyeroll",  # face with rolling eyes
+    "\U0001f643": "emojieyeroll",  # upside-down face
+    "\U0001f634": "emojisleep",  # sleeping face
+    "\u2b07": "emojidown",  # down arrow
+}
+_EMOJI = str.maketrans(
+    {
+        **{k: f" {v} " for k, v in EMOJI.items()},
+        # Typographic quotes and apostrophes become ASCII ones: quoted speech is someone else's.
+        **dict.fromkeys("\u201c\u201d\u201e\u00ab\u00bb", '"'),
+        **dict.fromkeys("\u2018\u2019\u201a\u00b4`", "'"),
+    }
+)
 
 
 def plain(text: str) -> str:
@@ -32,7 +66,7 @@ def plain(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    folded = unicodedata.normalize("NFKD", fold(text))
+    folded = unicodedata.normalize("NFKD", fold(text.translate(_EMOJI)))
     if folded.isascii():
         return folded
     # Combining accents go; so do emoji and other symbols, but as a space, so words stay apart.
