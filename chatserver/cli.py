@@ -154,6 +154,14 @@ def cmd_check_rooms(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- crisis-score -----------------------------------------------------------------
+def cmd_crisis_score(args: argparse.Namespace) -> int:
+    from chatserver.crisis.score import main as score
+
+    languages = [code.strip() for code in (args.languages or "").split(",") if code.strip()] or None
+    return score(Path(args.corpus), languages, check=args.check, misses=args.misses)
+
+
 # ---- hosts -----------------------------------------------------------------------
 def cmd_hosts(args: argparse.Namespace) -> int:
     from chatserver import auth
@@ -240,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-rooms", help="validate rooms.yaml")
     check.add_argument("path", nargs="?", default=env("ROOMS", "rooms.yaml"))
     check.set_defaults(func=cmd_check_rooms)
+
+    score = sub.add_parser("crisis-score", help="score the crisis recogniser on a labelled corpus")
+    score.add_argument("--corpus", default="tests/data/crisis", help="directory of <language>.jsonl files")
+    score.add_argument("--languages", help="comma-separated pack codes (default: every corpus file)")
+    score.add_argument("--check", action="store_true", help="exit 1 when a target of issue 13 is missed")
+    score.add_argument("--misses", action="store_true", help="also list the lines read wrongly")
+    score.set_defaults(func=cmd_crisis_score)
 
     _add_hosts(sub)
     _add_audit(sub)

@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 import yaml
 
 from chatserver import helplines
+from chatserver.crisis import pack_problems as crisis_pack_problems
+from chatserver.crisis import packs as crisis_packs
+from chatserver.crisis import shipped_languages as crisis_shipped_languages
 from chatserver.errors import ConfigError
 from chatserver.filters import (
     CrisisFilter,
@@ -29,6 +32,7 @@ from chatserver.filters import (
     build_filter,
     parse_spec,
 )
+from chatserver.filters.crisis import option_problems as crisis_option_problems
 from chatserver.hours import Hours, Span, check_timezone, find_overlaps, parse_day, parse_ranges
 
 TOP_KEYS = ("defaults", "resources", "snippets", "rooms")
@@ -43,6 +47,7 @@ DEFAULT_KEYS = (
     "escalate_after",
     "resources",
     *HOSTED_KEYS,
+    "languages",  # the crisis filter's phrase packs (issue 13)
 )
 ROOM_KEYS = (
     "id",
@@ -59,6 +64,7 @@ ROOM_KEYS = (
     "resources",
     "filters",
     *HOSTED_KEYS,
+    "languages",  # the crisis filter's phrase packs (issue 13)
 )
 RESOURCE_KEYS = (
     "name",
@@ -87,6 +93,7 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "hours": None,  # always open
         "when_unhosted": "open",  # as before hosts were tracked
         "unhosted_grace": 60.0,
+        "languages": None,  # every shipped crisis phrase pack
     }
 )
 #: What a room does while no host is on duty; docs/protocol.md says what each means for participants.
@@ -127,6 +134,8 @@ class Room:
     snippets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType[str, str]({}))
     opening: str | None = None
     closing: str | None = None
+    #: The crisis phrase packs the room reads (language codes); None: every shipped pack.
+    languages: tuple[str, ...] | None = None
 
     @property
     def guidelines_required(self) -> bool:
@@ -160,9 +169,10 @@ def parse_rooms(text: str, path: str = "rooms.yaml") -> RoomsConfig:
     """Validate rooms.yaml text; `path` only labels the problems. Raises ConfigError with every problem."""
     parser = _Parser(path)
     rooms = parser.parse(text)
-    if parser.problems:
+    broken_packs = crisis_pack_problems()  # already PACK_PATH:LINE: message
+    if parser.problems or broken_packs:
         parser.problems.sort(key=lambda p: p[0])
-        raise ConfigError([f"{path}:{line}: {message}" for line, message in parser.problems])
+        raise ConfigError([f"{path}:{line}: {message}" for line, message in parser.problems] + broken_packs)
     return RoomsConfig(path, MappingProxyType(rooms))
 
 
@@ -469,6 +479,7 @@ class _Parser:
             "hours": lambda n: self.hours(n, f"'hours' in {where}"),
             "when_unhosted": lambda n: self.when_unhosted(n, f"'when_unhosted' in {where}"),
             "unhosted_grace": lambda n: self.seconds(n, f"'unhosted_grace' in {where}"),
+            "languages": lambda n: self.languages(n, f"'languages' in {where}"),
         }
         for key, check in checks.items():
             if key in fields:
@@ -482,6 +493,8 @@ class _Parser:
         if fields is None:
             return {"broken_filters": True}
         out = self.settings(fields, "defaults")
+        if "languages" in fields:
+            out["languages_at"] = fields["languages"]
         if "resources" in fields:
             names = self.list_names(fields["resources"][1], "'resources' in defaults", lists)
             if names is not None:
@@ -489,7 +502,8 @@ class _Parser:
         if "filters" in fields:
             filters_node = fields["filters"][1]
             # Built here only to report problems once, at these lines; each room builds its own.
-            if self.filters(filters_node, "defaults", lists) is None:
+            languages = out.get("languages")
+            if self.filters(filters_node, "defaults", lists, languages, fields.get("languages")) is None:
                 out["broken_filters"] = True
             out["filters"] = filters_node
         if "snippets" in fields:
@@ -499,7 +513,14 @@ class _Parser:
                 out[key] = fields[key][1]  # checked in each room, against the snippets that room offers
         return out
 
-    def filters(self, node: yaml.Node, where: str, lists: Mapping[str, Any]) -> list[Filter] | None:
+    def filters(
+        self,
+        node: yaml.Node,
+        where: str,
+        lists: Mapping[str, Any],
+        languages: tuple[str, ...] | None = None,
+        languages_at: tuple[yaml.Node, yaml.Node] | None = None,
+    ) -> list[Filter] | None:
         if not isinstance(node, yaml.SequenceNode):
             self.problem(
                 node, f"'filters' in {where} must be a list of filters (use [] for none), got {_show(node)}"
@@ -509,21 +530,70 @@ class _Parser:
         built: list[Filter] = []
         for item in node.value:
             try:
-                built.append(build_filter(*parse_spec(self.value(item))))
+                name, options = parse_spec(self.value(item))
+                if name == "crisis":
+                    if not self.crisis_options(item, options, where, languages, languages_at):
+                        continue
+                    if languages is not None and "languages" not in options:
+                        options = {**options, "languages": list(languages)}
+                built.append(build_filter(name, options))
             except FilterConfigError as exc:
                 self.problem(item, f"{where}: {exc}")
                 continue
             except (yaml.YAMLError, TypeError) as exc:
                 self.problem(item, f"{where}: this filter item cannot be read ({exc})")
                 continue
-            if isinstance(built[-1], CrisisFilter) and built[-1].resources not in lists:
-                known = ", ".join(lists) or "none defined"
-                self.problem(
-                    item,
-                    f"{where}: the crisis filter names resources list '{built[-1].resources}', "
-                    f"which is not a top-level resources list ({known})",
-                )
+            for list_name in built[-1].resource_lists if isinstance(built[-1], CrisisFilter) else ():
+                if list_name not in lists:
+                    known = ", ".join(lists) or "none defined"
+                    self.problem(
+                        item,
+                        f"{where}: the crisis filter names resources list '{list_name}', "
+                        f"which is not a top-level resources list ({known})",
+                    )
         return None if len(self.problems) > before else built
+
+    # -- crisis: languages and phrase-pack extensions (issue 13) ------------
+
+    def languages(self, node: yaml.Node, what: str) -> tuple[str, ...] | None:
+        """`languages: [en, es]`: crisis phrase-pack codes, checked against the packs by the crisis filter."""
+        codes = self.names(node, what)
+        if codes is None:
+            return None
+        for code, item in zip(codes, node.value, strict=True):
+            if not crisis_packs.LANGUAGE.fullmatch(code):
+                self.problem(item, f"each of {what} must be a language code like en or pt, got {code!r}")
+                return None
+        return tuple(dict.fromkeys(codes))
+
+    def crisis_options(
+        self,
+        item: yaml.Node,
+        options: Mapping[str, Any],
+        where: str,
+        languages: tuple[str, ...] | None,
+        languages_at: tuple[yaml.Node, yaml.Node] | None,
+    ) -> bool:
+        """Report the crisis filter's `levels`, `phrases` and languages problems at their own lines."""
+        ok = True
+        for path, message in crisis_option_problems(options):
+            self.problem(_node_at(_options_node(item), path), f"{where}: filter 'crisis': {message}")
+            ok = False
+        phrases = options.get("phrases")
+        added = set(phrases) if isinstance(phrases, Mapping) else set()
+        chosen = options.get("languages", languages)
+        shipped = set(crisis_shipped_languages())
+        for code in chosen if isinstance(chosen, list | tuple) else ():
+            if code not in shipped and code not in added:
+                at = languages_at[1] if languages_at is not None and "languages" not in options else item
+                self.problem(
+                    at,
+                    f"{where}: no crisis phrase pack for language '{code}' (shipped: "
+                    f"{', '.join(sorted(shipped))}; or add phrases for it under the crisis filter's "
+                    f"'phrases: {{{code}: {{...}}}}')",
+                )
+                ok = False
+        return ok
 
     # -- hosted rooms: hours, unhosted mode, snippets -----------------------
 
@@ -760,12 +830,13 @@ class _Parser:
         else:
             names = defaults.get("resources", tuple(lists))
         filters_node = None
+        languages_at = fields.get("languages") or defaults.get("languages_at")
         if "filters" in fields:
             filters_node = fields["filters"][1]
-            filters = self.filters(filters_node, where, lists)
+            filters = self.filters(filters_node, where, lists, settings["languages"], languages_at)
         elif "filters" in defaults and not defaults.get("broken_filters"):
             filters_node = defaults["filters"]
-            filters = self.filters(filters_node, "defaults", lists)
+            filters = self.filters(filters_node, "defaults", lists, settings["languages"], languages_at)
         else:
             filters = [] if not defaults.get("broken_filters") else None
         snippets, scripts = self.room_scripts(node, fields, where, defaults, settings["max_length"])
@@ -808,4 +879,29 @@ class _Parser:
             snippets=MappingProxyType(dict(snippets)),
             opening=scripts["opening"],
             closing=scripts["closing"],
+            languages=settings["languages"],
         )
+
+
+def _options_node(item: yaml.Node) -> yaml.Node:
+    # `- crisis: {...}` holds its options under the name; `- {filter: crisis, ...}` holds them itself.
+    if isinstance(item, yaml.MappingNode) and len(item.value) == 1:
+        key, value = item.value[0]
+        if isinstance(key, yaml.ScalarNode) and key.value != "filter":
+            return value
+    return item
+
+
+def _node_at(node: yaml.Node, path: tuple[str | int, ...]) -> yaml.Node:
+    """The node at `path` (mapping keys, 1-based list positions) under `node`, or the deepest found."""
+    for step in path:
+        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            found = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 < step <= len(node.value):
+            found = node.value[step - 1]
+        else:
+            found = None
+        if found is None:
+            break
+        node = found
+    return node

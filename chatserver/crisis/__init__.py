@@ -127,8 +127,9 @@ def recogniser_for(languages: tuple[str, ...] | None = None, extension: Extensio
     shipped = shipped_packs()
     added = {language: entries for language, entries in extension}
     chosen = tuple(sorted(shipped)) if languages is None else languages
-    if languages is None:
-        chosen += tuple(lang for lang in added if lang not in shipped and lang != ANY_LANGUAGE)
+    if languages is None or languages == ():
+        # every pack, or (an empty choice) only the extended ones: check-rooms checks phrases that way
+        chosen = chosen + tuple(lang for lang in added if lang not in chosen and lang != ANY_LANGUAGE)
     packs = []
     for language in chosen:
         if language not in shipped and language not in added:

@@ -190,14 +190,18 @@ def option_problems(options: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
     problems = level_problems(options.get("levels"))
     extension, shape = phrase_extension(options.get("phrases"))
     problems += shape
-    if not shape:
-        languages = options.get("languages")
-        try:
-            recogniser_for(tuple(languages) if isinstance(languages, list | tuple) else None, extension)
-        except ExtensionError as exc:
-            problems.append(_problem(exc.path, f"option 'phrases': {exc}"))
-        except (KeyError, PackError):
-            pass  # reported by the filter itself (unknown language) or by check-rooms (broken pack)
+    # Each language's phrases on their own, so every broken one is reported, not just the first.
+    for language, entries in extension:
+        for key, sources in entries:
+            for number in range(len(sources)):
+                one = ((language, ((key, (sources[number],)),)),)
+                try:
+                    recogniser_for((), one)
+                except ExtensionError as exc:
+                    path = exc.path[:-1] + (number + 1,)
+                    problems.append(_problem(path, f"option 'phrases': {exc}"))
+                except (KeyError, PackError):
+                    pass  # reported by check-rooms (a broken shipped pack)
     return problems
 
 
