@@ -336,9 +336,10 @@ def _element_anchors(
         return None
     if isinstance(element, Word):
         parts = _word_parts(element.text)
-        key = collapse(parts[0].replace(_UMLAUT_MARK, ""))
         exact = not element.stem and len(parts) == 1
-        return cost(key), frozenset({(key, exact)})
+        # "müde" is also written "mude" and "muede": look for both.
+        keys = {collapse(parts[0].replace(_UMLAUT_MARK, spelling)) for spelling in ("", "e")}
+        return sum(cost(key) for key in keys), frozenset((key, exact) for key in keys)
     alt = pieces[element.name] if isinstance(element, Ref) else element
     total = 0
     found: set[Anchor] = set()
