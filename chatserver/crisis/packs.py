@@ -60,7 +60,7 @@ TOP_KEYS = (
     "hints",
 )
 FAMILY_KEYS = ("name", "level", "kind", "patterns")
-FRAME_KEYS = ("name", "level", "scope", "patterns")
+FRAME_KEYS = ("name", "level", "scope", "kinds", "patterns")
 LANGUAGE = re.compile(r"[a-z]{2,3}")
 #: Extension keys in rooms.yaml `phrases: {en: {KEY: [...]}}`: a level, or `quiet` for figurative frames.
 EXTENSION_KEYS = ("concern", "passive", "active", "imminent", "quiet")
@@ -95,6 +95,8 @@ class Frame:
     scope: str
     patterns: tuple[pat.Seq, ...]
     line: int = 0
+    #: The kinds of match it lowers (empty: every kind), e.g. laughter lowers ideation, not self-harm.
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +367,14 @@ def _groups(
         if level is None or (not frame and kind is None):
             continue
         if frame:
-            yield Frame(name or where, level, second or "overlap", tuple(seqs), _line(item))
+            kinds: tuple[str, ...] = ()
+            if "kinds" in fields:
+                kinds = tuple(v for _, v in reader.strings(fields["kinds"], f"'kinds' of {where}"))
+                for bad in (k for k in kinds if k not in KINDS):
+                    reader.problem(
+                        fields["kinds"], f"'kinds' of {where}: {bad!r} is not one of {', '.join(KINDS)}"
+                    )
+            yield Frame(name or where, level, second or "overlap", tuple(seqs), _line(item), kinds)
         else:
             yield Family(name or where, level, kind or "ideation", tuple(seqs), _line(item))
 

@@ -84,12 +84,13 @@ class _Compiled:
     needed by most rooms, and compiling them all would slow every start and reload.
     """
 
-    __slots__ = ("level", "kind", "scope", "pack", "_sources", "_regexes")
+    __slots__ = ("level", "kind", "scope", "kinds", "pack", "_sources", "_regexes")
 
     def __init__(self, group: Family | Frame, pack: Pack) -> None:
         self.level = LEVELS.index(group.level)
         self.kind = group.kind if isinstance(group, Family) else "frame"
         self.scope = group.scope if isinstance(group, Frame) else "overlap"
+        self.kinds = frozenset(group.kinds) if isinstance(group, Frame) else frozenset()
         self.pack = pack
         own = [pat.has_word(s, pack.pieces, pack.negators) for s in group.patterns]
         self._sources = tuple(
@@ -255,6 +256,7 @@ class Recogniser:
                             hit.pack is not frame.pack
                             or hit.level < 0
                             or (frame.level > NONE and hit.level <= frame.level)
+                            or (frame.kinds and hit.kind not in frame.kinds)
                         ):
                             continue
                         if frame.scope == "overlap":
