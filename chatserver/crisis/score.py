@@ -85,8 +85,11 @@ class Report:
 
     @staticmethod
     def recognised(o: Outcome) -> bool:
-        """A risk line is recognised when it would alert or hold; a concern line when it has any level."""
-        return o.alarm if o.item.level not in ("none", "concern") else o.level != "none"
+        """A risk line is recognised when it would alert or hold; a concern line when it has any level;
+        a line whose context makes it no risk at all (a `context` line labelled none) when it is quiet."""
+        if o.item.level == "none":
+            return not o.alarm
+        return o.alarm if o.item.level != "concern" else o.level != "none"
 
     def recall(self, category: str) -> tuple[float, int]:
         return self._rate((o for o in self.outcomes if o.item.category == category), self.recognised)
