@@ -5,7 +5,7 @@
 // in this tab's sessionStorage and goes out as `Authorization: Bearer TOKEN`.
 // Everything people typed reaches the page through `el` / `nameEl` / `textEl`
 // (text nodes, <bdi>, dir="auto"); nothing uses innerHTML.
-import { $, el, nameEl, ss, textEl } from "./common.js";
+import { $, dayAndTime, el, nameEl, relativeText, ss, textEl } from "./common.js";
 
 const TOKEN_KEY = "cs.admin.token";
 const REFRESH_MS = 5000;
@@ -199,12 +199,14 @@ function forget() {
   state.escalateAfter.clear();
   state.problem = "";
   $("#rooms-table tbody").replaceChildren();
+  $("#coverage-table tbody").replaceChildren();
   $("#escalations").replaceChildren();
   $("#results-table tbody").replaceChildren();
   $("#transcript-list").replaceChildren();
   $("#results").hidden = true;
   $("#transcript").hidden = true;
-  for (const id of ["#held-summary", "#people-summary", "#rooms-updated", "#search-status", "#search-error"]) {
+  for (const id of ["#held-summary", "#people-summary", "#rooms-updated", "#search-status", "#search-error",
+    "#coverage-summary", "#coverage-hosts", "#coverage-next"]) {
     $(id).textContent = "";
   }
   $("#q-room").replaceChildren(el("option", { value: "" }, "All rooms"));
@@ -253,6 +255,7 @@ function refresh({ throwing = false } = {}) {
         learnTitles(rooms);
         renderEscalations(escalations);
         renderRooms(rooms);
+        renderCoverage(rooms);
         setProblem("");
       } finally {
         state.busy = null;
@@ -374,6 +377,99 @@ function renderRooms(rooms) {
   if (longRooms) summary += `; ${plural(longRooms, "room has", "rooms have")} a message waiting long`;
   say($("#held-summary"), summary + ".");
   $("#held-summary").classList.toggle("summary-long", longRooms > 0);
+}
+
+// ---- coverage: rooms open without a host, the next gaps, who is on duty where ----------------------
+const UNHOSTED_WORDS = {
+  open: "stays open",
+  premoderate: "messages wait for a host",
+  read_only: "read-only",
+  closed: "closes",
+};
+
+/** "Tuesday 19:00 (in 3 hours)" in the admin's own time zone; "" when there is no such time. */
+function whenText(iso) {
+  const day = dayAndTime(iso);
+  return day ? `${day} (${relativeText(new Date(iso))})` : "";
+}
+
+/** Where a room stands: within its timetable or not (a room without hours always is). */
+function inHours(room) {
+  if (!room.next_closing) return !room.next_opening;
+  return !room.next_opening || room.next_closing < room.next_opening;
+}
+
+function nowText(room, onDuty) {
+  if (room.mode === "closed") {
+    if (inHours(room)) return ["Closed: no host on duty"];
+    const opens = whenText(room.next_opening);
+    return ["Closed", opens ? ` until ${opens}` : ""];
+  }
+  if (onDuty.length) return ["Open, hosted"];
+  const more = { premoderate: ": messages wait for a host", read_only: ": read-only" }[room.mode] || "";
+  return [el("strong", {}, "Open without a host"), more];
+}
+
+function gapText(room) {
+  if (!room.next_closing && !room.next_opening) return el("span", { class: "hint" }, "none: always open");
+  if (!inHours(room)) return ["now, until ", whenText(room.next_opening)];
+  if (!room.next_opening) return ["from ", whenText(room.next_closing)];
+  return ["from ", whenText(room.next_closing), " to ", dayAndTime(room.next_opening)];
+}
+
+function renderCoverage(rooms) {
+  const body = $("#coverage-table tbody");
+  const where = new Map(); // host name -> titles of the rooms they are on duty in
+  const unhosted = [];
+  let open = 0;
+  const rows = rooms.map((room) => {
+    const onDuty = Array.isArray(room.hosts_on_duty) ? room.hosts_on_duty.map(String) : [];
+    const names = Array.isArray(room.host_names) ? room.host_names.map(String) : [];
+    const title = roomTitle(room.id);
+    for (const name of onDuty) where.set(name, [...(where.get(name) || []), title]);
+    const isOpen = room.mode !== "closed";
+    if (isOpen) open += 1;
+    if (isOpen && !onDuty.length) unhosted.push(title);
+    const tr = el("tr", { dataset: { room: room.id }, class: isOpen && !onDuty.length ? "unhosted" : null },
+      el("th", { scope: "row" }, el("span", { class: "room-name", dir: "auto" }, title)),
+      el("td", { class: "mode" }, ...nowText(room, onDuty)),
+      el("td", { class: "on-duty" }, onDuty.length
+        ? onDuty.flatMap((n, i) => (i ? [", ", nameEl(n)] : [nameEl(n)]))
+        : [el("span", { class: "hint" }, "none"),
+          names.length ? el("span", { class: "hint" }, " (its hosts: ", ...names.flatMap((n, i) => (i ? [", ", nameEl(n)] : [nameEl(n)])), ")") : null]),
+      el("td", { class: "gap" }, gapText(room)),
+      el("td", {}, UNHOSTED_WORDS[room.when_unhosted] || String(room.when_unhosted || "")));
+    return tr;
+  });
+  body.replaceChildren(...rows);
+
+  let summary;
+  if (unhosted.length) {
+    summary = `${plural(unhosted.length, "room is", "rooms are")} open without a host: ${unhosted.join(", ")}.`;
+  } else if (open) {
+    summary = open === 1 ? "The open room has a host on duty." : `All ${open} open rooms have a host on duty.`;
+  } else {
+    summary = "No room is open right now.";
+  }
+  say($("#coverage-summary"), summary);
+  $("#coverage-summary").classList.toggle("gap", unhosted.length > 0);
+
+  $("#coverage-hosts").replaceChildren(...(where.size
+    ? ["On duty: ", ...[...where].flatMap(([name, titles], i) => [i ? "; " : "", nameEl(name), ` in ${titles.join(", ")}`]), "."]
+    : ["No host is on duty anywhere right now."]));
+
+  // The soonest change in the timetables: the next room to close, and the next to open.
+  const soonest = (list, key) => list.filter((r) => r[key]).sort((a, b) => (a[key] < b[key] ? -1 : 1))[0];
+  const closing = soonest(rooms.filter(inHours), "next_closing"); // a closed room's next closing is no gap
+  const opening = soonest(rooms, "next_opening");
+  const next = [];
+  if (closing) next.push(`Next to close: ${roomTitle(closing.id)}, ${whenText(closing.next_closing)}.`);
+  if (opening) {
+    const hosts = new Set(Array.isArray(opening.host_names) ? opening.host_names : []);
+    const ready = [...where.keys()].some((n) => hosts.has(n));
+    next.push(`Next to open: ${roomTitle(opening.id)}, ${whenText(opening.next_opening)}${ready ? "." : "; none of its hosts is on duty now."}`);
+  }
+  $("#coverage-next").textContent = next.join(" ");
 }
 
 function newRoomRow(id) {

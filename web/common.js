@@ -57,6 +57,47 @@ export function timeEl(ts) {
   return el("time", { datetime: valid ? date.toISOString() : null }, valid ? timeFormat.format(date) : "");
 }
 
+// ---- opening times: always in the person's own time zone (the browser's) ----------------------
+const dayFormat = new Intl.DateTimeFormat("en", { weekday: "long" });
+const longDayFormat = new Intl.DateTimeFormat("en", { weekday: "long", day: "numeric", month: "long" });
+const relativeFormat = new Intl.RelativeTimeFormat("en", { numeric: "always" });
+// The person's own clock: "19:00" or "7:00 PM".
+const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+
+function localDay(date) {
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+/** "in 3 hours", "in 25 minutes", "in 2 days" (or "3 hours ago"), rounded as people say it. */
+export function relativeText(date, now = new Date()) {
+  const minutes = Math.round((date.getTime() - now.getTime()) / 60000);
+  if (Math.abs(minutes) < 1) return "in less than a minute";
+  if (Math.abs(minutes) < 60) return relativeFormat.format(minutes, "minute");
+  const hours = Math.round(minutes / 60);
+  if (Math.abs(hours) < 36) return relativeFormat.format(hours, "hour");
+  // Further off, days as on a calendar: Sunday 19:00 and Sunday 20:30 are both "in 2 days" on a Friday.
+  return relativeFormat.format(Math.round((localDay(date) - localDay(now)) / 86400000), "day");
+}
+
+/**
+ * A moment as a person says it, in their own time zone: "today 19:00", "tomorrow 09:30",
+ * "Tuesday 19:00", or with the date when it is more than six days away. "" when not a time.
+ */
+export function dayAndTime(iso, now = new Date()) {
+  const date = new Date(iso);
+  if (!iso || Number.isNaN(date.getTime())) return "";
+  const days = Math.round((localDay(date) - localDay(now)) / 86400000);
+  const day = days === 0 ? "today" : days === 1 ? "tomorrow"
+    : days > 1 && days < 7 ? dayFormat.format(date) : longDayFormat.format(date);
+  return `${day} ${clockFormat.format(date)}`;
+}
+
+/** "Opens Tuesday 19:00 (in 3 hours)": when a closed room opens, or "" when nobody can say. */
+export function opensText(iso, now = new Date()) {
+  const when = dayAndTime(iso, now);
+  return when ? `Opens ${when} (${relativeText(new Date(iso), now)})` : "";
+}
+
 export function waitedText(seconds) {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `waiting ${s} s`;

@@ -18,6 +18,11 @@ const state = {
   notes: new Map(), // "room session" -> [note]
   actions: [], // sanctions waiting for their "done" notice
   discovered: false,
+  onBreak: ss.get("cs.host.break", false), // the host chose "Take a break" (kept across reloads of this tab)
+  dutyPending: false,
+  sound: ss.get("cs.host.sound", false), // a short tone for urgent alerts in the background: off unless chosen
+  current: null, // the held item the keyboard shortcuts act on
+  modes: new Map(), // room id -> mode, from /api/rooms at sign-in
 };
 
 const toast = $("#toast");
@@ -84,8 +89,9 @@ function showConsole() {
 
 function signOut() {
   socket.stop();
-  for (const key of ["cs.host.token", "cs.host.resume"]) ss.remove(key);
+  for (const key of ["cs.host.token", "cs.host.resume", "cs.host.break"]) ss.remove(key);
   state.token = null;
+  state.onBreak = false;
   resetAll();
   showSignin();
 }
@@ -117,6 +123,11 @@ function onWelcome(w) {
     return;
   }
   showConsole();
+  // A new connection starts on duty: a host who chose a break stays on it (before any join counts them).
+  state.onBreak = ss.get("cs.host.break", false);
+  if (state.onBreak) socket.send({ type: "duty", on: false });
+  renderDuty();
+  learnModes();
   if (state.discovered && !state.probing.size) {
     for (const id of state.rooms.keys()) socket.send({ type: "join", room: id, accept_guidelines: true });
     return;
@@ -148,6 +159,23 @@ async function discoverRooms(announced) {
   if (!ids.length) $("#rooms-loading").textContent = "There are no rooms yet.";
 }
 
+/** Each room's mode now (open, premoderate, read_only, closed): `mode` notices keep it current after. */
+async function learnModes() {
+  try {
+    const response = await fetch("/api/rooms", { cache: "no-store" });
+    for (const r of await response.json()) {
+      state.modes.set(r.id, r.mode || "open");
+      const room = state.rooms.get(r.id);
+      if (room && !room.modeHeard) {
+        room.mode = r.mode || "open";
+        updateRoom(room);
+      }
+    }
+  } catch {
+    /* the cards say what presence tells them; notices bring the mode when it changes */
+  }
+}
+
 // ---- rooms -----------------------------------------------------------------
 function onJoined(j) {
   const probing = state.probing.delete(j.room);
@@ -168,6 +196,14 @@ function onJoined(j) {
     placeRoomCard(room);
   }
   Object.assign(room, { title: j.title || j.room, members: j.members, slowmode: j.slowmode || 0, locked: Boolean(j.locked) });
+  if ("hosts" in j) room.hosts = Number(j.hosts) || 0;
+  if (!room.modeHeard && state.modes.has(j.room)) room.mode = state.modes.get(j.room);
+  if (j.snippets && typeof j.snippets === "object") {
+    room.snippets = j.snippets;
+    room.opening = j.opening || null;
+    room.closing = j.closing || null;
+    renderSnippets(room);
+  }
   for (const m of j.history || []) onMessage(m, true);
   // The queue we get on (re)join is the whole truth for that room.
   for (const [id, item] of [...state.held]) {
@@ -191,6 +227,7 @@ const SLOW_CHOICES = [[0, "Off"], [5, "5 seconds"], [10, "10 seconds"], [30, "30
 function newRoom(id) {
   const room = {
     id, title: id, members: 0, slowmode: 0, locked: false,
+    hosts: null, mode: "open", snippets: {}, opening: null, closing: null,
     people: new Map(), // session -> person (someone whose session we have seen)
     present: new Map(), // name -> <li> for people seen only in presence so far
     feed: new Map(), // message id -> <li>
@@ -203,18 +240,34 @@ function newRoom(id) {
   lock.addEventListener("click", () => socket.send({ type: "lock", room: id, locked: !room.locked }));
   const lockHint = el("span", { class: "hint", hidden: true }, "Locked: only hosts can post.");
   const postId = `post-${id}`;
-  const postInput = el("input", { id: postId, type: "text", maxlength: "2000", autocomplete: "off" });
-  const post = el("form", { class: "inline-form" },
-    el("label", { for: postId }, "Post in this room as a host"), postInput,
-    el("div", { class: "actions" }, el("button", { type: "submit" }, "Post")));
+  const postInput = el("textarea", { id: postId, rows: "3", maxlength: "2000", "aria-describedby": `${postId}-hint` });
+  const snippets = el("div", { class: "snippets", role: "group", "aria-label": "Snippets" });
+  const post = el("form", { class: "inline-form post-form" },
+    el("label", { for: postId }, "Post in this room as a host"),
+    snippets, postInput,
+    el("div", { class: "actions" },
+      el("button", { type: "submit", class: "primary" }, "Post"),
+      el("span", { id: `${postId}-hint`, class: "hint" }, "Ctrl+Enter posts. A snippet only fills the box: edit it, then Post.")));
   post.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = postInput.value.trim();
-    if (text && socket.send({ type: "send", room: id, text, client_id: "h" + newId() })) postInput.value = "";
+    if (text && socket.send({ type: "send", room: id, text, client_id: "h" + newId() })) {
+      postInput.value = "";
+      fitBox(postInput);
+    }
+  });
+  postInput.addEventListener("input", () => fitBox(postInput));
+  postInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+      event.preventDefault();
+      post.requestSubmit();
+    }
   });
   room.ui = {
     title: el("span", {}, id),
     count: el("span", { class: "count" }),
+    cover: el("p", { class: "room-cover" }),
+    snippets, postInput,
     slow, lock, lockHint,
     peopleCount: el("span", {}, "0"),
     peopleList: el("ul", { class: "people" }),
@@ -225,13 +278,15 @@ function newRoom(id) {
   const ui = room.ui;
   room.card = el("section", { class: "room-card", "aria-labelledby": titleId, dataset: { room: id } },
     el("h3", { id: titleId }, ui.title, " ", ui.count),
+    ui.cover,
     el("div", { class: "switches" },
       el("div", { class: "field" }, el("label", { for: slowId }, "Slow mode"), slow),
       lock, lockHint),
+    post,
     el("details", { class: "people-box", open: true },
       el("summary", {}, "People (", ui.peopleCount, ")"), ui.peopleEmpty, ui.peopleList),
     el("details", { class: "feed-box" },
-      el("summary", {}, "Recent messages"), ui.feedEmpty, ui.feedList, post));
+      el("summary", {}, "Recent messages"), ui.feedEmpty, ui.feedList));
   return room;
 }
 
@@ -251,6 +306,10 @@ function updateRoom(room) {
   ui.title.textContent = room.title;
   ui.feedList.setAttribute("aria-label", `Recent messages in ${room.title}`);
   ui.count.textContent = `· ${room.members} here · ${heldCount(room.id)} waiting`;
+  const cover = coverText(room);
+  ui.cover.className = ("room-cover " + cover.kind).trim();
+  ui.cover.replaceChildren(el("span", { class: "dot", "aria-hidden": "true" }), cover.text);
+  ui.cover.hidden = !cover.text;
   const value = String(Number(room.slowmode) || 0);
   if (![...ui.slow.options].some((o) => o.value === value)) ui.slow.append(el("option", { value }, `${value} seconds`));
   ui.slow.value = value;
@@ -260,6 +319,78 @@ function updateRoom(room) {
   ui.peopleCount.textContent = String(n);
   ui.peopleEmpty.hidden = n > 0;
   ui.feedEmpty.hidden = ui.feedList.children.length > 0;
+}
+
+const MODE_WORDS = {
+  premoderate: "every participant message waits for a host",
+  read_only: "participants can read but not post",
+  closed: "closed to participants",
+};
+
+/** Who is looking after the room, as its participants see it. */
+function coverText(room) {
+  const n = room.hosts;
+  const hosts = n === null ? "" : n === 0 ? "No host on duty" : n === 1 ? "1 host on duty" : `${n} hosts on duty`;
+  if (room.mode && room.mode !== "open") {
+    return { kind: room.mode === "closed" ? "closed" : "unhosted", text: `${hosts ? hosts + "; " : ""}${MODE_WORDS[room.mode] || room.mode}` };
+  }
+  return { kind: n === 0 ? "unhosted" : n ? "hosted" : "", text: hosts };
+}
+
+const humanName = (name) => {
+  const words = String(name).replace(/[_-]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+};
+
+/** The room's snippets as buttons: one click puts the text in the post box, to edit before posting. */
+function renderSnippets(room) {
+  const names = Object.keys(room.snippets || {});
+  const rank = (name) => (name === room.opening ? 0 : name === room.closing ? 2 : 1);
+  names.sort((a, b) => rank(a) - rank(b));
+  room.ui.snippets.replaceChildren(...names.map((name) => {
+    // The session's scripts are marked as such: "Opening script", or "Opening script: Welcome".
+    const script = name === room.opening ? "Opening script" : name === room.closing ? "Closing script" : "";
+    const own = humanName(name);
+    const label = !script ? own : script.startsWith(own + " ") ? script : `${script}: ${own}`;
+    return el("button", {
+      type: "button", class: "snippet" + (script ? " script" : ""), dataset: { snippet: name },
+      onclick: () => useSnippet(room, name),
+    }, label);
+  }));
+  room.ui.snippets.hidden = names.length === 0;
+}
+
+function useSnippet(room, name) {
+  const box = room.ui.postInput;
+  const text = String(room.snippets[name] ?? "");
+  if (!box.value.trim()) {
+    box.value = text;
+  } else {
+    // Keep what the host has written: the snippet goes in where the cursor is.
+    const start = box.selectionStart ?? box.value.length;
+    const end = box.selectionEnd ?? start;
+    const before = box.value.slice(0, start);
+    const glue = before && !/\s$/.test(before) ? " " : "";
+    box.setRangeText(glue + text, start, end, "end");
+  }
+  fitBox(box);
+  box.focus({ preventScroll: true });
+  box.scrollTop = 0;
+}
+
+/** A box as tall as its text (within the stylesheet's max-height), so a whole snippet can be read. */
+function fitBox(box) {
+  box.style.height = "auto"; // CSSOM, not an inline style attribute: the CSP allows it
+  box.style.height = `${box.scrollHeight + 2}px`;
+}
+
+/** The words a newcomer is welcomed with: the room's "welcome" snippet, else a plain default. */
+function welcomeText(room) {
+  const snippets = room.snippets || {};
+  if (snippets.welcome) return String(snippets.welcome);
+  const other = Object.keys(snippets).find((n) => n !== room.opening && n !== room.closing && /welcome|hello|greet/i.test(n));
+  return other ? String(snippets[other])
+    : "Hello, and welcome. I'm one of the volunteer hosts here. Take your time: reading along is fine.";
 }
 
 /** The person behind `from` in `room`, created (with a row in the people list) when first seen. */
@@ -294,6 +425,7 @@ function renderPerson(room, session) {
   if (p.muted) chips.push(el("span", { class: "badge warn" }, "muted"));
   if (p.banned) chips.push(el("span", { class: "badge urgent" }, "banned"));
   if (p.left) chips.push(el("span", { class: "hint" }, "left"));
+  if (p.greeted) chips.push(el("span", { class: "hint" }, "greeted"));
   const notes = state.notes.get(`${room.id} ${session}`) || [];
   if (notes.length) chips.push(el("span", { class: "badge" }, `${notes.length} note${notes.length > 1 ? "s" : ""}`));
   p.ui.name.textContent = p.name;
@@ -310,7 +442,9 @@ function personEl(room, session, p) {
   const toggle = el("button", {
     type: "button", "aria-expanded": "false", "aria-controls": panelId, "aria-label": `Actions for ${p.name}`,
   }, "Actions");
-  row.append(toggle);
+  const greet = el("button", { type: "button", class: "greet", "aria-label": `Greet ${p.name} privately` }, "Greet");
+  greet.addEventListener("click", () => openGreet(room, session, p, li, greet));
+  row.append(greet, toggle);
   const panel = el("div", { id: panelId, class: "person-panel", hidden: true });
   toggle.addEventListener("click", () => {
     const open = panel.hidden;
@@ -320,6 +454,45 @@ function personEl(room, session, p) {
   });
   li.append(panel);
   return li;
+}
+
+/** A private word to one person, pre-filled with the room's welcome and editable; only they see it. */
+function openGreet(room, session, person, li, button) {
+  const open = li.querySelector(".greet-form");
+  if (open) {
+    open.querySelector("textarea").focus();
+    return;
+  }
+  const boxId = `greet-${room.id}-${session}`;
+  const box = el("textarea", { id: boxId, rows: "3", maxlength: "2000" });
+  box.value = welcomeText(room);
+  const close = () => {
+    form.remove();
+    button.focus();
+  };
+  const form = el("form", { class: "inline-form greet-form" },
+    el("label", { for: boxId }, "Private message to ", nameEl(person.name), " (only they will see it)"),
+    box,
+    el("div", { class: "actions" },
+      el("button", { type: "submit", class: "primary" }, "Send privately"),
+      el("button", { type: "button", onclick: close }, "Cancel")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = box.value.trim();
+    if (!text) return;
+    if (socket.send({ type: "greet", room: room.id, session, text })) {
+      person.greeted = true;
+      renderPerson(room, session);
+      close();
+    } else {
+      flash(toast, "Not connected: try again in a moment.");
+    }
+  });
+  li.querySelector(".person-row").after(form);
+  box.addEventListener("input", () => fitBox(box));
+  fitBox(box);
+  box.focus();
+  box.setSelectionRange(box.value.length, box.value.length);
 }
 
 function fillPersonPanel(panel, room, session, person) {
@@ -448,6 +621,11 @@ function onPresence(p) {
   const room = state.rooms.get(p.room);
   if (!room) return;
   room.members = p.members;
+  if ("hosts" in p) room.hosts = Number(p.hosts) || 0;
+  if (p.joined && p.session && p.joined !== state.name) {
+    // With the newcomer's session the console can greet them before they write anything.
+    touchPerson(room, { name: p.joined, session: p.session, role: "participant" });
+  }
   if (p.joined && p.joined !== state.name && !room.present.has(p.joined)
       && ![...room.people.values()].some((x) => x.name === p.joined && !x.left)) {
     const li = el("li", { class: "person" },
@@ -507,6 +685,7 @@ function addHeld(h, live) {
   if (room) updateRoom(room);
   if (live && h.urgent) {
     addAlert(`An urgent message is waiting in ${roomTitle(h.room)}.`, "urgent", h.id);
+    callHost("An urgent message is waiting", `In ${roomTitle(h.room)}.`, `held-${h.id}`, h.id);
   }
 }
 
@@ -516,7 +695,7 @@ function heldEl(h) {
   text.id = textId;
   text.setAttribute("aria-hidden", "true");
   const srNote = el("p", { class: "sr-only" }, "The message text is hidden until you choose to read it.");
-  const reveal = el("button", { type: "button", "aria-expanded": "false", "aria-controls": textId }, "Read message");
+  const reveal = el("button", { type: "button", class: "reveal", "aria-expanded": "false", "aria-controls": textId }, "Read message");
   reveal.addEventListener("click", () => {
     const show = text.classList.contains("blurred");
     text.classList.toggle("blurred", !show);
@@ -528,14 +707,14 @@ function heldEl(h) {
   });
   const reasons = Array.isArray(h.reasons) ? h.reasons : [];
   const explanations = Array.isArray(h.explanations) ? h.explanations : [];
-  const release = el("button", { type: "button", class: "primary" }, "Release");
+  const release = el("button", { type: "button", class: "primary release" }, "Release");
   release.addEventListener("click", () => {
     if (socket.send({ type: "release", room: h.room, message_id: h.id })) {
       release.disabled = true;
       release.textContent = "Releasing…";
     }
   });
-  const rejectToggle = el("button", { type: "button", "aria-expanded": "false" }, "Reject…");
+  const rejectToggle = el("button", { type: "button", class: "reject", "aria-expanded": "false" }, "Reject…");
   const noteId = "n" + newId();
   const noteBox = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
   const rejectForm = el("form", { class: "inline-form", hidden: true },
@@ -586,8 +765,18 @@ function sortQueue() {
 function removeHeld(id) {
   const item = state.held.get(id);
   if (!item) return null;
+  let next = null;
+  if (state.current === id) {
+    // The keyboard moves on to the item that takes its place, so j/k/r/a/x keep working.
+    next = item.el.nextElementSibling || item.el.previousElementSibling;
+  }
+  const hadFocus = item.el.contains(document.activeElement);
   item.el.remove();
   state.held.delete(id);
+  if (state.current === id) {
+    state.current = null;
+    if (next) selectHeld(next.dataset.id, hadFocus);
+  }
   renderCounts();
   return item;
 }
@@ -609,6 +798,7 @@ function onEscalated(e) {
     if (!head.querySelector(".escalated")) head.append(el("span", { class: "badge urgent escalated" }, "Waiting too long"));
   }
   addAlert(`A message in ${roomTitle(e.room)} has been ${waitedText(e.waited_s)} for a host.`, "", e.id);
+  callHost("A message is waiting too long", `In ${roomTitle(e.room)}: ${waitedText(e.waited_s)}.`, `esc-${e.id}`, e.id);
 }
 
 function addAlert(text, kind, id) {
@@ -745,8 +935,29 @@ function onNotice(n) {
   }
   const room = n.room ? state.rooms.get(n.room) : null;
   if (n.code === "crisis") {
-    if (n.risk === "imminent") addDanger(n);
-    else addAlert(String(n.text || "Someone may be in crisis."), "urgent", n.message_id);
+    if (n.risk === "imminent") {
+      addDanger(n);
+      callHost("Someone may be in immediate danger", `In ${roomTitle(n.room)}. Please reach out to them now.`,
+        `danger-${n.message_id || Date.now()}`, n.message_id);
+    } else {
+      addAlert(String(n.text || "Someone may be in crisis."), "urgent", n.message_id);
+    }
+    return;
+  }
+  if (n.code === "duty") {
+    state.onBreak = n.on_duty === false;
+    state.dutyPending = false;
+    ss.set("cs.host.break", state.onBreak);
+    renderDuty();
+    flash(toast, String(n.text || ""));
+    return;
+  }
+  if (n.code === "mode" && room) {
+    room.mode = n.mode || "open";
+    room.modeHeard = true;
+    state.modes.set(n.room, room.mode);
+    updateRoom(room);
+    flash(toast, `${room.title}: ${n.mode === "open" ? "open, with a host" : MODE_WORDS[n.mode] || n.mode}.`);
     return;
   }
   if ((n.code === "slowmode" || n.code === "locked") && room) {
@@ -800,6 +1011,172 @@ function onError(e) {
   flash(toast, e.message || "That did not work.");
 }
 
+// ---- your shift: on duty or taking a break -------------------------------------
+function renderDuty() {
+  const status = $("#duty-status");
+  const button = $("#duty-toggle");
+  status.className = "duty-status " + (state.onBreak ? "unhosted" : "hosted");
+  status.replaceChildren(el("span", { class: "dot", "aria-hidden": "true" }),
+    el("strong", {}, state.onBreak ? "Taking a break" : "On duty"), " ",
+    el("span", { class: "hint" }, state.onBreak
+      ? "Your rooms do not count you as here; people see whether another host is."
+      : "Your rooms count you as a host who is here."));
+  button.textContent = state.onBreak ? "Back on duty" : "Take a break";
+  button.disabled = state.dutyPending;
+}
+
+function toggleDuty() {
+  const on = state.onBreak; // on a break: come back; on duty: take one
+  if (!socket.send({ type: "duty", on })) {
+    flash(toast, "Not connected: try again in a moment.");
+    return;
+  }
+  // The host's choice is kept at once, so a reload before the server's answer still honours it.
+  ss.set("cs.host.break", !on);
+  state.dutyPending = true;
+  renderDuty();
+  setTimeout(() => {
+    if (state.dutyPending) {
+      state.dutyPending = false;
+      renderDuty();
+    }
+  }, 5000);
+}
+
+// ---- reaching a host who is in another tab: notifications and a tone ------------
+const canNotify = "Notification" in window;
+let audio = null;
+
+function renderNotify() {
+  const button = $("#notify-enable");
+  const status = $("#notify-status");
+  const permission = canNotify ? Notification.permission : "unsupported";
+  button.hidden = permission !== "default";
+  status.textContent = {
+    granted: "Desktop notifications are on for urgent messages, crisis alerts and long waits while this tab is in the background.",
+    denied: "Desktop notifications are blocked for this site in your browser's settings.",
+    unsupported: "This browser cannot show desktop notifications.",
+    default: "",
+  }[permission];
+  status.hidden = !status.textContent;
+  $("#sound-on").checked = state.sound;
+}
+
+async function enableNotifications() {
+  if (!canNotify) return;
+  try {
+    await Notification.requestPermission();
+  } catch {
+    /* an old browser without the promise form: the status says what we know */
+  }
+  renderNotify();
+}
+
+/** A short, soft two-note tone made on the spot (no audio files): only after the host turned it on. */
+function tone() {
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume();
+    const start = audio.currentTime + 0.02;
+    [[660, 0], [880, 0.18]].forEach(([frequency, offset]) => {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, start + offset);
+      gain.gain.exponentialRampToValueAtTime(0.12, start + offset + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(start + offset);
+      osc.stop(start + offset + 0.18);
+    });
+  } catch {
+    /* no audio here: the notification and the page still say it */
+  }
+}
+
+function inBackground() {
+  return document.visibilityState === "hidden" || !document.hasFocus();
+}
+
+/**
+ * Tell a host who is looking at another tab or window: a desktop notification (if they allowed it)
+ * and the tone (if they turned it on). Never the message's text: notifications show on lock screens.
+ */
+function callHost(title, body, tag, heldId) {
+  if (!inBackground()) return;
+  if (state.sound) tone();
+  if (!canNotify || Notification.permission !== "granted") return;
+  try {
+    const note = new Notification(title, { body, tag, requireInteraction: false });
+    note.onclick = () => {
+      window.focus();
+      if (heldId && state.held.has(heldId)) selectHeld(heldId, true);
+      note.close();
+    };
+  } catch {
+    /* some browsers only notify from a service worker: the alert in the page remains */
+  }
+}
+
+// ---- keyboard shortcuts for the held queue ---------------------------------------
+function selectHeld(id, focus = true) {
+  const item = state.held.get(id);
+  if (!item) return;
+  for (const node of $("#queue").querySelectorAll(".item.current")) node.classList.remove("current");
+  item.el.classList.add("current");
+  item.el.tabIndex = -1;
+  state.current = id;
+  if (focus) item.el.focus({ preventScroll: true });
+  item.el.scrollIntoView({ block: "nearest" });
+}
+
+function moveSelection(step) {
+  const items = [...$("#queue").children];
+  if (!items.length) return;
+  const at = items.findIndex((li) => li.dataset.id === state.current);
+  const next = at < 0 ? (step > 0 ? 0 : items.length - 1) : Math.min(items.length - 1, Math.max(0, at + step));
+  selectHeld(items[next].dataset.id);
+}
+
+function typingIn(target) {
+  return target instanceof Element
+    && Boolean(target.closest("input, textarea, select, [contenteditable]:not([contenteditable='false'])"));
+}
+
+function toggleShortcuts() {
+  const help = $("#shortcuts");
+  help.open = !help.open;
+  if (help.open) {
+    help.querySelector("summary").focus();
+    help.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function onShortcut(event) {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+  if (typingIn(event.target) || $("#view-console").hidden) return;
+  if (event.key === "?") {
+    event.preventDefault();
+    toggleShortcuts();
+    return;
+  }
+  if (!["j", "k", "r", "a", "x"].includes(event.key)) return;
+  event.preventDefault();
+  if (event.key === "j" || event.key === "k") {
+    moveSelection(event.key === "j" ? 1 : -1);
+    return;
+  }
+  if (!state.current || !state.held.has(state.current)) {
+    moveSelection(1);
+    if (!state.current) flash(toast, "Nothing is waiting.");
+    return;
+  }
+  const item = state.held.get(state.current).el;
+  const selector = { r: "button.reveal", a: "button.release", x: "button.reject" }[event.key];
+  item.querySelector(selector)?.click();
+}
+
 // ---- wiring ------------------------------------------------------------------
 $("#signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -820,8 +1197,36 @@ $("#signin-form").addEventListener("submit", (event) => {
   socket.start();
 });
 $("#sign-out").addEventListener("click", signOut);
+$("#duty-toggle").addEventListener("click", toggleDuty);
+$("#notify-enable").addEventListener("click", enableNotifications);
+$("#sound-on").addEventListener("change", (event) => {
+  state.sound = event.target.checked;
+  ss.set("cs.host.sound", state.sound);
+  if (state.sound) tone(); // so the host knows what it sounds like (and the browser lets it play later)
+});
+document.addEventListener("keydown", onShortcut);
+// A narrower window makes a long snippet taller: keep every box that has text fitted to it.
+window.addEventListener("resize", () => {
+  for (const box of document.querySelectorAll(".post-form textarea, .greet-form textarea")) {
+    if (box.value) fitBox(box);
+  }
+});
+// A page may only start sound after a click: wake a tone that was turned on before a reload.
+for (const kind of ["pointerdown", "keydown"]) {
+  document.addEventListener(kind, () => {
+    if (!state.sound) return;
+    try {
+      audio = audio || new AudioContext();
+      if (audio.state === "suspended") audio.resume();
+    } catch {
+      /* no audio here */
+    }
+  }, { once: true });
+}
 
 renderCounts();
+renderDuty();
+renderNotify();
 if (state.token && state.name) {
   showConsole();
   socket.start();

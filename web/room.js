@@ -1,7 +1,7 @@
 // The participant page: pick a name, pick a room, talk. See docs/ui.md.
 import {
-  $, ChatSocket, FALLBACK_RESOURCES, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl, newId,
-  resourceCountries, ss, textEl, timeEl,
+  $, ChatSocket, FALLBACK_RESOURCES, dayAndTime, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl,
+  newId, opensText, relativeText, resourceCountries, ss, textEl, timeEl,
 } from "./common.js";
 
 const NEUTRAL_URL = "https://www.bbc.co.uk/weather";
@@ -33,6 +33,10 @@ const state = {
   notJoinedRetries: 0,
   reportTarget: null,
   roomTitles: new Map(),
+  roomInfo: new Map(), // room id -> its /api/rooms item: hosts on duty, mode, opens_at
+  hosts: null, // hosts on duty in the room we are in (null: not known)
+  mode: "open", // that room's mode: open | premoderate | read_only | closed
+  closed: null, // the closed room on screen: {room, opensAt, said}
   atBottom: true,
   helpShownAt: 0,
   // Where the person is, for helplines: their own choice (this browser only), else a guess from its languages.
@@ -44,7 +48,7 @@ const state = {
   draftTimer: 0,
 };
 
-const views = ["name", "rooms", "guidelines", "room"];
+const views = ["name", "rooms", "closed", "guidelines", "room"];
 const log = $("#log");
 const toast = $("#toast");
 
@@ -120,6 +124,7 @@ function handle(frame) {
     case "typing": return onTyping(frame);
     case "resources": return showHelpCard(frame);
     case "notice": return onNotice(frame);
+    case "private": return onPrivate(frame);
     case "error": return onError(frame);
     default: return undefined;
   }
@@ -140,9 +145,13 @@ function showView(name, focus = true) {
   for (const v of views) $(`#view-${v}`).hidden = v !== name;
   document.body.classList.toggle("in-room", name === "room");
   clearInterval(state.roomsTimer);
-  if (name === "rooms") state.roomsTimer = setInterval(loadRooms, 15000);
+  // The list (and a closed room's opening time, "in 3 hours") is kept current while it is on screen.
+  if (name === "rooms" || name === "closed") state.roomsTimer = setInterval(loadRooms, 15000);
+  if (name !== "closed") state.closed = null;
   if (!focus) return;
-  const target = { name: "#name-input", rooms: "#rooms-title", guidelines: "#guidelines-title", room: "#composer-text" }[name];
+  const target = {
+    name: "#name-input", rooms: "#rooms-title", closed: "#closed-title", guidelines: "#guidelines-title", room: "#composer-text",
+  }[name];
   $(target)?.focus({ preventScroll: name !== "room" });
 }
 
@@ -177,19 +186,30 @@ async function loadRooms() {
     }
     return;
   }
-  for (const room of rooms) state.roomTitles.set(room.id, String(room.title || room.id));
+  if (!Array.isArray(rooms)) return;
+  for (const room of rooms) {
+    state.roomTitles.set(room.id, String(room.title || room.id));
+    state.roomInfo.set(room.id, room);
+  }
+  fillRoomList(list, rooms);
+  list.setAttribute("aria-busy", "false");
+  $("#rooms-empty").hidden = rooms.length > 0;
+  if (state.closed) renderClosed();
+  const here = state.roomInfo.get(state.joinedRoom);
+  if (here && here.mode && here.mode !== state.mode && here.mode !== "closed") {
+    state.mode = here.mode;
+    renderHostStatus();
+  }
+}
+
+/** Draw `rooms` into a list, updating items in place so keyboard focus on a button survives a refresh. */
+function fillRoomList(list, rooms) {
   const ids = rooms.map((r) => r.id).join("\n");
-  if (list.dataset.ids === ids) {
-    // Same rooms: update the counts in place, so keyboard focus on a Join button survives the refresh.
-    rooms.forEach((room, i) => {
-      list.children[i].querySelector(".count").textContent = peopleHere(room.members);
-    });
-  } else {
+  if (list.dataset.ids !== ids) {
     list.replaceChildren(...rooms.map(roomItem));
     list.dataset.ids = ids;
   }
-  list.setAttribute("aria-busy", "false");
-  $("#rooms-empty").hidden = rooms.length > 0;
+  rooms.forEach((room, i) => updateRoomItem(list.children[i], room));
 }
 
 function peopleHere(n) {
@@ -197,16 +217,109 @@ function peopleHere(n) {
   return count === 1 ? "1 person here" : `${count} people here`;
 }
 
+/**
+ * What a room is like right now, honestly: who is looking after it, or when it opens.
+ * {kind: hosted | unhosted | closed, text, more?}; null when the server does not say.
+ */
+function hostStatus(hosts, mode, opensAt) {
+  if (mode === "closed") {
+    return { kind: "closed", text: "Closed", more: opensText(opensAt) || "Opens when a host is here" };
+  }
+  if (hosts === null || hosts === undefined) return null;
+  const n = Number(hosts) || 0;
+  if (n > 0) return { kind: "hosted", text: n === 1 ? "1 host here" : `${n} hosts here` };
+  const more = { premoderate: "messages wait for a host", read_only: "read-only" }[mode];
+  return { kind: "unhosted", text: "No host right now", more };
+}
+
+function statusEls(status) {
+  if (!status) return [];
+  return [el("span", { class: "dot", "aria-hidden": "true" }), el("strong", {}, status.text),
+    ...(status.more ? [` · ${status.more}`] : [])];
+}
+
 function roomItem(room) {
   const title = String(room.title || room.id);
-  return el("li", { class: "card room-item" },
+  const ui = {
+    status: el("p", { class: "room-status" }),
+    count: el("span", { class: "count" }),
+    label: el("span", {}, "Join"),
+    sr: el("span", { class: "sr-only" }, " " + title),
+  };
+  ui.button = el("button", { type: "button", class: "primary", onclick: () => enterRoom(room.id) }, ui.label, ui.sr);
+  const li = el("li", { class: "card room-item", dataset: { room: room.id } },
     el("div", { class: "about" },
       el("h2", { dir: "auto" }, title),
       el("p", { dir: "auto" }, String(room.topic || "")),
-      room.guidelines_required ? el("p", { class: "hint" }, "Guidelines to read first") : null),
-    el("span", { class: "count" }, peopleHere(room.members)),
-    el("button", { type: "button", class: "primary", onclick: () => enterRoom(room.id) },
-      "Join", el("span", { class: "sr-only" }, " " + title)));
+      room.guidelines_required ? el("p", { class: "hint" }, "Guidelines to read first") : null,
+      ui.status),
+    ui.count, ui.button);
+  li._ui = ui;
+  return li;
+}
+
+function updateRoomItem(li, room) {
+  const ui = li?._ui;
+  if (!ui) return;
+  const title = String(room.title || room.id);
+  const closed = room.mode === "closed";
+  const status = hostStatus(room.hosts, room.mode, room.opens_at);
+  ui.status.className = "room-status" + (status ? " " + status.kind : "");
+  ui.status.replaceChildren(...statusEls(status));
+  ui.status.hidden = !status;
+  ui.count.textContent = peopleHere(room.members);
+  ui.count.hidden = closed;
+  li.classList.toggle("is-closed", closed);
+  // A closed room cannot be joined: its button says what it does (shows when it opens).
+  ui.button.className = closed ? "" : "primary";
+  ui.label.textContent = closed ? "Opening times" : "Join";
+  ui.sr.textContent = closed ? ` for ${title}` : ` ${title}`;
+}
+
+// ---- a closed room ---------------------------------------------------------------
+function showClosed(roomId, opensAt, said = "") {
+  if (!roomId) {
+    showRooms();
+    return;
+  }
+  if (state.joinedRoom) socket.send({ type: "leave", room: state.joinedRoom });
+  // The server just said so: that beats a room list fetched before the room closed.
+  state.roomInfo.set(roomId, { ...(state.roomInfo.get(roomId) || { id: roomId }), mode: "closed", opens_at: opensAt ?? null });
+  state.room = null;
+  ss.remove("cs.room");
+  resetRoom();
+  state.closed = { room: roomId, opensAt: opensAt ?? null, said };
+  renderClosed();
+  showView("closed");
+  loadRooms();
+}
+
+function renderClosed() {
+  const c = state.closed;
+  if (!c) return;
+  const info = state.roomInfo.get(c.room);
+  const openNow = Boolean(info && info.mode && info.mode !== "closed");
+  const opensAt = info?.mode === "closed" && info.opens_at ? info.opens_at : c.opensAt;
+  const title = roomTitle(c.room);
+  $("#closed-title").replaceChildren(el("bdi", { id: "closed-room" }, title), openNow ? " is open now" : " is closed right now");
+  const said = $("#closed-said");
+  said.textContent = c.said;
+  said.hidden = !c.said || openNow;
+  const when = dayAndTime(opensAt);
+  $("#closed-when").replaceChildren(...(openNow
+    ? ["It has just opened. You are welcome to join."]
+    : when
+      ? ["It opens ", el("strong", {}, when), " your time (", relativeText(new Date(opensAt)), ")."]
+      : ["It opens when a volunteer host is here. We can't say exactly when that will be, so please look again a little later."]));
+  $("#closed-why").textContent = openNow ? "" : "Rooms like this one are open only while a volunteer host can be there to look after them.";
+  $("#closed-why").hidden = openNow;
+  const join = $("#closed-join");
+  join.hidden = !openNow;
+  join.replaceChildren("Join ", el("bdi", {}, title));
+  join.onclick = () => enterRoom(c.room);
+  const open = [...state.roomInfo.values()].filter((r) => r.mode !== "closed" && r.id !== c.room);
+  fillRoomList($("#closed-rooms"), open);
+  $("#closed-none").hidden = open.length > 0 || !state.roomInfo.size;
 }
 
 function enterRoom(roomId) {
@@ -242,9 +355,12 @@ function resetRoom() {
   state.lastSeq = 0;
   stopTyping();
   state.resyncing = false;
+  state.hosts = null;
+  state.mode = "open";
   log.replaceChildren();
   $("#help-card").hidden = true;
   $("#room-flags").textContent = "";
+  renderHostStatus();
 }
 
 function showGuidelines(roomId, text) {
@@ -277,6 +393,12 @@ function onJoined(j) {
   $("#room-title").textContent = j.title || j.room;
   $("#room-topic").textContent = j.topic || "";
   $("#member-count").textContent = peopleHere(j.members);
+  // Hosts on duty come with `joined`; the mode is in the room list (and then in `mode` notices).
+  state.hosts = j.hosts ?? null;
+  const known = state.roomInfo.get(j.room);
+  state.mode = known && known.mode !== "closed" ? known.mode : "open";
+  renderHostStatus();
+  if (!rejoin) loadRooms();
   const guidelines = $("#room-guidelines");
   $("#room-guidelines-text").textContent = j.guidelines || "";
   guidelines.hidden = !j.guidelines;
@@ -555,7 +677,7 @@ function setStatus(node, kind, text, button) {
 }
 
 const HELD_TEXT = {
-  crisis: "Waiting for a host. Only the hosts can see it for now; one of them will look soon. Support is listed above if you need it now.",
+  crisis: "Waiting for a host. Only the hosts can see it for now; a host is here and will look at it. Support is listed above if you need it now.",
   premoderate: "Waiting for a host. In this room a host reads messages before they are posted.",
 };
 
@@ -582,9 +704,19 @@ function onAck(a) {
     state.pending.delete(a.client_id);
     // The crisis filter sends the resources just before this ack; the first reason may be another filter's.
     const crisis = a.reason === "crisis" || Date.now() - state.helpShownAt < 3000;
+    if (a.hosted === false) {
+      // The server's words say honestly that no host is here and where help is now.
+      setStatus(entry.el, "held", String(a.message || "Waiting for a host. No host is here right now, so it may be a while."),
+        { label: "Get help now", action: openHelp });
+      if (crisis && !$("#help-card").hidden && !state.card?.draft) $("#help-card-foot").textContent = CRISIS_FOOT_UNHOSTED;
+      return;
+    }
     const text = HELD_TEXT[crisis ? "crisis" : a.reason]
       || "Waiting for a host. Only the hosts can see it until one of them posts it.";
     setStatus(entry.el, "held", text);
+    if (crisis && a.hosted === true && !$("#help-card").hidden && !state.card?.draft) {
+      $("#help-card-foot").textContent = CRISIS_FOOT;
+    }
   } else {
     entry.status = "rejected";
     entry.el.classList.remove("pending"); // settled: later messages go below it
@@ -633,6 +765,10 @@ function onDeleted(d) {
 function onPresence(p) {
   if (p.room !== state.joinedRoom) return;
   $("#member-count").textContent = peopleHere(p.members);
+  if ("hosts" in p) {
+    state.hosts = p.hosts;
+    renderHostStatus();
+  }
   if (p.joined && p.joined !== state.name) system([nameEl(p.joined), " joined"]);
   if (p.left && p.left !== state.name) {
     system([nameEl(p.left), " left"]);
@@ -671,6 +807,17 @@ function renderTyping() {
   else line.replaceChildren("Several people are typing…");
 }
 
+/** The room's header says, live, who is looking after it: "1 host here", "No host right now — read-only". */
+function renderHostStatus() {
+  const node = $("#host-status");
+  const status = state.joinedRoom ? hostStatus(state.hosts, state.mode) : null;
+  node.className = "host-status" + (status ? " " + status.kind : "");
+  node.replaceChildren(...statusEls(status));
+  node.hidden = !status;
+  $("#composer-text").placeholder = state.mode === "read_only"
+    ? "Read-only until a host is back" : "Write a message…";
+}
+
 function renderFlags({ slowmode, locked, muted }) {
   const flags = [];
   if (locked) flags.push("The room is paused for now: only hosts can post.");
@@ -688,6 +835,20 @@ function onNotice(n) {
   if (n.room && n.room !== state.joinedRoom && n.room !== state.room) return;
   const text = String(n.text || "");
   switch (n.code) {
+    case "mode": {
+      const room = n.room || state.joinedRoom;
+      const known = state.roomInfo.get(room);
+      if (known) state.roomInfo.set(room, { ...known, mode: n.mode, opens_at: n.opens_at ?? null });
+      if (n.mode === "closed") {
+        showClosed(room, n.opens_at ?? null, text);
+        return;
+      }
+      state.mode = n.mode;
+      renderHostStatus();
+      system(text, "mode");
+      announceText(text);
+      return;
+    }
     case "removed":
     case "room_closed":
       leaveRoom(text + (n.reason ? ` The host said: “${n.reason}”` : ""), { tellServer: false });
@@ -742,6 +903,9 @@ function onError(e) {
     return;
   }
   switch (e.code) {
+    case "closed":
+      showClosed(e.room || state.room, e.opens_at ?? null);
+      return;
     case "guidelines_required":
       showGuidelines(e.room || state.room, e.guidelines);
       return;
@@ -780,15 +944,39 @@ function system(content, kind = "") {
 }
 
 function announce(m) {
-  const region = $("#announce");
-  const line = el("p", {}, `${m.from?.name ?? "Someone"}: `,
+  announceText(`${m.from?.name ?? "Someone"}: `,
     m.cw ? `a message with a content warning, ${m.cw}` : String(m.text ?? ""));
-  region.append(line);
+}
+
+function announceText(...parts) {
+  const region = $("#announce");
+  region.append(el("p", {}, ...parts));
   while (region.children.length > 3) region.firstChild.remove();
+}
+
+// A host's words to this person only (a welcome, a check-in): in the log, clearly marked as private.
+function onPrivate(f) {
+  if (f.room !== state.joinedRoom) return;
+  const name = String(f.from?.name ?? "A host");
+  const node = el("article", { class: "msg private" },
+    el("header", { class: "msg-head" },
+      nameEl(name), el("span", { class: "badge" }, "host"), el("span", { class: "badge private-badge" }, "Private"),
+      timeEl(f.ts)),
+    el("div", { class: "msg-body" }, textEl(f.text)),
+    el("p", { class: "status private-note" }, "Only you can see this. A host sent it to you privately."));
+  const wasNear = followingLog();
+  const firstPending = [...log.children].find((c) => c.classList.contains("pending"));
+  log.insertBefore(node, firstPending || null);
+  if (wasNear) scrollToBottom();
+  else $("#jump").hidden = false;
+  announceText(`Private message from ${name}, a host: `, String(f.text ?? ""));
 }
 
 // ---- help ------------------------------------------------------------------
 const CRISIS_FOOT = "A host will read your message soon. You can keep talking here, and these numbers stay under “Get help now”.";
+// Never promise a host who is not there: with nobody on duty, say so, and that these people are there now.
+const CRISIS_FOOT_UNHOSTED = "No host is here right now, so it may be a while before one reads your message. "
+  + "The people above can talk with you now, and they stay under “Get help now”.";
 const DRAFT_WHY = "It sounds like you might be going through something really hard. If you would like to talk to someone now, these people are there for you.";
 const DRAFT_FOOT = "Only you can see this: nothing you have typed has been sent. You can still send your message, or close this box.";
 
@@ -800,7 +988,7 @@ function showHelpCard(r, { draft = false } = {}) {
   const card = $("#help-card");
   card.hidden = false;
   renderCard();
-  $("#help-card-foot").textContent = draft ? DRAFT_FOOT : CRISIS_FOOT;
+  $("#help-card-foot").textContent = draft ? DRAFT_FOOT : state.hosts === 0 ? CRISIS_FOOT_UNHOSTED : CRISIS_FOOT;
   // After a crisis message #help-card-why is an alert: filling it after the box is shown is what gets
   // announced. A draft offer is only polite, so as not to interrupt someone who is typing.
   const why = $("#help-card-why");
@@ -959,6 +1147,8 @@ function wire() {
   });
   $("#guidelines-back").addEventListener("click", () => leaveRoom());
   $("#back-rooms").addEventListener("click", () => leaveRoom());
+  $("#closed-back").addEventListener("click", () => showRooms());
+  $("#closed-help").addEventListener("click", openHelp);
   $("#help-open").addEventListener("click", openHelp);
   $("#help-close").addEventListener("click", () => $("#help-dialog").close());
   $("#help-country").addEventListener("change", (event) => chooseCountry(event.target.value));
