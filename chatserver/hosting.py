@@ -54,8 +54,12 @@ def room_mode(
 
 
 def opens_at(room: RoomState, now: datetime) -> str | None:
-    """When a closed room opens next, as ISO UTC (`Z`), or None when its hours do not say."""
-    when = next_opening(room.config.hours, now)
+    """When a closed room opens next, as ISO UTC (`Z`); None when it is closed for want of a host
+    within its hours (it opens when one comes) or has no hours."""
+    hours = room.config.hours
+    if is_open(hours, now):
+        return None
+    when = next_opening(hours, now)
     return when.astimezone(UTC).isoformat(timespec="minutes").replace("+00:00", "Z") if when else None
 
 

@@ -140,7 +140,7 @@ class Membership:
         for i, page in enumerate(pages):
             conn.send_frame(frames.history(room.id, page, more=i < len(pages) - 1))
         if not rejoin:
-            self.presence.changed(room, joined=conn.name)
+            self.presence.changed(room, joined=conn.name, session=conn.session)
             self.audit.append(
                 "join",
                 room=cfg.id,
@@ -185,7 +185,7 @@ class Membership:
         if room is None or conn not in room.members:
             return
         del room.members[conn]
-        self.presence.changed(room, left=conn.name)
+        self.presence.changed(room, left=conn.name, session=conn.session)
         self.audit.append(
             "leave", room=room_id, actor_session=conn.session, actor_name=conn.name, detail={"reason": reason}
         )

@@ -97,7 +97,7 @@ class Presence:
         now = time.monotonic()
         room.remote_counts[origin] = (int(envelope.get("count", 0)), now)
         room.remote_hosts[origin] = (frozenset(envelope.get("hosts", ())), now)
-        self.show(room, **{k: envelope[k] for k in ("joined", "left") if k in envelope})
+        self.show(room, **{k: envelope[k] for k in ("joined", "left", "session") if k in envelope})
 
     def on_heartbeat(self, origin: str | None, counts: dict[str, int], hosts: dict[str, list[str]]) -> None:
         if origin is None or origin == self.worker_id:

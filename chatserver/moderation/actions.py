@@ -279,7 +279,7 @@ async def greet(mod: Moderation, conn: Connection, room: RoomState, frame: dict[
         "greeted", room=room.id, subject=session, text=text, detail={"by": by(conn)}, **_actor(conn)
     )
     mod.broker.publish_event(
-        {"kind": "private", "room": room.id, "session": session, "by": by(conn), "text": text, "ts": ts}
+        {"kind": "private", "room": room.id, "session": session, "by": conn.name, "text": text, "ts": ts}
     )
     _done(conn, room, "Sent privately.")
 
