@@ -887,7 +887,7 @@ def _options_node(item: yaml.Node) -> yaml.Node:
     # `- crisis: {...}` holds its options under the name; `- {filter: crisis, ...}` holds them itself.
     if isinstance(item, yaml.MappingNode) and len(item.value) == 1:
         key, value = item.value[0]
-        if isinstance(key, yaml.ScalarNode) and key.value != "filter":
+        if isinstance(key, yaml.ScalarNode) and key.value != "filter" and isinstance(value, yaml.Node):
             return value
     return item
 
