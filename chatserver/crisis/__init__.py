@@ -103,8 +103,8 @@ def _extended(base: Pack | None, language: str, entries: tuple[tuple[str, tuple[
             if missing:
                 known = ", ".join(sorted(pack.pieces)) or f"none: language '{language}' has no shipped pack"
                 problem = f"unknown piece {{{missing[0]}}} (known: {known})"
-            elif not problem and not pat.anchors(seq, pack.pieces, pack.cost)[1]:
-                problem = "has no word that every match must contain"
+            elif not problem and pat.anchors(seq, pack.pieces, pack.cost)[0] >= pat.USELESS_COST:
+                problem = "has no word of two letters or more that every match must contain"
             if problem:
                 raise ExtensionError(f"{source!r}: {problem}", where)
             seqs.append(seq)

@@ -117,9 +117,11 @@ class Pack:
 
     def cost(self, key: str) -> int:
         """How poor `key` is as an anchor: common words are looked for last, short ones late."""
-        if key in self.common:
+        if len(key) <= 1:
+            return pat.USELESS_COST  # a single letter starts half the words of any message
+        if key in self.common or len(key) == 2:
             return pat.COMMON_COST
-        return 20 if len(key) <= 2 else 3 if len(key) == 3 else 1
+        return 3 if len(key) == 3 else 1
 
 
 def _line(node: yaml.Node) -> int:
@@ -356,11 +358,11 @@ def _groups(
             if seq is None or not _check_refs(reader, pnode, seq, pack.pieces, where):
                 continue
             cost, found = pat.anchors(seq, pack.pieces, pack.cost)
-            if not found:
+            if not found or cost >= pat.USELESS_COST:
                 reader.problem(
                     pnode,
-                    f"{where}: {source!r} has no word that every match must contain (every word is "
-                    "optional or a number): make one required",
+                    f"{where}: {source!r} has no word of two letters or more that every match must "
+                    "contain (the prefilter looks for one): make one required",
                 )
                 continue
             seqs.append(seq)

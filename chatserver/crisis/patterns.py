@@ -20,8 +20,9 @@ Matching is on `text.plain()` text: lower case, accents and look-alikes folded.
 Safety and speed: every letter run, word and separator is possessive, gaps are bounded, so no
 message can make a pattern backtrack more than a few steps per position. Each pattern also names
 its *anchors*: the words one of which every match must contain, chosen among its required
-elements as the least common ones. The recogniser looks for anchors first, with one regex over
-all packs, and only runs the patterns whose anchors it found.
+elements as the least common ones (`anchors`), and the other words it requires (`required_words`).
+The recogniser looks words up in those tables and runs only the patterns whose anchor and other
+required words are all there (recogniser._Index).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from functools import lru_cache
+from typing import Union
 
 from chatserver.crisis.text import plain
 
@@ -228,6 +230,7 @@ def word_key(text: str) -> str:
     return collapse("".join(ch for ch in lowered if ch.isalnum()))
 
 
+@lru_cache(maxsize=65536)
 def collapse(word: str) -> str:
     """`word` with each run of one letter written once: "kiiill" -> "kil", "pills" -> "pils"."""
     out = []
@@ -239,11 +242,12 @@ def collapse(word: str) -> str:
     return "".join(out)
 
 
-def _word_parts(text: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def _word_parts(text: str) -> tuple[str, ...]:
     marked = text.lower().replace("ä", "a" + _UMLAUT_MARK).replace("ö", "o" + _UMLAUT_MARK)
     marked = marked.replace("ü", "u" + _UMLAUT_MARK)
     parts = re.split(r"[^\w\x00]+", plain(marked))
-    return [p for p in parts if p.strip(_UMLAUT_MARK)]
+    return tuple(p for p in parts if p.strip(_UMLAUT_MARK))
 
 
 def _render_letters(part: str) -> str:
@@ -262,6 +266,7 @@ def _render_letters(part: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=65536)
 def render_word(word: Word) -> str:
     if word.text == "#":
         return r"\d++\w*+"
@@ -296,8 +301,17 @@ def _unit(element: Element, pieces: Pieces, *, last: bool, joins: bool) -> str:
     if isinstance(element, Word):
         end = "" if element.stem or (joins and not last) else _WORD_END
         return render_word(element) + end + tail
-    alt = pieces[element.name] if isinstance(element, Ref) else element
-    return "(?:" + "|".join(render(option, pieces) + _WORD_END for option in alt.options) + ")" + tail
+    if isinstance(element, Ref):  # a piece renders the same wherever it is used
+        memo_key = (id(pieces), element.name)
+        entry = _RENDERED.get(memo_key)
+        if entry is None or entry[0] is not pieces:
+            body = "(?:" + "|".join(render(o, pieces) + _WORD_END for o in pieces[element.name].options) + ")"
+            entry = _RENDERED[memo_key] = (pieces, body)
+        return entry[1] + tail
+    return "(?:" + "|".join(render(option, pieces) + _WORD_END for option in element.options) + ")" + tail
+
+
+_RENDERED: dict[tuple[int, str], tuple[Pieces, str]] = {}
 
 
 def pattern_source(seqs: Iterable[Seq], pieces: Pieces) -> str | None:
@@ -313,6 +327,7 @@ def pattern_source(seqs: Iterable[Seq], pieces: Pieces) -> str | None:
 #: (key, exact): a word key that must occur as a whole word (exact) or start a word (a stem).
 Anchor = tuple[str, bool]
 COMMON_COST = 50
+USELESS_COST = 1000
 
 
 def anchors(seq: Seq, pieces: Pieces, cost: Callable[[str], int]) -> tuple[int, frozenset[Anchor]]:
@@ -321,25 +336,87 @@ def anchors(seq: Seq, pieces: Pieces, cost: Callable[[str], int]) -> tuple[int, 
     A sequence needs all its required elements, so any one of them will do: take the one whose
     anchors are least common (by `cost`). A group needs one of its alternatives: take the union.
     """
-    best: tuple[int, frozenset[Anchor]] | None = None
-    for element in seq:
-        found = _element_anchors(element, pieces, cost)
-        if found is not None and (best is None or found[0] < best[0]):
-            best = found
-    return best if best is not None else (COMMON_COST * 10, frozenset())
+    ranked = ranked_anchors(seq, pieces, cost)
+    return ranked[0] if ranked else (USELESS_COST, frozenset())
+
+
+#: An anchoring group with more than this cost is split into one pattern per option (see `expand`).
+EXPAND_COST = 6
+MAX_EXPANSION = 96
+
+
+def expand(seq: Seq, pieces: Pieces, cost: Callable[[str], int], depth: int = 1) -> list[Seq]:
+    """`seq`, split on the group that anchors it when that group is costly, one pattern per option.
+
+    "{kill_self}" (kill myself, take my life, walk into the sea, ...) would otherwise run for any
+    message with "take" or "walk" in it; split, "take my life" runs only when "take" and "life"
+    are both there. The options are written into the pattern in the group's place.
+    """
+    found = [(i, a) for i, a in ((i, _element_anchors(e, pieces, cost)) for i, e in enumerate(seq)) if a]
+    if not found or depth == 0:
+        return [seq]
+    index, (best, _) = min(found, key=lambda item: item[1][0])
+    element = seq[index]
+    if best <= EXPAND_COST or not isinstance(element, Ref | Alt):
+        return [seq]
+    alt = pieces[element.name] if isinstance(element, Ref) else element
+    out: list[Seq] = []
+    for option in alt.options:
+        out.extend(expand(seq[:index] + option + seq[index + 1 :], pieces, cost, depth - 1))
+        if len(out) > MAX_EXPANSION:
+            return [seq]
+    return out
+
+
+def ranked_anchors(
+    seq: Seq, pieces: Pieces, cost: Callable[[str], int]
+) -> list[tuple[int, frozenset[Anchor]]]:
+    """The anchor sets of each required element of `seq`, cheapest first.
+
+    Every match contains one anchor of *each*: when the cheapest set is made of common words, the
+    recogniser also asks for one of the next set before it runs the pattern.
+    """
+    found = [a for a in (_element_anchors(element, pieces, cost) for element in seq) if a is not None]
+    # Equal cost: the longer words are the rarer ones ("life" before "my").
+    return sorted(found, key=lambda a: (a[0], -max((len(k) for k, _ in a[1]), default=0)))
+
+
+_MEMO: dict[tuple[int, Element], tuple[Pieces, tuple[int, frozenset[Anchor]] | None]] = {}
 
 
 def _element_anchors(
     element: Element, pieces: Pieces, cost: Callable[[str], int]
 ) -> tuple[int, frozenset[Anchor]] | None:
+    # Pieces are shared by many patterns: remember each element's anchors per pack (a pack's pieces
+    # and cost go together). Only a cache: the entry keeps its pieces, so an id reused is no hit.
+    memo_key = (id(pieces), element)
+    entry = _MEMO.get(memo_key)
+    if entry is not None and entry[0] is pieces:
+        return entry[1]
+    if len(_MEMO) > 200_000:
+        _MEMO.clear()
+    found = _element_anchors_uncached(element, pieces, cost)
+    _MEMO[memo_key] = (pieces, found)
+    return found
+
+
+def _element_anchors_uncached(
+    element: Element, pieces: Pieces, cost: Callable[[str], int]
+) -> tuple[int, frozenset[Anchor]] | None:
     if isinstance(element, Gap | Opt | End) or element == Word("#"):
         return None
     if isinstance(element, Word):
-        parts = _word_parts(element.text)
-        exact = not element.stem and len(parts) == 1
+        # The prefilter reads text without apostrophes, so "j'ai" is looked for as "jai" (its first
+        # letter alone, "j", would be found everywhere); a hyphenated word by its first part.
+        chunks = re.split(r"[\s\-_/]+", element.text.lower().replace("'", "").replace("\u2019", ""))
+        first = next(c for c in chunks if any(ch.isalnum() for ch in c))
+        parts = _word_parts(first)
+        exact = not element.stem and len(chunks) == 1 and len(parts) == 1
         # "müde" is also written "mude" and "muede": look for both.
-        keys = {collapse(parts[0].replace(_UMLAUT_MARK, spelling)) for spelling in ("", "e")}
-        return sum(cost(key) for key in keys), frozenset((key, exact) for key in keys)
+        keys = {collapse("".join(parts).replace(_UMLAUT_MARK, spelling)) for spelling in ("", "e")}
+        # A single letter is useless as the start of a word, but fine as a whole one ("kkkk" laughs).
+        total = sum(COMMON_COST if exact and len(key) == 1 else cost(key) for key in keys)
+        return total, frozenset((key, exact) for key in keys)
     alt = pieces[element.name] if isinstance(element, Ref) else element
     total = 0
     found: set[Anchor] = set()
@@ -368,61 +445,44 @@ def has_word(seq: Seq, pieces: Pieces, keys: frozenset[str], _seen: frozenset[st
     return False
 
 
-# ---- the anchor prefilter ------------------------------------------------------------------------
-
-# Leetspeak look-alikes the prefilter accepts for a letter; classes stay disjoint so a letter run
-# never has two ways to match. The text is deobfuscated before patterns run.
-_LEET = {"a": "a4@", "e": "e3", "i": "i1!", "o": "o0", "s": "s5$", "t": "t7"}
-_STRETCH = 15
-
-
-def _cls(letter: str) -> str:
-    chars = _LEET.get(letter, letter)
-    return "[" + re.escape(chars) + "]" if len(chars) > 1 else re.escape(chars)
+def required_words(seq: Seq, pieces: Pieces, cost: Callable[[str], int]) -> list[Element]:
+    """The required elements of `seq` that have words to look for, rarest first (the anchor first)."""
+    out = []
+    for index, element in enumerate(seq):
+        found = _element_anchors(element, pieces, cost)
+        if found is not None and found[0] < USELESS_COST:
+            out.append((found[0], -max((len(k) for k, _ in found[1]), default=0), index))
+    return [seq[index] for _, _, index in sorted(out)]
 
 
-def prefilter_regex(keys: Iterable[Anchor]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    """One regex finding any anchor in `plain` text (group 1), and each found key's canonical key.
-
-    Anchors that are stems absorb the longer keys they start ("suicid" covers "suicide"), so the
-    second value maps every key to the key the regex reports it under.
-    """
-    items = sorted(set(keys), key=lambda a: (len(a[0]), not a[1]))
-    stems: list[str] = []
-    canonical: dict[str, str] = {}
-    trie: dict[str, Any] = {}
-    for key, exact in items:
-        cover = next((s for s in stems if key.startswith(s)), None)
-        if cover is not None:
-            canonical[key] = cover
-            continue
-        canonical[key] = key
-        if not exact:
-            stems.append(key)
-        node = trie
-        for ch in key:
-            node = node.setdefault(ch, {})
-        node["$exact" if exact else "$stem"] = True
-    if not trie:
-        return None, canonical
-    # A stem ends the search at its node: prune what it covers.
-    branches = [
-        _cls(ch) + f"{_cls(ch)}{{0,{_STRETCH}}}+" + _trie(child) for ch, child in sorted(trie.items())
-    ]
-    # s u i c i d e, k.i.l.l, k.m.s: the caller joins the letters and looks again
-    spaced = r"(?:[^\W\d_][ .*_\-]{1,2}){3}[^\W\d_]|[^\W\d_][.\-][^\W\d_][.\-][^\W\d_]"
-    return re.compile(r"[\W_]((?:" + "|".join(branches) + ")|" + spaced + ")"), canonical
-
-
-def _trie(node: dict[str, Any]) -> str:
-    if "$stem" in node:
-        return ""
-    alternatives = [
-        _cls(ch) + f"{_cls(ch)}{{0,{_STRETCH}}}+" + _trie(child)
-        for ch, child in sorted((k, v) for k, v in node.items() if not k.startswith("$"))
-    ]
-    if "$exact" in node:
-        alternatives.append(r"(?![^\W_])")
-    if len(alternatives) == 1:
-        return alternatives[0]
-    return "(?:" + "|".join(alternatives) + ")"
+def spellings(element: Element, pieces: Pieces, cost: Callable[[str], int] | None = None) -> tuple[str, ...]:
+    """Plain words one of which any match of `element` contains: for a group, each option's rarest
+    required word (by `cost`), as written and with doubled letters once ("pills", "pils"),
+    without apostrophes. Empty when some option has no word to offer."""
+    if isinstance(element, Word):
+        chunks = re.split(r"[\s\-_/]+", element.text.lower().replace("'", "").replace("\u2019", ""))
+        first = next((c for c in chunks if any(ch.isalnum() for ch in c)), "")
+        marked = "".join(_word_parts(first))
+        if not marked or marked == "#":
+            return ()
+        # an umlaut may be written out ("muede"): keep what comes before it
+        word = marked.split(_UMLAUT_MARK)[0] if _UMLAUT_MARK in marked else marked
+        return tuple({word, collapse(word)})
+    if isinstance(element, Ref | Alt):
+        alt = pieces[element.name] if isinstance(element, Ref) else element
+        out: set[str] = set()
+        for option in alt.options:
+            candidates = [e for e in option if not isinstance(e, Gap | Opt | End) and e != Word("#")]
+            if cost is not None:
+                ranked = [
+                    (a[0], -max(len(k) for k, _ in a[1]), i)
+                    for i, e in enumerate(candidates)
+                    if (a := _element_anchors(e, pieces, cost)) and a[1]
+                ]
+                candidates = [candidates[i] for _, _, i in sorted(ranked)]
+            got = spellings(candidates[0], pieces, cost) if candidates else ()
+            if not got:
+                return ()
+            out.update(got)
+        return tuple(out)
+    return ()

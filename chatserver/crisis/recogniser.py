@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
@@ -78,91 +80,147 @@ class _Hit:
 
 
 class _Compiled:
-    """A family or frame, ready to run: regexes for patterns without and with their own negation.
+    """One pattern of a family or frame, ready to run (a pattern, not a family, so that an anchor
+    found runs only the patterns that need it).
 
-    The regexes are compiled the first time the group's anchors turn up: most groups are never
+    The regex is compiled the first time the pattern's anchors turn up: most patterns are never
     needed by most rooms, and compiling them all would slow every start and reload.
     """
 
-    __slots__ = ("level", "kind", "scope", "kinds", "pack", "_sources", "_regexes")
+    __slots__ = ("level", "kind", "scope", "kinds", "pack", "own_negation", "_source", "_regex")
 
-    def __init__(self, group: Family | Frame, pack: Pack) -> None:
+    def __init__(self, group: Family | Frame, pack: Pack, seq: pat.Seq) -> None:
         self.level = LEVELS.index(group.level)
         self.kind = group.kind if isinstance(group, Family) else "frame"
         self.scope = group.scope if isinstance(group, Frame) else "overlap"
         self.kinds = frozenset(group.kinds) if isinstance(group, Frame) else frozenset()
         self.pack = pack
-        own = [pat.has_word(s, pack.pieces, pack.negators) for s in group.patterns]
-        self._sources = tuple(
-            (source, negated)
-            for source, negated in (
-                (
-                    pat.pattern_source(
-                        [s for s, o in zip(group.patterns, own, strict=True) if not o], pack.pieces
-                    ),
-                    False,
-                ),
-                (
-                    pat.pattern_source(
-                        [s for s, o in zip(group.patterns, own, strict=True) if o], pack.pieces
-                    ),
-                    True,
-                ),
-            )
-            if source is not None
-        )
-        self._regexes: tuple[tuple[re.Pattern[str], bool], ...] | None = None
+        # A pattern that spells out its own negation ("i don't want to live") is never lowered by it.
+        self.own_negation = pat.has_word(seq, pack.pieces, pack.negators)
+        self._source = pat.pattern_source([seq], pack.pieces)
+        self._regex: re.Pattern[str] | None = None
 
     @property
-    def regexes(self) -> tuple[tuple[re.Pattern[str], bool], ...]:
-        if self._regexes is None:  # a race only compiles twice: the result is the same
-            self._regexes = tuple((re.compile(source), negated) for source, negated in self._sources)
-        return self._regexes
+    def regex(self) -> re.Pattern[str]:
+        if self._regex is None:  # a race only compiles twice: the result is the same
+            self._regex = re.compile(self._source or "(?!)")
+        return self._regex
 
-    def compile(self) -> None:
-        """Compile now (check-rooms and tests do, so a pattern that cannot compile shows at once)."""
-        _ = self.regexes
+
+_EDGES = ".,!?;:()[]{}\"'`*_~<>/\\|#+=^&%"
+_INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... into parts
+_LEETISH = frozenset("013457@$!")
+_START = 6  # `needs` compares the first letters of words, at most this many
 
 
 class _Index:
-    """Compiled groups and the one anchor regex that says which of them to run."""
+    """Compiled patterns and how to find the ones a text may match.
+
+    Each pattern is looked for by its rarest required word (its anchor); when it has other
+    required words, one spelling of each must also be in the text before it runs (plain
+    substrings, nearly free). So ordinary messages, full of common words, run almost no pattern.
+
+    Anchors are found word by word: what a word (as typed, punctuation and all) stands for is
+    worked out once (leetspeak undone, stretched letters collapsed, then exact words and stems
+    looked up) and remembered, bounded. Chat repeats its words, so most words cost one dict lookup.
+    """
+
+    CACHE = 50_000
 
     def __init__(self, groups: Sequence[tuple[Family | Frame, Pack]]) -> None:
-        self.groups = [_Compiled(group, pack) for group, pack in groups]
-        by_key: dict[str, set[int]] = {}
-        exact: dict[
-            str, bool
-        ] = {}  # a key is looked for as a whole word only if no pattern uses it as a stem
-        for number, (group, pack) in enumerate(groups):
-            for seq in group.patterns:
-                for key, whole in pat.anchors(seq, pack.pieces, pack.cost)[1]:
-                    by_key.setdefault(key, set()).add(number)
-                    exact[key] = exact.get(key, True) and whole
-        self.regex, canonical = pat.prefilter_regex(exact.items())
-        merged: dict[str, set[int]] = {}
-        for key, numbers in by_key.items():
-            merged.setdefault(canonical[key], set()).update(numbers)
-        self.by_key: dict[str, tuple[int, ...]] = {k: tuple(sorted(v)) for k, v in merged.items()}
+        self.groups: list[_Compiled] = []
+        exact: dict[str, set[int]] = {}
+        stems: dict[str, set[int]] = {}
+        needs: dict[int, tuple[frozenset[str], ...]] = {}
+        for group, pack in groups:
+            for seq in (
+                part for whole in group.patterns for part in pat.expand(whole, pack.pieces, pack.cost)
+            ):
+                number = len(self.groups)
+                self.groups.append(_Compiled(group, pack, seq))
+                ranked = pat.ranked_anchors(seq, pack.pieces, pack.cost)
+                anchor_keys = {key for key, _ in ranked[0][1]}
+                for key, whole in ranked[0][1]:
+                    (exact if whole else stems).setdefault(key, set()).add(number)
+                others = [
+                    pat.spellings(e, pack.pieces, pack.cost)
+                    for e in pat.required_words(seq, pack.pieces, pack.cost)
+                ]
+                # Each other required word, as the starts (2 to 6 letters) of its spellings; a word of
+                # one letter is in every text, and the anchor itself was found.
+                groups_ = []
+                for spellings in others:
+                    starts = frozenset(pat.collapse(w)[:_START] for w in spellings)
+                    if starts and min(map(len, starts)) >= 2 and not starts & anchor_keys:
+                        groups_.append(starts)
+                if groups_:
+                    needs[number] = tuple(groups_)
+        self.exact = {k: frozenset(v) for k, v in exact.items()}
+        self.stems = {k: frozenset(v) for k, v in stems.items()}
+        self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
+        # Needs as bits: each group of spellings is one bit; a word carries the bits of the groups
+        # its starts satisfy; a pattern may run when its bits are all among the message's.
+        bit_of: dict[frozenset[str], int] = {}
+        self.start_bits: dict[str, int] = {}
+        self.needs: dict[int, int] = {}
+        for number, groups_ in needs.items():
+            bits = 0
+            for group in groups_:
+                bit = bit_of.setdefault(group, 1 << len(bit_of))
+                bits |= bit
+                for start in group:
+                    self.start_bits[start] = self.start_bits.get(start, 0) | bit
+            self.needs[number] = bits
+        # word as typed -> (patterns it anchors, leetspeak?, the `needs` bits it satisfies, a single
+        # letter?)
+        self._words: dict[str, tuple[frozenset[int], bool, int, int]] = {}
 
     def triggered(self, text: str) -> tuple[set[int], bool]:
-        """The groups whose anchors occur in `text`, and whether the text looked obfuscated."""
-        found: set[int] = set()
-        obfuscated = False
-        if self.regex is None:
-            return found, obfuscated
-        for match in self.regex.finditer(" " + text):
-            word = match.group(1)
-            if not word.isalpha():
-                obfuscated = True
-                if any(c in " .*_-" for c in word):
-                    continue  # spaced-out letters: the caller reads the text again, joined
-                word = word.translate(_DELEET)
-            numbers = self.by_key.get(pat.collapse(word))
-            if numbers is None and "i" in word:  # a "1" read as i that stood for l
-                numbers = self.by_key.get(pat.collapse(word.replace("i", "l")))
-            if numbers is not None:
-                found.update(numbers)
+        """The patterns whose anchors occur in `text`, and whether the text looked obfuscated."""
+        cache = self._words
+        words = text.split()
+        entries = [cache.get(word) for word in words]
+        if None in entries:
+            if len(cache) >= self.CACHE:
+                cache.clear()
+            for i, word in enumerate(words):
+                if entries[i] is None:
+                    entries[i] = cache[word] = self._word(word)
+        found: set[int] = set().union(*[e[0] for e in entries if e[0]])  # type: ignore[index]
+        obfuscated = any(e[1] for e in entries)  # type: ignore[index]
+        if not obfuscated and len(words) >= 3 and sum(e[3] for e in entries) >= 3:  # type: ignore[index]
+            obfuscated = True  # perhaps spelled out, "s u i c i d e": the caller reads it joined
+        if found and self.needs:
+            missing = ~reduce(or_, [e[2] for e in entries], 0)  # type: ignore[index]
+            needs = self.needs
+            found = {n for n in found if not needs.get(n, 0) & missing}
         return found, obfuscated
+
+    def _word(self, typed: str) -> tuple[frozenset[int], bool, int, int]:
+        word = typed.strip(_EDGES)
+        leet = not _LEETISH.isdisjoint(word) and any(c.isalpha() for c in word)
+        if leet:
+            word = word.translate(_DELEET)
+        numbers: set[int] = set()
+        offered: set[str] = set()
+        # "j'ai" is the anchor "jai"; "self-harm" is "self" and "harm".
+        joined = word.replace("'", "")
+        for part in {joined, *_INSIDE.split(word)}:
+            if not part:
+                continue
+            key = pat.collapse(part)
+            offered.update(key[:n] for n in range(2, min(len(key), _START) + 1))
+            for candidate in (key, pat.collapse(part.replace("i", "l"))) if "1" in typed else (key,):
+                if candidate in self.exact:
+                    numbers |= self.exact[candidate]
+                for length in self.stem_lengths:
+                    if length <= len(candidate) and candidate[:length] in self.stems:
+                        numbers |= self.stems[candidate[:length]]
+        single = int(len(typed) == 1 or (len(typed) == 2 and typed[1] in ".-*"))
+        bits = 0
+        for start in offered:
+            bits |= self.start_bits.get(start, 0)
+        return frozenset(numbers), leet, bits, single
 
 
 class Recogniser:
@@ -171,25 +229,29 @@ class Recogniser:
     def __init__(self, packs: Iterable[Pack]) -> None:
         self.packs = tuple(packs)
         self.languages = tuple(p.language for p in self.packs)
+        # Signals (a time, "it's time", a goodbye) change only what is around them: they are looked
+        # for when the message or the person's last messages already say something.
         self._families = _Index([(f, p) for p in self.packs for f in p.families])
+        self._signal = frozenset(n for n, g in enumerate(self._families.groups) if g.level == NONE)
         self._frames = _Index([(f, p) for p in self.packs for f in p.frames])
 
     def compile_all(self) -> None:
-        """Compile every family and frame now instead of on first use."""
+        """Compile every pattern now instead of on first use (check-rooms and tests do)."""
         for group in (*self._families.groups, *self._frames.groups):
-            group.compile()
+            _ = group.regex
 
     def level(self, text: str) -> str | None:
         """The level of `text` read alone (no earlier messages), by name; None for nothing."""
         found = combine(self.assess(text), ())
         return LEVELS[found] if found else None
 
-    def assess(self, text: str, *, before: str = "") -> Assessment:
+    def assess(self, text: str, *, before: str = "", context: bool = False) -> Assessment:
         """How much risk `text` shows on its own.
 
         `before`: the same person's previous message, when it was a moment ago: a thought split
         over two messages ("i just want to" / "disappear") is read across them; only what reaches
-        into `text` counts.
+        into `text` counts. `context`: their last messages said something, so signals ("tonight")
+        are looked for even in a message that says nothing else.
         """
         low = plain(text)
         offset = 0
@@ -205,9 +267,10 @@ class Recogniser:
                     offset = len(deobfuscate(low[:offset]))
                 low = clear
                 found, _ = self._families.triggered(low)
-        if not found:
-            return NOTHING
-        hits = self._hits(low, found, offset)
+        signals = found & self._signal
+        hits = self._hits(low, found - signals, self._families, offset) if found else []
+        if signals and (hits or context):
+            hits += self._hits(low, signals, self._families, offset)
         if not hits:
             return NOTHING
         for hit in hits:
@@ -228,17 +291,23 @@ class Recogniser:
         selfharm = max((hit.level for hit in live if hit.kind == "selfharm"), default=NONE)
         return Assessment(level, frozenset(hit.kind for hit in live), ideation, selfharm)
 
-    def _hits(self, low: str, found: set[int], offset: int) -> list[_Hit]:
+    def _hits(self, low: str, found: set[int], index: _Index, offset: int) -> list[_Hit]:
         hits = []
-        groups = self._families.groups
+        groups = index.groups
         for number in sorted(found):
             group = groups[number]
-            for regex, own in group.regexes:
-                for match in regex.finditer(low):
-                    if match.end() > offset:
-                        hits.append(
-                            _Hit(group.level, group.kind, match.start(), match.end(), group.pack, own)
+            for match in group.regex.finditer(low):
+                if match.end() > offset:
+                    hits.append(
+                        _Hit(
+                            group.level,
+                            group.kind,
+                            match.start(),
+                            match.end(),
+                            group.pack,
+                            group.own_negation,
                         )
+                    )
         return hits
 
     def _apply_frames(self, low: str, hits: list[_Hit]) -> None:
@@ -247,33 +316,32 @@ class Recogniser:
         recent = [h for h in hits if h.kind in ("time", "recent") and h.level >= 0]
         for number in sorted(found):
             frame = groups[number]
-            for regex, _own in frame.regexes:
-                for match in regex.finditer(low):
-                    start, end = match.span()
-                    for hit in hits:
-                        # Figurative speech cancels signals too ("every day this week" is no date).
-                        if (
-                            hit.pack is not frame.pack
-                            or hit.level < 0
-                            or (frame.level > NONE and hit.level <= frame.level)
-                            or (frame.kinds and hit.kind not in frame.kinds)
-                        ):
-                            continue
-                        if frame.scope == "overlap":
-                            touches = start < hit.end and hit.start < end
-                        else:
-                            # The same clause, outside the match itself (a family that names the
-                            # past, "clean 3 weeks but tonight i want to", has already weighed it).
-                            lo, hi = _clause(low, hit.start)
-                            touches = (
-                                lo <= start < hi
-                                and not (hit.start <= start and end <= hit.end)
-                                and not any(lo <= r.start < hi for r in recent)
-                            )
-                        if touches:
-                            hit.level = frame.level if frame.level > NONE else -1
-                            if frame.level == CONCERN:
-                                hit.kind = "topic"
+            for match in frame.regex.finditer(low):
+                start, end = match.span()
+                for hit in hits:
+                    # Figurative speech cancels signals too ("every day this week" is no date).
+                    if (
+                        hit.pack is not frame.pack
+                        or hit.level < 0
+                        or (frame.level > NONE and hit.level <= frame.level)
+                        or (frame.kinds and hit.kind not in frame.kinds)
+                    ):
+                        continue
+                    if frame.scope == "overlap":
+                        touches = start < hit.end and hit.start < end
+                    else:
+                        # The same clause, outside the match itself (a family that names the
+                        # past, "clean 3 weeks but tonight i want to", has already weighed it).
+                        lo, hi = _clause(low, hit.start)
+                        touches = (
+                            lo <= start < hi
+                            and not (hit.start <= start and end <= hit.end)
+                            and not any(lo <= r.start < hi for r in recent)
+                        )
+                    if touches:
+                        hit.level = frame.level if frame.level > NONE else -1
+                        if frame.level == CONCERN:
+                            hit.kind = "topic"
 
 
 def _clause(text: str, at: int) -> tuple[int, int]:
@@ -337,6 +405,8 @@ def combine(current: Assessment, recent: Sequence[Assessment]) -> int:
       dying, active at least;
     - a message of signals only ("tonight", "i'm here now") carries the level of the thoughts before.
     """
+    if not current.kinds and not recent:
+        return NONE
     level = current.level
     now = current.kinds
     before: frozenset[str] = frozenset().union(*(a.kinds for a in recent))

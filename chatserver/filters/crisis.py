@@ -311,11 +311,14 @@ class CrisisFilter(Filter):
             cutoff = now - self.context_seconds
             recent = [s.assessment for s in seen if s.at >= cutoff and s.assessment.kinds]
             last = seen[-1]
-            if now - last.at <= JOIN_SECONDS and (
-                text.count(" ") < SHORT_WORDS or last.text.count(" ") < SHORT_WORDS
+            # A thought split over messages leaves the first unfinished: no full stop, and short.
+            if (
+                now - last.at <= JOIN_SECONDS
+                and last.text.count(" ") < SHORT_WORDS
+                and not last.text.rstrip().endswith((".", "!", "?", "…"))
             ):
                 before = last.text
-        assessment = self.recogniser.assess(text, before=before)
+        assessment = self.recogniser.assess(text, before=before, context=bool(recent))
         level = combine(assessment, recent)
         if self.context_messages:
             self._remember(ctx.session, now, assessment, text, seen)
