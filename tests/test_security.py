@@ -253,6 +253,7 @@ def action_frame(action: str, room: str, session: str, message_id: str) -> dict:
         "slowmode": {"seconds": 30},
         "lock": {"locked": True},
         "note": {"session": session, "text": "a note"},
+        "greet": {"session": session, "text": "welcome"},
     }[action]
     return {"type": action, "room": room, **fields}
 
@@ -271,6 +272,7 @@ async def test_every_host_action_is_checked_per_room_and_refusals_are_audited(se
         "slowmode",
         "lock",
         "note",
+        "greet",
     }, "a new host action needs a case here"
     # `short` is hosted by alice only: bob hosts other rooms, carol hosts none.
     sam = await clients.user(server, "sam", ("short",))
