@@ -48,6 +48,16 @@ ORDINARY = (
     "Good morning all, how did everyone sleep?",
     "I tried the grounding thing: 5 things I can see, 4 I can touch… it worked a bit!",
     "Anxiety is exhausting. I'm tired of being tired.",
+    # the same room in other languages (every shipped pack is on by default)
+    "Hola a todos, hoy ha sido un día largo pero estoy mejor.",
+    "Merci pour vos messages, ça me fait du bien de lire ça.",
+    "Ich habe heute endlich mit meiner Therapeutin gesprochen.",
+    "Obrigada por estarem aqui, hoje foi difícil.",
+    "Grazie a tutti, oggi mi sento un po' meglio.",
+    "Ik heb vandaag een wandeling gemaakt, dat hielp wel.",
+    # everyday words that crisis talk also uses
+    "My phone died again, anyone know a good charger?",
+    "I cut my hair last night and I'm dying to show you all",
 )
 FLAGGED = (
     "You can read more at https://www.samaritans.org/how-we-can-help/ if it helps",
@@ -57,6 +67,9 @@ FLAGGED = (
     "honestly kys",
     "I can't go on, I want to kill myself tonight",
     "I've been thinking about self-harm again",
+    "everyone would be better off without me",
+    "ya no puedo más, quiero desaparecer",
+    "je n'en peux plus",
 )
 
 

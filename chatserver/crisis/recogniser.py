@@ -24,11 +24,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from operator import or_
+from operator import itemgetter, or_
+from typing import Any
 
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
-from chatserver.crisis.text import deobfuscate, might_be_obfuscated, plain
+from chatserver.crisis.text import deobfuscate, plain
 
 NONE, CONCERN, PASSIVE, ACTIVE, IMMINENT = range(5)
 #: Kinds that are thoughts of dying or its attempt (others are self-harm, or signals around them).
@@ -111,6 +112,7 @@ _EDGES = ".,!?;:()[]{}\"'`*_~<>/\\|#+=^&%"
 _INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... into parts
 _LEETISH = frozenset("013457@$!")
 _START = 6  # `needs` compares the first letters of words, at most this many
+_PATTERNS, _LEET, _BITS, _SINGLE = (itemgetter(i) for i in range(4))  # a word's cache entry
 
 
 class _Index:
@@ -148,13 +150,13 @@ class _Index:
                 ]
                 # Each other required word, as the starts (2 to 6 letters) of its spellings; a word of
                 # one letter is in every text, and the anchor itself was found.
-                groups_ = []
+                wanted: list[frozenset[str]] = []
                 for spellings in others:
                     starts = frozenset(pat.collapse(w)[:_START] for w in spellings)
                     if starts and min(map(len, starts)) >= 2 and not starts & anchor_keys:
-                        groups_.append(starts)
-                if groups_:
-                    needs[number] = tuple(groups_)
+                        wanted.append(starts)
+                if wanted:
+                    needs[number] = tuple(wanted)
         self.exact = {k: frozenset(v) for k, v in exact.items()}
         self.stems = {k: frozenset(v) for k, v in stems.items()}
         self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
@@ -163,12 +165,12 @@ class _Index:
         bit_of: dict[frozenset[str], int] = {}
         self.start_bits: dict[str, int] = {}
         self.needs: dict[int, int] = {}
-        for number, groups_ in needs.items():
+        for number, required in needs.items():
             bits = 0
-            for group in groups_:
-                bit = bit_of.setdefault(group, 1 << len(bit_of))
+            for spelled in required:
+                bit = bit_of.setdefault(spelled, 1 << len(bit_of))
                 bits |= bit
-                for start in group:
+                for start in spelled:
                     self.start_bits[start] = self.start_bits.get(start, 0) | bit
             self.needs[number] = bits
         # word as typed -> (patterns it anchors, leetspeak?, the `needs` bits it satisfies, a single
@@ -179,19 +181,20 @@ class _Index:
         """The patterns whose anchors occur in `text`, and whether the text looked obfuscated."""
         cache = self._words
         words = text.split()
-        entries = [cache.get(word) for word in words]
+        # map/itemgetter keep the per-word work in C: this runs for every message.
+        entries: list[Any] = list(map(cache.get, words))
         if None in entries:
             if len(cache) >= self.CACHE:
                 cache.clear()
             for i, word in enumerate(words):
                 if entries[i] is None:
                     entries[i] = cache[word] = self._word(word)
-        found: set[int] = set().union(*[e[0] for e in entries if e[0]])  # type: ignore[index]
-        obfuscated = any(e[1] for e in entries)  # type: ignore[index]
-        if not obfuscated and len(words) >= 3 and sum(e[3] for e in entries) >= 3:  # type: ignore[index]
+        found: set[int] = set().union(*map(_PATTERNS, entries))
+        obfuscated = any(map(_LEET, entries))
+        if not obfuscated and sum(map(_SINGLE, entries)) >= 3:
             obfuscated = True  # perhaps spelled out, "s u i c i d e": the caller reads it joined
         if found and self.needs:
-            missing = ~reduce(or_, [e[2] for e in entries], 0)  # type: ignore[index]
+            missing = ~reduce(or_, map(_BITS, entries), 0)
             needs = self.needs
             found = {n for n in found if not needs.get(n, 0) & missing}
         return found, obfuscated
@@ -260,7 +263,7 @@ class Recogniser:
             low = prefix + low
             offset = len(prefix)
         found, obfuscated = self._families.triggered(low)
-        if obfuscated or (found and might_be_obfuscated(low)):
+        if obfuscated:
             clear = deobfuscate(low)
             if clear != low:
                 if offset:

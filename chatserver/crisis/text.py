@@ -73,11 +73,6 @@ def plain(text: str) -> str:
     return "".join(ch if ch.isascii() else ("" if unicodedata.combining(ch) else " ") for ch in folded)
 
 
-def might_be_obfuscated(text: str) -> bool:
-    """Cheap test: does `plain` text hold leet digits or single letters that `deobfuscate` would change?"""
-    return _HAS_LEET.search(text) is not None or _SPACED.search(text) is not None
-
-
 def deobfuscate(text: str) -> str:
     """`plain` text with leetspeak undone inside words and spaced-out letters joined.
 

@@ -311,27 +311,28 @@ class CrisisFilter(Filter):
             cutoff = now - self.context_seconds
             recent = [s.assessment for s in seen if s.at >= cutoff and s.assessment.kinds]
             last = seen[-1]
-            # A thought split over messages leaves the first unfinished: no full stop, and short.
-            if (
-                now - last.at <= JOIN_SECONDS
-                and last.text.count(" ") < SHORT_WORDS
-                and not last.text.rstrip().endswith((".", "!", "?", "…"))
-            ):
+            # A thought split over messages leaves the first unfinished: it is short, with no full
+            # stop, and was sent a moment ago.
+            if last.text and now - last.at <= JOIN_SECONDS:
                 before = last.text
         assessment = self.recogniser.assess(text, before=before, context=bool(recent))
-        level = combine(assessment, recent)
-        if self.context_messages:
+        level = combine(assessment, recent) if assessment.kinds or recent else 0
+        if self.context_messages and (assessment.kinds or seen or _unfinished(text)):
             self._remember(ctx.session, now, assessment, text, seen)
         return self._verdicts[level]
 
     def _remember(
         self, session: str, now: float, assessment: Assessment, text: str, seen: deque[_Seen] | None
     ) -> None:
+        # Only what can count later is kept: messages that said something, and the text of the
+        # last one when a thought may continue in the next.
         if seen is None:
             if len(self._memory) >= self._sweep_at:
                 self._sweep(now)
             seen = self._memory[session] = deque(maxlen=self.context_messages)
-        seen.append(_Seen(now, assessment, text[:REMEMBERED_CHARS]))
+        if not assessment.kinds and seen and not seen[-1].assessment.kinds:
+            seen.pop()  # an earlier plain message only mattered as the "last" one
+        seen.append(_Seen(now, assessment, text[:REMEMBERED_CHARS] if _unfinished(text) else ""))
 
     def _sweep(self, now: float) -> None:
         # Sessions quiet for longer than the window have nothing left worth remembering.
@@ -341,3 +342,8 @@ class CrisisFilter(Filter):
             live = dict(list(live.items())[len(live) - self.max_sessions // 2 :])
         self._memory = live
         self._sweep_at = max(self.max_sessions, 2 * len(live))
+
+
+def _unfinished(text: str) -> bool:
+    # "i just want to" (short, no full stop) may go on in the next message.
+    return text.count(" ") < SHORT_WORDS and not text.rstrip().endswith((".", "!", "?", "\u2026"))
