@@ -367,8 +367,8 @@ def corpus_report():
 
 
 @pytest.mark.xfail(
-    reason="issue 13's targets are not met yet (docs/filters.md, 'Crisis': recall 76-91% per category, "
-    "false alarms 3.6%, level right 78.5%); this test turns green when the packs reach them",
+    reason="issue 13's targets are not met yet (docs/filters.md, 'Crisis': recall 80-93% per category, "
+    "false alarms 3.1%, level right 82.4%); this test turns green when the packs reach them",
     strict=False,
 )
 def test_the_corpus_score_meets_the_targets(corpus_report):
@@ -377,7 +377,7 @@ def test_the_corpus_score_meets_the_targets(corpus_report):
 
 
 # Today's figures, a little below: a change to the packs or the recogniser must not make them worse.
-FLOORS = {"explicit": 0.89, "indirect": 0.76, "plan": 0.73, "selfharm": 0.87, "slang": 0.80, "context": 0.72}
+FLOORS = {"explicit": 0.91, "indirect": 0.80, "plan": 0.78, "selfharm": 0.88, "slang": 0.84, "context": 0.78}
 
 
 def test_the_corpus_score_does_not_fall(corpus_report):
@@ -387,6 +387,6 @@ def test_the_corpus_score_does_not_fall(corpus_report):
         assert corpus_report.recall(category)[0] >= floor, category + table
     for language in ("de", "fr", "it", "nl", "pt", "es"):
         assert corpus_report.language_recall(language)[0] >= 0.72, language + table
-    assert corpus_report.false_alarms()[0] <= 0.045, table
-    assert corpus_report.level_accuracy()[0] >= 0.76, table
+    assert corpus_report.false_alarms()[0] <= 0.04, table
+    assert corpus_report.level_accuracy()[0] >= 0.80, table
     assert TARGETS["false_alarms"] == 0.03
