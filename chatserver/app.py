@@ -29,9 +29,9 @@ from chatserver.admission import Admission
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, list_hosts
 from chatserver.brokers import open_backend
+from chatserver.crisis import client_hints
 from chatserver.errors import ChatError, ConfigError
 from chatserver.headers import SECURITY_HEADERS
-from chatserver.helplines import crisis_hints
 from chatserver.hub import Hub, new_worker_id
 from chatserver.metrics import CONTENT_TYPE, Metrics
 from chatserver.rooms import load_rooms
@@ -195,8 +195,8 @@ async def crisis_hints_api(request: Request) -> Response:
     room = chat_state(request.app).hub.rooms.get(room_id) if room_id else None
     if room_id and room is None:
         return JSONResponse({"error": "unknown_room", "message": f"No room '{room_id}'"}, status_code=404)
-    languages = getattr(room.config, "languages", None) if room else None
-    body = {"patterns": crisis_hints(languages)}
+    languages = room.config.languages if room else None
+    body = {"patterns": client_hints(languages)}
     return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
 
 

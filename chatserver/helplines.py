@@ -12,8 +12,6 @@ lines are newer than libphonenumber's short-number data; they are listed in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -161,35 +159,3 @@ def check_checked(text: str) -> str | None:
     if not CHECKED.fullmatch(text.strip()):
         return f"'checked' must be a year and month like 2026-12, got '{text}'"
     return None
-
-
-# ---- while typing: patterns the page tests a draft against, in the browser only ----------------------
-#: FALLBACK, to be removed once `chatserver.crisis.client_hints` exists (the crisis recogniser of
-#: issue 13 provides it): a few explicit English phrases, so the page can offer help while someone types.
-#: JavaScript regex sources, matched case-insensitively against lowercased text with accents stripped.
-FALLBACK_HINTS = (
-    r"\bsuicid(e|al)\b",
-    r"\b(kill|hurt|harm|cut)(ing)? myself\b",
-    r"\bself[- ]?harm",
-    r"\b(want|wanna|going|ready) to die\b",
-    r"\bend (it all|my life)\b",
-    r"\b(don'?t|do not) want to (be alive|live|be here|wake up)\b",
-    r"\bcan'?t go on\b",
-    r"\bno (reason|point) (to live|in living)\b",
-    r"\bbetter off (dead|without me)\b",
-    r"\bkms\b",
-)
-
-
-@lru_cache(maxsize=64)
-def _hints(languages: tuple[str, ...] | None) -> tuple[str, ...]:
-    try:
-        from chatserver.crisis import client_hints
-    except ImportError:
-        return FALLBACK_HINTS
-    return tuple(client_hints(list(languages) if languages is not None else None))
-
-
-def crisis_hints(languages: Sequence[str] | None = None) -> list[str]:
-    """Regex sources for the page's "while typing" help offer: a room's languages, or all when None."""
-    return list(_hints(tuple(languages) if languages is not None else None))
