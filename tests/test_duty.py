@@ -11,8 +11,8 @@ from tests.fault_fixtures import aget
 
 @pytest.mark.redis
 async def test_both_workers_agree_on_hosts_on_duty_within_five_seconds(make_server, redis_server, clients):
-    """A host joins, takes a break, comes back and disconnects on worker one; worker two's members
-    and its /api/rooms follow each change within 5 s."""
+    """A host joins, takes a break, comes back, leaves, returns and disconnects on worker one; worker
+    two's members and its /api/rooms follow each change within 5 s."""
     one = make_server(redis=redis_server.url)
     two = make_server(redis=redis_server.url, share=one)
     ben = await clients.user(two, "ben", ("lobby",))
@@ -40,6 +40,10 @@ async def test_both_workers_agree_on_hosts_on_duty_within_five_seconds(make_serv
     await ben_sees(0)
     await api_says(0)
     await alice.send(type="duty", on=True)
+    await ben_sees(1)
+    await alice.send(type="leave", room="lobby")
+    await ben_sees(0)
+    assert (await alice.join("lobby"))["type"] == "joined"
     await ben_sees(1)
     await alice.close()
     await ben_sees(0)
