@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
-from chatserver.hours import is_open, next_opening
+from chatserver.hours import is_open, iso_z, next_opening
 
 if TYPE_CHECKING:
     from chatserver.delivery import Delivery
@@ -60,7 +60,7 @@ def opens_at(room: RoomState, now: datetime) -> str | None:
     if is_open(hours, now):
         return None
     when = next_opening(hours, now)
-    return when.astimezone(UTC).isoformat(timespec="minutes").replace("+00:00", "Z") if when else None
+    return iso_z(when) if when else None
 
 
 class Hosting:

@@ -51,6 +51,11 @@ class Hours:
 # -- parsing -----------------------------------------------------------------
 
 
+def iso_z(when: datetime, timespec: str = "minutes") -> str:
+    """An instant as ISO 8601 in UTC with a `Z`, the form every timestamp on the wire takes."""
+    return when.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def check_timezone(name: str) -> str:
     """The IANA time zone `name`, stripped; ValueError (with a likely spelling) when there is none."""
     name = name.strip()

@@ -30,7 +30,7 @@ from chatserver.connection import FLOOD_STRIKES, Connection
 from chatserver.delivery import Delivery
 from chatserver.errors import BadRequest, ChatError
 from chatserver.hosting import Hosting, opens_at
-from chatserver.hours import next_closing, next_opening
+from chatserver.hours import iso_z, next_closing, next_opening
 from chatserver.membership import Membership, message_from_row
 from chatserver.moderation import Moderation
 from chatserver.presence import WORKER_STALE_S, Presence
@@ -383,7 +383,7 @@ class Hub:
     async def purge_before(self, cutoff: float) -> None:
         """Retention: forget messages and care notes older than `cutoff` (epoch seconds) everywhere
         this worker keeps them: its room logs, the broker's room histories, the store's notes."""
-        stamp = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = iso_z(datetime.fromtimestamp(cutoff, UTC), "milliseconds")
         for room in list(self.rooms.values()):
             room.drop_older_than(stamp)
             await self.broker.purge_history(room.id, stamp)
@@ -433,7 +433,7 @@ class Hub:
 
 
 def _iso(when: datetime | None) -> str | None:
-    return when.astimezone(UTC).isoformat(timespec="minutes").replace("+00:00", "Z") if when else None
+    return iso_z(when) if when else None
 
 
 def _loose_frame(raw: str | bytes) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from chatserver import frames
 from chatserver.errors import BadRequest, ChatError, Unavailable
 from chatserver.filters.base import MessageContext
 from chatserver.filters.chain import LABEL_REFUSED
+from chatserver.hours import iso_z
 from chatserver.moderation import sender_refusal
 from chatserver.protocol import dumps
 
@@ -40,7 +41,7 @@ NOT_RECORDED = "The message could not be recorded, so it was not published. Plea
 
 def utc_now() -> str:
     """A message's `ts`: UTC, milliseconds, `Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_z(datetime.now(UTC), "milliseconds")
 
 
 class IdMaker:

@@ -19,7 +19,7 @@ import orjson
 
 from chatserver import frames
 from chatserver.errors import ChatError, Forbidden, Unavailable
-from chatserver.moderation import actions, events
+from chatserver.moderation import actions, events, rules
 
 if TYPE_CHECKING:
     from chatserver.audit import AuditLog
@@ -223,7 +223,7 @@ class Moderation:
         room = self.room(frame["room"])
         if room.id not in conn.rooms:
             raise ChatError(f"Join {room.id!r} first", code="not_joined")
-        reason = (frame.get("reason") or "").strip()[:500]
+        reason = rules.reason_text(frame.get("reason"))
         message_id = frame["message_id"]
         author = _author_of(room, message_id)
         self.audit.append(
