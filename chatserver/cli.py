@@ -47,12 +47,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         rooms = load_rooms(settings.rooms)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(
+        lines = [
+            *exc.problems,
             f"chatserver: not started: fix {settings.rooms} (check it with `chatserver check-rooms`)",
-            file=sys.stderr,
-        )
+        ]
+        for line in lines:
+            if args.log_format == "json":  # a journal that reads JSON lines gets JSON lines, even now
+                log.error("%s", line)
+            else:
+                print(line, file=sys.stderr)
         return 1
     if not (settings.web_dir / "index.html").is_file():
         print(
