@@ -1,0 +1,126 @@
+"""What a rooms.yaml becomes: frozen Room objects, and the keys and defaults the file may use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from chatserver.filters import FilterChain
+from chatserver.hours import Hours
+
+TOP_KEYS = ("defaults", "resources", "snippets", "rooms")
+#: Keys for rooms with hosts on a timetable, allowed in defaults and in each room (issue 15).
+HOSTED_KEYS = ("hours", "when_unhosted", "unhosted_grace", "snippets", "opening", "closing")
+DEFAULT_KEYS = (
+    "history",
+    "max_length",
+    "premoderate",
+    "premoderate_count",
+    "filters",
+    "escalate_after",
+    "resources",
+    *HOSTED_KEYS,
+    "languages",  # the crisis filter's phrase packs (issue 13)
+)
+ROOM_KEYS = (
+    "id",
+    "title",
+    "topic",
+    "guidelines",
+    "hosts",
+    "backup_hosts",
+    "escalate_after",
+    "history",
+    "max_length",
+    "premoderate",
+    "premoderate_count",
+    "resources",
+    "filters",
+    *HOSTED_KEYS,
+    "languages",  # the crisis filter's phrase packs (issue 13)
+)
+RESOURCE_KEYS = (
+    "name",
+    "phone",
+    "sms",
+    "sms_keyword",
+    "url",
+    "text",
+    "hours",
+    "region",
+    "countries",
+    "pair",
+    "checked",
+)
+#: One helpline as sent to browsers: text fields, and `countries` as a list of ISO 3166-1 alpha-2 codes.
+ResourceItem = dict[str, Any]
+PREMODERATE = ("off", "new_members", "all")
+ROOM_ID = re.compile(r"[a-z0-9-]{1,40}")
+BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "history": 50,
+        "max_length": 2000,
+        "premoderate": "off",
+        "premoderate_count": 3,
+        "escalate_after": 120.0,
+        "hours": None,  # always open
+        "when_unhosted": "open",  # as before hosts were tracked
+        "unhosted_grace": 60.0,
+        "languages": None,  # every shipped crisis phrase pack
+    }
+)
+#: What a room does while no host is on duty; docs/protocol.md says what each means for participants.
+WHEN_UNHOSTED = ("open", "premoderate", "read_only", "closed")
+SNIPPET_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+
+
+@dataclass(frozen=True, eq=False)
+class Room:
+    """One room, fully validated. `chain` is built once: max_length, the configured filters, premoderate."""
+
+    id: str
+    title: str
+    topic: str
+    guidelines: str  # "" when none
+    hosts: tuple[str, ...]
+    backup_hosts: tuple[str, ...]
+    escalate_after: float
+    history: int
+    max_length: int
+    premoderate: str  # "off" | "new_members" | "all"
+    resources: tuple[ResourceItem, ...]  # the items of the room's resource lists, in order
+    resource_lists: Mapping[str, tuple[ResourceItem, ...]]  # every list by name, for crisis verdicts
+    chain: FilterChain
+    premoderate_count: int = 3
+    #: Everything this room was built from, as text: a reload changes a room only when this differs
+    #: (rooms compare by identity, since their filter chains hold live filter objects).
+    source: str = ""
+    #: Opening hours (None: always open). Within them, once the last on-duty host has been gone for
+    #: `unhosted_grace` seconds, the room runs as `when_unhosted` says ("open" | "premoderate" |
+    #: "read_only" | "closed") until a host returns.
+    hours: Hours | None = None
+    when_unhosted: str = "open"
+    unhosted_grace: float = 60.0
+    #: Host messages offered with one click, name -> text in the order written; `opening` and `closing`
+    #: name the ones that start and end a session (None: no script).
+    snippets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType[str, str]({}))
+    opening: str | None = None
+    closing: str | None = None
+    #: The crisis phrase packs the room reads (language codes); None: every shipped pack.
+    languages: tuple[str, ...] | None = None
+
+    @property
+    def guidelines_required(self) -> bool:
+        """Joining needs `accept_guidelines` when the room has guidelines."""
+        return bool(self.guidelines.strip())
+
+
+@dataclass(frozen=True, eq=False)
+class RoomsConfig:
+    """Every room of a rooms.yaml, in file order."""
+
+    path: str
+    rooms: Mapping[str, Room]
