@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatserver import audit as audit_mod
+from chatserver import summaries
 from chatserver.admission import Admission
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, list_hosts
@@ -186,7 +187,9 @@ def _start_loops(st: State) -> list[asyncio.Task[None]]:
 
 # ---- endpoints -------------------------------------------------------------------------------------
 async def rooms_api(request: Request) -> Response:
-    return Response(orjson.dumps(chat_state(request.app).hub.room_summaries()), media_type="application/json")
+    return Response(
+        orjson.dumps(summaries.room_summaries(chat_state(request.app).hub)), media_type="application/json"
+    )
 
 
 async def crisis_hints_api(request: Request) -> Response:
@@ -219,7 +222,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_api(request: Request) -> Response:
     st = chat_state(request.app)
-    for room in await st.hub.held_summary():
+    for room in await summaries.held_summary(st.hub):
         st.metrics.held_depth.labels(room["id"]).set(room["held"])
         st.metrics.held_oldest.labels(room["id"]).set(room["oldest_held_s"])
     return Response(st.metrics.render(), media_type=CONTENT_TYPE)
@@ -230,8 +233,11 @@ async def admin_rooms(request: Request) -> Response:
     if refused is not None:
         return refused
     hub = chat_state(request.app).hub
-    held = {r["id"]: r for r in await hub.held_summary()}
-    rooms = [{**r, **held.get(r["id"], {}), **hub.coverage(r["id"])} for r in hub.room_summaries()]
+    held = {r["id"]: r for r in await summaries.held_summary(hub)}
+    rooms = [
+        {**r, **held.get(r["id"], {}), **summaries.coverage(hub, r["id"])}
+        for r in summaries.room_summaries(hub)
+    ]
     return Response(orjson.dumps(rooms), media_type="application/json")
 
 

@@ -29,8 +29,8 @@ from chatserver import frames, resync
 from chatserver.connection import FLOOD_STRIKES, Connection
 from chatserver.delivery import Delivery
 from chatserver.errors import BadRequest, ChatError
-from chatserver.hosting import Hosting, opens_at
-from chatserver.hours import iso_z, next_closing, next_opening
+from chatserver.hosting import Hosting
+from chatserver.hours import iso_z
 from chatserver.membership import Membership, message_from_row
 from chatserver.moderation import Moderation
 from chatserver.presence import WORKER_STALE_S, Presence
@@ -254,7 +254,7 @@ class Hub:
             elif kind == "report":
                 await self.moderation.report(conn, frame)
             elif kind == "duty":
-                self._duty(conn, bool(frame["on"]))
+                self.presence.set_duty(conn, bool(frame["on"]))
             elif kind in HOST_ACTIONS:
                 await self.moderation.host_action(conn, frame)
             elif kind == "hello":
@@ -283,22 +283,6 @@ class Hub:
         if loose.get("type") == "send":
             self.sending.screen_throttled(conn, loose)
         return False
-
-    def _duty(self, conn: Connection, on: bool) -> None:
-        """A host goes on duty or takes a break: every room they host here counts them, or not."""
-        if conn.host_name is None:
-            raise ChatError("Only hosts go on and off duty", code="forbidden")
-        if conn.on_duty != on:
-            conn.on_duty = on
-            for room_id in conn.rooms:
-                room = self.rooms.get(room_id)
-                if room is not None and self.delivery.is_host_of(conn, room):
-                    self.presence.changed(room)
-        if on:
-            text = "You are on duty: your rooms count you as here."
-        else:
-            text = "You are taking a break: your rooms no longer count you as here."
-        conn.send(frames.notice("duty", text, on_duty=on))
 
     def room_or_error(self, room_id: str) -> RoomState:
         room = self.rooms.get(room_id)
@@ -388,52 +372,6 @@ class Hub:
             room.drop_older_than(stamp)
             await self.broker.purge_history(room.id, stamp)
         await self.store.purge_notes(stamp)
-
-    # ---- status ---------------------------------------------------------------------------------
-    async def held_summary(self) -> list[dict[str, Any]]:
-        """Per room: how many messages wait for a host, and for how long the oldest has."""
-        now = datetime.now(UTC).timestamp()
-        out = []
-        for rid in self.rooms:
-            try:
-                items = await self.store.list_held(rid)
-            except Exception:
-                continue
-            oldest = min((float(i.get("held_at", now)) for i in items), default=now)
-            out.append({"id": rid, "held": len(items), "oldest_held_s": round(now - oldest, 1)})
-        return out
-
-    def coverage(self, room_id: str) -> dict[str, Any]:
-        """For admins: who is on duty in a room, its unhosted mode, and its next opening hours."""
-        room = self.rooms[room_id]
-        cfg, now = room.config, self.hosting.clock()
-        return {
-            "escalate_after": cfg.escalate_after,
-            "hosts_on_duty": sorted(self.presence.hosts_on_duty(room)),
-            "host_names": list(cfg.hosts),
-            "when_unhosted": cfg.when_unhosted,
-            "next_opening": _iso(next_opening(cfg.hours, now)),
-            "next_closing": _iso(next_closing(cfg.hours, now)),
-        }
-
-    def room_summaries(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": rid,
-                "title": room.config.title,
-                "topic": room.config.topic,
-                "members": self.presence.members(room),
-                "hosts": len(self.presence.hosts_on_duty(room)),
-                "mode": room.mode,
-                "opens_at": opens_at(room, self.hosting.clock()) if room.mode == "closed" else None,
-                "guidelines_required": room.config.guidelines_required,
-            }
-            for rid, room in self.rooms.items()
-        ]
-
-
-def _iso(when: datetime | None) -> str | None:
-    return iso_z(when) if when else None
 
 
 def _loose_frame(raw: str | bytes) -> dict[str, Any]:

@@ -16,9 +16,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
+from chatserver.errors import ChatError
 
 if TYPE_CHECKING:
     from chatserver.brokers.base import Broker
+    from chatserver.connection import Connection
     from chatserver.delivery import Delivery
     from chatserver.rooms_state import RoomState
 
@@ -78,6 +80,22 @@ class Presence:
                 **change,
             }
         )
+
+    def set_duty(self, conn: Connection, on: bool) -> None:
+        """A host goes on duty or takes a break: every room they host here counts them, or not."""
+        if conn.host_name is None:
+            raise ChatError("Only hosts go on and off duty", code="forbidden")
+        if conn.on_duty != on:
+            conn.on_duty = on
+            for room_id in conn.rooms:
+                room = self.rooms.get(room_id)
+                if room is not None and self.delivery.is_host_of(conn, room):
+                    self.changed(room)
+        if on:
+            text = "You are on duty: your rooms count you as here."
+        else:
+            text = "You are taking a break: your rooms no longer count you as here."
+        conn.send(frames.notice("duty", text, on_duty=on))
 
     def alive_workers(self) -> set[str]:
         now = time.monotonic()

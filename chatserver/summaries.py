@@ -1,0 +1,65 @@
+"""What the HTTP status endpoints say about one worker's rooms: the room list, held queues, coverage.
+
+Read-only views over the hub's parts, kept apart so the hub stays the composer it is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chatserver.hosting import opens_at
+from chatserver.hours import iso_z, next_closing, next_opening
+
+if TYPE_CHECKING:
+    from chatserver.hub import Hub
+
+
+def room_summaries(hub: Hub) -> list[dict[str, Any]]:
+    """/api/rooms: every room with its members, hosts on duty and mode (opening time when closed)."""
+    now = hub.hosting.clock()
+    return [
+        {
+            "id": rid,
+            "title": room.config.title,
+            "topic": room.config.topic,
+            "members": hub.presence.members(room),
+            "hosts": len(hub.presence.hosts_on_duty(room)),
+            "mode": room.mode,
+            "opens_at": opens_at(room, now) if room.mode == "closed" else None,
+            "guidelines_required": room.config.guidelines_required,
+        }
+        for rid, room in hub.rooms.items()
+    ]
+
+
+async def held_summary(hub: Hub) -> list[dict[str, Any]]:
+    """Per room: how many messages wait for a host, and for how long the oldest has."""
+    now = datetime.now(UTC).timestamp()
+    out = []
+    for rid in hub.rooms:
+        try:
+            items = await hub.store.list_held(rid)
+        except Exception:
+            continue
+        oldest = min((float(i.get("held_at", now)) for i in items), default=now)
+        out.append({"id": rid, "held": len(items), "oldest_held_s": round(now - oldest, 1)})
+    return out
+
+
+def coverage(hub: Hub, room_id: str) -> dict[str, Any]:
+    """For admins: who is on duty in a room, its unhosted mode, and its next opening hours."""
+    room = hub.rooms[room_id]
+    cfg, now = room.config, hub.hosting.clock()
+    return {
+        "escalate_after": cfg.escalate_after,
+        "hosts_on_duty": sorted(hub.presence.hosts_on_duty(room)),
+        "host_names": list(cfg.hosts),
+        "when_unhosted": cfg.when_unhosted,
+        "next_opening": _iso(next_opening(cfg.hours, now)),
+        "next_closing": _iso(next_closing(cfg.hours, now)),
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return iso_z(when) if when else None
