@@ -64,20 +64,7 @@ class Membership:
         room = self.room(frame["room"])
         cfg = room.config
         hosts_here = self.delivery.is_host_of(conn, room)
-        if conn.session and room.is_banned(conn.session):
-            raise ChatError("You cannot join this room: a host has banned you from it", code="banned")
-        if room.mode == "closed" and not hosts_here:
-            raise ChatError(
-                "This room is closed right now. 'Get help now' lists people you can reach at any hour.",
-                code="closed",
-                opens_at=opens_at(room, self.hosting.clock()),
-            )
-        if cfg.guidelines_required and frame.get("accept_guidelines") is not True and not hosts_here:
-            error = error_frame(
-                "guidelines_required",
-                "Please read and accept the room's guidelines (join with accept_guidelines: true)",
-            )
-            conn.send({**error, "room": cfg.id, "guidelines": cfg.guidelines})
+        if not self._admit(conn, room, frame, hosts_here):
             return
         rejoin = cfg.id in conn.rooms
         if not rejoin:
@@ -87,42 +74,13 @@ class Membership:
         older: list[tuple[int, bytes]] = []
         if since is not None and since != "":
             since_seq, older = await self._resolve_since(room, str(since))
-        head = frames.joined_head(
-            cfg.id,
-            cfg.title,
-            cfg.topic,
-            cfg.guidelines,
-            list(cfg.resources),
-            self.presence.members(room) + (0 if rejoin else 1),
-            room.slowmode,
-            room.locked,
-            "host" if hosts_here else "participant",
-            await self.moderation.held_for(room) if hosts_here else None,
-        )
-        on_duty = self.presence.hosts_on_duty(room)
-        if hosts_here and conn.on_duty:
-            on_duty |= {conn.host_name or conn.name}
-        head["hosts"] = len(on_duty)
-        if hosts_here:  # what the console offers with one click
-            head["snippets"] = dict(cfg.snippets)
-            head["opening"], head["closing"] = cfg.opening, cfg.closing
+        head = await self._head(conn, room, rejoin, hosts_here)
         first: list[bytes] | None = None  # the page the joined frame carried, once sent
-        if since_seq is not None and older:
-            cursor = older[-1][0]
-            if room.after(cursor) is None:
-                # A long absence: more than a page is only in storage. Page it out, each page once
-                # the one before has left, and join the live room only after the last.
-                first = [f for _, f in older]
-                conn.send_frame(frames.joined(head, first, more=True))
-                while room.after(cursor) is None:
-                    if not await _drained(conn):
-                        return
-                    rows = await self.audit.messages_after(room.id, cursor, REPLAY_PAGE)
-                    if not rows:
-                        break
-                    page = [orjson.dumps(message_from_row(r)) for r in rows]
-                    conn.send_frame(frames.history(room.id, page, more=True))
-                    cursor = rows[-1]["seq"]
+        if since_seq is not None and older and room.after(older[-1][0]) is None:
+            first = [f for _, f in older]
+            cursor = await self._page_out(conn, room, head, older[-1][0], first)
+            if cursor is None:
+                return
             since_seq, older = cursor, []
         # No await from here on: the snapshot and the membership change are one step,
         # so the joiner gets every message exactly once (history, then live).
@@ -148,6 +106,70 @@ class Membership:
                 actor_name=conn.name,
                 detail={"role": conn.role},
             )
+
+    def _admit(self, conn: Connection, room: RoomState, frame: dict[str, Any], hosts_here: bool) -> bool:
+        """Raise when `conn` may not join; False (guidelines sent) when it must accept them first."""
+        cfg = room.config
+        if conn.session and room.is_banned(conn.session):
+            raise ChatError("You cannot join this room: a host has banned you from it", code="banned")
+        if room.mode == "closed" and not hosts_here:
+            raise ChatError(
+                "This room is closed right now. 'Get help now' lists people you can reach at any hour.",
+                code="closed",
+                opens_at=opens_at(room, self.hosting.clock()),
+            )
+        if cfg.guidelines_required and frame.get("accept_guidelines") is not True and not hosts_here:
+            error = error_frame(
+                "guidelines_required",
+                "Please read and accept the room's guidelines (join with accept_guidelines: true)",
+            )
+            conn.send({**error, "room": cfg.id, "guidelines": cfg.guidelines})
+            return False
+        return True
+
+    async def _head(
+        self, conn: Connection, room: RoomState, rejoin: bool, hosts_here: bool
+    ) -> dict[str, Any]:
+        """The `joined` frame without its messages: the room, its people, and a host's tools."""
+        cfg = room.config
+        head = frames.joined_head(
+            cfg.id,
+            cfg.title,
+            cfg.topic,
+            cfg.guidelines,
+            list(cfg.resources),
+            self.presence.members(room) + (0 if rejoin else 1),
+            room.slowmode,
+            room.locked,
+            "host" if hosts_here else "participant",
+            await self.moderation.held_for(room) if hosts_here else None,
+        )
+        on_duty = self.presence.hosts_on_duty(room)
+        if hosts_here and conn.on_duty:
+            on_duty |= {conn.host_name or conn.name}
+        head["hosts"] = len(on_duty)
+        if hosts_here:  # what the console offers with one click
+            head["snippets"] = dict(cfg.snippets)
+            head["opening"], head["closing"] = cfg.opening, cfg.closing
+        return head
+
+    async def _page_out(
+        self, conn: Connection, room: RoomState, head: dict[str, Any], cursor: int, first: list[bytes]
+    ) -> int | None:
+        """After a long absence more than a page is only in storage: send `first` in the joined frame,
+        then page the rest out, each page once the one before has left; the live room is joined
+        after the last. Returns the last seq sent, None when the connection went away."""
+        conn.send_frame(frames.joined(head, first, more=True))
+        while room.after(cursor) is None:
+            if not await _drained(conn):
+                return None
+            rows = await self.audit.messages_after(room.id, cursor, REPLAY_PAGE)
+            if not rows:
+                break
+            page = [orjson.dumps(message_from_row(r)) for r in rows]
+            conn.send_frame(frames.history(room.id, page, more=True))
+            cursor = rows[-1]["seq"]
+        return cursor
 
     async def _claim_name(self, conn: Connection, room: RoomState) -> None:
         key = conn.name.casefold()

@@ -176,3 +176,25 @@ async def test_a_participant_cannot_use_host_powers(hub):
     await hub.handle(conn, b'{"type":"lock","room":"lobby","locked":true}')
     assert kim.of("error", code="forbidden")
     assert hub.rooms["lobby"].locked is False
+
+
+async def test_join_since_just_past_the_live_log_replays_the_stored_page_too(hub):
+    """`since` a little older than the room's live log: the page read from storage is not dropped.
+
+    1,100 messages; the live log keeps the last 1,000 (seq 101 on). Rejoining after seq 50 reads
+    51..250 from the audit log, which reaches into the live log: the joiner gets 51..1100, each once.
+    """
+    conn, sam = await person(hub, "sam", "lobby")
+    for n in range(1, 1101):  # past the frame-rate limit of one socket: the pipeline itself
+        hub.sending.send(conn, {"type": "send", "room": "lobby", "text": f"m{n}", "client_id": n})
+    acks = await until(lambda: len(sam.of("ack")) == 1100 and sam.of("ack"), "every ack")
+    since = next(a["id"] for a in acks if a["client_id"] == 50)
+    await hub.audit.flush()
+    _, ben = await person(hub, "ben")
+    await hub.handle(_, orjson.dumps({"type": "join", "room": "lobby", "since": since}))
+    await until(lambda: ben.of("joined", room="lobby"), "joined")
+    pages = [
+        f.get("history", f.get("messages", [])) for f in ben.frames if f["type"] in ("joined", "history")
+    ]
+    got = [m["seq"] for page in pages for m in page]
+    assert got == list(range(51, 1101))
