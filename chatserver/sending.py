@@ -101,15 +101,8 @@ class SendPipeline:
             self.screen_refused(conn, room, ctx, refusal, client_id)
             raise refusal
         cw = frame.get("cw")
-        if cw is not None:
-            cw = cw.strip()[:CW_MAX] or None
-        # The label is shown to everyone too: it passes the content filters or the send is refused.
-        label = None
-        if cw:
-            label_ctx = MessageContext(room.id, conn.session, conn.name, role, cw, now)
-            label = room.config.chain.check_label(label_ctx)
-            if label.status == "rejected":
-                raise BadRequest(LABEL_REFUSED)
+        cw = (cw.strip()[:CW_MAX] or None) if cw is not None else None
+        label = self._label(conn, room, role, cw, now) if cw else None
         result = room.config.chain.run(ctx, label=label)
         if room.mode == "premoderate" and role == "participant" and result.status == "published":
             # No host is here: everything waits for one (the filters' own reasons stay).
@@ -151,6 +144,14 @@ class SendPipeline:
             detail["urgent"] = True
             self.moderation.alert_crisis(conn, room, message_id, result.level)
         self.publish(room, body, detail, conn, client_id)
+
+    def _label(self, conn: Connection, room: RoomState, role: str, cw: str, now: float) -> ChainResult:
+        """The content-warning label is shown to everyone too: it passes the content filters, or the
+        send is refused."""
+        label = room.config.chain.check_label(MessageContext(room.id, conn.session, conn.name, role, cw, now))
+        if label.status == "rejected":
+            raise BadRequest(LABEL_REFUSED)
+        return label
 
     def _refusal(self, conn: Connection, room: RoomState, role: str, now: float) -> ChatError | None:
         """Why `conn` may not post to `room` right now, if it may not."""
@@ -248,62 +249,108 @@ class SendPipeline:
         Whatever fails (the audit commit, the publish), the sender hears `unavailable`
         and `on_failed` gets the error: nothing accepted is dropped without a word.
         """
-        message_id = body["id"]
-        encoded = dumps(body)
-        started = time.perf_counter()
         actor_session, actor_name = actor or (body["from"]["session"], body["from"]["name"])
-
-        def fail(error: BaseException, text: str) -> None:
-            self.metrics.count_message("unavailable", ())
-            if on_failed is not None:
-                on_failed(error)
-            if sender is not None:
-                sender.answer(frames.unavailable(text, client_id))
-
-        def published(seq: int | None, error: BaseException | None) -> None:
-            if error is not None or seq is None:
-                self._publish_started.pop(message_id, None)
-                self.audit.append(
-                    "publish_failed",
-                    room=room.id,
-                    message_id=message_id,
-                    actor_session=actor_session,
-                    actor_name=actor_name,
-                    detail={"error": error.__class__.__name__ if error else "unknown"},
-                )
-                fail(error or Unavailable("not published"), NOT_DELIVERED)
-                return
-            self.metrics.count_message("published", detail.get("reasons", ()))
-            self.audit.annotate_seq(message_id, seq)
-            if sender is not None:
-                sender.answer(frames.ack(client_id, message_id, "published"))
-            if on_published is not None:
-                on_published(seq)
-
-        def committed(error: BaseException | None) -> None:
-            if error is not None:
-                log.error("audit commit failed (%s): message not published", error.__class__.__name__)
-                fail(error, NOT_RECORDED)
-                return
-            self._publish_started[message_id] = started
-            self.broker.publish_message(room.id, message_id, encoded, published)
-
+        out = _Publication(self, room, body, sender, client_id, detail, actor_session, actor_name)
+        out.on_published, out.on_failed = on_published, on_failed
         try:
             self.audit.append(
                 kind,
                 room=room.id,
                 actor_session=actor_session,
                 actor_name=actor_name,
-                message_id=message_id,
+                message_id=out.message_id,
                 text=body["text"],
                 detail=detail,
-                on_commit=committed,
+                on_commit=out.committed,
             )
         except Unavailable as exc:
-            fail(exc, exc.message)
+            out.fail(exc, exc.message)
 
     def delivered(self, message_id: str) -> None:
         """A message came back from the broker: how long its fan-out took, if it was sent here."""
         started = self._publish_started.pop(message_id, None)
         if started is not None:
             self.metrics.fanout_latency.observe(time.perf_counter() - started)
+
+
+class _Publication:
+    """One message on its way out: audit commit, then publish, then the sender's ack (or why not)."""
+
+    __slots__ = (
+        "pipeline",
+        "room",
+        "body",
+        "sender",
+        "client_id",
+        "detail",
+        "actor_session",
+        "actor_name",
+        "message_id",
+        "encoded",
+        "started",
+        "on_published",
+        "on_failed",
+    )
+
+    def __init__(
+        self,
+        pipeline: SendPipeline,
+        room: RoomState,
+        body: dict[str, Any],
+        sender: Connection | None,
+        client_id: Any,
+        detail: dict[str, Any],
+        actor_session: str,
+        actor_name: str,
+    ) -> None:
+        self.pipeline = pipeline
+        self.room = room
+        self.body = body
+        self.sender = sender
+        self.client_id = client_id
+        self.detail = detail
+        self.actor_session = actor_session
+        self.actor_name = actor_name
+        self.message_id: str = body["id"]
+        self.encoded = dumps(body)  # as it is now: callers may go on using their dict
+        self.started = time.perf_counter()
+        self.on_published: Callable[[int], None] | None = None
+        self.on_failed: Callable[[BaseException], None] | None = None
+
+    def committed(self, error: BaseException | None) -> None:
+        """The audit row is on disk (or not): only now may anyone be shown the message."""
+        if error is not None:
+            log.error("audit commit failed (%s): message not published", error.__class__.__name__)
+            self.fail(error, NOT_RECORDED)
+            return
+        pipeline = self.pipeline
+        pipeline._publish_started[self.message_id] = self.started
+        pipeline.broker.publish_message(self.room.id, self.message_id, self.encoded, self.published)
+
+    def published(self, seq: int | None, error: BaseException | None) -> None:
+        pipeline = self.pipeline
+        if error is not None or seq is None:
+            pipeline._publish_started.pop(self.message_id, None)
+            pipeline.audit.append(
+                "publish_failed",
+                room=self.room.id,
+                message_id=self.message_id,
+                actor_session=self.actor_session,
+                actor_name=self.actor_name,
+                detail={"error": error.__class__.__name__ if error else "unknown"},
+            )
+            self.fail(error or Unavailable("not published"), NOT_DELIVERED)
+            return
+        pipeline.metrics.count_message("published", self.detail.get("reasons", ()))
+        pipeline.audit.annotate_seq(self.message_id, seq)
+        if self.sender is not None:
+            self.sender.answer(frames.ack(self.client_id, self.message_id, "published"))
+        if self.on_published is not None:
+            self.on_published(seq)
+
+    def fail(self, error: BaseException, text: str) -> None:
+        self.pipeline.metrics.count_message("unavailable", ())
+        if self.on_failed is not None:
+            self.on_failed(error)
+        if self.sender is not None:
+            self.sender.answer(frames.unavailable(text, self.client_id))
