@@ -66,6 +66,7 @@ class Hub:
         metrics: Metrics,
         worker_id: str | None = None,
     ) -> None:
+        # Long on purpose: the composition root, one statement per part and what it is handed.
         self.broker = broker
         self.store = store
         self.audit = audit

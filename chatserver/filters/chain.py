@@ -101,6 +101,8 @@ class FilterChain:
         `label`: what `check_label` said about the message's content warning, when it was not
         refused; its alerts (crisis) count as the message's own, and its holds hold the message.
         """
+        # Long on purpose: the hot path of every message, one loop kept inline (a call per filter
+        # per message costs more than the lines it would save).
         result = ChainResult("rejected" if refused else "published", ctx.text)
         privileged = ctx.role != "participant"
         rank = 3 if refused else 0
@@ -122,22 +124,12 @@ class FilterChain:
                 verdict = f.check(ctx)
                 if verdict is None:
                     continue
-                if not isinstance(verdict, Verdict):
-                    raise TypeError("check() must return a Verdict or None")
-                action = verdict.action
-                if action not in _RANK or (action == "redact" and not isinstance(verdict.text, str)):
-                    raise ValueError(f"bad verdict action {action!r}")
+                _check_verdict(verdict)
             except Exception as exc:  # a broken filter must never let a message through unchecked
-                name = f.name
-                kind = type(exc).__name__
-                logger.error(
-                    "filter %r raised %s in room %r; applying on_error=%s", name, kind, ctx.room, f.on_error
-                )
-                result.errors.append(f"{name}: {kind}")
-                if f.on_error == "allow":
+                verdict = _on_error(f, exc, ctx, result)
+                if verdict is None:
                     continue
-                verdict = Verdict(f.on_error, name, _ERROR_REASON[f.on_error])
-                action = verdict.action
+            action = verdict.action
             name = verdict.filter or f.name
             if not privileged:  # hosts who write about crisis are usually helping someone
                 if verdict.urgent:
@@ -238,3 +230,23 @@ def _merge_label(result: ChainResult, label: ChainResult, rank: int) -> int:
     if label.status == "held" and rank < _RANK["hold"]:
         return _RANK["hold"]
     return rank
+
+
+def _check_verdict(verdict: object) -> None:
+    """Raise when a filter answered something that is not a usable Verdict."""
+    if not isinstance(verdict, Verdict):
+        raise TypeError("check() must return a Verdict or None")
+    action = verdict.action
+    if action not in _RANK or (action == "redact" and not isinstance(verdict.text, str)):
+        raise ValueError(f"bad verdict action {action!r}")
+
+
+def _on_error(f: Filter, exc: Exception, ctx: MessageContext, result: ChainResult) -> Verdict | None:
+    """What a filter that raised stands for: its `on_error` (logged, and noted for the audit row)."""
+    name = f.name
+    kind = type(exc).__name__
+    logger.error("filter %r raised %s in room %r; applying on_error=%s", name, kind, ctx.room, f.on_error)
+    result.errors.append(f"{name}: {kind}")
+    if f.on_error == "allow":
+        return None
+    return Verdict(f.on_error, name, _ERROR_REASON[f.on_error])
