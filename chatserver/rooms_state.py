@@ -45,6 +45,9 @@ class RoomState:
         "held_seen",
         "alerts_seen",
         "mode",
+        "warned",
+        "shield",
+        "flagged",
     )
 
     def __init__(self, config: Room) -> None:
@@ -74,6 +77,11 @@ class RoomState:
         self.alerts_seen: dict[str, None] = {}
         #: open | premoderate | read_only | closed: whether a host is here, and what that means (hosting.py).
         self.mode = "open"
+        #: Issue 16, kept fresh by events: warnings waiting for their acknowledgement (session -> the
+        #: warning), the shield preset while shield mode is on, people who may be someone banned earlier.
+        self.warned: dict[str, dict[str, Any]] = {}
+        self.shield: dict[str, Any] | None = None
+        self.flagged: dict[str, dict[str, Any]] = {}
 
     @property
     def id(self) -> str:

@@ -92,6 +92,30 @@ class Store:
         """The room's crisis alerts of the last ALERT_TTL_S seconds, oldest first."""
         raise NotImplementedError
 
+    # ---- small shared values (issue 16: warnings, strikes, shield, ban-evasion marks) ----------
+    async def put_value(
+        self, key: str, value: Any, ttl: float | None = None, *, only_new: bool = False
+    ) -> bool:
+        """Set `key` (expiring after `ttl` seconds); with `only_new`, only if unset. True if set."""
+        raise NotImplementedError
+
+    async def get_value(self, key: str) -> Any:
+        """The value at `key`, or None (unset or expired)."""
+        raise NotImplementedError
+
+    async def take_value(self, key: str) -> Any:
+        """Remove and return the value at `key`; exactly one caller ever gets it."""
+        raise NotImplementedError
+
+    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> None:
+        """Append to the list at `key`, keeping its last `keep` entries; the list expires `ttl` seconds
+        after its last change."""
+        raise NotImplementedError
+
+    async def entries(self, key: str) -> list[Any]:
+        """The list at `key`, oldest first ([] when unset or expired)."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         pass
 
@@ -111,6 +135,8 @@ class MemoryStore(Store):
         self._sanctions: dict[tuple[str, str], dict[str, float]] = {}
         self._flags: dict[str, dict[str, Any]] = {}
         self._notes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: key -> (value, expires at epoch or None): put_value/add_entry.
+        self._values: dict[str, tuple[Any, float | None]] = {}
         # One process: events are never lost, so nothing needs re-reading; versions stay empty.
 
     async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
@@ -191,3 +217,33 @@ class MemoryStore(Store):
 
     async def alerts(self, room: str) -> list[dict[str, Any]]:
         return []
+
+    def _live(self, key: str) -> Any:
+        value, expires = self._values.get(key, (None, None))
+        if expires is not None and expires <= time.time():
+            self._values.pop(key, None)
+            return None
+        return value
+
+    async def put_value(
+        self, key: str, value: Any, ttl: float | None = None, *, only_new: bool = False
+    ) -> bool:
+        if only_new and self._live(key) is not None:
+            return False
+        self._values[key] = (value, time.time() + ttl if ttl else None)
+        return True
+
+    async def get_value(self, key: str) -> Any:
+        return self._live(key)
+
+    async def take_value(self, key: str) -> Any:
+        value = self._live(key)
+        self._values.pop(key, None)
+        return value
+
+    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> None:
+        kept = list(self._live(key) or [])[-(keep - 1) :] if keep > 1 else []
+        self._values[key] = ([*kept, entry], time.time() + ttl)
+
+    async def entries(self, key: str) -> list[Any]:
+        return list(self._live(key) or [])

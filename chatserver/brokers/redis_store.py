@@ -159,5 +159,30 @@ class RedisStore(Store):
         items = [orjson.loads(v) for v in await self._redis.lrange(self._key("room", room, "alerts"), 0, -1)]
         return [a for a in items if float(a.get("at", 0)) > since]
 
+    async def put_value(
+        self, key: str, value: Any, ttl: float | None = None, *, only_new: bool = False
+    ) -> bool:
+        px = max(1, int(ttl * 1000)) if ttl else None
+        return bool(await self._redis.set(self._key("kv", key), orjson.dumps(value), px=px, nx=only_new))
+
+    async def get_value(self, key: str) -> Any:
+        raw = await self._redis.get(self._key("kv", key))
+        return orjson.loads(raw) if raw else None
+
+    async def take_value(self, key: str) -> Any:
+        raw = await self._redis.getdel(self._key("kv", key))
+        return orjson.loads(raw) if raw else None
+
+    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> None:
+        name = self._key("kv", key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(name, orjson.dumps(entry))
+            pipe.ltrim(name, -keep, -1)
+            pipe.pexpire(name, max(1, int(ttl * 1000)))
+            await pipe.execute()
+
+    async def entries(self, key: str) -> list[Any]:
+        return [orjson.loads(v) for v in await self._redis.lrange(self._key("kv", key), 0, -1)]
+
     async def close(self) -> None:
         pass  # the client is the broker's, closed with it

@@ -10,6 +10,7 @@ from typing import Any
 
 from chatserver.filters import FilterChain
 from chatserver.hours import Hours
+from chatserver.rooms.moderation import MODERATION_KEYS, RoomModeration
 
 TOP_KEYS = ("defaults", "resources", "snippets", "rooms")
 #: Keys for rooms with hosts on a timetable, allowed in defaults and in each room (issue 15).
@@ -24,6 +25,7 @@ DEFAULT_KEYS = (
     "resources",
     *HOSTED_KEYS,
     "languages",  # the crisis filter's phrase packs (issue 13)
+    *MODERATION_KEYS,  # rules, ladder, strikes, reasons, shield, join bursts (issue 16)
 )
 ROOM_KEYS = (
     "id",
@@ -41,6 +43,7 @@ ROOM_KEYS = (
     "filters",
     *HOSTED_KEYS,
     "languages",  # the crisis filter's phrase packs (issue 13)
+    *MODERATION_KEYS,  # rules, ladder, strikes, reasons, shield, join bursts (issue 16)
 )
 RESOURCE_KEYS = (
     "name",
@@ -111,6 +114,8 @@ class Room:
     closing: str | None = None
     #: The crisis phrase packs the room reads (language codes); None: every shipped pack.
     languages: tuple[str, ...] | None = None
+    #: Rules, the ladder, strike expiry, refusal reasons, the shield preset, join bursts (issue 16).
+    moderation: RoomModeration = field(default_factory=RoomModeration)
 
     @property
     def guidelines_required(self) -> bool:

@@ -29,6 +29,7 @@ from chatserver.rooms.model import (
     Room,
     RoomsConfig,
 )
+from chatserver.rooms.moderation_reader import ModerationReader
 from chatserver.rooms.reader import Fields, line_of, show
 from chatserver.rooms.resources import ResourcesReader
 
@@ -58,7 +59,7 @@ def parse_rooms(text: str, path: str = "rooms.yaml") -> RoomsConfig:
     return RoomsConfig(path, MappingProxyType(rooms))
 
 
-class _Parser(ResourcesReader, FiltersReader, HostedReader):
+class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
     """The whole file: top-level sections, defaults, then each room built from them."""
 
     def parse(self, text: str) -> dict[str, Room]:
@@ -140,6 +141,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader):
         if fields is None:
             return {"broken_filters": True}
         out = self.settings(fields, "defaults")
+        out["moderation"] = self.moderation_settings(fields, "defaults")
         if "languages" in fields:
             out["languages_at"] = fields["languages"]
         if "resources" in fields:
@@ -189,6 +191,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader):
             names = defaults.get("resources", tuple(lists))
         filters_node, filters = self.room_filters(fields, where, defaults, lists, settings["languages"])
         snippets, scripts = self.room_scripts(node, fields, where, defaults, settings["max_length"])
+        moderation = self.room_moderation(fields, where, defaults.get("moderation", {}))
         if len(self.problems) > before or room_id is None or filters is None or names is None:
             return None
         chain: list[Filter] = [MaxLengthFilter(chars=settings["max_length"]), *filters]
@@ -203,6 +206,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader):
             sorted(lists.items()),
             list(snippets.items()),  # top-level texts a room names are not in its own node
             scripts,
+            moderation,  # defaults' issue-16 keys are not in the room's node either
         )
         return Room(
             id=room_id,
@@ -227,6 +231,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader):
             opening=scripts["opening"],
             closing=scripts["closing"],
             languages=settings["languages"],
+            moderation=moderation,
         )
 
     def room_id(self, node: yaml.Node, fields: Fields, where: str, first_line: dict[str, int]) -> str | None:
