@@ -369,6 +369,7 @@ async def host_names_loop(settings: Settings, hub: Hub) -> None:
         try:
             records = await asyncio.to_thread(list_hosts, settings.db)
             hub.host_names = {r.name for r in records if not r.revoked}
+            hub.signin.host_titles = {r.title for r in records if r.title and not r.revoked}
             hub.check_credentials(records)
         except asyncio.CancelledError:
             raise

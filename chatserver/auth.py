@@ -1,9 +1,10 @@
 """Host and admin credentials: a random token shown once, only its hash kept.
 
-`chatserver hosts add NAME [--admin]` calls `add_host`, which prints the token
-it returns; the server checks a `hello` token with `HostDirectory.authenticate`.
-Whether a host may act in a room is decided elsewhere (rooms.yaml `hosts:`);
-this module only answers "whose token is this, and is it still valid".
+`chatserver hosts add NAME [--admin] [--title T [--professional]]` calls `add_host`,
+which prints the token it returns (`hosts title` changes a title alone: `set_title`); the
+server checks a `hello` token with `HostDirectory.authenticate`. Whether a host may act in a
+room is decided elsewhere (rooms.yaml `hosts:`); this module only answers "whose token is
+this, is it still valid, and what title do admins show beside it".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal, cast
 
 import aiosqlite
 
+from chatserver.badges import check_title
 from chatserver.db import connect, connect_async, utc_now, write_transaction
 from chatserver.errors import ChatError
 
@@ -28,12 +30,17 @@ MAX_TOKEN_LENGTH = 256
 MAX_NAME_LENGTH = 32
 
 _HASH_CONTEXT = b"chatserver host token v1\x00"
-_COLUMNS = "name, is_admin, created_at, revoked_at, token_hash"
+_COLUMNS = "name, is_admin, created_at, revoked_at, token_hash, title, professional"
+# A re-add without a title keeps the one the host had: rotating a token is not a demotion.
 _UPSERT = (
-    "INSERT INTO hosts (name, token_hash, is_admin, created_at, revoked_at) VALUES (?, ?, ?, ?, NULL)"
+    "INSERT INTO hosts (name, token_hash, is_admin, created_at, revoked_at, title, professional)"
+    " VALUES (?, ?, ?, ?, NULL, ?, ?)"
     " ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, is_admin = excluded.is_admin,"
-    " created_at = excluded.created_at, revoked_at = NULL"
+    " created_at = excluded.created_at, revoked_at = NULL,"
+    " title = coalesce(excluded.title, title),"
+    " professional = CASE WHEN excluded.title IS NULL THEN professional ELSE excluded.professional END"
 )
+_SET_TITLE = "UPDATE hosts SET title = ?, professional = ? WHERE name = ?"
 _REVOKE = "UPDATE hosts SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"
 
 
@@ -48,6 +55,10 @@ class HostRecord:
     #: Which token this record stands for (a prefix of its hash): a connection signed in with
     #: another one (since replaced) must lose its powers.
     credential: str = field(default="", repr=False)
+    #: What admins say this host is ("Registered counsellor"), shown beside their name; None: no title.
+    title: str | None = None
+    #: A licensed professional, marked as such (only with a title).
+    professional: bool = False
 
     @property
     def revoked(self) -> bool:
@@ -91,31 +102,74 @@ def check_name(name: str) -> str:
     return trimmed
 
 
-def add_host(db_path: str | os.PathLike[str], name: str, *, admin: bool = False) -> str:
+def title_of(title: str | None, professional: bool) -> str | None:
+    """A title as stored (trimmed), or `ChatError` saying what is wrong with it."""
+    if title is None:
+        if professional:
+            raise ChatError(
+                "--professional needs a --title saying what they are, e.g. 'Registered counsellor'"
+            )
+        return None
+    try:
+        return check_title(title)
+    except ValueError as exc:
+        raise ChatError(f"title: {exc}") from None
+
+
+def add_host(
+    db_path: str | os.PathLike[str],
+    name: str,
+    *,
+    admin: bool = False,
+    title: str | None = None,
+    professional: bool = False,
+) -> str:
     """Create a host (or admin) credential and return its token, the only time it exists in clear.
 
     Re-adding an existing name replaces its token (the old one stops working at
     once), sets its admin flag to `admin`, and lifts a revocation: this is how a
-    lost token is rotated.
+    lost token is rotated. A title given replaces the host's title; none keeps it.
     """
     name = check_name(name)
+    title = title_of(title, professional)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     conn = connect(db_path)
     try:
         with write_transaction(conn):
-            conn.execute(_UPSERT, (name, hash_token(token), int(bool(admin)), utc_now()))
+            row = (name, hash_token(token), int(bool(admin)), utc_now(), title, int(professional))
+            conn.execute(_UPSERT, row)
     finally:
         conn.close()
     return token
 
 
+def set_title(db_path: str | os.PathLike[str], name: str, title: str | None, *, professional: bool) -> bool:
+    """Give a host a title (None: take it away) without touching their token; False: no such host.
+
+    Signed-in connections show the new title within seconds (the server re-reads the table).
+    """
+    title = title_of(title, professional)
+    conn = connect(db_path)
+    try:
+        with write_transaction(conn):
+            return conn.execute(_SET_TITLE, (title, int(professional), name.strip())).rowcount > 0
+    finally:
+        conn.close()
+
+
 #: One row of _COLUMNS.
-_Row = tuple[str, int, str, str | None, str]
+_Row = tuple[str, int, str, str | None, str, str | None, int]
 
 
 def _record(row: _Row) -> HostRecord:
     return HostRecord(
-        name=row[0], is_admin=bool(row[1]), created_at=row[2], revoked_at=row[3], credential=row[4][:16]
+        name=row[0],
+        is_admin=bool(row[1]),
+        created_at=row[2],
+        revoked_at=row[3],
+        credential=row[4][:16],
+        title=row[5] or None,
+        professional=bool(row[6]) and bool(row[5]),
     )
 
 

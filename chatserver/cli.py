@@ -171,7 +171,9 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 
     db = Path(args.db)
     if args.hosts_cmd == "add":
-        token = auth.add_host(db, args.name, admin=args.admin)
+        token = auth.add_host(
+            db, args.name, admin=args.admin, title=args.title, professional=args.professional
+        )
         role = "admin" if args.admin else "host"
         print(f"Added {role} {args.name!r}. Give them this token privately; it is shown only once.")
         print(f"token: {token}")
@@ -182,7 +184,19 @@ def cmd_hosts(args: argparse.Namespace) -> int:
             print("No hosts yet. Add one with: chatserver hosts add NAME [--admin]")
         for r in records:
             state = "revoked" if r.revoked else "active"
-            print(f"{r.name}\t{'admin' if r.is_admin else 'host'}\t{state}\tadded {r.created_at}")
+            badge = f"\t{r.title}{' (professional)' if r.professional else ''}" if r.title else ""
+            print(f"{r.name}\t{'admin' if r.is_admin else 'host'}\t{state}\tadded {r.created_at}{badge}")
+        return 0
+    if args.hosts_cmd == "title":
+        title = None if args.clear else args.title
+        if title is None and not args.clear:
+            print("Give a title (hosts title NAME 'Registered counsellor') or --clear", file=sys.stderr)
+            return 2
+        if not auth.set_title(db, args.name, title, professional=args.professional):
+            print(f"No host named {args.name!r}", file=sys.stderr)
+            return 1
+        shown = f"{title!r}{' (professional)' if args.professional else ''}" if title else "no title"
+        print(f"{args.name!r} now shows {shown}.")
         return 0
     if auth.revoke_host(db, args.name):
         print(f"Revoked {args.name!r}: their token no longer works.")
@@ -277,13 +291,31 @@ def _add_hosts(sub: _Subparsers) -> None:
     add = hosts_sub.add_parser("add", help="add a host (prints a token once)")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="an admin: may moderate every room")
+    _title_flags(add)
     _db_flag(add)
+    title = hosts_sub.add_parser("title", help="set or clear a host's title (keeps their token)")
+    title.add_argument("name")
+    title.add_argument("title", nargs="?", default=None, help="e.g. 'Registered counsellor'")
+    title.add_argument("--professional", action="store_true", help="a licensed professional")
+    title.add_argument("--clear", action="store_true", help="take the title away")
+    _db_flag(title)
     lst = hosts_sub.add_parser("list", help="list hosts (never tokens)")
     _db_flag(lst)
     rev = hosts_sub.add_parser("revoke", help="revoke a host's token")
     rev.add_argument("name")
     _db_flag(rev)
     hosts.set_defaults(func=cmd_hosts)
+
+
+def _title_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--title",
+        default=None,
+        help="shown beside their name, e.g. 'Registered counsellor' (1-40 characters)",
+    )
+    parser.add_argument(
+        "--professional", action="store_true", help="a licensed professional (needs --title): marked as one"
+    )
 
 
 def _add_audit(sub: _Subparsers) -> None:

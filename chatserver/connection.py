@@ -27,6 +27,8 @@ class Connection:
         "role",
         "host_name",
         "credential",
+        "title",
+        "professional",
         "on_duty",
         "rooms",
         "sent",
@@ -48,6 +50,9 @@ class Connection:
         self.host_name: str | None = None
         #: The host credential signed in with (HostRecord.credential); "" for participants.
         self.credential = ""
+        #: What admins say this host is (badges.py), shown beside their name where they host.
+        self.title: str | None = None
+        self.professional = False
         #: A host who is signed in but taking a break does not count as on duty.
         self.on_duty = True
         self.rooms: set[str] = set()

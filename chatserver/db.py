@@ -29,7 +29,7 @@ from chatserver.errors import ChatError, ConfigError, Unavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Seconds a connection waits for another process's write lock before SQLite gives up.
 BUSY_TIMEOUT = 10.0
@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS hosts (
     token_hash  TEXT NOT NULL UNIQUE,
     is_admin    INTEGER NOT NULL DEFAULT 0,
     created_at  TEXT NOT NULL,
-    revoked_at  TEXT
+    revoked_at  TEXT,
+    title       TEXT,
+    professional INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS audit (
@@ -67,6 +69,15 @@ CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 -- history replay and the startup seq scan read a room's messages by seq
 CREATE INDEX IF NOT EXISTS audit_room_seq ON audit (room, seq) WHERE seq IS NOT NULL;
 """
+
+#: What each older schema needs to become the current one (version -> statements).
+_MIGRATIONS = {
+    # 2: hosts carry a title and a professional mark (issue 20)
+    1: (
+        "ALTER TABLE hosts ADD COLUMN title TEXT",
+        "ALTER TABLE hosts ADD COLUMN professional INTEGER NOT NULL DEFAULT 0",
+    ),
+}
 
 
 def format_ts(t: float) -> str:
@@ -141,6 +152,13 @@ def _apply_pragmas(conn: sqlite3.Connection, busy_timeout: float) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+def _version(conn: sqlite3.Connection) -> int | None:
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone():
+        return None
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
     if has:
@@ -156,6 +174,11 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 ]
             )
     with write_transaction(conn):
+        # A table made by an older version keeps its columns under CREATE IF NOT EXISTS: add them.
+        # Read again under the write lock: another process may have just done it.
+        for old in range(_version(conn) or SCHEMA_VERSION, SCHEMA_VERSION):
+            for statement in _MIGRATIONS.get(old, ()):
+                conn.execute(statement)
         # executescript() would COMMIT our transaction first; run the statements one by one.
         for statement in _SCHEMA.split(";"):
             if statement.strip():

@@ -39,9 +39,9 @@ def welcome(session: str, resume_token: str, name: str, role: str, rooms: list[s
     return frame
 
 
-def sender(name: str, session: str, role: str) -> dict[str, str]:
-    """A message's `from`."""
-    return {"name": name, "session": session, "role": role}
+def sender(name: str, session: str, role: str, badge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A message's `from`; a titled host's `badge` (badges.badge) adds `title` and `professional`."""
+    return {"name": name, "session": session, "role": role, **(badge or {})}
 
 
 def message(
@@ -124,7 +124,7 @@ def history(room: str, messages: list[bytes], *, more: bool) -> bytes:
     return ws_text_frame(head + b",".join(messages) + (b'],"more":true}' if more else b'],"more":false}'))
 
 
-def presence(room: str, members: int, **change: str) -> dict[str, Any]:
+def presence(room: str, members: int, **change: Any) -> dict[str, Any]:
     return {"type": "presence", "room": room, "members": members, **change}
 
 
@@ -184,6 +184,11 @@ def crisis(
         text = f"{name} may be in crisis. Resources were sent to them privately; please check in."
     extra: dict[str, Any] = {"risk": risk} if risk else {}
     return notice("crisis", text, level="urgent", room=room, message_id=message_id, session=session, **extra)
+
+
+def card(room: str, card_id: str, item: dict[str, Any], author: dict[str, Any], ts: str) -> dict[str, Any]:
+    """A library card a host shared with the room (`push_card`): shown as a card, not as a link."""
+    return {"type": "card", "room": room, "id": card_id, "card": item, "from": author, "ts": ts}
 
 
 def private(room: str, host: str, text: str, ts: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
+from chatserver.badges import badge
 from chatserver.errors import ChatError
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class Presence:
         self.rooms = rooms
         #: Other workers, by id: when we last heard from them (monotonic).
         self.worker_seen: dict[str, float] = {}
+        #: (room, worker) -> the titled hosts on duty there, as that worker last said.
+        self.remote_staff: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def members(self, room: RoomState) -> int:
         return room.member_count(time.monotonic(), WORKER_STALE_S)
@@ -61,14 +64,40 @@ class Presence:
                 names |= hosts
         return frozenset(names)
 
-    def show(self, room: RoomState, **change: str) -> None:
+    def local_staff(self, room: RoomState) -> list[dict[str, Any]]:
+        """The titled hosts on duty in `room` on this worker: display name, title, professional mark
+        (and, for the other workers only, the host name they are on duty as)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for c in room.members:
+            if c.title and c.on_duty and self.delivery.is_host_of(c, room):
+                seen[c.session] = {"name": c.name, **badge(c.title, c.professional), "host": c.host_name}
+        return sorted(seen.values(), key=lambda s: (not s.get("professional"), s["name"].casefold()))
+
+    def staff(self, room: RoomState) -> list[dict[str, Any]]:
+        """Every titled host on duty in `room`, on any live worker, as participants see them."""
+        now = time.monotonic()
+        everyone = self.local_staff(room)
+        for origin, (hosts, heard) in room.remote_hosts.items():
+            if now - heard < WORKER_STALE_S:
+                everyone += [
+                    s for s in self.remote_staff.get((room.id, origin), ()) if s.get("host") in hosts
+                ]
+        return [{k: v for k, v in s.items() if k != "host"} for s in everyone]
+
+    def show(self, room: RoomState, **change: Any) -> None:
         """This worker's members see the room's count, its hosts on duty (and who came or went)."""
         frame = frames.presence(room.id, self.members(room), **change)
         frame["hosts"] = len(self.hosts_on_duty(room))
+        frame["staff"] = self.staff(room)
         self.delivery.to_room(room, frames.wire(frame))
 
-    def changed(self, room: RoomState, **change: str) -> None:
-        """Someone joined, left, or went on or off duty here: show it, and tell the other workers."""
+    def changed(self, room: RoomState, **change: Any) -> None:
+        """Someone joined, left, or went on or off duty here: show it, and tell the other workers.
+
+        A titled host who joins is named with their badge (`title`, `professional`).
+        """
+        if "joined" in change:
+            change.update(self._badge_of(room, str(change.get("session", ""))))
         self.show(room, **change)
         self.broker.publish_event(
             {
@@ -77,9 +106,16 @@ class Presence:
                 "room": room.id,
                 "count": len(room.members),
                 "hosts": sorted(self.local_hosts(room)),
+                "staff": self.local_staff(room),
                 **change,
             }
         )
+
+    def _badge_of(self, room: RoomState, session: str) -> dict[str, Any]:
+        for c in self.delivery.by_session.get(session, ()):
+            if c in room.members and self.delivery.is_host_of(c, room):
+                return badge(c.title, c.professional)
+        return {}
 
     def set_duty(self, conn: Connection, on: bool) -> None:
         """A host goes on duty or takes a break: every room they host here counts them, or not."""
@@ -115,7 +151,9 @@ class Presence:
         now = time.monotonic()
         room.remote_counts[origin] = (int(envelope.get("count", 0)), now)
         room.remote_hosts[origin] = (frozenset(envelope.get("hosts", ())), now)
-        self.show(room, **{k: envelope[k] for k in ("joined", "left", "session") if k in envelope})
+        self.remote_staff[(room.id, origin)] = list(envelope.get("staff", ()))
+        shown = ("joined", "left", "session", "title", "professional")
+        self.show(room, **{k: envelope[k] for k in shown if k in envelope})
 
     def on_heartbeat(self, origin: str | None, counts: dict[str, int], hosts: dict[str, list[str]]) -> None:
         if origin is None or origin == self.worker_id:

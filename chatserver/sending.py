@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chatserver import frames
+from chatserver import badges, frames
 from chatserver.errors import BadRequest, ChatError, Unavailable
 from chatserver.filters.base import MessageContext
 from chatserver.filters.chain import LABEL_REFUSED
@@ -100,6 +100,8 @@ class SendPipeline:
         if refusal is not None:
             self.screen_refused(conn, room, ctx, refusal, client_id)
             raise refusal
+        if role == "participant" and badges.label_imitates_badge(text, badges.titles_of(room.members)):
+            raise BadRequest(badges.IMITATION_REFUSED)  # a title is shown only where admins set one
         cw = frame.get("cw")
         cw = (cw.strip()[:CW_MAX] or None) if cw is not None else None
         label = self._label(conn, room, role, cw, now) if cw else None
@@ -127,7 +129,7 @@ class SendPipeline:
         room.last_sent[conn.session] = now
         conn.sent[room.id] = conn.sent.get(room.id, 0) + 1
         message_id = self.ids.next()
-        author = frames.sender(conn.name, conn.session, role)
+        author = frames.sender(conn.name, conn.session, role, badges.of(conn, role))
         body = frames.message(room.id, message_id, author, result.text, utc_now(), cw)
         conn.accepted()
         if result.status == "held":

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
+from chatserver.badges import imitates_badge
 from chatserver.errors import BadRequest
 from chatserver.identity import imitates_staff
 from chatserver.protocol import CLOSE_POLICY, clean_name
@@ -40,6 +41,8 @@ class SignIn:
         self.metrics = metrics
         #: Names of hosts and admins, which participants may not pass themselves off as.
         self.host_names: set[str] = set()
+        #: Hosts' titles, which nobody else may write into their name.
+        self.host_titles: set[str] = set()
 
     async def hello(
         self, conn: Connection, frame: dict[str, Any], hosted: Callable[[Connection], list[str]]
@@ -52,16 +55,20 @@ class SignIn:
             raise BadRequest(f'Expected "hello" as the first frame, got {frame.get("type")!r}')
         name = clean_name(frame["name"])
         role, host_name, credential = "participant", None, ""
-        token = frame.get("token")
-        if token:
-            record = await self.hosts.authenticate(token)
-            if record is not None:
-                role, host_name, credential = record.role, record.name, record.credential
+        record = await self.hosts.authenticate(frame.get("token")) if frame.get("token") else None
+        if record is not None:
+            role, host_name, credential = record.role, record.name, record.credential
         if role == "participant" and imitates_staff(name, self.host_names):
             raise BadRequest("That name could be mistaken for a host's; please choose another")
+        if not (record and record.professional) and imitates_badge(name, self.host_titles):
+            raise BadRequest(
+                "That name could be mistaken for a professional's title. Titles are shown only for "
+                "people the organisers have marked; please choose another name"
+            )
         session, resume_token = await self._identity(frame.get("resume"))
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
         conn.credential = credential
+        conn.title, conn.professional = (record.title, record.professional) if record else (None, False)
         self.delivery.signed_in(conn)
         self.metrics.connections.labels(role).inc()
         conn.send(
@@ -103,3 +110,5 @@ class SignIn:
             if record is None or record.credential != conn.credential or record.role != conn.role:
                 log.info("signing out host %s: credentials changed", conn.host_name)
                 conn.raw.abort(CLOSE_POLICY, "your host credentials changed; please sign in again")
+            else:  # a new title (hosts title) shows from the next message on
+                conn.title, conn.professional = record.title, record.professional
