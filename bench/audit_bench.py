@@ -9,7 +9,9 @@ Runs in the product's .venv. Two measurements on a fresh database:
 - commit latency at a steady offered rate (default 5,000 rows/s): ``on_commit`` time minus ``append`` time.
 
 Then it counts: every append must have had ``on_commit(None)`` and be in the table after ``close()``
-(0 lost), and the hash chain must verify. Prints one JSON object.
+(0 lost), and the hash chain must verify. Before all that it measures this disk's own fsync
+latency (write 4 KiB, fsync, in the same directory): the physical floor of "committed before
+anyone sees it", to read the commit latency against. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import inspect
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -129,6 +132,24 @@ async def steady(log: Any, rate: float, seconds: float, unavailable: type[BaseEx
     }
 
 
+def fsync_latency(workdir: Path, rounds: int = 200) -> dict[str, float]:
+    """This disk's fsync latency: 4 KiB appended and fsynced, `rounds` times (what one commit waits for)."""
+    path = workdir / "fsync-probe"
+    block = b"\0" * 4096
+    times: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(rounds):
+            os.write(fd, block)
+            started = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return {"fsync_p50_ms": 1000 * _pct(times, 0.5), "fsync_p99_ms": 1000 * _pct(times, 0.99)}
+
+
 async def run(rows: int, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
     try:
         from chatserver.audit import AuditLog
@@ -142,7 +163,7 @@ async def run(rows: int, rate: float, seconds: float, workdir: Path) -> dict[str
     except Exception as exc:  # report, don't fail the bench
         synchronous = f"unknown ({type(exc).__name__})"
     try:
-        result: dict[str, Any] = {"synchronous": synchronous}
+        result: dict[str, Any] = {"synchronous": synchronous, **fsync_latency(workdir)}
         result["throughput"] = await throughput(log, rows, Unavailable)
         result["steady"] = await steady(log, rate, seconds, Unavailable)
     finally:

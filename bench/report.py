@@ -121,7 +121,8 @@ def audit_line(results: Results) -> str:
         f"synchronous={a['synchronous']}: **{_n(t['rows_per_s'])} rows/s** ({t['rows']:,} rows as fast as "
         f"`append` takes them, {t['refused_while_full']} back-pressure refusals); commit latency at "
         f"{_n(s['rate'])} rows/s: p50 {_ms(s['commit_p50_ms'])} ms, p99 {_ms(s['commit_p99_ms'])} ms, "
-        f"max {_ms(s['commit_max_ms'])} ms; appended {a['appended']:,}, in the table {a['in_table']:,}, "
+        f"max {_ms(s['commit_max_ms'])} ms (this disk's fsync: p50 {_ms(a.get('fsync_p50_ms'))} ms, "
+        f"p99 {_ms(a.get('fsync_p99_ms'))} ms); appended {a['appended']:,}, in the table {a['in_table']:,}, "
         f"**lost {a['lost']}**; hash chain verifies: {a.get('chain_ok')}\n"
     )
 
