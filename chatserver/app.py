@@ -28,7 +28,7 @@ from chatserver import audit as audit_mod
 from chatserver import summaries
 from chatserver.admission import Admission
 from chatserver.audit import AuditLog
-from chatserver.auth import HostDirectory, list_hosts
+from chatserver.auth import HostDirectory
 from chatserver.brokers import open_backend
 from chatserver.crisis import client_hints
 from chatserver.errors import ChatError, ConfigError
@@ -41,8 +41,6 @@ from chatserver.ws import WebSocketEndpoint
 
 log = logging.getLogger(__name__)
 
-#: How often each worker re-reads the host list (revocations take effect within this).
-HOST_REFRESH_S = 3.0
 #: How often each worker copies its audit queue and refusal counts into the shared metrics.
 METRICS_REFRESH_S = 2.0
 
@@ -99,6 +97,7 @@ def create_app(settings: Settings, admission: Admission | None = None) -> ASGIAp
         Route("/", index),
         Route("/api/rooms", rooms_api),
         Route("/api/crisis-hints", crisis_hints_api),
+        Route("/api/library", library_api),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_api),
@@ -177,7 +176,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def _start_loops(st: State) -> list[asyncio.Task[None]]:
     """The worker's background loops, in the order shutdown cancels them."""
-    tasks = [asyncio.create_task(host_names_loop(st.settings, st.hub), name="host-names")]
+    tasks = [asyncio.create_task(st.hub.signin.refresh_loop(st.settings.db), name="host-names")]
     if st.metrics.multiprocess_dir:
         tasks.append(asyncio.create_task(metrics_loop(st.metrics), name="metrics"))
     if st.settings.retention_days:
@@ -205,6 +204,14 @@ async def crisis_hints_api(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+async def library_api(request: Request) -> Response:
+    """A room's library cards and its words on what peer support is (issue 20)."""
+    body = summaries.library(chat_state(request.app).hub, request.query_params.get("room"))
+    if body is None:
+        return JSONResponse({"error": "unknown_room", "message": "No such room"}, status_code=404)
+    return JSONResponse(body)
+
+
 
 
 async def readyz(request: Request) -> Response:
@@ -360,22 +367,6 @@ async def metrics_loop(metrics: Metrics) -> None:
             metrics.refresh()
         except Exception:
             log.exception("metrics refresh failed")
-
-
-async def host_names_loop(settings: Settings, hub: Hub) -> None:
-    """Keep the hub's host list fresh: new hosts' names are reserved; revoked, replaced or
-    re-roled credentials are signed out."""
-    while True:
-        try:
-            records = await asyncio.to_thread(list_hosts, settings.db)
-            hub.host_names = {r.name for r in records if not r.revoked}
-            hub.signin.host_titles = {r.title for r in records if r.title and not r.revoked}
-            hub.check_credentials(records)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("host names not refreshed", exc_info=True)
-        await asyncio.sleep(HOST_REFRESH_S)
 
 
 async def retention_loop(settings: Settings, hub: Hub) -> None:

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from chatserver.errors import BadRequest
 from chatserver.identity import skeleton
 from chatserver.textfold import skeleton as fold_skeleton
 
@@ -141,6 +142,15 @@ def label_imitates_badge(text: str, titles: Iterable[str] = ()) -> bool:
     title_words = {w for t in titles for w in _words(t)}
     known = all(w in _SHORT or w in title_words or any(long == w for long in _LONG) for w in words)
     return known and (marked or _claims(words, whole, titles))
+
+
+def refusal(text: str, role: str, members: Iterable[Any]) -> BadRequest | None:
+    """Why a participant's message may not go out as written: it opens like a badge (of a host in
+    the room, or any professional's). The send pipeline treats it like a sanction's refusal, so
+    the crisis filter still reads the message."""
+    if role == "participant" and label_imitates_badge(text, titles_of(members)):
+        return BadRequest(IMITATION_REFUSED)
+    return None
 
 
 def titles_of(people: Iterable[Any]) -> set[str]:

@@ -64,6 +64,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "note": {"room": _STR, "session": _STR, "text": _STR},
     "duty": {"on": bool},
     "greet": {"room": _STR, "session": _STR, "text": _STR},
+    "push_card": {"room": _STR, "card": _STR},
     "ping": {},
 }
 _OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -91,6 +92,7 @@ HOST_ACTIONS = frozenset(
         "lock",
         "note",
         "greet",
+        "push_card",
     }
 )
 

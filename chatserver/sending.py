@@ -96,12 +96,10 @@ class SendPipeline:
         role = self.delivery.role_in(conn, room)
         now = time.monotonic()
         ctx = MessageContext(room.id, conn.session, conn.name, role, text, now, conn.sent.get(room.id, 0))
-        refusal = self._refusal(conn, room, role, now)
+        refusal = self._refusal(conn, room, role, now) or badges.refusal(text, role, room.members)
         if refusal is not None:
             self.screen_refused(conn, room, ctx, refusal, client_id)
             raise refusal
-        if role == "participant" and badges.label_imitates_badge(text, badges.titles_of(room.members)):
-            raise BadRequest(badges.IMITATION_REFUSED)  # a title is shown only where admins set one
         cw = frame.get("cw")
         cw = (cw.strip()[:CW_MAX] or None) if cw is not None else None
         label = self._label(conn, room, role, cw, now) if cw else None

@@ -3,14 +3,17 @@ end when they change."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
+from chatserver.auth import list_hosts
 from chatserver.badges import imitates_badge
 from chatserver.errors import BadRequest
 from chatserver.identity import imitates_staff
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
     from chatserver.store import Store
 
 log = logging.getLogger(__name__)
+
+#: How often each worker re-reads the host list (revocations take effect within this).
+HOST_REFRESH_S = 3.0
 
 
 def token_hash(token: str) -> str:
@@ -98,6 +104,21 @@ class SignIn:
     def signed_out(self, conn: Connection) -> None:
         if conn.session:
             self.metrics.connections.labels(conn.role).dec()
+
+    async def refresh_loop(self, db: str | os.PathLike[str]) -> None:
+        """Keep the host list fresh: new hosts' names and titles are reserved; revoked, replaced or
+        re-roled credentials are signed out; a changed title shows from the next message."""
+        while True:
+            try:
+                records = await asyncio.to_thread(list_hosts, db)
+                self.host_names = {r.name for r in records if not r.revoked}
+                self.host_titles = {r.title for r in records if r.title and not r.revoked}
+                self.check_credentials(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("host names not refreshed", exc_info=True)
+            await asyncio.sleep(HOST_REFRESH_S)
 
     def check_credentials(self, records: Iterable[HostRecord]) -> None:
         """Powers follow the credential a connection signed in with: sign out every host or admin

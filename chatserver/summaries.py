@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver.hosting import opens_at
-from chatserver.hours import iso_z, next_closing, next_opening
+from chatserver.hours import Hours, iso_z, next_closing, next_opening
+from chatserver.rooms.about import PEER_NOTE
 
 if TYPE_CHECKING:
     from chatserver.hub import Hub
@@ -28,9 +29,42 @@ def room_summaries(hub: Hub) -> list[dict[str, Any]]:
             "mode": room.mode,
             "opens_at": opens_at(room, now) if room.mode == "closed" else None,
             "guidelines_required": room.config.guidelines_required,
+            "professional_led": room.config.about.professional_led,
+            "sessions": upcoming(room.config.hours, now),
         }
         for rid, room in hub.rooms.items()
     ]
+
+
+def upcoming(hours: Hours | None, now: datetime, count: int = 3) -> list[dict[str, str]]:
+    """The room's next openings on its timetable, `{opens, closes}` in UTC; [] for a room always open."""
+    out: list[dict[str, str]] = []
+    when = now
+    while len(out) < count:
+        opens = next_opening(hours, when)
+        closes = next_closing(hours, opens) if opens else None
+        if opens is None or closes is None:
+            break
+        out.append({"opens": iso_z(opens), "closes": iso_z(closes)})
+        when = closes
+    return out
+
+
+def library(hub: Hub, room_id: str | None) -> dict[str, Any] | None:
+    """/api/library: a room's cards, whether a professional leads it, and its peer-support note
+    (without a room: the built-in note, for the help card before one is joined); None: no such room."""
+    if not room_id:
+        return {"cards": [], "professional_led": False, "peer_note": PEER_NOTE}
+    room = hub.rooms.get(room_id)
+    if room is None:
+        return None
+    about = room.config.about
+    return {
+        "room": room_id,
+        "cards": [card.wire() for card in about.cards],
+        "professional_led": about.professional_led,
+        "peer_note": about.peer_note,
+    }
 
 
 async def held_summary(hub: Hub) -> list[dict[str, Any]]:

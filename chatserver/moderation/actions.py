@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
 from chatserver.errors import BadRequest, Deleted, Unavailable
-from chatserver.moderation import rules
+from chatserver.moderation import cards, rules
 
 if TYPE_CHECKING:
     from chatserver.connection import Connection
@@ -297,4 +297,5 @@ ACTIONS: dict[str, Action] = {
     "lock": lock,
     "note": note,
     "greet": greet,
+    "push_card": cards.push_card,  # issue 20: a library card, shared with one click
 }

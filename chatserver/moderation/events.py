@@ -64,6 +64,8 @@ def apply(
         wire = frames.wire(frames.private(room.id, ev["by"], ev["text"], ev["ts"]))
         delivery.to_session(ev["session"], wire)
     elif kind == "escalated":
+    elif kind == "card":
+        delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
         delivery.to_helpers(room, frames.wire(frames.escalated(room.id, ev["id"], ev["waited_s"])))
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from chatserver.filters import FilterChain
 from chatserver.hours import Hours
+from chatserver.rooms.about import LIBRARY_KEYS, RoomAbout
 from chatserver.rooms.moderation import MODERATION_KEYS, RoomModeration
 
-TOP_KEYS = ("defaults", "resources", "snippets", "rooms")
+TOP_KEYS = ("defaults", "resources", "snippets", "tags", "library", "rooms")
 #: Keys for rooms with hosts on a timetable, allowed in defaults and in each room (issue 15).
 HOSTED_KEYS = ("hours", "when_unhosted", "unhosted_grace", "snippets", "opening", "closing")
 DEFAULT_KEYS = (
@@ -26,6 +27,7 @@ DEFAULT_KEYS = (
     *HOSTED_KEYS,
     "languages",  # the crisis filter's phrase packs (issue 13)
     *MODERATION_KEYS,  # rules, ladder, strikes, reasons, shield, join bursts (issue 16)
+    *LIBRARY_KEYS,  # cards, professional-led sessions, the peer-support note (issue 20)
 )
 ROOM_KEYS = (
     "id",
@@ -44,6 +46,7 @@ ROOM_KEYS = (
     *HOSTED_KEYS,
     "languages",  # the crisis filter's phrase packs (issue 13)
     *MODERATION_KEYS,  # rules, ladder, strikes, reasons, shield, join bursts (issue 16)
+    *LIBRARY_KEYS,  # cards, professional-led sessions, the peer-support note (issue 20)
 )
 RESOURCE_KEYS = (
     "name",
@@ -116,6 +119,8 @@ class Room:
     languages: tuple[str, ...] | None = None
     #: Rules, the ladder, strike expiry, refusal reasons, the shield preset, join bursts (issue 16).
     moderation: RoomModeration = field(default_factory=RoomModeration)
+    #: The room's library cards, whether a professional leads it, its peer-support note (issue 20).
+    about: RoomAbout = field(default_factory=RoomAbout)
 
     @property
     def guidelines_required(self) -> bool:

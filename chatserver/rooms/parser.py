@@ -19,6 +19,7 @@ from chatserver.errors import ConfigError
 from chatserver.filters import Filter, FilterChain, MaxLengthFilter, PremoderateFilter
 from chatserver.rooms.filters import FiltersReader
 from chatserver.rooms.hosted import HostedReader
+from chatserver.rooms.library import LibraryReader, links_allow
 from chatserver.rooms.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_KEYS,
@@ -59,7 +60,7 @@ def parse_rooms(text: str, path: str = "rooms.yaml") -> RoomsConfig:
     return RoomsConfig(path, MappingProxyType(rooms))
 
 
-class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
+class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, LibraryReader):
     """The whole file: top-level sections, defaults, then each room built from them."""
 
     def parse(self, text: str) -> dict[str, Room]:
@@ -99,6 +100,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
         lists = self.resources(sections["resources"]) if "resources" in sections else {}
         if "snippets" in sections:
             self.snippet_library = self.snippet_texts(sections["snippets"], "the top-level snippets")
+        self.library(sections.get("library"), sections.get("tags"))
         defaults = self.defaults(sections["defaults"], lists) if "defaults" in sections else {}
         if "rooms" not in top:
             self.problem(root, "no 'rooms' list (expected 'rooms:' with at least one room)")
@@ -142,6 +144,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
             return {"broken_filters": True}
         out = self.settings(fields, "defaults")
         out["moderation"] = self.moderation_settings(fields, "defaults")
+        out["about"] = self.about_settings(fields, "defaults")
         if "languages" in fields:
             out["languages_at"] = fields["languages"]
         if "resources" in fields:
@@ -193,6 +196,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
         snippets, scripts = self.room_scripts(node, fields, where, defaults, settings["max_length"])
         moderation = self.room_moderation(fields, where, defaults.get("moderation", {}))
         if len(self.problems) > before or room_id is None or filters is None or names is None:
+        about = self.room_about(fields, where, defaults.get("about", {}), links_allow(filters or []))
             return None
         chain: list[Filter] = [MaxLengthFilter(chars=settings["max_length"]), *filters]
         if settings["premoderate"] != "off":
@@ -208,6 +212,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
             scripts,
             moderation,  # defaults' issue-16 keys are not in the room's node either
         )
+            about,  # and neither are the library cards it names
         return Room(
             id=room_id,
             title=texts["title"],
@@ -233,6 +238,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader):
             languages=settings["languages"],
             moderation=moderation,
         )
+            about=about,
 
     def room_id(self, node: yaml.Node, fields: Fields, where: str, first_line: dict[str, int]) -> str | None:
         """The room's id when valid and not used by an earlier room (`first_line` remembers those)."""
