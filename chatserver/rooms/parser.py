@@ -195,8 +195,8 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
         filters_node, filters = self.room_filters(fields, where, defaults, lists, settings["languages"])
         snippets, scripts = self.room_scripts(node, fields, where, defaults, settings["max_length"])
         moderation = self.room_moderation(fields, where, defaults.get("moderation", {}))
-        if len(self.problems) > before or room_id is None or filters is None or names is None:
         about = self.room_about(fields, where, defaults.get("about", {}), links_allow(filters or []))
+        if len(self.problems) > before or room_id is None or filters is None or names is None:
             return None
         chain: list[Filter] = [MaxLengthFilter(chars=settings["max_length"]), *filters]
         if settings["premoderate"] != "off":
