@@ -211,8 +211,8 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
             list(snippets.items()),  # top-level texts a room names are not in its own node
             scripts,
             moderation,  # defaults' issue-16 keys are not in the room's node either
-        )
             about,  # and neither are the library cards it names
+        )
         return Room(
             id=room_id,
             title=texts["title"],
@@ -237,8 +237,8 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
             closing=scripts["closing"],
             languages=settings["languages"],
             moderation=moderation,
-        )
             about=about,
+        )
 
     def room_id(self, node: yaml.Node, fields: Fields, where: str, first_line: dict[str, int]) -> str | None:
         """The room's id when valid and not used by an earlier room (`first_line` remembers those)."""
