@@ -38,6 +38,7 @@ class Connection:
         "_strikes_since",
         "last_typing",
         "flooded",
+        "peer",
         "_rate",
         "_burst",
     )
@@ -65,6 +66,8 @@ class Connection:
         self._strikes_since = 0.0
         self.last_typing = 0.0
         self.flooded = False
+        #: The client's address, in memory only: never stored or logged (ban evasion hashes it, issue 16).
+        self.peer = ""
 
     def send(self, frame: dict[str, Any]) -> bool:
         return self.raw.write(ws_text_frame(dumps(frame)))

@@ -194,3 +194,20 @@ def card(room: str, card_id: str, item: dict[str, Any], author: dict[str, Any], 
 def private(room: str, host: str, text: str, ts: str) -> dict[str, Any]:
     """A host's words to one person only (a welcome, a check-in): never shown to the room."""
     return {"type": "private", "room": room, "from": {"name": host, "role": "host"}, "text": text, "ts": ts}
+
+
+# ---- proportionate moderation (issue 16) -------------------------------------------------------
+def warning(room: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A host's warning, to the warned person only: the rule (number and words), the host's own words,
+    and what to do (acknowledge it) before posting again."""
+    return {"type": "warning", "room": room, **item}
+
+
+def strikes(room: str, session: str, count: int, proposal: dict[str, Any]) -> dict[str, Any]:
+    """For hosts: someone's live strikes in this room and the step the room's ladder proposes next."""
+    return {"type": "strikes", "room": room, "session": session, "strikes": count, "next": proposal}
+
+
+def person(room: str, card: dict[str, Any]) -> dict[str, Any]:
+    """The person card a host asked for (moderation/person.py builds it)."""
+    return {"type": "person", "room": room, **card}

@@ -254,6 +254,8 @@ class Hub:
                 await self.membership.leave(conn, frame["room"], "leave")
             elif kind == "report":
                 await self.moderation.report(conn, frame)
+            elif kind == "acknowledge":
+                await self.moderation.acknowledge(conn, frame)
             elif kind == "duty":
                 self.presence.set_duty(conn, bool(frame["on"]))
             elif kind in HOST_ACTIONS:

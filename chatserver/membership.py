@@ -75,6 +75,7 @@ class Membership:
         if since is not None and since != "":
             since_seq, older = await self._resolve_since(room, str(since))
         head = await self._head(conn, room, rejoin, hosts_here)
+        head.update(await self.moderation.on_join(conn, room, frame, hosts_here=hosts_here, rejoin=rejoin))
         first: list[bytes] | None = None  # the page the joined frame carried, once sent
         if since_seq is not None and older and room.after(older[-1][0]) is None:
             first = [f for _, f in older]

@@ -39,6 +39,7 @@ ERROR_CODES = frozenset(
         "locked",
         "too_long",
         "unavailable",
+        "warned",  # issue 16: a host's warning waits to be acknowledged
     }
 )
 
@@ -65,15 +66,24 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "duty": {"on": bool},
     "greet": {"room": _STR, "session": _STR, "text": _STR},
     "push_card": {"room": _STR, "card": _STR},
+    # Proportionate moderation (issue 16)
+    "warn": {"room": _STR, "session": _STR},
+    "acknowledge": {"room": _STR},
+    "reject_all": {"room": _STR, "session": _STR},
+    "delete_last": {"room": _STR, "session": _STR, "count": int},
+    "person": {"room": _STR, "session": _STR},
+    "shield": {"room": _STR, "on": bool},
     "ping": {},
 }
 _OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {
     "hello": {"token": _STR, "resume": _STR},
-    "join": {"accept_guidelines": bool, "since": (str, int)},
+    "join": {"accept_guidelines": bool, "since": (str, int), "browser": _STR},
     "send": {"cw": _STR},
     "report": {"reason": _STR},
     "release": {"note": _STR},
-    "reject": {"note": _STR},
+    "reject": {"note": _STR, "reason": int},
+    "warn": {"rule": int, "text": _STR},
+    "reject_all": {"note": _STR, "reason": int},
     "kick": {"reason": _STR},
     "ban": {"reason": _STR},
 }
@@ -93,6 +103,11 @@ HOST_ACTIONS = frozenset(
         "note",
         "greet",
         "push_card",
+        "warn",
+        "reject_all",
+        "delete_last",
+        "person",
+        "shield",
     }
 )
 

@@ -109,6 +109,7 @@ class SendPipeline:
             result.status = "held"
             result.reasons.append("premoderate")
             result.explanations.append("no host is here right now, so a host will read it first")
+        self.moderation.screen(room, ctx, result)  # shield mode, ban evasion (issue 16)
         if result.resources:
             # Help first, whatever happens to the message: a person in crisis who is also
             # rate limited still gets the resources at once.

@@ -29,6 +29,9 @@ class Settings:
     ping_timeout: float = 20.0
     handshake_timeout: float = 10.0
     max_frames_per_second: float = 20.0
+    #: Keys the ban-evasion hashes (issue 16); workers of one deployment must share it. None: a random
+    #: key per process (the supervisor gives its workers one).
+    evasion_secret: str | None = None
     web_dir: Path = field(default_factory=lambda: default_web_dir())
 
     @property
@@ -157,6 +160,13 @@ def _limit_flags(serve: argparse.ArgumentParser) -> None:
         help="seconds a new connection may take to send its request head, 0 for no limit",
     )
     twin(serve, "--ping-interval", type=float, default="20", help="seconds between WebSocket pings")
+    twin(
+        serve,
+        "--evasion-secret",
+        default=None,
+        help="a long random secret shared by every worker: ban-evasion hashes are keyed by it and it is "
+        "never stored; prefer the environment variable (default: one per process)",
+    )
     twin(
         serve,
         "--ping-timeout",

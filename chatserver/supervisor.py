@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -77,6 +78,8 @@ class Supervisor:
         self._sock = sock  # held: the workers' inherited descriptor must stay open
         self._fd = sock.fileno()
         self._env = {**os.environ, **settings.to_env(), MULTIPROCESS_ENV: metrics_dir}
+        # One ban-evasion key for all workers, in their memory only (moderation/evasion.py).
+        self._env.setdefault("CHATSERVER_EVASION_SECRET", secrets.token_hex(32))
         self._argv = [sys.executable, "-m", "chatserver", "serve", "--worker-fd", str(self._fd)]
         self.workers: list[subprocess.Popen[bytes]] = []
         self.stopping = False

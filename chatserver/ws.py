@@ -80,6 +80,7 @@ class WebSocketEndpoint:
         await send({"type": "websocket.accept"})
         hub = self._hub()
         conn = Connection(raw, frames_per_second=self.frames_per_second)
+        conn.peer = address
         hub.attach(conn)
         try:
             if await self._hello(hub, conn, receive) and await self._frames(hub, conn, receive):

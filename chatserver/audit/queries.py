@@ -24,6 +24,16 @@ _PENDING_HELD = (
 )
 
 
+#: Rows by or about one person, and the later rows of their messages (a release names the host, not
+#: them). No index on actor_session/subject: a host asks for one card at a time (issue 16).
+_ABOUT_PERSON = (
+    "SELECT id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail FROM audit"
+    " WHERE actor_session = ?1 OR subject = ?1 OR message_id IN (SELECT message_id FROM audit"
+    " WHERE actor_session = ?1 AND kind IN ('published', 'held') AND message_id IS NOT NULL)"
+    " ORDER BY id DESC LIMIT ?2"
+)
+
+
 def _epoch(ts: str) -> float:
     from datetime import datetime
 
@@ -87,3 +97,14 @@ async def pending_held(reader: aiosqlite.Connection, limit: int) -> list[dict[st
             item["cw"] = detail["cw"]
         items.append(item)
     return items
+
+
+async def about_person(reader: aiosqlite.Connection, session: str, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` rows by or about `session` (and of their messages), newest first."""
+    keys = ("id", "ts", "room", "kind", "actor_session", "actor_name", "subject", "message_id", "text")
+    out = []
+    for row in await reader.execute_fetchall(_ABOUT_PERSON, (session, limit)):
+        item = dict(zip(keys, row[:9], strict=True))
+        item["detail"] = decode_detail(row[9])
+        out.append(item)
+    return out

@@ -247,6 +247,10 @@ class AuditLog:
         """The room a message was sent to (held, published or released), or None if none was."""
         return await queries.room_of(self._reader, message_id)
 
+    async def about_person(self, session: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Rows by or about one person and of their messages, newest first (a host's person card)."""
+        return await queries.about_person(self._reader, session, limit)
+
     async def seq_of(self, message_id: str) -> int | None:
         """The seq a message was published with, or None (unknown, held, or never published)."""
         pending = self._writer.pending_seq(message_id)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
 from chatserver.errors import BadRequest, Deleted, Unavailable
-from chatserver.moderation import cards, rules
+from chatserver.moderation import cards, refusals, rules, warnings
 
 if TYPE_CHECKING:
     from chatserver.connection import Connection
@@ -36,7 +36,7 @@ def _done(conn: Connection, room: RoomState, text: str) -> None:
     conn.send(frames.notice("done", text, room=room.id))
 
 
-def _resolved(
+def resolved_event(
     room: RoomState, message_id: str, action: str, who: str, sender: str, note: str | None = None
 ) -> dict[str, Any]:
     """The event that ends a held item everywhere (hosts' queues, the sender's status)."""
@@ -87,11 +87,11 @@ async def release(mod: Moderation, conn: Connection, room: RoomState, frame: dic
         detail["cw"] = body["cw"]
 
     def published(seq: int) -> None:
-        mod.broker.publish_event(_resolved(room, body["id"], "released", who, sender, note))
+        mod.broker.publish_event(resolved_event(room, body["id"], "released", who, sender, note))
 
     def failed(error: BaseException) -> None:
         if isinstance(error, Deleted):  # another host deleted it while this release was on its way
-            mod.broker.publish_event(_resolved(room, body["id"], "rejected", "another host", sender))
+            mod.broker.publish_event(resolved_event(room, body["id"], "rejected", "another host", sender))
             return
         mod.spawn(_put_back(mod, conn, room, item, error))
 
@@ -135,18 +135,21 @@ async def _put_back(
 
 
 async def reject(mod: Moderation, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
+    told = refusals.words(room.config.moderation, frame)  # a bad reason number is refused before anything
     item = await _take(mod, room, frame["message_id"])
     note = rules.note_text(frame.get("note"))
+    sender = item["from"]["session"]
     await mod.audit.append_and_wait(
         "rejected",
         room=room.id,
         message_id=item["id"],
         text=item["text"],
-        subject=item["from"]["session"],
-        detail={"by": by(conn), "note": note, "reasons": item.get("reasons", [])},
+        subject=sender,
+        detail={"by": by(conn), "note": note, "reasons": item.get("reasons", []), "told": told},
         **_actor(conn),
     )
-    mod.broker.publish_event(_resolved(room, item["id"], "rejected", by(conn), item["from"]["session"], note))
+    mod.broker.publish_event(resolved_event(room, item["id"], "rejected", by(conn), sender, note))
+    mod.broker.publish_event(refusals.event(room.id, sender, told, [item["id"]]))
 
 
 async def delete(mod: Moderation, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
@@ -167,7 +170,10 @@ async def delete(mod: Moderation, conn: Connection, room: RoomState, frame: dict
             detail={"by": by(conn), "action": "deleted", "reasons": held.get("reasons", [])},
             **_actor(conn),
         )
-        mod.broker.publish_event(_resolved(room, message_id, "rejected", by(conn), held["from"]["session"]))
+        sender = held["from"]["session"]
+        mod.broker.publish_event(resolved_event(room, message_id, "rejected", by(conn), sender))
+        told = room.config.moderation.reasons[0]
+        mod.broker.publish_event(refusals.event(room.id, sender, told, [message_id]))
         return
     if message_id not in room.index:
         try:
@@ -201,6 +207,10 @@ async def sanction(mod: Moderation, conn: Connection, room: RoomState, frame: di
         detail["reason"] = str(frame["reason"])[: rules.REASON_MAX]
     try:
         await mod.store.set_sanction(room.id, change.kind, session, change.until)
+        if change.kind == "mute" and change.until:  # a mute is a strike (issue 16)
+            await warnings.add_strike(
+                mod, room, session, "mute", by(conn), mod.clock(), minutes=change.minutes
+            )
     except Exception:
         raise Unavailable("Could not save that; try again") from None
     await mod.audit.append_and_wait(
@@ -217,6 +227,10 @@ async def sanction(mod: Moderation, conn: Connection, room: RoomState, frame: di
             "minutes": change.minutes,
         }
     )
+    if change.kind == "mute" and change.until:
+        await warnings.announce_strikes(mod, room, session)
+    if change.kind == "ban" and change.until != 0:
+        await mod.on_banned(room, session)
     _done(conn, room, f"Done: {change.audit_kind}.")
 
 

@@ -30,6 +30,13 @@ def sender_refusal(room: RoomState, session: str, *, hosts_here: bool, now: floa
     """
     if room.is_banned(session):
         return ChatError("A host has banned you from this room", code="banned")
+    warning = room.warned.get(session)
+    if warning is not None:
+        return ChatError(
+            "A host has sent you a warning. Please read it and choose 'I understand' before posting again.",
+            code="warned",
+            warning=warning,
+        )
     left = room.muted_for(session)
     if left > 0:
         return ChatError(

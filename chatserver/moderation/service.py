@@ -19,13 +19,14 @@ import orjson
 
 from chatserver import frames
 from chatserver.errors import ChatError, Forbidden, Unavailable
-from chatserver.moderation import actions, events, rules
+from chatserver.moderation import actions, evasion, events, proportionate, rules, shield, warnings
 
 if TYPE_CHECKING:
     from chatserver.audit import AuditLog
     from chatserver.brokers.base import Broker
     from chatserver.connection import Connection
     from chatserver.delivery import Delivery
+    from chatserver.filters.base import MessageContext
     from chatserver.filters.chain import ChainResult
     from chatserver.rooms_state import RoomState
     from chatserver.store import Store
@@ -79,6 +80,11 @@ class Moderation:
         self.spawn = spawn
         #: Items this worker held: id -> (room, held_at epoch, escalated yet).
         self.held_local: dict[str, tuple[str, float, bool]] = {}
+        #: Epoch seconds for strikes, bursts and marks (tests move it on).
+        self.clock: Callable[[], float] = time.time
+        #: Keys the ban-evasion hashes (evasion.py); the app sets the deployment's `--evasion-secret`.
+        self.evasion_secret = secrets.token_bytes(32)
+        self.actions = {**actions.ACTIONS, **proportionate.ACTIONS}
 
     # ---- events from any worker -----------------------------------------------------
     def on_event(self, room: RoomState | None, ev: dict[str, Any]) -> None:
@@ -263,7 +269,25 @@ class Moderation:
                 detail={"action": action, "role": conn.role},
             )
             raise Forbidden(f"Only the hosts of {room.id!r} can {action}")
-        await actions.ACTIONS[action](self, conn, room, frame)
+        await self.actions[action](self, conn, room, frame)
+
+    # ---- proportionate moderation (issue 16) ------------------------------------------------
+    async def on_join(
+        self, conn: Connection, room: RoomState, frame: dict[str, Any], *, hosts_here: bool, rejoin: bool
+    ) -> dict[str, Any]:
+        """Fields the `joined` frame adds (rules, a waiting warning, a host's ladder)."""
+        return await proportionate.on_join(self, conn, room, frame, hosts_here=hosts_here, rejoin=rejoin)
+
+    async def acknowledge(self, conn: Connection, frame: dict[str, Any]) -> None:
+        """A warned person has read their warning."""
+        await warnings.acknowledge(self, conn, frame)
+
+    def screen(self, room: RoomState, ctx: MessageContext, result: ChainResult) -> None:
+        """Hold what shield mode or a ban-evasion flag says a host reads first."""
+        shield.screen(room, ctx, result)
+
+    async def on_banned(self, room: RoomState, session: str) -> None:
+        await evasion.mark_banned(self, room, session)
 
     # ---- escalation ---------------------------------------------------------------------
     async def escalation_loop(self, rooms: dict[str, RoomState]) -> None:
