@@ -22,7 +22,10 @@ from chatserver.crisis import (
     recogniser_for,
     shipped_languages,
 )
+from chatserver.crisis.opinion import Opinion
+from chatserver.crisis.opinion import shipped as shipped_opinion
 from chatserver.crisis.packs import LANGUAGE
+from chatserver.crisis.text import plain
 from chatserver.filters.base import (
     RISK_LEVELS,
     Filter,
@@ -46,6 +49,11 @@ NO_RESOURCES = ("none", "off")
 JOIN_SECONDS = 60.0
 SHORT_WORDS = 6
 REMEMBERED_CHARS = 300
+#: A risk level's number in an Assessment (1 concern .. 4 imminent).
+LEVEL_NUMBER = {name: number for number, name in enumerate(RISK_LEVELS, 1)}
+#: The kinds a second-opinion finding counts as: thoughts of dying, for combining with later messages.
+OPINION_KINDS = frozenset({"ideation"})
+NOTHING = Assessment()
 _REASONS = {
     "concern": "mentions suicide or self-harm",
     "passive": "may be about suicide or self-harm",
@@ -233,9 +241,14 @@ class CrisisFilter(Filter):
         context_messages: int = 4,
         context_seconds: float = 300,
         max_sessions: int = 10_000,
+        second_opinion: bool = True,
         **common: Any,
     ) -> None:
         super().__init__(**common)
+        #: The word model asked about messages the packs find nothing in (chatserver/crisis/opinion.py).
+        self.opinion: Opinion | None = (
+            shipped_opinion() if option_bool("second_opinion", second_opinion) else None
+        )
         self.action = option_choice("action", action, ("hold", "pass"))
         self.resources = option_str("resources", resources)
         self.context_messages = option_int("context_messages", context_messages, minimum=0)
@@ -316,10 +329,22 @@ class CrisisFilter(Filter):
             if last.text and now - last.at <= JOIN_SECONDS:
                 before = last.text
         assessment = self.recogniser.assess(text, before=before, context=bool(recent))
+        if not assessment.kinds and self.opinion is not None:
+            assessment = self._second_opinion(self.opinion, text)
         level = combine(assessment, recent) if assessment.kinds or recent else 0
         if self.context_messages and (assessment.kinds or seen or _unfinished(text)):
             self._remember(ctx.session, now, assessment, text, seen)
         return self._verdicts[level]
+
+    @staticmethod
+    def _second_opinion(opinion: Opinion, text: str) -> Assessment:
+        """What the word model reads where the packs found nothing, as thoughts of dying at its level
+        (so a later message with a means or a time still combines with it)."""
+        guess = opinion.level(plain(text))
+        if guess is None:
+            return NOTHING
+        level = LEVEL_NUMBER[guess]
+        return Assessment(level=level, kinds=OPINION_KINDS, ideation=level)
 
     def _remember(
         self, session: str, now: float, assessment: Assessment, text: str, seen: deque[_Seen] | None

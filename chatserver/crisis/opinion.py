@@ -1,0 +1,178 @@
+"""A second opinion: a small word model, for crisis messages the phrase packs do not recognise.
+
+The packs read what people say in the families of phrasing someone wrote down; people also say it
+in ways nobody wrote down. This model learnt from the labelled corpus and the extra training lines
+(`tests/data/crisis`, `tests/data/crisis_train`, every language) to tell risk (passive, active,
+imminent) from everything else by the words and word pairs a message uses, so a new phrasing that
+shares their vocabulary ("been giving my stuff away to people who'll use it") is still noticed.
+It is only asked when the packs found nothing, and only about messages with a word it has learnt
+to weigh (its `gate`), so most ordinary chat costs one pass over its words.
+
+It is deliberately plain: logistic regression over sparse features (words, word pairs, five-letter
+stems), weights in `opinion.json`, trained by `python -m chatserver.crisis.opinion` (in about two
+seconds; retrain whenever the training files change: a test compares their digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+MODEL_PATH = Path(__file__).resolve().parent / "opinion.json"
+_WORD = re.compile(r"[a-z0-9]+")
+RISK = frozenset({"passive", "active", "imminent"})
+STEM = 5
+#: A negative line weighs this much more than a positive one in training: a false alarm in a room
+#: costs trust (and hosts' attention), so the model must be surer than the corpus balance implies.
+NEGATIVE_WEIGHT = 4.0
+#: Risk above this probability counts; chosen on held-back folds of the corpus, not the held-out set.
+THRESHOLD = 0.9
+#: Weights smaller than this are dropped from the file: they never change a decision.
+KEEP_ABOVE = 0.02
+#: A word whose weight towards risk is at least this opens the gate.
+GATE_WEIGHT = 0.25
+
+
+def features(text: str) -> set[str]:
+    """Words, word pairs and the stems of long words of `plain()` text."""
+    words = _WORD.findall(text)
+    out = set(words)
+    for i, word in enumerate(words):
+        if len(word) > STEM:
+            out.add("p:" + word[:STEM])
+        if i:
+            out.add(words[i - 1] + " " + word)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Weights:
+    bias: float
+    weights: dict[str, float]
+
+    def probability(self, found: set[str]) -> float:
+        weights = self.weights
+        z = self.bias + sum(weights.get(f, 0.0) for f in found)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+class Opinion:
+    """The trained model: `level(plain_text)` is "passive", "active", "imminent" or None."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.threshold = float(data["threshold"])
+        self.risk = _Weights(data["risk"]["bias"], data["risk"]["weights"])
+        self.imminent = _Weights(data["imminent"]["bias"], data["imminent"]["weights"])
+        self.active = _Weights(data["active"]["bias"], data["active"]["weights"])
+        gate = data["gate"]
+        self._gate_words = frozenset(w for w in gate if not w.startswith("p:"))
+        self._gate_stems = frozenset(w[2:] for w in gate if w.startswith("p:"))
+
+    def level(self, text: str) -> str | None:
+        """The risk level the model reads in `plain()` text, or None."""
+        words = _WORD.findall(text)
+        gate_words, gate_stems = self._gate_words, self._gate_stems
+        if not any(w in gate_words or (len(w) > STEM and w[:STEM] in gate_stems) for w in words):
+            return None
+        found = features(text)
+        if self.risk.probability(found) <= self.threshold:
+            return None
+        if self.imminent.probability(found) > 0.5:
+            return "imminent"
+        return "active" if self.active.probability(found) > 0.5 else "passive"
+
+
+@cache
+def shipped() -> Opinion | None:
+    """The model shipped with the package (None when the file is missing: the packs alone decide)."""
+    try:
+        return Opinion(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+
+
+# ---- training (offline) -------------------------------------------------------------------------
+
+
+def _fit(rows: Sequence[tuple[set[str], bool]], *, negative_weight: float, epochs: int = 12) -> _Weights:
+    """Logistic regression by AdaGrad, in a fixed order: the same corpus gives the same weights."""
+    weights: dict[str, float] = defaultdict(float)
+    squares: dict[str, float] = defaultdict(lambda: 1e-8)
+    bias, bias_square, rate, l2 = 0.0, 1e-8, 0.3, 1e-4
+    order = list(rows)
+    shuffle = random.Random(1)
+    for _ in range(epochs):
+        shuffle.shuffle(order)
+        for found, positive in order:
+            z = bias + sum(weights[f] for f in found)
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+            g = (p - positive) * (1.0 if positive else negative_weight)
+            for f in found:
+                step = g + l2 * weights[f]
+                squares[f] += step * step
+                weights[f] -= rate * step / math.sqrt(squares[f])
+            bias_square += g * g
+            bias -= rate * g / math.sqrt(bias_square)
+    kept = {f: round(w, 4) for f, w in sorted(weights.items()) if abs(w) >= KEEP_ABOVE}
+    return _Weights(round(bias, 4), kept)
+
+
+def train(items: Iterable[Any]) -> dict[str, Any]:
+    """The model file's content from corpus items (`text`, `level`, `category`, `context`)."""
+    from chatserver.crisis.text import plain
+
+    lines = [(features(plain(item.text)), item.level) for item in items]
+    risk = _fit([(f, level in RISK) for f, level in lines], negative_weight=NEGATIVE_WEIGHT)
+    risky = [(f, level) for f, level in lines if level in RISK]
+    imminent = _fit([(f, level == "imminent") for f, level in risky], negative_weight=1.0)
+    active = _fit([(f, level == "active") for f, level in risky if level != "imminent"], negative_weight=1.0)
+    gate = sorted(f for f, w in risk.weights.items() if w >= GATE_WEIGHT and " " not in f)
+    return {
+        "about": "chatserver crisis second opinion; trained by `python -m chatserver.crisis.opinion`",
+        "threshold": THRESHOLD,
+        "gate": gate,
+        "risk": {"bias": risk.bias, "weights": risk.weights},
+        "imminent": {"bias": imminent.bias, "weights": imminent.weights},
+        "active": {"bias": active.bias, "weights": active.weights},
+    }
+
+
+#: What the shipped model is trained on: the labelled corpus and the extra training lines.
+TRAINING_DIRS = ("tests/data/crisis", "tests/data/crisis_train")
+
+
+def corpus_digest(directories: Iterable[Path]) -> str:
+    """A digest of the training files, kept in the model file to tell when it needs retraining."""
+    digest = hashlib.sha256()
+    for directory in directories:
+        for path in sorted(directory.glob("*.jsonl")):
+            digest.update(directory.name.encode() + b"/" + path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def main(argv: Sequence[str]) -> int:
+    from chatserver.crisis.score import read_corpus
+
+    directories = [Path(d) for d in (argv or TRAINING_DIRS)]
+    model = train([item for d in directories for item in read_corpus(d)])
+    model["corpus"] = corpus_digest(directories)
+    MODEL_PATH.write_text(
+        json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
+    weights, gate = len(model["risk"]["weights"]), len(model["gate"])
+    print(f"wrote {MODEL_PATH} ({weights} risk weights, gate of {gate} words)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
