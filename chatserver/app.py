@@ -143,8 +143,6 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics=metrics,
         worker_id=worker_id,
     )
-    if settings.evasion_secret:
-        hub.moderation.evasion_secret = settings.evasion_secret.encode()
     metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
     await hub.start()
     st = app.state.chat = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
@@ -204,8 +202,6 @@ async def crisis_hints_api(request: Request) -> Response:
     return JSONResponse(body, headers={"cache-control": "public, max-age=300"})
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
 async def library_api(request: Request) -> Response:
     """A room's library cards and its words on what peer support is (issue 20)."""
     body = summaries.library(chat_state(request.app).hub, request.query_params.get("room"))
@@ -214,6 +210,8 @@ async def library_api(request: Request) -> Response:
     return JSONResponse(body)
 
 
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
-from chatserver.moderation import proportionate
 
 if TYPE_CHECKING:
     from chatserver.delivery import Delivery
@@ -67,9 +66,9 @@ def apply(
     elif kind == "card":
         delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
     elif kind == "escalated":
+    elif kind == "card":
+        delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
         delivery.to_helpers(room, frames.wire(frames.escalated(room.id, ev["id"], ev["waited_s"])))
-    else:
-        proportionate.apply(delivery, room, ev)
 
 
 def _resolved(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
