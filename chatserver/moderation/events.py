@@ -66,8 +66,6 @@ def apply(
     elif kind == "card":
         delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
     elif kind == "escalated":
-    elif kind == "card":
-        delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
         delivery.to_helpers(room, frames.wire(frames.escalated(room.id, ev["id"], ev["waited_s"])))
 
 
