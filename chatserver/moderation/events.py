@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
+from chatserver.moderation import proportionate
 
 if TYPE_CHECKING:
     from chatserver.delivery import Delivery
@@ -67,6 +68,8 @@ def apply(
         delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
     elif kind == "escalated":
         delivery.to_helpers(room, frames.wire(frames.escalated(room.id, ev["id"], ev["waited_s"])))
+    else:
+        proportionate.apply(delivery, room, ev)
 
 
 def _resolved(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
