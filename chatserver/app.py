@@ -143,6 +143,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics=metrics,
         worker_id=worker_id,
     )
+    if settings.evasion_secret:
+        hub.moderation.evasion_secret = settings.evasion_secret.encode()
     metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
     await hub.start()
     st = app.state.chat = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
