@@ -2,6 +2,7 @@
 import {
   $, ChatSocket, el, flash, nameEl, newId, ss, textEl, timeEl, waitedText,
 } from "./common.js";
+import { personTools, reasonPicker, rememberRoomModeration, renderCard, shieldControl } from "./person-card.js";
 
 const FEED_KEEP = 40;
 
@@ -62,6 +63,8 @@ function handle(frame) {
     case "notice": return onNotice(frame);
     case "ack": return onAck(frame);
     case "error": return onError(frame);
+    case "person": return onPersonCard(frame);
+    case "strikes": return onStrikes(frame);
     default: return undefined;
   }
 }
@@ -197,6 +200,8 @@ function onJoined(j) {
   }
   Object.assign(room, { title: j.title || j.room, members: j.members, slowmode: j.slowmode || 0, locked: Boolean(j.locked) });
   if ("hosts" in j) room.hosts = Number(j.hosts) || 0;
+  rememberRoomModeration(room, j);
+  room.ui.shield.update();
   if (!room.modeHeard && state.modes.has(j.room)) room.mode = state.modes.get(j.room);
   if (j.snippets && typeof j.snippets === "object") {
     room.snippets = j.snippets;
@@ -276,12 +281,13 @@ function newRoom(id) {
     feedEmpty: el("p", { class: "empty" }, "No messages yet."),
   };
   const ui = room.ui;
+  ui.shield = shieldControl(room, (frame) => socket.send(frame));
   room.card = el("section", { class: "room-card", "aria-labelledby": titleId, dataset: { room: id } },
     el("h3", { id: titleId }, ui.title, " ", ui.count),
     ui.cover,
     el("div", { class: "switches" },
       el("div", { class: "field" }, el("label", { for: slowId }, "Slow mode"), slow),
-      lock, lockHint),
+      lock, lockHint, ui.shield.node),
     post,
     el("details", { class: "people-box", open: true },
       el("summary", {}, "People (", ui.peopleCount, ")"), ui.peopleEmpty, ui.peopleList),
@@ -424,6 +430,7 @@ function renderPerson(room, session) {
   if (p.role === "host" || p.role === "admin") chips.push(el("span", { class: "badge" }, "host"));
   if (p.muted) chips.push(el("span", { class: "badge warn" }, "muted"));
   if (p.banned) chips.push(el("span", { class: "badge urgent" }, "banned"));
+  if (p.flagged) chips.push(el("span", { class: "badge warn" }, "may be someone banned earlier"));
   if (p.left) chips.push(el("span", { class: "hint" }, "left"));
   if (p.greeted) chips.push(el("span", { class: "hint" }, "greeted"));
   const notes = state.notes.get(`${room.id} ${session}`) || [];
@@ -548,6 +555,29 @@ function fillPersonPanel(panel, room, session, person) {
       person.ui.unban),
     notesEl(room.id, session),
     noteForm);
+  const tools = personTools(room, session, person, (frame) => act({ ...frame }));
+  person.ui.card = tools.card;
+  person.ui.act = (next) => {
+    if (next.action === "mute") act({ type: "mute", minutes: Number(next.minutes) }, { muted: true });
+    else if (next.action === "ban") confirmWith("Ban from room", "ban", { banned: true, left: true });
+    else if (next.action === "kick") confirmWith("Remove from room", "kick", { left: true });
+    else panel.querySelector(".warn-form select")?.focus();
+  };
+  panel.append(tools.node);
+}
+
+// ---- proportionate moderation (issue 16): the person card and the ladder's proposals ----------
+function onPersonCard(c) {
+  const p = state.rooms.get(c.room)?.people.get(c.session);
+  if (p?.ui?.card) renderCard(p.ui.card, c, p.ui.act);
+}
+
+function onStrikes(s) {
+  const room = state.rooms.get(s.room);
+  const p = room?.people.get(s.session);
+  if (p?.ui?.card && !p.ui.card.hidden) socket.send({ type: "person", room: s.room, session: s.session });
+  flash(toast, `${p?.name || "They"} now ${s.strikes === 1 ? "has 1 strike" : `have ${s.strikes} strikes`}. `
+    + `The room's ladder suggests next: ${s.next?.label || "warn"} (you decide).`);
 }
 
 function notesEl(roomId, session, extra = []) {
@@ -717,8 +747,9 @@ function heldEl(h) {
   const rejectToggle = el("button", { type: "button", class: "reject", "aria-expanded": "false" }, "Reject…");
   const noteId = "n" + newId();
   const noteBox = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
-  const rejectForm = el("form", { class: "inline-form", hidden: true },
-    el("label", { for: noteId }, "Note to the person (optional, they will see it)"), noteBox,
+  const pick = reasonPicker(state.rooms.get(h.room));
+  const rejectForm = el("form", { class: "inline-form", hidden: true }, pick.field,
+    el("label", { for: noteId }, "Or your own words (optional, they will see them)"), noteBox,
     el("div", { class: "actions" },
       el("button", { type: "submit", class: "danger" }, "Reject"),
       el("button", { type: "button", onclick: () => toggleReject(false) }, "Cancel")));
@@ -733,6 +764,7 @@ function heldEl(h) {
     event.preventDefault();
     const frame = { type: "reject", room: h.room, message_id: h.id };
     if (noteBox.value.trim()) frame.note = noteBox.value.trim();
+    else if (pick.value()) frame.reason = pick.value();
     socket.send(frame);
   });
   const heading = el("div", { class: "item-head" },
@@ -975,6 +1007,28 @@ function onNotice(n) {
         renderPerson(room, action.session);
       }
     }
+  }
+  if (n.code === "shield" && room) {
+    room.shield = Boolean(n.on);
+    room.ui.shield.update();
+  }
+  if (n.code === "join_burst" && room) {
+    addAlert(`${room.title}: ${String(n.text || "")}`, "");
+    if (n.offer_shield && !room.shield) {
+      const offer = el("button", { type: "button", class: "primary", onclick: () => socket.send({ type: "shield", room: room.id, on: true }) },
+        "Turn on shield mode");
+      $("#alerts").firstChild?.querySelector(".actions")?.prepend(offer);
+    }
+    return;
+  }
+  if (n.code === "maybe_returning" && room) {
+    addAlert(`${room.title}: ${String(n.text || "")}`, "");
+    const p = room.people.get(n.session);
+    if (p) {
+      p.flagged = true;
+      renderPerson(room, n.session);
+    }
+    return;
   }
   if (n.code === "removed" && room) {
     state.rooms.delete(n.room);

@@ -3,6 +3,7 @@ import {
   $, ChatSocket, FALLBACK_RESOURCES, dayAndTime, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl,
   newId, opensText, relativeText, resourceCountries, ss, textEl, timeEl,
 } from "./common.js";
+import { browserId, hideWarning, notSharedEl, renderRules, showWarning } from "./warning.js";
 
 const NEUTRAL_URL = "https://www.bbc.co.uk/weather";
 const TYPING_SEND_EVERY = 2500;
@@ -125,6 +126,7 @@ function handle(frame) {
     case "resources": return showHelpCard(frame);
     case "notice": return onNotice(frame);
     case "private": return onPrivate(frame);
+    case "warning": return onWarning(frame);
     case "error": return onError(frame);
     default: return undefined;
   }
@@ -333,6 +335,7 @@ function enterRoom(roomId) {
 function join(roomId) {
   const frame = { type: "join", room: roomId };
   if (state.accepted.has(roomId)) frame.accept_guidelines = true;
+  frame.browser = browserId();
   if (state.joinedRoom === roomId && state.lastId) frame.since = state.lastId;
   return socket.send(frame);
 }
@@ -402,6 +405,9 @@ function onJoined(j) {
   const guidelines = $("#room-guidelines");
   $("#room-guidelines-text").textContent = j.guidelines || "";
   guidelines.hidden = !j.guidelines;
+  renderRules(j.rules);
+  if (j.warning) onWarning({ ...j.warning, room: j.room });
+  else hideWarning();
   renderFlags({ slowmode: j.slowmode, locked: j.locked });
   renderHiddenList();
 
@@ -877,6 +883,17 @@ function onNotice(n) {
       renderFlags(state.info || {});
       system(text);
       return;
+    case "acknowledged":
+      hideWarning();
+      system(text);
+      return;
+    case "not_shared": {
+      const wasNear = followingLog();
+      log.append(notSharedEl(n));
+      if (wasNear) scrollToBottom();
+      announceText("A host did not share one of your messages, and said why.");
+      return;
+    }
     default:
       if (state.joinedRoom) system(text, n.level === "info" ? "" : "warn");
       else flash(toast, text);
@@ -890,6 +907,7 @@ function onError(e) {
     showName(e.message || "That name cannot be used. Please choose another.");
     return;
   }
+  if (e.code === "warned" && e.warning) onWarning({ ...e.warning, room: e.room || state.joinedRoom });
   const entry = e.ref !== undefined ? state.pending.get(e.ref) : null;
   if (entry) {
     entry.status = "rejected";
@@ -908,6 +926,7 @@ function onError(e) {
       return;
     case "guidelines_required":
       showGuidelines(e.room || state.room, e.guidelines);
+      renderRules(e.rules, "#guidelines-text", "guidelines-rules");
       return;
     case "name_taken":
     case "banned":
@@ -952,6 +971,13 @@ function announceText(...parts) {
   const region = $("#announce");
   region.append(el("p", {}, ...parts));
   while (region.children.length > 3) region.firstChild.remove();
+}
+
+// A host's warning (issue 16): in place of the message box until "I understand".
+function onWarning(w) {
+  if (w.room && w.room !== state.joinedRoom) return;
+  showWarning(w, () => socket.send({ type: "acknowledge", room: state.joinedRoom }));
+  announceText("A host has sent you a private note about the room's guidelines.");
 }
 
 // A host's words to this person only (a welcome, a check-in): in the log, clearly marked as private.
