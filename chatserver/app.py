@@ -145,6 +145,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     )
     if settings.evasion_secret:
         hub.moderation.evasion_secret = settings.evasion_secret.encode()
+    # Per-address limits off means addresses are a proxy's: ban evasion then ignores the network.
+    hub.moderation.evasion_network = settings.max_connections_per_ip > 0
     metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
     await hub.start()
     st = app.state.chat = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)

@@ -400,3 +400,25 @@ def _assert_no_address_is_kept(pair, redis_server) -> None:
         assert needle not in redis_text, f"{needle} in Redis"
         assert needle not in db_text and needle.encode() not in raw, f"{needle} in SQLite"
         assert needle not in logs, f"{needle} in the logs"
+
+
+async def test_behind_a_proxy_only_the_browser_id_counts(make_server, clients):
+    """With per-address limits off (every address is the proxy's), the same address is no signal: a
+    newcomer after a ban is not flagged for it, while the banned person's browser still is."""
+    server = make_server(ROOMS, extra=("--max-connections-per-ip", "0"))
+    alice = await clients.host(server, "alice", ("door",))
+    browser = uuid.uuid4().hex
+    sam = await clients.user(server, "sam")
+    await sam.join("door", browser=browser)
+    await alice.send(type="ban", room="door", session=sam.session)
+    await alice.expect("notice", code="done", text="Done: banned.")
+    stranger = await clients.user(server, "lou")
+    await stranger.join("door", browser=uuid.uuid4().hex)
+    assert (await stranger.post("door", "hello"))["status"] == "published"
+    back = await clients.user(server, "sammy")
+    await back.join("door", browser=browser)
+    flagged = await alice.expect("notice", code="maybe_returning", session=back.session)
+    assert flagged["signal"] == "browser"
+    assert not [
+        f for f in alice.frames if f.get("code") == "maybe_returning" and f["session"] == stranger.session
+    ]

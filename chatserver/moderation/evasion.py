@@ -9,6 +9,8 @@ What is kept, never an address in clear (docs/security.md):
   a random id the browser keeps; the key rotates every `PERIOD_S` and exists only in the workers'
   memory (derived from `--evasion-secret`), so a copy of Redis or the database cannot be tested
   against guessed addresses;
+- nothing about the network when addresses are a proxy's (`--max-connections-per-ip 0`, as
+  behind the documented nginx): then only the browser id is compared;
 - per room, for `MARK_TTL_S` after a ban: the banned session's two hashes;
 - per flagged session, for `MARK_TTL_S`: the flag hosts see (which signal matched, when).
 """
@@ -100,7 +102,9 @@ async def on_join(mod: Moderation, conn: Connection, room: RoomState, browser: s
     """Remember this session's signals (hashed) and flag it when they match someone banned here."""
     now = mod.clock()
     period = int(now // PERIOD_S)
-    current = hashes(mod.evasion_secret, conn.peer, browser, period)
+    # Behind a proxy every address is the proxy's: then only the browser id says anything.
+    address = conn.peer if mod.evasion_network else ""
+    current = hashes(mod.evasion_secret, address, browser, period)
     if not current:
         return
     await mod.store.put_value(seen_key(conn.session), current, ttl=SEEN_TTL_S)
@@ -110,7 +114,7 @@ async def on_join(mod: Moderation, conn: Connection, room: RoomState, browser: s
         return
     if room.is_banned(conn.session):
         return
-    mine = [current, hashes(mod.evasion_secret, conn.peer, browser, period - 1)]
+    mine = [current, hashes(mod.evasion_secret, address, browser, period - 1)]
     hit = match(await mod.store.entries(marks_key(room.id)), mine, conn.session, now)
     if hit is None:
         return

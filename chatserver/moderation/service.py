@@ -84,6 +84,8 @@ class Moderation:
         self.clock: Callable[[], float] = time.time
         #: Keys the ban-evasion hashes (evasion.py); the app sets the deployment's `--evasion-secret`.
         self.evasion_secret = secrets.token_bytes(32)
+        #: Whether a connection's address is the person's (False behind a proxy: see evasion.py).
+        self.evasion_network = True
         self.actions = {**actions.ACTIONS, **proportionate.ACTIONS}
 
     # ---- events from any worker -----------------------------------------------------
