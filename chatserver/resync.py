@@ -110,6 +110,9 @@ def _missed(
     locked = bool(flags.get("locked", False))
     if locked != room.locked:
         events.append({"kind": "flag", "flag": "locked", "value": locked})
+    shield = flags.get("shield") or None  # issue 16: shield mode switched while this worker was away
+    if (shield is None) != (room.shield is None):
+        events.append({"kind": "shield", "on": shield is not None, "shield": shield})
     for message_id in reversed(deleted):
         if message_id not in room.deleted:
             events.append({"kind": "deleted", "id": message_id})

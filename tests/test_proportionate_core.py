@@ -140,6 +140,21 @@ def test_a_ban_mark_matches_last_periods_hashes_until_it_expires():
     assert evasion.match([mark], mine, "s-new", now=1000.0 + evasion.MARK_TTL_S) is None
 
 
+def test_a_worker_that_missed_a_shield_switch_catches_up():
+    """resync._missed: shield mode switched on (or off) elsewhere becomes the event this worker missed."""
+    from chatserver.resync import _missed
+    from chatserver.rooms_state import RoomState
+
+    room = RoomState(parse_rooms(ROOMS).rooms["brief"])
+    saved = {"previous": {"slowmode": 0}, "preset": {"slowmode": 30}}
+    (event,) = _missed(room, {}, {"shield": saved, "slowmode": 0}, [])
+    assert event == {"kind": "shield", "on": True, "shield": saved}
+    room.shield = saved
+    (event,) = _missed(room, {}, {"shield": None}, [])
+    assert event["on"] is False
+    assert _missed(room, {}, {"shield": saved}, []) == []
+
+
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     (tmp_path / "rooms.yaml").write_text(ROOMS)
