@@ -3,6 +3,7 @@ import {
   $, ChatSocket, el, flash, nameEl, newId, ss, textEl, timeEl, waitedText,
 } from "./common.js";
 import { personTools, reasonPicker, rememberRoomModeration, renderCard, shieldControl } from "./person-card.js";
+import { cardEl, fetchAbout } from "./library.js";
 
 const FEED_KEEP = 40;
 
@@ -65,6 +66,7 @@ function handle(frame) {
     case "error": return onError(frame);
     case "person": return onPersonCard(frame);
     case "strikes": return onStrikes(frame);
+    case "card": return onCardShared(frame);
     default: return undefined;
   }
 }
@@ -197,6 +199,7 @@ function onJoined(j) {
     room = newRoom(j.room);
     state.rooms.set(j.room, room);
     placeRoomCard(room);
+    loadLibrary(room);
   }
   Object.assign(room, { title: j.title || j.room, members: j.members, slowmode: j.slowmode || 0, locked: Boolean(j.locked) });
   if ("hosts" in j) room.hosts = Number(j.hosts) || 0;
@@ -279,6 +282,7 @@ function newRoom(id) {
     peopleEmpty: el("p", { class: "empty" }, "Nobody else is here yet."),
     feedList: el("ol", { class: "feed", "aria-label": `Recent messages in ${id}` }),
     feedEmpty: el("p", { class: "empty" }, "No messages yet."),
+    libraryList: el("div", { class: "lib-list" }),
   };
   const ui = room.ui;
   ui.shield = shieldControl(room, (frame) => socket.send(frame));
@@ -289,11 +293,37 @@ function newRoom(id) {
       el("div", { class: "field" }, el("label", { for: slowId }, "Slow mode"), slow),
       lock, lockHint, ui.shield.node),
     post,
+    ui.library = el("details", { class: "library-box", hidden: true },
+      el("summary", {}, "Library: share a card with the room"), ui.libraryList),
     el("details", { class: "people-box", open: true },
       el("summary", {}, "People (", ui.peopleCount, ")"), ui.peopleEmpty, ui.peopleList),
     el("details", { class: "feed-box" },
       el("summary", {}, "Recent messages"), ui.feedEmpty, ui.feedList));
   return room;
+}
+
+/** The room's library cards, each with "Share in room": one click sends it to everyone as a card. */
+async function loadLibrary(room) {
+  const about = await fetchAbout(room.id);
+  if (!about) return;
+  room.ui.libraryList.replaceChildren(...about.cards.map((card) => {
+    const done = el("span", { class: "hint", role: "status" });
+    const share = el("button", {
+      type: "button", class: "lib-push", dataset: { push: String(card.id) }, "aria-label": `Share in room: ${card.title}`,
+      onclick: () => {
+        if (socket.send({ type: "push_card", room: room.id, card: card.id })) done.textContent = "Sharing…";
+      },
+    }, "Share in room");
+    return cardEl(card, { heading: "h4", extra: el("div", { class: "actions" }, share, done) });
+  }));
+  room.ui.library.hidden = about.cards.length === 0;
+}
+
+// A card reached the room (ours or another host's): say so beside it.
+function onCardShared(f) {
+  const room = state.rooms.get(f.room);
+  const status = room?.ui.libraryList.querySelector(`[data-push="${CSS.escape(String(f.card?.id ?? ""))}"] + .hint`);
+  if (status) status.textContent = `Shared by ${f.from?.name ?? "a host"} at ${new Date(f.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
 }
 
 function placeRoomCard(room) {

@@ -3,6 +3,7 @@ import {
   $, ChatSocket, FALLBACK_RESOURCES, dayAndTime, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl,
   newId, opensText, relativeText, resourceCountries, ss, textEl, timeEl,
 } from "./common.js";
+import { PEER_NOTE_FALLBACK, badgeEls, cardEl, fetchAbout, pushedCardEl, sessionEls, titleBadge } from "./library.js";
 import { browserId, hideWarning, notSharedEl, renderRules, showWarning } from "./warning.js";
 
 const NEUTRAL_URL = "https://www.bbc.co.uk/weather";
@@ -47,6 +48,7 @@ const state = {
   hintsRoom: null,
   draftOffered: false, // help was offered for the draft in the box; again only after it is sent or cleared
   draftTimer: 0,
+  about: null, // the room's library cards and its words on what peer support is (/api/library)
 };
 
 const views = ["name", "rooms", "closed", "guidelines", "room"];
@@ -126,6 +128,7 @@ function handle(frame) {
     case "resources": return showHelpCard(frame);
     case "notice": return onNotice(frame);
     case "private": return onPrivate(frame);
+    case "card": return onCard(frame);
     case "warning": return onWarning(frame);
     case "error": return onError(frame);
     default: return undefined;
@@ -254,6 +257,7 @@ function roomItem(room) {
       el("h2", { dir: "auto" }, title),
       el("p", { dir: "auto" }, String(room.topic || "")),
       room.guidelines_required ? el("p", { class: "hint" }, "Guidelines to read first") : null,
+      ...sessionEls(room),
       ui.status),
     ui.count, ui.button);
   li._ui = ui;
@@ -363,6 +367,10 @@ function resetRoom() {
   log.replaceChildren();
   $("#help-card").hidden = true;
   $("#room-flags").textContent = "";
+  $("#peer-note").hidden = true;
+  $("#library-open").hidden = true;
+  $("#staff-here").hidden = true;
+  state.about = null;
   renderHostStatus();
 }
 
@@ -401,7 +409,10 @@ function onJoined(j) {
   const known = state.roomInfo.get(j.room);
   state.mode = known && known.mode !== "closed" ? known.mode : "open";
   renderHostStatus();
-  if (!rejoin) loadRooms();
+  if (!rejoin) {
+    loadRooms();
+    loadAbout(j.room);
+  }
   const guidelines = $("#room-guidelines");
   $("#room-guidelines-text").textContent = j.guidelines || "";
   guidelines.hidden = !j.guidelines;
@@ -517,7 +528,7 @@ function renderMessage(m, own) {
   const [toggle, actions] = own ? [null, null] : toolsEl(node, m, name);
   node.append(el("header", { class: "msg-head" },
     own ? el("span", { class: "name" }, "You") : nameEl(name),
-    staff ? el("span", { class: "badge" }, "host") : null,
+    ...badgeEls(m.from),
     timeEl(m.ts), toggle));
   node.append(bodyEl(m.text, m.cw, own));
   if (actions) node.append(actions);
@@ -775,7 +786,11 @@ function onPresence(p) {
     state.hosts = p.hosts;
     renderHostStatus();
   }
-  if (p.joined && p.joined !== state.name) system([nameEl(p.joined), " joined"]);
+  if (Array.isArray(p.staff)) renderStaff(p.staff);
+  if (p.joined && p.joined !== state.name) {
+    const badge = p.title ? [" ", titleBadge(p.title, p.professional)] : [];
+    system([nameEl(p.joined), ...badge, " joined"]);
+  }
   if (p.left && p.left !== state.name) {
     system([nameEl(p.left), " left"]);
     if (state.typing.has(p.left)) stopTyping(p.left);
@@ -998,6 +1013,47 @@ function onPrivate(f) {
   announceText(`Private message from ${name}, a host: `, String(f.text ?? ""));
 }
 
+// ---- who is who, and good information (issue 20) ----------------------------------------------
+/** The titled hosts on duty, from presence: "With us now: Sam, Registered counsellor". */
+function renderStaff(staff) {
+  const line = $("#staff-here");
+  const people = staff.filter((s) => s && s.name && s.title);
+  line.replaceChildren(...(people.length ? ["With us now: ",
+    ...people.flatMap((s, i) => [i ? ", " : "", nameEl(s.name), " ", titleBadge(s.title, s.professional)])] : []));
+  line.hidden = !people.length;
+}
+
+/** The room's cards and its peer note; the note is shown once, on the first room joined in this tab. */
+async function loadAbout(roomId) {
+  const about = await fetchAbout(roomId);
+  if (!about || state.joinedRoom !== roomId) return;
+  state.about = about;
+  $("#library-open").hidden = about.cards.length === 0;
+  if (!ss.get("cs.noted")) {
+    ss.set("cs.noted", true);
+    $("#peer-note-text").textContent = about.peer_note;
+    $("#peer-note").hidden = false;
+  }
+}
+
+function openLibrary() {
+  const cards = state.about?.cards || [];
+  $("#library-list").replaceChildren(...cards.map((c) => cardEl(c)));
+  $("#library-dialog").showModal();
+  $("#library-title").focus();
+}
+
+// A card a host shared from the library: in the log, as a card (never a raw link), announced politely.
+function onCard(f) {
+  if (f.room !== state.joinedRoom || !f.card) return;
+  const wasNear = followingLog();
+  const firstPending = [...log.children].find((c) => c.classList.contains("pending"));
+  log.insertBefore(pushedCardEl(f), firstPending || null);
+  if (wasNear) scrollToBottom();
+  else $("#jump").hidden = false;
+  announceText(`${f.from?.name ?? "A host"} shared a card: `, String(f.card.title ?? ""));
+}
+
 // ---- help ------------------------------------------------------------------
 const CRISIS_FOOT = "A host will read your message soon. You can keep talking here, and these numbers stay under “Get help now”.";
 // Never promise a host who is not there: with nobody on duty, say so, and that these people are there now.
@@ -1040,6 +1096,8 @@ function helpItems() {
 
 function openHelp() {
   renderHelplines(helpItems(), $("#help-country"), $("#help-where"), $("#help-list"));
+  $("#help-note").textContent = state.about?.peer_note || PEER_NOTE_FALLBACK;
+  if (!state.about) fetchAbout().then((a) => { if (a && !state.about) $("#help-note").textContent = a.peer_note; });
   $("#help-dialog").showModal();
   // The title, not Close: focusing the last button would open a long list scrolled to its end.
   $("#help-title").focus();
@@ -1184,6 +1242,13 @@ function wire() {
     $("#composer-text").focus();
   });
   $("#leave-quick").addEventListener("click", leaveQuickly);
+  $("#library-open").addEventListener("click", openLibrary);
+  $("#library-close").addEventListener("click", () => $("#library-dialog").close());
+  $("#peer-note-help").addEventListener("click", openHelp);
+  $("#peer-note-ok").addEventListener("click", () => {
+    $("#peer-note").hidden = true;
+    $("#composer-text").focus();
+  });
   $("#jump").addEventListener("click", () => {
     scrollToBottom();
     $("#composer-text").focus();
