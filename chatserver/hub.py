@@ -308,7 +308,9 @@ class Hub:
         self.presence.heard(origin)
         room = self.rooms.get(envelope.get("room", ""))
         if kind == "heartbeat":
-            self.presence.on_heartbeat(origin, envelope.get("counts", {}), envelope.get("hosts", {}))
+            self.presence.on_heartbeat(
+                origin, envelope.get("counts", {}), envelope.get("hosts", {}), envelope.get("staff", {})
+            )
         elif kind == "presence":
             if room is not None:
                 self.presence.on_presence(room, envelope)

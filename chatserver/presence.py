@@ -155,11 +155,19 @@ class Presence:
         shown = ("joined", "left", "session", "title", "professional")
         self.show(room, **{k: envelope[k] for k in shown if k in envelope})
 
-    def on_heartbeat(self, origin: str | None, counts: dict[str, int], hosts: dict[str, list[str]]) -> None:
+    def on_heartbeat(
+        self,
+        origin: str | None,
+        counts: dict[str, int],
+        hosts: dict[str, list[str]],
+        staff: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
         if origin is None or origin == self.worker_id:
             return
         now = time.monotonic()
         for room in self.rooms.values():
+            if staff is not None:  # a worker that started after the host came still shows the badge
+                self.remote_staff[(room.id, origin)] = list(staff.get(room.id, ()))
             count = int(counts.get(room.id, 0))
             names = frozenset(hosts.get(room.id, ()))
             before = room.remote_counts.get(origin, (0, 0.0))[0]
@@ -186,7 +194,14 @@ class Presence:
     def _heartbeat(self) -> dict[str, Any]:
         counts = {rid: len(r.members) for rid, r in self.rooms.items() if r.members}
         hosts = {rid: sorted(names) for rid, r in self.rooms.items() if (names := self.local_hosts(r))}
-        return {"kind": "heartbeat", "origin": self.worker_id, "counts": counts, "hosts": hosts}
+        staff = {rid: people for rid, r in self.rooms.items() if (people := self.local_staff(r))}
+        return {
+            "kind": "heartbeat",
+            "origin": self.worker_id,
+            "counts": counts,
+            "hosts": hosts,
+            "staff": staff,
+        }
 
     def _expire_workers(self) -> None:
         now = time.monotonic()

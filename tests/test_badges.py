@@ -160,7 +160,8 @@ async def test_a_titled_host_is_shown_with_the_badge_in_presence_and_on_messages
 
 @pytest.mark.redis
 async def test_the_badge_crosses_workers(make_server, redis_server, clients):
-    """A host on one worker, a participant on another: the badge arrives in presence and messages."""
+    """A host on one worker, participants on others: the badge arrives in presence and messages, and a
+    worker started after the host came shows them on duty too."""
     one = make_server(ROOMS, redis=redis_server.url, start=False)
     token = add_titled(one, "sam", "--title", "Registered counsellor", "--professional")
     one.start()
@@ -173,6 +174,10 @@ async def test_the_badge_crosses_workers(make_server, redis_server, clients):
     await sam.post("lobby", "across workers")
     said = await ben.expect("message", text="across workers", timeout=10)
     assert said["from"]["professional"] is True
+    three = make_server(redis=redis_server.url, share=one)  # started after Sam came: learns from heartbeats
+    cy = await clients.user(three, "cy", ("lobby",))
+    seen = await cy.expect("presence", timeout=15, staff=lambda s: bool(s))
+    assert seen["staff"] == [{"name": "Sam", "title": "Registered counsellor", "professional": True}]
 
 
 async def test_nobody_else_can_take_a_name_or_text_that_imitates_the_badge(make_server, clients):
