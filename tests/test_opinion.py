@@ -68,7 +68,9 @@ def test_a_second_opinion_finding_counts_with_the_next_message():
     assert later is not None and later.level == "imminent"
 
 
-def test_rooms_can_turn_the_second_opinion_off():
-    crisis = CrisisFilter(second_opinion=False)
-    assert crisis.opinion is None
+def test_rooms_can_turn_the_second_opinion_off_and_rooms_of_chosen_languages_do_without():
+    """It reads every language at once: a room that chose its packs asks it only when it says so."""
     assert CrisisFilter().opinion is not None
+    assert CrisisFilter(second_opinion=False).opinion is None
+    assert CrisisFilter(languages=["en"]).opinion is None
+    assert CrisisFilter(languages=["en"], second_opinion=True).opinion is not None

@@ -241,14 +241,15 @@ class CrisisFilter(Filter):
         context_messages: int = 4,
         context_seconds: float = 300,
         max_sessions: int = 10_000,
-        second_opinion: bool = True,
+        second_opinion: bool | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         #: The word model asked about messages the packs find nothing in (chatserver/crisis/opinion.py).
-        self.opinion: Opinion | None = (
-            shipped_opinion() if option_bool("second_opinion", second_opinion) else None
-        )
+        #: It reads every language at once, so by default only rooms that read every pack ask it.
+        if second_opinion is None:
+            second_opinion = languages is None
+        self.opinion = shipped_opinion() if option_bool("second_opinion", second_opinion) else None
         self.action = option_choice("action", action, ("hold", "pass"))
         self.resources = option_str("resources", resources)
         self.context_messages = option_int("context_messages", context_messages, minimum=0)
