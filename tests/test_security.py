@@ -254,6 +254,7 @@ def action_frame(action: str, room: str, session: str, message_id: str) -> dict:
         "lock": {"locked": True},
         "note": {"session": session, "text": "a note"},
         "greet": {"session": session, "text": "welcome"},
+        "push_card": {"card": "breathing"},
     }[action]
     return {"type": action, "room": room, **fields}
 
@@ -273,6 +274,7 @@ async def test_every_host_action_is_checked_per_room_and_refusals_are_audited(se
         "lock",
         "note",
         "greet",
+        "push_card",
     }, "a new host action needs a case here"
     # `short` is hosted by alice only: bob hosts other rooms, carol hosts none.
     sam = await clients.user(server, "sam", ("short",))
