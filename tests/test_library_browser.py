@@ -167,8 +167,8 @@ async def test_the_first_join_says_what_peer_support_is_once_and_help_always_doe
     tabs: Tabs, server: ServerProcess
 ) -> None:
     """The note appears on the first room joined in this tab, in that room's words, with where to find
-    professional help; not again in the next room; "Get help now" always has it; the room list marks
-    the professional-led session with its next times."""
+    professional help; not again in the next room; "Get help now" and the support box always have it;
+    the room list marks the professional-led session with its next times."""
     page = await tabs.new("Ana", **PERSON)
     await pick_name(page, server.base, "Ana")
     counsel = page.locator('#rooms li[data-room="counsel"]')
@@ -193,6 +193,13 @@ async def test_the_first_join_says_what_peer_support_is_once_and_help_always_doe
     await expect(note).to_be_hidden()
     await page.get_by_role("button", name="Get help now").first.click()
     await expect(page.locator("#help-note")).to_contain_text("never in place of it")
+    await page.locator("#help-close").click()
+    # The support box (here offered for a crisis-like draft) says it too.
+    await page.get_by_label("Your message").press_sequentially("I want to kill myself tonight", delay=20)
+    support = page.get_by_role("region", name="You don't have to go through this alone")
+    await expect(support).to_be_visible()
+    await support.get_by_text("What this chat is, and is not").click()
+    await expect(page.locator("#help-card-note")).to_contain_text("never in place of it")
 
 
 async def test_markup_in_names_titles_and_cards_stays_inert(make_server, browser: Any) -> None:

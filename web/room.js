@@ -1071,6 +1071,7 @@ function showHelpCard(r, { draft = false } = {}) {
   card.hidden = false;
   renderCard();
   $("#help-card-foot").textContent = draft ? DRAFT_FOOT : state.hosts === 0 ? CRISIS_FOOT_UNHOSTED : CRISIS_FOOT;
+  $("#help-card-note").textContent = state.about?.peer_note || PEER_NOTE_FALLBACK;
   // After a crisis message #help-card-why is an alert: filling it after the box is shown is what gets
   // announced. A draft offer is only polite, so as not to interrupt someone who is typing.
   const why = $("#help-card-why");
