@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from types import MappingProxyType
 
+from chatserver.crisis import anchors as anc
 from chatserver.crisis import patterns as pat
-from chatserver.crisis.packs import EXTENSION_KEYS, Family, Frame, Pack, PackError, load_pack, shipped_paths
+from chatserver.crisis.packs import EXTENSION_KEYS, Family, Frame, Pack, load_pack, shipped_paths
+from chatserver.crisis.packyaml import PackError
 from chatserver.crisis.recogniser import Assessment, Recogniser, combine
 
 __all__ = [
@@ -103,7 +105,7 @@ def _extended(base: Pack | None, language: str, entries: tuple[tuple[str, tuple[
             if missing:
                 known = ", ".join(sorted(pack.pieces)) or f"none: language '{language}' has no shipped pack"
                 problem = f"unknown piece {{{missing[0]}}} (known: {known})"
-            elif not problem and pat.anchors(seq, pack.pieces, pack.cost)[0] >= pat.USELESS_COST:
+            elif not problem and anc.anchors(seq, pack.pieces, pack.cost)[0] >= anc.USELESS_COST:
                 problem = "has no word of two letters or more that every match must contain"
             if problem:
                 raise ExtensionError(f"{source!r}: {problem}", where)

@@ -28,7 +28,10 @@ from typing import Any
 
 import yaml
 
+from chatserver.crisis import anchors as anc
 from chatserver.crisis import patterns as pat
+from chatserver.crisis.packyaml import PackError as PackError
+from chatserver.crisis.packyaml import Reader, compose, hint_problem, line_of, show
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 LEVELS = ("none", "concern", "passive", "active", "imminent")
@@ -64,15 +67,6 @@ FRAME_KEYS = ("name", "level", "scope", "kinds", "patterns")
 LANGUAGE = re.compile(r"[a-z]{2,3}")
 #: Extension keys in rooms.yaml `phrases: {en: {KEY: [...]}}`: a level, or `quiet` for figurative frames.
 EXTENSION_KEYS = ("concern", "passive", "active", "imminent", "quiet")
-MAX_HINT_CHARS = 400
-
-
-class PackError(ValueError):
-    """A phrase pack (or a rooms.yaml extension of one) is broken; `problems` are `PATH:LINE: message`."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,109 +112,37 @@ class Pack:
     def cost(self, key: str) -> int:
         """How poor `key` is as an anchor: common words are looked for last, short ones late."""
         if len(key) <= 1:
-            return pat.USELESS_COST  # a single letter starts half the words of any message
+            return anc.USELESS_COST  # a single letter starts half the words of any message
         if key in self.common or len(key) == 2:
-            return pat.COMMON_COST
+            return anc.COMMON_COST
         return 3 if len(key) == 3 else 1
 
 
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _show(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return repr(node.value)
-
-
-class _Reader:
-    """Walks composed YAML nodes, collecting (line, message) problems."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.problems: list[tuple[int, str]] = []
-
-    def problem(self, node: yaml.Node | int, message: str) -> None:
-        self.problems.append((node if isinstance(node, int) else _line(node), message))
-
-    def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, f"{where} must be a mapping, got {_show(node)}")
-            return {}
-        out: dict[str, yaml.Node] = {}
-        for key_node, value in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key not in allowed:
-                self.problem(
-                    key_node,
-                    f"unknown key {_show(key_node)} in {where} (expected one of: {', '.join(allowed)})",
-                )
-            elif key in out:
-                self.problem(key_node, f"duplicate key '{key}' in {where} (first on line {_line(out[key])})")
-            else:
-                out[key] = value
-        return out
-
-    def text(self, node: yaml.Node, what: str) -> str | None:
-        if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
-            self.problem(node, f"{what} must be a non-empty text, got {_show(node)}")
-            return None
-        return str(node.value)
-
-    def choice(self, node: yaml.Node, what: str, choices: tuple[str, ...]) -> str | None:
-        value = self.text(node, what)
-        if value is not None and value not in choices:
-            self.problem(node, f"{what} must be one of {', '.join(choices)}, got {value!r}")
-            return None
-        return value
-
-    def strings(self, node: yaml.Node, what: str) -> list[tuple[yaml.Node, str]]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, f"{what} must be a list of texts, got {_show(node)}")
-            return []
-        out = []
-        for item in node.value:
-            value = self.text(item, f"each of {what}")
-            if value is not None:
-                out.append((item, value))
-        return out
-
-    def words(self, node: yaml.Node, what: str) -> frozenset[str]:
-        return frozenset(pat.word_key(value) for _, value in self.strings(node, what) if pat.word_key(value))
-
-    def pattern(self, node: yaml.Node, source: str, where: str) -> pat.Seq | None:
-        try:
-            seq = pat.parse(source)
-        except pat.PatternError as exc:
-            self.problem(node, f"{where}: {exc}")
-            return None
-        problem = pat.check(seq)
-        if problem:
-            self.problem(node, f"{where}: {source!r}: {problem}")
-            return None
-        return seq
-
-
-def compose(text: str, path: str) -> yaml.Node | None:
-    """YAML text -> its root node, or PackError with the line of a syntax error."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise PackError(
-            [f"{path}:{mark.line + 1 if mark else 1}: YAML syntax error: {exc.problem or exc}"]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise PackError([f"{path}:1: YAML error: {exc}"]) from None
+def _piece_sources(reader: Reader, node: yaml.Node | None) -> dict[str, list[tuple[yaml.Node, pat.Seq]]]:
+    """The `pieces:` mapping, each name with its parsed options (and their nodes, for lines)."""
+    pieces_src: dict[str, list[tuple[yaml.Node, pat.Seq]]] = {}
+    if node is None:
+        return pieces_src
+    for key_node, value in node.value if isinstance(node, yaml.MappingNode) else []:
+        piece = str(key_node.value)
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", piece):
+            reader.problem(key_node, f"piece name {piece!r} must be lower-case letters, digits and _")
+            continue
+        options = []
+        for item, source in reader.strings(value, f"piece '{piece}'"):
+            seq = reader.pattern(item, source, f"piece '{piece}'")
+            if seq is not None:
+                options.append((item, seq))
+        pieces_src[piece] = options
+    if not isinstance(node, yaml.MappingNode):
+        reader.problem(node, f"'pieces' must map names to lists of patterns, got {show(node)}")
+    return pieces_src
 
 
 def read_pack(text: str, path: str, *, language: str | None = None) -> Pack:
     """Parse and check one pack's YAML text; raise PackError listing every problem."""
     root = compose(text, path)
-    reader = _Reader(path)
+    reader = Reader(path)
     if root is None:
         raise PackError([f"{path}:1: the pack is empty (expected keys: {', '.join(TOP_KEYS)})"])
     top = reader.mapping(root, "the pack", TOP_KEYS)
@@ -236,23 +158,7 @@ def read_pack(text: str, path: str, *, language: str | None = None) -> Pack:
         key: reader.words(top[key], f"'{key}'") if key in top else frozenset()
         for key in ("common", "negators", "self", "others")
     }
-    pieces_src: dict[str, list[tuple[yaml.Node, pat.Seq]]] = {}
-    if "pieces" in top:
-        for key_node, value in top["pieces"].value if isinstance(top["pieces"], yaml.MappingNode) else []:
-            piece = str(key_node.value)
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", piece):
-                reader.problem(key_node, f"piece name {piece!r} must be lower-case letters, digits and _")
-                continue
-            options = []
-            for item, source in reader.strings(value, f"piece '{piece}'"):
-                seq = reader.pattern(item, source, f"piece '{piece}'")
-                if seq is not None:
-                    options.append((item, seq))
-            pieces_src[piece] = options
-        if not isinstance(top["pieces"], yaml.MappingNode):
-            reader.problem(
-                top["pieces"], f"'pieces' must map names to lists of patterns, got {_show(top['pieces'])}"
-            )
+    pieces_src = _piece_sources(reader, top.get("pieces"))
     pieces = {
         name: pat.Alt(tuple(seq for _, seq in options)) for name, options in pieces_src.items() if options
     }
@@ -291,9 +197,7 @@ def read_pack(text: str, path: str, *, language: str | None = None) -> Pack:
     )
 
 
-def _check_refs(
-    reader: _Reader, node: yaml.Node, seq: pat.Seq, pieces: Mapping[str, Any], where: str
-) -> bool:
+def _check_refs(reader: Reader, node: yaml.Node, seq: pat.Seq, pieces: Mapping[str, Any], where: str) -> bool:
     missing = [name for name in pat.references(seq) if name not in pieces]
     if missing:
         known = ", ".join(sorted(pieces)) or "none defined"
@@ -303,7 +207,7 @@ def _check_refs(
 
 
 def _check_cycles(
-    reader: _Reader, src: Mapping[str, list[tuple[yaml.Node, pat.Seq]]], pieces: Mapping[str, Any]
+    reader: Reader, src: Mapping[str, list[tuple[yaml.Node, pat.Seq]]], pieces: Mapping[str, Any]
 ) -> None:
     def visit(name: str, path: tuple[str, ...]) -> None:
         for node, seq in src.get(name, []):
@@ -318,12 +222,12 @@ def _check_cycles(
 
 
 def _groups(
-    reader: _Reader, node: yaml.Node | None, key: str, pack: Pack, *, frame: bool
+    reader: Reader, node: yaml.Node | None, key: str, pack: Pack, *, frame: bool
 ) -> Iterator[Family | Frame]:
     if node is None:
         return
     if not isinstance(node, yaml.SequenceNode):
-        reader.problem(node, f"'{key}' must be a list, got {_show(node)}")
+        reader.problem(node, f"'{key}' must be a list, got {show(node)}")
         return
     for number, item in enumerate(node.value, 1):
         where = f"{key} #{number}"
@@ -352,20 +256,7 @@ def _groups(
         if "patterns" not in fields:
             reader.problem(item, f"{where} has no 'patterns'")
             continue
-        seqs = []
-        for pnode, source in reader.strings(fields["patterns"], f"'patterns' of {where}"):
-            seq = reader.pattern(pnode, source, where)
-            if seq is None or not _check_refs(reader, pnode, seq, pack.pieces, where):
-                continue
-            cost, found = pat.anchors(seq, pack.pieces, pack.cost)
-            if not found or cost >= pat.USELESS_COST:
-                reader.problem(
-                    pnode,
-                    f"{where}: {source!r} has no word of two letters or more that every match must "
-                    "contain (the prefilter looks for one): make one required",
-                )
-                continue
-            seqs.append(seq)
+        seqs = _patterns(reader, fields["patterns"], where, pack)
         if level is None or (not frame and kind is None):
             continue
         if frame:
@@ -376,30 +267,31 @@ def _groups(
                     reader.problem(
                         fields["kinds"], f"'kinds' of {where}: {bad!r} is not one of {', '.join(KINDS)}"
                     )
-            yield Frame(name or where, level, second or "overlap", tuple(seqs), _line(item), kinds)
+            yield Frame(name or where, level, second or "overlap", tuple(seqs), line_of(item), kinds)
         else:
-            yield Family(name or where, level, kind or "ideation", tuple(seqs), _line(item))
+            yield Family(name or where, level, kind or "ideation", tuple(seqs), line_of(item))
 
 
-_JS_UNSAFE = re.compile(r"\(\?<[=!]|\(\?P|\(\?[aiLmsux]|\*\+|\+\+|\?\+|\}\+|\(\?>|\\[AZz]")
+def _patterns(reader: Reader, node: yaml.Node, where: str, pack: Pack) -> list[pat.Seq]:
+    """A family's or frame's `patterns`, parsed, each with a word the prefilter can look for."""
+    seqs = []
+    for pnode, source in reader.strings(node, f"'patterns' of {where}"):
+        seq = reader.pattern(pnode, source, where)
+        if seq is None or not _check_refs(reader, pnode, seq, pack.pieces, where):
+            continue
+        cost, found = anc.anchors(seq, pack.pieces, pack.cost)
+        if not found or cost >= anc.USELESS_COST:
+            reader.problem(
+                pnode,
+                f"{where}: {source!r} has no word of two letters or more that every match must "
+                "contain (the prefilter looks for one): make one required",
+            )
+            continue
+        seqs.append(seq)
+    return seqs
 
 
-def hint_problem(source: str) -> str | None:
-    """Why `source` is not a small JavaScript-compatible regex, or None."""
-    if len(source) > MAX_HINT_CHARS:
-        return f"longer than {MAX_HINT_CHARS} characters"
-    if _JS_UNSAFE.search(source):
-        return "uses syntax JavaScript lacks (lookbehind, named groups, inline flags, possessive or atomic)"
-    try:
-        compiled = re.compile(source)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc})"
-    if compiled.search("") is not None:
-        return "matches an empty text"
-    return None
-
-
-def _hints(reader: _Reader, node: yaml.Node) -> Iterator[str]:
+def _hints(reader: Reader, node: yaml.Node) -> Iterator[str]:
     for item, source in reader.strings(node, "'hints'"):
         problem = hint_problem(source)
         if problem:

@@ -280,10 +280,15 @@ class CrisisFilter(Filter):
         #: Every resources list a level may name, for rooms.yaml to check.
         self.resource_lists = tuple(dict.fromkeys(r.resources for r in self.rules.values() if r.resources))
         # Frozen verdicts, one per level (index 1..4), so check() allocates nothing.
-        self._verdicts: list[Verdict | None] = [None]
+        self._verdicts = self._level_verdicts()
+        self._memory: dict[str, deque[_Seen]] = {}
+        self._sweep_at = self.max_sessions
+
+    def _level_verdicts(self) -> list[Verdict | None]:
+        verdicts: list[Verdict | None] = [None]
         for level in RISK_LEVELS:
             rule = self.rules[level]
-            self._verdicts.append(
+            verdicts.append(
                 Verdict(
                     "hold" if rule.action == "hold" else "allow",
                     self.name,
@@ -293,8 +298,7 @@ class CrisisFilter(Filter):
                     level=level,
                 )
             )
-        self._memory: dict[str, deque[_Seen]] = {}
-        self._sweep_at = self.max_sessions
+        return verdicts
 
     def _rules(self, levels: Mapping[str, Any]) -> dict[str, LevelRule]:
         rules = {}

@@ -1,0 +1,168 @@
+"""The pattern index: which patterns of the chosen packs a message may match, found word by word.
+
+Each pattern is looked for by its rarest required word (its anchor, `anchors.anchors`); when it
+has other required words, one spelling of each must also be in the text before it runs. So most
+messages, made of common words, run no pattern at all. The regexes compile on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import reduce
+from operator import itemgetter, or_
+from typing import Any
+
+from chatserver.crisis import anchors as anc
+from chatserver.crisis import patterns as pat
+from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
+
+_DELEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+
+
+class Compiled:
+    """One pattern of a family or frame, ready to run (a pattern, not a family, so that an anchor
+    found runs only the patterns that need it).
+
+    The regex is compiled the first time the pattern's anchors turn up: most patterns are never
+    needed by most rooms, and compiling them all would slow every start and reload.
+    """
+
+    __slots__ = ("level", "kind", "scope", "kinds", "pack", "own_negation", "_source", "_regex")
+
+    def __init__(self, group: Family | Frame, pack: Pack, seq: pat.Seq) -> None:
+        self.level = LEVELS.index(group.level)
+        self.kind = group.kind if isinstance(group, Family) else "frame"
+        self.scope = group.scope if isinstance(group, Frame) else "overlap"
+        self.kinds = frozenset(group.kinds) if isinstance(group, Frame) else frozenset()
+        self.pack = pack
+        # A pattern that spells out its own negation ("i don't want to live") is never lowered by it.
+        self.own_negation = anc.has_word(seq, pack.pieces, pack.negators)
+        self._source = pat.pattern_source([seq], pack.pieces)
+        self._regex: re.Pattern[str] | None = None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        if self._regex is None:  # a race only compiles twice: the result is the same
+            self._regex = re.compile(self._source or "(?!)")
+        return self._regex
+
+
+_EDGES = ".,!?;:()[]{}\"'`*_~<>/\\|#+=^&%"
+_INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... into parts
+_LEETISH = frozenset("013457@$!")
+_START = 6  # `needs` compares the first letters of words, at most this many
+_PATTERNS, _LEET, _BITS, _SINGLE = (itemgetter(i) for i in range(4))  # a word's cache entry
+
+
+class Index:
+    """Compiled patterns and how to find the ones a text may match.
+
+    Each pattern is looked for by its rarest required word (its anchor); when it has other
+    required words, one spelling of each must also be in the text before it runs (plain
+    substrings, nearly free). So ordinary messages, full of common words, run almost no pattern.
+
+    Anchors are found word by word: what a word (as typed, punctuation and all) stands for is
+    worked out once (leetspeak undone, stretched letters collapsed, then exact words and stems
+    looked up) and remembered, bounded. Chat repeats its words, so most words cost one dict lookup.
+    """
+
+    CACHE = 50_000
+
+    def __init__(self, groups: Sequence[tuple[Family | Frame, Pack]]) -> None:
+        self.groups: list[Compiled] = []
+        exact: dict[str, set[int]] = {}
+        stems: dict[str, set[int]] = {}
+        needs: dict[int, tuple[frozenset[str], ...]] = {}
+        for group, pack in groups:
+            for seq in (
+                part for whole in group.patterns for part in anc.expand(whole, pack.pieces, pack.cost)
+            ):
+                number = len(self.groups)
+                self.groups.append(Compiled(group, pack, seq))
+                ranked = anc.ranked_anchors(seq, pack.pieces, pack.cost)
+                anchor_keys = {key for key, _ in ranked[0][1]}
+                for key, whole in ranked[0][1]:
+                    (exact if whole else stems).setdefault(key, set()).add(number)
+                others = [
+                    anc.spellings(e, pack.pieces, pack.cost)
+                    for e in anc.required_words(seq, pack.pieces, pack.cost)
+                ]
+                # Each other required word, as the starts (2 to 6 letters) of its spellings; a word of
+                # one letter is in every text, and the anchor itself was found.
+                wanted: list[frozenset[str]] = []
+                for spellings in others:
+                    starts = frozenset(pat.collapse(w)[:_START] for w in spellings)
+                    if starts and min(map(len, starts)) >= 2 and not starts & anchor_keys:
+                        wanted.append(starts)
+                if wanted:
+                    needs[number] = tuple(wanted)
+        self.exact = {k: frozenset(v) for k, v in exact.items()}
+        self.stems = {k: frozenset(v) for k, v in stems.items()}
+        self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
+        # Needs as bits: each group of spellings is one bit; a word carries the bits of the groups
+        # its starts satisfy; a pattern may run when its bits are all among the message's.
+        bit_of: dict[frozenset[str], int] = {}
+        self.start_bits: dict[str, int] = {}
+        self.needs: dict[int, int] = {}
+        for number, required in needs.items():
+            bits = 0
+            for spelled in required:
+                bit = bit_of.setdefault(spelled, 1 << len(bit_of))
+                bits |= bit
+                for start in spelled:
+                    self.start_bits[start] = self.start_bits.get(start, 0) | bit
+            self.needs[number] = bits
+        # word as typed -> (patterns it anchors, leetspeak?, the `needs` bits it satisfies, a single
+        # letter?)
+        self._words: dict[str, tuple[frozenset[int], bool, int, int]] = {}
+
+    def triggered(self, text: str) -> tuple[set[int], bool]:
+        """The patterns whose anchors occur in `text`, and whether the text looked obfuscated."""
+        cache = self._words
+        words = text.split()
+        # map/itemgetter keep the per-word work in C: this runs for every message.
+        entries: list[Any] = list(map(cache.get, words))
+        if None in entries:
+            if len(cache) >= self.CACHE:
+                cache.clear()
+            for i, word in enumerate(words):
+                if entries[i] is None:
+                    entries[i] = cache[word] = self._word(word)
+        found: set[int] = set().union(*map(_PATTERNS, entries))
+        obfuscated = any(map(_LEET, entries))
+        if not obfuscated and sum(map(_SINGLE, entries)) >= 3:
+            obfuscated = True  # perhaps spelled out, "s u i c i d e": the caller reads it joined
+        if found and self.needs:
+            missing = ~reduce(or_, map(_BITS, entries), 0)
+            needs = self.needs
+            found = {n for n in found if not needs.get(n, 0) & missing}
+        return found, obfuscated
+
+    def _word(self, typed: str) -> tuple[frozenset[int], bool, int, int]:
+        word = typed.strip(_EDGES)
+        leet = not _LEETISH.isdisjoint(word) and any(c.isalpha() for c in word)
+        if leet:
+            word = word.translate(_DELEET)
+        numbers: set[int] = set()
+        offered: set[str] = set()
+        # "j'ai" is the anchor "jai"; "self-harm" is "self" and "harm".
+        joined = word.replace("'", "")
+        for part in {joined, *_INSIDE.split(word)}:
+            if not part:
+                continue
+            key = pat.collapse(part)
+            offered.update(key[:n] for n in range(2, min(len(key), _START) + 1))
+            for candidate in (key, pat.collapse(part.replace("i", "l"))) if "1" in typed else (key,):
+                if candidate in self.exact:
+                    numbers |= self.exact[candidate]
+                for length in self.stem_lengths:
+                    if length <= len(candidate) and candidate[:length] in self.stems:
+                        numbers |= self.stems[candidate[:length]]
+        single = int(len(typed) == 1 or (len(typed) == 2 and typed[1] in ".-*"))
+        bits = 0
+        for start in offered:
+            bits |= self.start_bits.get(start, 0)
+        return frozenset(numbers), leet, bits, single
