@@ -390,3 +390,14 @@ def test_the_corpus_score_does_not_fall(corpus_report):
     assert corpus_report.false_alarms()[0] <= 0.04, table
     assert corpus_report.level_accuracy()[0] >= 0.74, table
     assert TARGETS["false_alarms"] == 0.03
+
+
+def test_a_negator_in_the_previous_message_does_not_cancel_what_follows_the_join():
+    """'i'm not okay' / 'tonight': the joined reading must not take 'not' as negating 'tonight'."""
+    recogniser = recogniser_for(("en",))
+    alone = recogniser.assess("tonight", context=True)
+    joined = recogniser.assess("tonight", before="i'm not okay", context=True)
+    assert "time" in alone.kinds
+    assert joined.kinds == alone.kinds
+    # A thought that runs across the join still reads its own negation: "i don't" / "want to die".
+    assert recogniser.level("i don't want to die") in (None, "concern")

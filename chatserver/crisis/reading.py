@@ -45,11 +45,15 @@ def _words_before(text: str, at: int, count: int, stop: re.Pattern[str]) -> list
     return [pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(head[cut:])][-count:]
 
 
-def negated(text: str, hit: Hit) -> bool:
+def negated(text: str, hit: Hit, join: int = 0) -> bool:
+    """Whether a negator comes just before `hit` or inside it. `join`: where the message starts
+    in `text` when the person's previous message was joined before it; a match that starts in the
+    new message is not negated by the previous one ("i'm not okay" / "tonight")."""
     negators = hit.pack.negators
     if not negators:
         return False
-    words = _words_before(text, hit.start, NEGATION_WORDS, _SOFT_END)
+    start = join if hit.start >= join else 0
+    words = _words_before(text[start:], hit.start - start, NEGATION_WORDS, _SOFT_END)
     words += [
         pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(text[hit.start : hit.end])
     ]

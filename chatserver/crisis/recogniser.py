@@ -108,7 +108,7 @@ class Recogniser:
             return NOTHING
         for hit in hits:
             if hit.level > CONCERN or hit.kind in SIGNALS:
-                if not hit.own_negation and negated(low, hit):
+                if not hit.own_negation and negated(low, hit, offset):
                     hit.level = min(hit.level, CONCERN) if hit.level > CONCERN else -1
                     if hit.level == CONCERN:
                         hit.kind = "topic"
