@@ -124,7 +124,9 @@ class Membership:
                 "guidelines_required",
                 "Please read and accept the room's guidelines (join with accept_guidelines: true)",
             )
-            conn.send({**error, "room": cfg.id, "guidelines": cfg.guidelines, "rules": list(cfg.moderation.rules)})
+            conn.send(
+                {**error, "room": cfg.id, "guidelines": cfg.guidelines, "rules": list(cfg.moderation.rules)}
+            )
             return False
         return True
 
