@@ -401,3 +401,13 @@ def test_a_negator_in_the_previous_message_does_not_cancel_what_follows_the_join
     assert joined.kinds == alone.kinds
     # A thought that runs across the join still reads its own negation: "i don't" / "want to die".
     assert recogniser.level("i don't want to die") in (None, "concern")
+
+
+def test_a_hyphenated_word_is_looked_for_as_itself_not_as_every_word_it_starts():
+    """'sh-ed' anchors on 'sh' alone or 'shed...', not on 'should', 'sharing', 'short' (speed only)."""
+    from chatserver.crisis import anchors, patterns
+
+    seq = patterns.parse("sh-ed again")
+    found = anchors.anchors(seq[:1], {}, lambda key: 1)[1]
+    assert found == {("sh", True), ("shed", False)}
+    assert recogniser_for(("en",))._families.triggered("i should be sharing more")[0] == set()

@@ -116,9 +116,18 @@ def _element_anchors_uncached(
         exact = not element.stem and len(chunks) == 1 and len(parts) == 1
         # "müde" is also written "mude" and "muede": look for both.
         keys = {collapse("".join(parts).replace(UMLAUT_MARK, spelling)) for spelling in ("", "e")}
+        words: set[Anchor] = {(key, exact) for key in keys}
+        rest = [c for c in chunks[chunks.index(first) + 1 :] if any(ch.isalnum() for ch in c)]
+        if len(parts) == 1 and rest and word_parts(rest[0]):
+            # "sh-ed" is "sh" as a word of its own ("sh-ed", "sh ed") or the start of "shed": far
+            # rarer than every word starting with "sh".
+            joined = parts[0] + word_parts(rest[0])[0]
+            words = {(key, True) for key in keys} | {
+                (collapse(joined.replace(UMLAUT_MARK, spelling)), False) for spelling in ("", "e")
+            }
         # A single letter is useless as the start of a word, but fine as a whole one ("kkkk" laughs).
-        total = sum(COMMON_COST if exact and len(key) == 1 else cost(key) for key in keys)
-        return total, frozenset((key, exact) for key in keys)
+        total = sum(COMMON_COST if whole and len(key) == 1 else cost(key) for key, whole in words)
+        return total, frozenset(words)
     alt = pieces[element.name] if isinstance(element, Ref) else element
     total = 0
     found: set[Anchor] = set()
