@@ -779,7 +779,7 @@ function heldEl(h) {
   const noteBox = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
   const pick = reasonPicker(state.rooms.get(h.room));
   const rejectForm = el("form", { class: "inline-form", hidden: true }, pick.field,
-    el("label", { for: noteId }, "Or your own words (optional, they will see them)"), noteBox,
+    el("label", { for: noteId }, "Note to the person (optional, they will see it)"), noteBox,
     el("div", { class: "actions" },
       el("button", { type: "submit", class: "danger" }, "Reject"),
       el("button", { type: "button", onclick: () => toggleReject(false) }, "Cancel")));
