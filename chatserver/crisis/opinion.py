@@ -44,16 +44,27 @@ KEEP_ABOVE = 0.02
 GATE_WEIGHT = 0.25
 
 
-def features(text: str) -> set[str]:
-    """Words, word pairs and the stems of long words of `plain()` text."""
+def features(text: str, stop: frozenset[str] = frozenset()) -> set[str]:
+    """Words, word pairs and the stems of long words of `plain()` text, leaving out the `stop` words
+    and pairs of them (so the model learns from what a message is about, not how it is put)."""
     words = _WORD.findall(text)
-    out = set(words)
+    out = {word for word in words if word not in stop}
     for i, word in enumerate(words):
-        if len(word) > STEM:
+        if len(word) > STEM and word not in stop:
             out.add("p:" + word[:STEM])
-        if i:
+        if i and not (word in stop and words[i - 1] in stop):
             out.add(words[i - 1] + " " + word)
     return out
+
+
+def stop_words() -> frozenset[str]:
+    """Every shipped pack's `common` words: too frequent to tell risk by, in any language."""
+    from chatserver.crisis import shipped_packs
+    from chatserver.crisis.text import plain
+
+    return frozenset(
+        w for pack in shipped_packs().values() for c in pack.common for w in _WORD.findall(plain(c))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +177,8 @@ def train(items: Iterable[Any]) -> dict[str, Any]:
     """The model file's content from corpus items (`text`, `level`, `category`, `context`)."""
     from chatserver.crisis.text import plain
 
-    lines = [(features(plain(item.text)), item.level) for item in items]
+    stop = stop_words()
+    lines = [(features(plain(item.text), stop), item.level) for item in items]
     risk = _fit([(f, level in RISK) for f, level in lines], negative_weight=NEGATIVE_WEIGHT)
     risky = [(f, level) for f, level in lines if level in RISK]
     imminent = _fit([(f, level == "imminent") for f, level in risky], negative_weight=1.0)
@@ -175,6 +187,7 @@ def train(items: Iterable[Any]) -> dict[str, Any]:
     return {
         "about": "chatserver crisis second opinion; trained by `python -m chatserver.crisis.opinion`",
         "threshold": THRESHOLD,
+        "stop": sorted(stop),  # left out of training: the weights have none of them
         "gate": gate,
         "risk": {"bias": risk.bias, "weights": risk.weights},
         "imminent": {"bias": imminent.bias, "weights": imminent.weights},
