@@ -92,3 +92,27 @@ def test_filters_do_no_io():
             assert f"import {banned}" not in source and f"from {banned}" not in source, (
                 f"{path.name}: {banned}"
             )
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+#: A function may be longer when a comment in it says why (e.g. the composition root, a hot loop).
+LONG_ON_PURPOSE = "# Long on purpose:"
+
+
+def test_modules_and_functions_stay_small():
+    """No module over 400 lines; no function over 60 lines unless a comment in it says why."""
+    too_long = []
+    for name, path in sorted(MODULES.items()):
+        source = path.read_text()
+        lines = source.count("\n")
+        if lines > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {lines} lines")
+        body = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+                length = node.end_lineno - node.lineno + 1
+                text = "\n".join(body[node.lineno - 1 : node.end_lineno])
+                if length > MAX_FUNCTION_LINES and LONG_ON_PURPOSE not in text:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert not too_long, "\n".join(too_long)
