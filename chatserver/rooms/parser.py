@@ -174,6 +174,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
         first_line: dict[str, int],
     ) -> Room | None:
         """One room from its node, the defaults and the resource lists; None when it has a problem."""
+        # Long on purpose: the Room is built in one call, a line per field, from the readers above.
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, f"room #{number} must be a mapping with id, title and topic, got {show(node)}")
             return None
