@@ -255,6 +255,11 @@ def action_frame(action: str, room: str, session: str, message_id: str) -> dict:
         "note": {"session": session, "text": "a note"},
         "greet": {"session": session, "text": "welcome"},
         "push_card": {"card": "breathing"},
+        "warn": {"session": session, "text": "please be kind"},
+        "reject_all": {"session": session},
+        "delete_last": {"session": session, "count": 1},
+        "person": {"session": session},
+        "shield": {"on": True},
     }[action]
     return {"type": action, "room": room, **fields}
 
@@ -275,6 +280,11 @@ async def test_every_host_action_is_checked_per_room_and_refusals_are_audited(se
         "note",
         "greet",
         "push_card",
+        "warn",
+        "reject_all",
+        "delete_last",
+        "person",
+        "shield",
     }, "a new host action needs a case here"
     # `short` is hosted by alice only: bob hosts other rooms, carol hosts none.
     sam = await clients.user(server, "sam", ("short",))
