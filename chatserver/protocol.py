@@ -144,7 +144,11 @@ def parse_frame(raw: str | bytes) -> dict[str, Any]:
         raise BadRequest('Expected a "type" field naming the frame, e.g. {"type": "ping"}')
     fields = _FIELDS.get(kind)
     if fields is None:
-        raise BadRequest(f"Unknown frame type {kind[:40]!r}; expected one of: {', '.join(sorted(_FIELDS))}")
+        # Host actions are not listed one by one: the message stays short however many there are.
+        known = ", ".join(sorted(CLIENT_TYPES - HOST_ACTIONS))
+        raise BadRequest(
+            f"Unknown frame type {repr(kind[:40])[:60]}; expected one of: {known}, or a host action"
+        )
     for key, expected in fields.items():
         if key not in frame:
             raise BadRequest(f'"{kind}" needs a "{key}" field ({_type_name(expected)})')
