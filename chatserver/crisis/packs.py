@@ -31,7 +31,8 @@ import yaml
 from chatserver.crisis import anchors as anc
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packyaml import PackError as PackError
-from chatserver.crisis.packyaml import Reader, compose, hint_problem, line_of, show
+from chatserver.crisis.packyaml import Reader, compose, hint_problem
+from chatserver.yamlnodes import line_of, show
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 LEVELS = ("none", "concern", "passive", "active", "imminent")

@@ -10,6 +10,7 @@ import re
 import yaml
 
 from chatserver.crisis import patterns as pat
+from chatserver.yamlnodes import line_of, show
 
 MAX_HINT_CHARS = 400
 
@@ -20,18 +21,6 @@ class PackError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def line_of(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
-def show(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return repr(node.value)
 
 
 class Reader:

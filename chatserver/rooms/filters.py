@@ -11,7 +11,8 @@ from chatserver.crisis import packs as crisis_packs
 from chatserver.crisis import shipped_languages as crisis_shipped_languages
 from chatserver.filters import CrisisFilter, Filter, FilterConfigError, build_filter, parse_spec
 from chatserver.filters.crisis import option_problems as crisis_option_problems
-from chatserver.rooms.reader import Reader, node_at, options_node, show
+from chatserver.rooms.reader import Reader, node_at, options_node
+from chatserver.yamlnodes import show
 
 
 class FiltersReader(Reader):

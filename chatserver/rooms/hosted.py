@@ -9,7 +9,8 @@ import yaml
 
 from chatserver.hours import Hours, Span, check_timezone, find_overlaps, parse_day, parse_ranges
 from chatserver.rooms.model import SNIPPET_NAME, WHEN_UNHOSTED
-from chatserver.rooms.reader import Reader, show
+from chatserver.rooms.reader import Reader
+from chatserver.yamlnodes import show
 
 
 class HostedReader(Reader):

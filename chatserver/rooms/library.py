@@ -45,7 +45,8 @@ from chatserver.rooms.about import (
     RoomAbout,
     link_allowed,
 )
-from chatserver.rooms.reader import Fields, Reader, line_of, show
+from chatserver.rooms.reader import Fields, Reader
+from chatserver.yamlnodes import line_of, show
 
 
 def links_allow(filters: list[Filter]) -> tuple[str, ...] | None:

@@ -27,7 +27,8 @@ from chatserver.rooms.moderation import (
     Shield,
     Step,
 )
-from chatserver.rooms.reader import Fields, Reader, show
+from chatserver.rooms.reader import Fields, Reader
+from chatserver.yamlnodes import show
 
 _MUTE = re.compile(r"mute\s+(\d+(?:\.\d+)?)\s*(m|min|h|d)?", re.IGNORECASE)
 _UNIT_MINUTES = {None: 1.0, "m": 1.0, "min": 1.0, "h": 60.0, "d": 1440.0}

@@ -31,8 +31,9 @@ from chatserver.rooms.model import (
     RoomsConfig,
 )
 from chatserver.rooms.moderation_reader import ModerationReader
-from chatserver.rooms.reader import Fields, line_of, show
+from chatserver.rooms.reader import Fields
 from chatserver.rooms.resources import ResourcesReader
+from chatserver.yamlnodes import line_of, show
 
 
 def load_rooms(path: str | Path) -> RoomsConfig:

@@ -14,26 +14,11 @@ from typing import Any, TypeVar
 import yaml
 
 from chatserver.rooms.model import PREMODERATE
+from chatserver.yamlnodes import line_of, show
 
 _T = TypeVar("_T")
 #: key -> (key node, value node) of a mapping, as `Reader.mapping` returns it.
 Fields = Mapping[str, tuple[yaml.Node, yaml.Node]]
-
-
-def line_of(node: yaml.Node) -> int:
-    """The 1-based line a node starts on."""
-    return node.start_mark.line + 1
-
-
-def show(node: yaml.Node) -> str:
-    """A node as a problem message quotes it: its value, or what kind of thing it is."""
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag == "tag:yaml.org,2002:null":
-        return "nothing"
-    return repr(node.value) if node.tag == "tag:yaml.org,2002:str" else str(node.value)
 
 
 class Reader:

@@ -9,7 +9,8 @@ import yaml
 
 from chatserver import helplines
 from chatserver.rooms.model import RESOURCE_KEYS, ResourceItem
-from chatserver.rooms.reader import Reader, line_of, show
+from chatserver.rooms.reader import Reader
+from chatserver.yamlnodes import line_of, show
 
 
 class ResourcesReader(Reader):
