@@ -4,6 +4,7 @@ socket is a recorder. Fast checks of the paths every server test also takes end 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -93,29 +94,38 @@ class Recorder:
         return [f for f in self.frames if f["type"] == kind and all(f.get(k) == v for k, v in match.items())]
 
 
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    (tmp_path / "rooms.yaml").write_text(ROOMS)
+@contextlib.asynccontextmanager
+async def running_hub(tmp_path: Path, rooms: str, hosts: tuple[str, ...]) -> AsyncIterator[Hub]:
+    """A started hub on the memory backend and a real SQLite file; `hub.tokens` has each host's token."""
+    (tmp_path / "rooms.yaml").write_text(rooms)
     db = tmp_path / "chat.db"
     audit = await AuditLog.open(db)
-    hosts = await HostDirectory.open(db)
+    directory = await HostDirectory.open(db)
     backend = open_backend("memory://", worker_id="w1")
     started = Hub(
         rooms=load_rooms(tmp_path / "rooms.yaml"),
         broker=backend.broker,
         store=backend.store,
         audit=audit,
-        hosts=hosts,
+        hosts=directory,
         metrics=Metrics(),
         worker_id="w1",
     )
-    started.tokens = {name: add_host(db, name) for name in ("alice", "bob")}  # type: ignore[attr-defined]
+    started.tokens = {name: add_host(db, name) for name in hosts}  # type: ignore[attr-defined]
     await started.start()
-    yield started
-    await started.stop()
-    await audit.flush()
-    await audit.close()
-    await hosts.close()
+    try:
+        yield started
+    finally:
+        await started.stop()
+        await audit.flush()
+        await audit.close()
+        await directory.close()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    async with running_hub(tmp_path, ROOMS, ("alice", "bob")) as started:
+        yield started
 
 
 async def person(hub: Hub, name: str, *rooms: str, token: str | None = None) -> tuple[Connection, Recorder]:

@@ -9,16 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from chatserver.audit import AuditLog
-from chatserver.auth import HostDirectory, add_host
-from chatserver.brokers import open_backend
 from chatserver.errors import BadRequest, ConfigError
 from chatserver.hub import Hub
-from chatserver.metrics import Metrics
 from chatserver.moderation import evasion, refusals, warnings
-from chatserver.rooms import load_rooms, parse_rooms
+from chatserver.rooms import parse_rooms
 from chatserver.rooms.moderation import RoomModeration, Step
-from tests.test_hub import person, until
+from tests.test_hub import person, running_hub, until
 
 ROOMS = """
 rooms:
@@ -157,26 +153,8 @@ def test_a_worker_that_missed_a_shield_switch_catches_up():
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    (tmp_path / "rooms.yaml").write_text(ROOMS)
-    db = tmp_path / "chat.db"
-    audit = await AuditLog.open(db)
-    hosts = await HostDirectory.open(db)
-    backend = open_backend("memory://", worker_id="w1")
-    started = Hub(
-        rooms=load_rooms(tmp_path / "rooms.yaml"),
-        broker=backend.broker,
-        store=backend.store,
-        audit=audit,
-        hosts=hosts,
-        metrics=Metrics(),
-        worker_id="w1",
-    )
-    started.tokens = {"alice": add_host(db, "alice")}  # type: ignore[attr-defined]
-    await started.start()
-    yield started
-    await started.stop()
-    await audit.close()
-    await hosts.close()
+    async with running_hub(tmp_path, ROOMS, ("alice",)) as started:
+        yield started
 
 
 async def test_strikes_expire_by_the_services_clock(hub):
