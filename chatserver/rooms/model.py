@@ -29,25 +29,8 @@ DEFAULT_KEYS = (
     *MODERATION_KEYS,  # rules, ladder, strikes, reasons, shield, join bursts (issue 16)
     *LIBRARY_KEYS,  # cards, professional-led sessions, the peer-support note (issue 20)
 )
-ROOM_KEYS = (
-    "id",
-    "title",
-    "topic",
-    "guidelines",
-    "hosts",
-    "backup_hosts",
-    "escalate_after",
-    "history",
-    "max_length",
-    "premoderate",
-    "premoderate_count",
-    "resources",
-    "filters",
-    *HOSTED_KEYS,
-    "languages",  # the crisis filter's phrase packs (issue 13)
-    *MODERATION_KEYS,  # rules, ladder, strikes, reasons, shield, join bursts (issue 16)
-    *LIBRARY_KEYS,  # cards, professional-led sessions, the peer-support note (issue 20)
-)
+#: A room takes what defaults take, and who and what it is.
+ROOM_KEYS = ("id", "title", "topic", "guidelines", "hosts", "backup_hosts", *DEFAULT_KEYS)
 RESOURCE_KEYS = (
     "name",
     "phone",
