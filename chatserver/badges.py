@@ -120,21 +120,33 @@ def label_imitates_badge(text: str, titles: Iterable[str] = ()) -> bool:
     Only a label at the very start counts, made of title words alone: "my counsellor said: ..."
     or "As a nurse I found ..." are sentences, and people may say such things.
     """
+    label = _opening_label(text)
+    return label is not None and _label_claims(*label, titles)
+
+
+def _opening_label(text: str) -> tuple[list[str], bool] | None:
+    """The words of a label that opens `text` and whether a badge mark stands before it; None when
+    the text opens with no label (most messages: this is all they cost)."""
     head = text.lstrip()[: _LABEL_MAX + 1]
     marked = bool(head) and head[0] in BADGE_MARKS
     if head[:1] in _LABEL_OPEN:
         head = head[1:]
     end = _LABEL_SEPARATORS.search(head)
     if end is None and not marked:
-        return False
+        return None
     label = head[: end.start()] if end is not None else head
     if len(label) > _LABEL_MAX:
-        return False
+        return None
     words = [w for w in _words(label) if w not in _FILLER]
-    if not words:
-        return False
+    return (words, marked) if words else None
+
+
+def _label_claims(words: list[str], marked: bool, titles: Iterable[str]) -> bool:
+    """Whether an opening label's words claim a title: an honorific before a name, a host's title,
+    or professional words only."""
     if words[0] in _HONORIFICS and len(words) <= 3:
         return True  # "Dr Sam:", "Nurse Kim -": a title in front of a name
+    titles = list(titles)
     title_keys = [k for k in (skeleton(t) for t in titles) if len(k) >= 4]
     whole = "".join(words)
     if whole in title_keys:
@@ -147,8 +159,12 @@ def label_imitates_badge(text: str, titles: Iterable[str] = ()) -> bool:
 def refusal(text: str, role: str, members: Iterable[Any]) -> BadRequest | None:
     """Why a participant's message may not go out as written: it opens like a badge (of a host in
     the room, or any professional's). The send pipeline treats it like a sanction's refusal, so
-    the crisis filter still reads the message."""
-    if role == "participant" and label_imitates_badge(text, titles_of(members)):
+    the crisis filter still reads the message. The room's titles are gathered only for a message
+    that opens with a label: this runs for every message."""
+    if role != "participant":
+        return None
+    label = _opening_label(text)
+    if label is not None and _label_claims(*label, titles_of(members)):
         return BadRequest(IMITATION_REFUSED)
     return None
 
