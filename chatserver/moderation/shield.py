@@ -8,6 +8,7 @@ those. A burst of joins (`join_burst:`) alerts the hosts and offers it, or turns
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +108,13 @@ def holds(room: RoomState, ctx: MessageContext) -> list[tuple[str, str]]:
 
 def _links(room: RoomState) -> LinksFilter:
     """A hold-links filter with the room's own allowed domains (those stay welcome)."""
-    allow = next((f.allow for f in room.config.chain if isinstance(f, LinksFilter)), ())
-    return LinksFilter(action="hold", allow=allow)
+    return _hold_links(next((f.allow for f in room.config.chain if isinstance(f, LinksFilter)), ()))
+
+
+@functools.lru_cache(maxsize=64)
+def _hold_links(allow: tuple[str, ...]) -> LinksFilter:
+    # Built once per allow list, not for every message while shield mode is on.
+    return LinksFilter(action="hold", allow=list(allow))
 
 
 def screen(room: RoomState, ctx: MessageContext, result: ChainResult) -> None:
