@@ -41,6 +41,8 @@ from chatserver.ws import WebSocketEndpoint
 
 log = logging.getLogger(__name__)
 
+#: How long a /metrics scrape waits for the held queue's figures from the shared store.
+HELD_SCRAPE_S = 1.0
 #: How often each worker copies its audit queue and refusal counts into the shared metrics.
 METRICS_REFRESH_S = 2.0
 
@@ -233,7 +235,13 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_api(request: Request) -> Response:
     st = chat_state(request.app)
-    for room in await summaries.held_summary(st.hub):
+    try:
+        # The held queue lives in the shared store: a hung Redis must not hang the scrape too
+        # (the other series say what is wrong); the held gauges keep their last values.
+        held = await asyncio.wait_for(summaries.held_summary(st.hub), HELD_SCRAPE_S)
+    except (TimeoutError, ChatError):  # Unavailable is a ChatError
+        held = []
+    for room in held:
         st.metrics.held_depth.labels(room["id"]).set(room["held"])
         st.metrics.held_oldest.labels(room["id"]).set(room["oldest_held_s"])
     return Response(st.metrics.render(), media_type=CONTENT_TYPE)

@@ -36,6 +36,10 @@ _HELP = {
     "chatserver_broker_reconnects_total": "Times the broker lost its connection",
     "chatserver_broker_up": "1 while the broker is connected (with several workers: all of them)",
     "chatserver_audit_queue_depth": "Audit rows waiting to be committed",
+    "chatserver_publishes_in_flight": (
+        "Messages accepted for publishing and not yet answered (waiting for their seq, their audit"
+        " commit or their turn)"
+    ),
     "chatserver_audit_last_commit_seconds": (
         "Duration of the last audit group commit (with several workers: the slowest)"
     ),
@@ -82,6 +86,7 @@ class Metrics:
         self.broker_healthy.set(1)
         self.audit_queue = _gauge(r, "chatserver_audit_queue_depth", "livesum")
         self.audit_commit = _gauge(r, "chatserver_audit_last_commit_seconds", "livemax")
+        self.publishing = _gauge(r, "chatserver_publishes_in_flight", "livesum")
         # Read from the shared store: the latest read is right.
         self.held_depth = _gauge(r, "chatserver_held_queue_depth", "livemostrecent", "room")
         self.held_oldest = _gauge(r, "chatserver_held_oldest_seconds", "livemostrecent", "room")
@@ -92,6 +97,7 @@ class Metrics:
             self.refused.labels(reason)
         self.messages.labels("published", "none")
         self._audit: tuple[Callable[[], float], Callable[[], float]] | None = None
+        self._publishing: Callable[[], float] | None = None
         self._refusals: Callable[[], dict[str, int]] = dict
         self._refusals_seen: dict[str, int] = {}
 
@@ -105,6 +111,9 @@ class Metrics:
     def bind_audit(self, depth: Callable[[], float], commit: Callable[[], float]) -> None:
         self._audit = (depth, commit)
 
+    def bind_publishing(self, in_flight: Callable[[], float]) -> None:
+        self._publishing = in_flight
+
     def bind_refusals(self, counts: Callable[[], dict[str, int]]) -> None:
         """Expose the admission's refusal counts (kept where they happen, copied in by refresh())."""
         self._refusals = counts
@@ -115,6 +124,8 @@ class Metrics:
             depth, commit = self._audit
             self.audit_queue.set(depth())
             self.audit_commit.set(commit())
+        if self._publishing is not None:
+            self.publishing.set(self._publishing())
         for reason, count in self._refusals().items():
             new = count - self._refusals_seen.get(reason, 0)
             if new > 0:

@@ -1,4 +1,4 @@
-"""The path of every `send`: room checks → filter chain → hold | audit commit → publish → ack.
+"""The path of every `send`: room checks → filter chain → hold | seq → audit commit → publish → ack.
 
 Nothing on that path awaits per message: audit and broker take callbacks and
 keep order, so members see messages in one order and a sender's messages in
@@ -84,6 +84,9 @@ class SendPipeline:
         self.delivery = delivery
         self.ids = IdMaker()
         self._publish_started: dict[str, float] = {}
+        #: Messages accepted for publishing and not yet answered (for /metrics).
+        self.in_flight = 0
+        metrics.bind_publishing(lambda: float(self.in_flight))
 
     # ---- one send -----------------------------------------------------------------------
     def send(self, conn: Connection, frame: dict[str, Any]) -> None:
@@ -245,27 +248,18 @@ class SendPipeline:
         on_published: Callable[[int], None] | None = None,
         on_failed: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """Commit the message to the audit log, then publish it; ack the sender when it is out.
+        """Take the message's seq, commit its audit row (once, with the seq), then publish it; ack the
+        sender when it is out.
 
-        Whatever fails (the audit commit, the publish), the sender hears `unavailable`
+        Whatever fails (the seq, the audit commit, the publish), the sender hears `unavailable`
         and `on_failed` gets the error: nothing accepted is dropped without a word.
         """
         actor_session, actor_name = actor or (body["from"]["session"], body["from"]["name"])
         out = _Publication(self, room, body, sender, client_id, detail, actor_session, actor_name)
         out.on_published, out.on_failed = on_published, on_failed
-        try:
-            self.audit.append(
-                kind,
-                room=room.id,
-                actor_session=actor_session,
-                actor_name=actor_name,
-                message_id=out.message_id,
-                text=body["text"],
-                detail=detail,
-                on_commit=out.committed,
-            )
-        except Unavailable as exc:
-            out.fail(exc, exc.message)
+        out.kind = kind
+        self.in_flight += 1
+        self.broker.reserve(room.id, out.message_id, out.reserved)
 
     def delivered(self, message_id: str) -> None:
         """A message came back from the broker: how long its fan-out took, if it was sent here."""
@@ -275,10 +269,13 @@ class SendPipeline:
 
 
 class _Publication:
-    """One message on its way out: audit commit, then publish, then the sender's ack (or why not)."""
+    """One message on its way out: its seq, its audit row (written once, with the seq), then the
+    publish, then the sender's ack (or why not)."""
 
     __slots__ = (
         "pipeline",
+        "kind",
+        "seq",
         "room",
         "body",
         "sender",
@@ -305,6 +302,8 @@ class _Publication:
         actor_name: str,
     ) -> None:
         self.pipeline = pipeline
+        self.kind = "published"
+        self.seq = 0
         self.room = room
         self.body = body
         self.sender = sender
@@ -318,21 +317,58 @@ class _Publication:
         self.on_published: Callable[[int], None] | None = None
         self.on_failed: Callable[[BaseException], None] | None = None
 
+    def reserved(self, seq: int | None, error: BaseException | None) -> None:
+        """The message has its seq (or could not get one: then nothing is written or shown)."""
+        pipeline = self.pipeline
+        if seq is None:
+            self.failed_attempt(error)
+            return
+        self.seq = seq
+        try:
+            pipeline.audit.append(
+                self.kind,
+                room=self.room.id,
+                actor_session=self.actor_session,
+                actor_name=self.actor_name,
+                message_id=self.message_id,
+                text=self.body["text"],
+                detail=self.detail,
+                seq=seq,
+                on_commit=self.committed,
+            )
+        except Unavailable as exc:
+            pipeline.broker.cancel(self.room.id, seq, self.message_id)
+            self.fail(exc, exc.message)
+
     def committed(self, error: BaseException | None) -> None:
         """The audit row is on disk (or not): only now may anyone be shown the message."""
+        pipeline = self.pipeline
         if error is not None:
             log.error("audit commit failed (%s): message not published", error.__class__.__name__)
+            pipeline.broker.cancel(self.room.id, self.seq, self.message_id)
             self.fail(error, NOT_RECORDED)
             return
-        pipeline = self.pipeline
         pipeline._publish_started[self.message_id] = self.started
-        pipeline.broker.publish_message(self.room.id, self.message_id, self.encoded, self.published)
+        pipeline.broker.release(self.room.id, self.seq, self.message_id, self.encoded, self.published)
 
     def published(self, seq: int | None, error: BaseException | None) -> None:
         pipeline = self.pipeline
         if error is not None or seq is None:
             pipeline._publish_started.pop(self.message_id, None)
-            pipeline.audit.append(
+            self.failed_attempt(error)
+            return
+        pipeline.in_flight -= 1
+        pipeline.metrics.count_message("published", self.detail.get("reasons", ()))
+        if self.sender is not None:
+            self.sender.answer(frames.ack(self.client_id, self.message_id, "published"))
+        if self.on_published is not None:
+            self.on_published(seq)
+
+    def failed_attempt(self, error: BaseException | None) -> None:
+        """Not published: the audit log says so (a row of its own; the message's row, if any, stays
+        as written, and history leaves the message out)."""
+        try:
+            self.pipeline.audit.append(
                 "publish_failed",
                 room=self.room.id,
                 message_id=self.message_id,
@@ -340,16 +376,12 @@ class _Publication:
                 actor_name=self.actor_name,
                 detail={"error": error.__class__.__name__ if error else "unknown"},
             )
-            self.fail(error or Unavailable("not published"), NOT_DELIVERED)
-            return
-        pipeline.metrics.count_message("published", self.detail.get("reasons", ()))
-        pipeline.audit.annotate_seq(self.message_id, seq)
-        if self.sender is not None:
-            self.sender.answer(frames.ack(self.client_id, self.message_id, "published"))
-        if self.on_published is not None:
-            self.on_published(seq)
+        except Unavailable:
+            log.warning("could not record that message %s was not published", self.message_id)
+        self.fail(error or Unavailable("not published"), NOT_DELIVERED)
 
     def fail(self, error: BaseException, text: str) -> None:
+        self.pipeline.in_flight -= 1
         self.pipeline.metrics.count_message("unavailable", ())
         if self.on_failed is not None:
             self.on_failed(error)

@@ -442,8 +442,8 @@ async def test_sigkill_loses_no_confirmed_row(tmp_path: Path, db: Path):
 # ---- history reads --------------------------------------------------------------
 
 
-async def test_annotate_seq_feeds_history_and_room_max_seqs(audit: AuditLog, db: Path):
-    """annotate_seq marks the message row; history returns visible messages by seq; max seq per room."""
+async def test_message_rows_carry_their_seq_and_feed_history_and_room_max_seqs(audit: AuditLog, db: Path):
+    """A message row is written once, with its seq; history returns visible messages by seq; max seq per room."""
     for i in range(1, 6):
         audit.append(
             "published",
@@ -453,16 +453,12 @@ async def test_annotate_seq_feeds_history_and_room_max_seqs(audit: AuditLog, db:
             message_id=f"m{i}",
             text=f"text {i}",
             detail={"role": "participant", **({"cw": "self-harm"} if i == 2 else {})},
+            seq=i,
         )
     audit.append("held", room="a", actor_session="s9", actor_name="zed", message_id="h1", text="held text")
-    audit.append("published", room="b", message_id="b1", text="other room", detail={"role": "host"})
+    audit.append("published", room="b", message_id="b1", text="other room", detail={"role": "host"}, seq=1)
     await audit.flush()
-    for i in range(1, 6):
-        audit.annotate_seq(f"m{i}", i)
-    assert await audit.seq_of("m3") == 3  # known before the annotation is committed
-    audit.annotate_seq("b1", 1)
-    audit.annotate_seq("h1", 99)  # a held row is not a message row: ignored
-    await audit.flush()
+    assert await audit.seq_of("m3") == 3
     audit.append(
         "released",
         room="a",
@@ -471,20 +467,19 @@ async def test_annotate_seq_feeds_history_and_room_max_seqs(audit: AuditLog, db:
         message_id="h1",
         text="held text",
         detail={"role": "participant", "by": "bob"},
+        seq=6,
     )
-    audit.append("published", room="a", message_id="lost", text="never shown")
+    audit.append("published", room="a", message_id="lost", text="never shown", seq=7)
     audit.append("publish_failed", room="a", message_id="lost")
     audit.append("deleted", room="a", actor_name="bob", message_id="m4")
-    await audit.flush()
-    audit.annotate_seq("h1", 6)
-    audit.annotate_seq("m1", 42)  # already has a seq: kept
     await audit.flush()
 
     assert rows(db, "SELECT kind, seq FROM audit WHERE message_id = 'h1' ORDER BY id") == [
         ("held", None),
         ("released", 6),
     ]
-    assert await audit.room_max_seqs() == {"a": 6, "b": 1}
+    # 7 is held by a row never shown: numbering must not take it again
+    assert await audit.room_max_seqs() == {"a": 7, "b": 1}
     recent = await audit.recent_messages("a", 3)
     assert [m["id"] for m in recent] == ["m3", "m5", "h1"]  # m4 was deleted
     assert recent[-1]["from"] == {"name": "zed", "session": "s9", "role": "participant"}

@@ -1,4 +1,5 @@
-"""The Redis broker's publish path in-process, against a real redis-server: scripts, deadlines, clocks."""
+"""The Redis broker's publish path in-process, against a real redis-server: scripts, deadlines, clocks,
+and the numbering that lets an audit row be written once (reserve, commit, release in seq order)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from chatserver.brokers.redis import (
-    _PUBLISH_SHA,
-    TOO_LATE,
-    RedisBroker,
-    _seq_key,
-    _stream_key,
-    deleted_key,
-)
-from chatserver.errors import Deleted
+from chatserver.brokers import redis_publisher
+from chatserver.brokers.redis import RedisBroker
+from chatserver.brokers.redis_lua import RESERVE_LUA, TOO_LATE
+from chatserver.brokers.redis_scripts import room_keys, seq_key, stream_key
+from chatserver.errors import Deleted, Unavailable
+
+_seq_key, _stream_key = seq_key, stream_key
 
 pytestmark = pytest.mark.redis
 
@@ -62,6 +61,26 @@ async def publish(broker: RedisBroker, message_id: str) -> tuple[int | None, Bas
     return await asyncio.wait_for(settled, 10)
 
 
+async def reserve(broker: RedisBroker, message_id: str) -> int:
+    taken: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def done(seq: int | None, error: BaseException | None) -> None:
+        if seq is None:
+            taken.set_exception(error or RuntimeError("no seq"))
+        else:
+            taken.set_result(seq)
+
+    broker.reserve("lobby", message_id, done)
+    return await asyncio.wait_for(taken, 10)
+
+
+def release(broker: RedisBroker, seq: int, message_id: str) -> asyncio.Future[tuple[int | None, Any]]:
+    settled: asyncio.Future[tuple[int | None, Any]] = asyncio.get_running_loop().create_future()
+    body = BODY.replace(b'"m1"', f'"{message_id}"'.encode())
+    broker.release("lobby", seq, message_id, body, lambda seq, err: settled.set_result((seq, err)))
+    return settled
+
+
 async def test_a_flushed_script_cache_is_reloaded_and_the_publish_goes_out(broker):
     """After SCRIPT FLUSH (or a Redis restart) the next publish loads the script again and succeeds."""
     b, listener, admin = broker
@@ -82,19 +101,16 @@ async def test_a_wrong_clock_estimate_does_not_refuse_publishes(broker):
     await asyncio.wait_for(listener.arrived.wait(), 5)
 
 
-async def test_the_script_refuses_a_publish_past_its_deadline_and_leaves_no_trace(broker):
-    """Run late, the script returns TOO_LATE: no seq taken, nothing in the stream, nothing published."""
+async def test_the_script_refuses_a_reservation_past_its_deadline_and_leaves_no_trace(broker):
+    """Run late, the reserve script returns TOO_LATE: no seq taken; in time, it takes seq 1."""
     _, _, admin = broker
     seconds, _ = await admin.time()
     past = (seconds - 5) * 1000
-    keys = [_seq_key("lobby"), _stream_key("lobby"), deleted_key("lobby")]
-    args = [0, BODY, "m1", "lobby", "chatserver:messages", 2000, past]
-    assert await admin.evalsha(_PUBLISH_SHA, 3, *keys, *args) == TOO_LATE
+    keys = room_keys("lobby")
+    assert await admin.eval(RESERVE_LUA, 6, *keys, 0, "m1", 4000, past) == TOO_LATE
     assert await admin.get(_seq_key("lobby")) in (None, b"0")
-    assert await admin.xlen(_stream_key("lobby")) == 0
     future = (seconds + 5) * 1000
-    assert await admin.evalsha(_PUBLISH_SHA, 3, *keys, *args[:-1], future) == 1
-    assert await admin.xlen(_stream_key("lobby")) == 1
+    assert await admin.eval(RESERVE_LUA, 6, *keys, 0, "m1", 4000, future) == 1
 
 
 async def test_a_deleted_message_leaves_the_stream_and_is_never_published_later(broker):
@@ -108,7 +124,8 @@ async def test_a_deleted_message_leaves_the_stream_and_is_never_published_later(
     seq, error = await publish(b, "m2")
     assert seq is None and isinstance(error, Deleted)
     assert await admin.xlen(_stream_key("lobby")) == 0
-    assert await publish(b, "m3") == (2, None), "a refused publish takes no seq"
+    assert await publish(b, "m3") == (3, None), "a refused publish leaves its seq a gap nobody sees"
+    assert [fields[b"id"] for _, fields in await admin.xrange(_stream_key("lobby"))] == [b"m3"]
 
 
 #: A script that keeps Redis busy for 3.5 s: longer than the broker waits for a reply (3 s).
@@ -136,8 +153,13 @@ async def test_a_publish_redis_ran_but_answered_too_late_is_acked_not_refused(br
         pipe.time = busy_then_time
         return pipe
 
-    monkeypatch.setattr(b._redis, "pipeline", stalling_pipeline)
-    seq, error = await publish(b, "m1")
+    settled: asyncio.Future[tuple[int | None, BaseException | None]] = (
+        asyncio.get_running_loop().create_future()
+    )
+    seq = await reserve(b, "m1")
+    monkeypatch.setattr(b._redis, "pipeline", stalling_pipeline)  # only the release stalls
+    b.release("lobby", seq, "m1", BODY, lambda seq, err: settled.set_result((seq, err)))
+    seq, error = await asyncio.wait_for(settled, 10)
     assert (seq, error) == (1, None), "the publish is in the stream, so its sender must hear it was published"
     entries = await admin.xrange(_stream_key("lobby"))
     assert [fields[b"id"] for _, fields in entries] == [b"m1"]
@@ -172,3 +194,56 @@ async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, re
     await b.purge_history("lobby", "2040-01-01T00:00:00.000Z")
     assert await admin.xlen(_stream_key("lobby")) == 0
     assert await publish(b, "m9") == (4, None), "numbering goes on after the stream was emptied"
+
+
+@pytest.fixture
+async def two_workers(redis_server) -> AsyncIterator[tuple[RedisBroker, RedisBroker, Collector]]:
+    """Two workers on one Redis; the second one's listener is returned."""
+    first, second = (
+        RedisBroker(redis_server.url, worker_id="w1"),
+        RedisBroker(redis_server.url, worker_id="w2"),
+    )
+    listener = Collector()
+    await first.start(Collector(), ["lobby"], {})
+    await second.start(listener, ["lobby"], {})
+    yield first, second, listener
+    await second.close()
+    await first.close()
+
+
+async def test_a_release_waits_for_the_earlier_reservation_of_another_worker(two_workers):
+    """Worker 1 takes seq 1, worker 2 seq 2; 2 is committed first, yet nobody sees it before 1."""
+    first, second, listener = two_workers
+    one = await reserve(first, "m1")
+    two = await reserve(second, "m2")
+    assert (one, two) == (1, 2)
+    later = release(second, two, "m2")
+    await asyncio.sleep(0.2)  # (only to show it waits: nothing else would announce it)
+    assert not later.done() and listener.messages == []
+    assert await asyncio.wait_for(release(first, one, "m1"), 5) == (1, None)
+    assert await asyncio.wait_for(later, 5) == (2, None)
+    assert listener.messages == [("lobby", 1, "m1"), ("lobby", 2, "m2")]
+
+
+async def test_a_seq_whose_worker_died_is_stepped_over_once_its_hold_lapses(two_workers, monkeypatch):
+    """Worker 1 reserves and never releases (it died mid-commit): worker 2's message goes out after
+    the hold, as seq 2; seq 1 is a gap nobody is shown."""
+    monkeypatch.setattr(redis_publisher, "HOLD_S", 0.5)
+    first, second, listener = two_workers
+    assert await reserve(first, "m1") == 1
+    assert await reserve(second, "m2") == 2
+    assert await asyncio.wait_for(release(second, 2, "m2"), 10) == (2, None)
+    assert listener.messages == [("lobby", 2, "m2")]
+    late = await asyncio.wait_for(release(first, 1, "m1"), 10)
+    assert late[0] is None and isinstance(late[1], Unavailable), "a lapsed seq is never shown late"
+    assert listener.messages == [("lobby", 2, "m2")]
+
+
+async def test_a_cancelled_seq_is_given_back_when_nothing_follows_it(broker):
+    """The audit commit failed (no row holds the seq): the next message takes the same number."""
+    b, listener, _ = broker
+    seq = await reserve(b, "m1")
+    b.cancel("lobby", seq, "m1")
+    assert await publish(b, "m2") == (seq, None)
+    await asyncio.wait_for(listener.arrived.wait(), 5)
+    assert listener.messages == [("lobby", seq, "m2")]

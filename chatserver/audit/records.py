@@ -15,9 +15,9 @@ JSON quoting makes the encoding unambiguous, and the recipe above (Python's
 standard library) yields exactly the bytes orjson writes; a test pins that, so an
 auditor can recompute the chain without this code.
 
-`seq` is deliberately outside the hash: it is written after the row, once the
-broker has published the message (`AuditLog.annotate_seq`), and a hash cannot
-cover a value that does not exist yet when the row is chained.
+`seq` is outside the hash. Rows are written once, a message's row with its seq
+(the broker numbers a message before its row is written); the first logs set it
+afterwards, and keeping it out keeps every chain verifiable by one recipe.
 """
 
 from __future__ import annotations

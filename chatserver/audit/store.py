@@ -33,7 +33,7 @@ class AuditLog:
     """The append-only, hash-chained audit log, as the server writes and reads it.
 
     Create with `await AuditLog.open(path)`, or `async with await AuditLog.open(path) as audit:`.
-    `append` and `annotate_seq` must be called from the event loop that opened it.
+    `append` must be called from the event loop that opened it.
     """
 
     def __init__(
@@ -180,14 +180,6 @@ class AuditLog:
         self.append(kind, on_commit=done, **fields)
         await future
 
-    def annotate_seq(self, message_id: str, seq: int) -> None:
-        """Record the room `seq` a message was published with, on its `published`/`released` row.
-
-        Queued behind the rows appended before it and written in the same batches;
-        a row that already has a seq keeps it.
-        """
-        self._writer.annotate(message_id, seq)
-
     async def flush(self) -> None:
         """Wait until everything appended so far has been handled (committed, or its callbacks failed)."""
         await self._writer.flush()
@@ -253,7 +245,4 @@ class AuditLog:
 
     async def seq_of(self, message_id: str) -> int | None:
         """The seq a message was published with, or None (unknown, held, or never published)."""
-        pending = self._writer.pending_seq(message_id)
-        if pending is not None:
-            return pending
         return await queries.seq_of(self._reader, message_id)

@@ -1,8 +1,9 @@
 """The audit log's group commit: one task, one thread, one sqlite3 connection.
 
-Rows and seq annotations are queued without awaiting. The writer takes whatever is queued within
-`commit_window` (or `max_batch` rows), writes it in ONE `BEGIN IMMEDIATE … COMMIT` (so one fsync
-covers the whole batch), then calls each row's `on_commit` in the order the rows were queued.
+Rows are queued without awaiting and written once (a message's row already carries its seq).
+The writer takes whatever is queued within `commit_window` (or `max_batch` rows), writes it in ONE
+`BEGIN IMMEDIATE … COMMIT` (so one fsync covers the whole batch), then calls each row's `on_commit`
+in the order the rows were queued.
 
 Several worker processes append to the same file: the hash chain is extended from the last row
 *read inside the write transaction*, so it stays one valid chain whatever the interleaving.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from chatserver.audit.records import GENESIS, MESSAGE_KINDS, chain_hash
+from chatserver.audit.records import GENESIS, chain_hash
 from chatserver.db import write_transaction
 from chatserver.errors import Unavailable
 
@@ -53,10 +54,6 @@ def _insert_sql(rows: int) -> str:
     return _INSERT_HEAD + ", ".join(["(" + ", ".join(["?"] * _COLUMNS_PER_ROW) + ")"] * rows)
 
 
-_KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
-# Only the row that put the message in front of the room carries its seq.
-_ANNOTATE = f"UPDATE audit SET seq = ? WHERE message_id = ? AND seq IS NULL AND kind IN ({_KINDS_SQL})"
-
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 
@@ -74,14 +71,6 @@ class Row(NamedTuple):
     on_commit: OnCommit | None
 
 
-class _SeqNote:
-    __slots__ = ("message_id", "seq")
-
-    def __init__(self, message_id: str, seq: int) -> None:
-        self.message_id = message_id
-        self.seq = seq
-
-
 class _Barrier:
     __slots__ = ("future",)
 
@@ -89,11 +78,11 @@ class _Barrier:
         self.future = future
 
 
-_Item = Row | _SeqNote | _Barrier
+_Item = Row | _Barrier
 
 
 class AuditWriter:
-    """Writes queued rows and seq annotations in batches, one transaction each, in queue order.
+    """Writes queued rows in batches, one transaction each, in queue order.
 
     Must be created and used on one event loop; `db` is used only by the one thread of `executor`.
     """
@@ -118,7 +107,6 @@ class AuditWriter:
         self._in_flight = 0
         self._oldest_at = 0.0
         self._wakeup = asyncio.Event()
-        self._pending_seqs: dict[str, int] = {}
         self._barriers = 0
         self._closing = False
         self.closed = False
@@ -133,7 +121,7 @@ class AuditWriter:
 
     @property
     def queue_depth(self) -> int:
-        """Rows and annotations queued but not yet committed (queued + the batch being written)."""
+        """Rows queued but not yet committed (queued + the batch being written)."""
         return len(self._pending) + self._in_flight
 
     def check_open(self, *, bounded: bool = True) -> None:
@@ -150,18 +138,6 @@ class AuditWriter:
     def add(self, row: Row) -> None:
         """Queue a row; the caller has called `check_open()`."""
         self._enqueue(row)
-
-    def annotate(self, message_id: str, seq: int) -> None:
-        """Queue setting the seq of a message's row; never refused for a full queue."""
-        # Not bounded by max_queue: each note belongs to a row that is already committed and
-        # published, and dropping it would leave a shown message out of history replay.
-        self.check_open(bounded=False)
-        self._pending_seqs[message_id] = seq
-        self._enqueue(_SeqNote(message_id, seq))
-
-    def pending_seq(self, message_id: str) -> int | None:
-        """The seq queued for a message and not yet written, if any."""
-        return self._pending_seqs.get(message_id)
 
     def healthy(self) -> bool:
         """The writer runs and its last batch did not fail (recently)."""
@@ -284,21 +260,17 @@ class AuditWriter:
 
     async def _commit(self, batch: list[_Item]) -> None:
         rows = [item for item in batch if isinstance(item, Row)]
-        notes = [(item.seq, item.message_id) for item in batch if isinstance(item, _SeqNote)]
-        if not rows and not notes:
+        if not rows:
             return
         started = time.perf_counter()
         # One hop to the writer thread per batch: under load every hop waits its turn on a busy
-        # event loop, so BEGIN, tail read, INSERTs, annotations and COMMIT travel together.
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_sync, rows, notes)
+        # event loop, so BEGIN, tail read, INSERTs and COMMIT travel together.
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_sync, rows)
         self.last_commit_seconds = time.perf_counter() - started
         self.commits += 1
         self.rows_written += len(rows)
-        for seq, message_id in notes:
-            if self._pending_seqs.get(message_id) == seq:
-                del self._pending_seqs[message_id]
 
-    def _commit_sync(self, rows: list[Row], notes: list[tuple[int, str]]) -> None:
+    def _commit_sync(self, rows: list[Row]) -> None:
         """Runs in the writer thread, on its own sqlite3 connection."""
         db = self._db
         if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
@@ -321,8 +293,6 @@ class AuditWriter:
             if full < len(params):
                 rest = params[full:]
                 db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
-            if notes:
-                db.executemany(_ANNOTATE, notes)
 
     def _confirm(self, batch: list[_Item]) -> None:
         for item in batch:
@@ -343,7 +313,5 @@ class AuditWriter:
                         item.on_commit(error)
                     except Exception:
                         log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
-            elif isinstance(item, _SeqNote):
-                self._pending_seqs.pop(item.message_id, None)
             elif not item.future.done():
                 item.future.set_result(None)

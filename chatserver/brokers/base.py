@@ -1,9 +1,16 @@
 """The broker interface: ordered, numbered room messages plus best-effort events.
 
 A broker gives every worker the same stream of published messages per room,
-numbered 1, 2, 3… across the deployment (`seq`), with no gaps and no
-duplicates: it fills any gap it detects before delivering what follows.
-Events (presence, typing, moderation notices) are best effort.
+numbered 1, 2, 3… across the deployment (`seq`), with no duplicates: it fills
+any gap it detects before delivering what follows. Events (presence, typing,
+moderation notices) are best effort.
+
+A message is numbered before anyone sees it, so its audit row is written once,
+with its seq: `reserve` takes the number, the caller commits the row, then
+`release` publishes it. Released messages go out strictly in seq order; a
+number whose message is never released (its row could not be written, or its
+worker died) is skipped, and given back when nothing after it was taken yet,
+so only a failure in the middle of traffic leaves a gap.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from typing import Any, Protocol
 
 #: Called once a publish is settled: (seq, None) or (None, error).
 PublishDone = Callable[[int | None, BaseException | None], None]
+#: Called once a reservation is settled: (seq, None) or (None, error; no number was taken).
+ReserveDone = Callable[[int | None, BaseException | None], None]
 
 
 class BrokerListener(Protocol):
@@ -55,15 +64,40 @@ class Broker:
         """Start carrying more rooms (after a reload)."""
         raise NotImplementedError
 
-    def publish_message(self, room: str, message_id: str, body: bytes, done: PublishDone) -> None:
-        """Give the message its seq and deliver it everywhere; never blocks.
+    def reserve(self, room: str, message_id: str, done: ReserveDone) -> None:
+        """Take the room's next seq for `message_id`; never blocks.
+
+        The number is held for the message until `release` or `cancel`; one never
+        released is skipped after a deadline (a few seconds), so a dead worker
+        cannot stop a room.
+        """
+        raise NotImplementedError
+
+    def release(self, room: str, seq: int, message_id: str, body: bytes, done: PublishDone) -> None:
+        """Publish a reserved message once every seq before it is out or skipped; never blocks.
 
         Args:
             body: the message frame's JSON object *without* `seq`, e.g.
                 b'{"type":"message","room":"r",...}'; the broker inserts seq.
-            done: called once with the seq, or with the error (nothing was published).
+            done: called once with the seq, or with the error (nobody was shown it;
+                the seq is then skipped for good).
         """
         raise NotImplementedError
+
+    def cancel(self, room: str, seq: int, message_id: str) -> None:
+        """Give a reservation back: nothing was written with this seq, and it will never be released."""
+        raise NotImplementedError
+
+    def publish_message(self, room: str, message_id: str, body: bytes, done: PublishDone) -> None:
+        """Reserve and release at once, for a message with no audit row to write first."""
+
+        def reserved(seq: int | None, error: BaseException | None) -> None:
+            if seq is None:
+                done(None, error)
+            else:
+                self.release(room, seq, message_id, body, done)
+
+        self.reserve(room, message_id, reserved)
 
     def publish_event(self, envelope: dict[str, Any]) -> None:
         """Deliver an event to every worker, best effort; never blocks."""

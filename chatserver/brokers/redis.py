@@ -1,13 +1,17 @@
 """The Redis broker: pub/sub fan-out with a capped stream per room to fill gaps.
 
-Redis pub/sub is at-most-once, so every message is written, in one atomic Lua step, to three
-places: the room's `seq` counter (INCR), the room's capped stream (XADD with the seq as the entry
-id) and the pub/sub channel. Numbering survives a Redis restart that lost the counter: each publish
-carries the last seq this worker saw as a floor, and the script never numbers below it.
+A message takes its seq first (a reservation), so its audit row is written once, with it; then
+it is released, and Lua scripts publish released messages strictly in seq order: each one, in one
+atomic step, to the room's capped stream (XADD with the seq as the entry id) and the pub/sub
+channel (Redis pub/sub is at-most-once; the stream fills gaps). Numbering survives a Redis restart
+that lost the counter: each reservation carries the last seq this worker saw as a floor, and the
+script never numbers below it.
 
-Three parts, one per job:
-- redis_scripts.py: key and channel names and the Lua scripts (what lives in Redis);
-- redis_publisher.py: the outbox, pipelines, deadlines on Redis's clock, settling a failed pipeline;
+The parts, one per job:
+- redis_scripts.py: key and channel names, and the scripts for deletions and seeding;
+- redis_lua.py: the numbering scripts (reserve, release, settle, flush) and why they are safe;
+- redis_publisher.py (with redis_requests.py, redis_parked.py): the outbox, pipelines, deadlines on
+  Redis's clock, settling a failed pipeline, releases waiting for their turn;
 - redis_subscriber.py: the subscription, gap fill from the streams, pings and health.
 `RedisBroker` here owns the connection pool and the per-room last seq the two halves share, and
 answers the `Broker` interface: start and close, deletions, retention and recent history.
@@ -24,32 +28,27 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError
 
-from chatserver.brokers.base import Broker, BrokerListener, PublishDone
+from chatserver.brokers.base import Broker, BrokerListener, PublishDone, ReserveDone
+from chatserver.brokers.redis_lua import DELETED, RESERVE_LUA, TOO_LATE
 from chatserver.brokers.redis_publisher import REPLY_TIMEOUT_S, RedisPublisher
 from chatserver.brokers.redis_scripts import (
     DELETE_LUA,
-    DELETED,
     DELETED_KEEP,
     EVT_CHANNEL,
     MSG_CHANNEL,
     PREFIX,
-    PUBLISH_LUA,
-    PUBLISH_SHA,
     SEED_LUA,
     STREAM_MAXLEN,
-    TOO_LATE,
     VERSIONS_KEY,
     deleted_key,
     entries,
     entry_seq,
+    head_key,
     seq_key,
     stream_key,
 )
 from chatserver.brokers.redis_subscriber import RedisSubscriber
 from chatserver.errors import Unavailable
-
-# The names tests/test_redis_broker.py imports from this module, under their first, private spelling.
-_PUBLISH_SHA, _seq_key, _stream_key = PUBLISH_SHA, seq_key, stream_key
 
 
 class RedisBroker(Broker):
@@ -79,7 +78,11 @@ class RedisBroker(Broker):
         self._last: dict[str, int] = {}
         self._publisher = RedisPublisher(self._redis, floors=self._last)
         self._subscriber = RedisSubscriber(
-            self._redis, last=self._last, on_health=self._set_health, on_reconnect=self._count_reconnect
+            self._redis,
+            last=self._last,
+            on_health=self._set_health,
+            on_reconnect=self._count_reconnect,
+            on_settled=self._publisher.parked.settled,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -127,11 +130,17 @@ class RedisBroker(Broker):
     async def _seed(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
         # Every pipeline loads the script again; this first load and TIME check, at start, that
         # this Redis user may run them at all.
-        await self._redis.script_load(PUBLISH_LUA)
+        await self._redis.script_load(RESERVE_LUA)
         self._publisher.observe_clock(*await self._redis.time())
         for room in rooms:
             known = known_seqs.get(room, 0)
             await self._seed_script(keys=[seq_key(room)], args=[known])
+            # Deliver from what Redis has published: the audit log may already hold the seq of a
+            # message another worker has reserved and committed but not yet released.
+            head = await self._redis.get(head_key(room))
+            if head is not None:
+                self._last[room] = int(head)
+                continue
             top = entries(await self._redis.xrevrange(stream_key(room), count=1))
             stream_last = entry_seq(top[0][0]) if top else 0
             self._last[room] = max(known, stream_last)
@@ -173,8 +182,14 @@ class RedisBroker(Broker):
         self.reconnects += 1
 
     # ---- publishing and history --------------------------------------------
-    def publish_message(self, room: str, message_id: str, body: bytes, done: PublishDone) -> None:
-        self._publisher.put_message(room, message_id, body, done)
+    def reserve(self, room: str, message_id: str, done: ReserveDone) -> None:
+        self._publisher.put_reserve(room, message_id, done)
+
+    def release(self, room: str, seq: int, message_id: str, body: bytes, done: PublishDone) -> None:
+        self._publisher.put_release(room, seq, message_id, body, done)
+
+    def cancel(self, room: str, seq: int, message_id: str) -> None:
+        self._publisher.put_cancel(room, seq, message_id)
 
     def publish_event(self, envelope: dict[str, Any]) -> None:
         self._publisher.put_event(envelope)

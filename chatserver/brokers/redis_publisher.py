@@ -1,12 +1,16 @@
 """The Redis broker's sending half: the outbox, one pipeline per round trip, deadlines and settling.
 
-Every publish is answered exactly once: with its seq, or with why it was not published. A publish
-the worker gave up on (Redis hung or the link stalled past the socket timeout, so the sender was
-told `unavailable`) must not appear later when the held bytes finally arrive. Each publish therefore
-carries a deadline on Redis's own clock (the offset to ours is measured with TIME in every batch),
-and the script refuses to run after it. When a pipeline fails after it was sent, its publishes are
-answered with what the room streams show once Redis's clock is past that deadline: a publish Redis
-ran after all is acked, not reported lost.
+Every reservation and every release is answered exactly once. A release the worker gave up on
+(Redis hung or the link stalled past the socket timeout, so the sender was told `unavailable`) must
+not appear later when the held bytes finally arrive. Each request therefore carries a deadline on
+Redis's own clock (the offset to ours is measured with TIME in every batch), and the scripts refuse
+to run after it. When a pipeline fails after it was sent, each release in it is settled with the
+SETTLE script, which takes the message back if it is not out yet and says if it is: a release
+Redis ran after all is acked, not reported lost.
+
+A release can be *parked*: in Redis, waiting for an earlier reservation of another worker. It is
+answered when the subscriber sees its seq go by (`settled`), or, if that never comes, settled
+once its time in Redis is over (redis_parked.py).
 """
 
 from __future__ import annotations
@@ -15,27 +19,31 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
-from chatserver.brokers.base import PublishDone
-from chatserver.brokers.redis_scripts import (
+from chatserver.brokers.base import PublishDone, ReserveDone
+from chatserver.brokers.redis_lua import (
     DELETED,
-    EVT_CHANNEL,
-    MSG_CHANNEL,
-    PUBLISH_LUA,
-    PUBLISH_SHA,
-    STREAM_MAXLEN,
+    FLUSH_LUA,
+    FLUSH_SHA,
+    LAPSED,
+    PARKED,
+    PUBLISHED,
+    RELEASE_LUA,
+    RELEASE_SHA,
+    RESERVE_LUA,
+    RESERVE_SHA,
+    SETTLE_LUA,
+    SETTLE_SHA,
     TOO_LATE,
-    deleted_key,
-    entries,
-    entry_seq,
-    seq_key,
-    stream_key,
 )
+from chatserver.brokers.redis_parked import Parked
+from chatserver.brokers.redis_requests import Flush, Outgoing, Release, Reserve, Settle, answer
+from chatserver.brokers.redis_scripts import EVT_CHANNEL, MSG_CHANNEL, STREAM_MAXLEN, room_keys
 from chatserver.errors import Deleted, Unavailable
 
 log = logging.getLogger(__name__)
@@ -43,9 +51,13 @@ log = logging.getLogger(__name__)
 MAX_PIPELINE = 512
 #: Seconds a pipeline may wait for its replies before its senders are told `unavailable`.
 REPLY_TIMEOUT_S = 3.0
-#: A publish that Redis reaches later than this after it was sent is refused, not applied:
+#: A request that Redis reaches later than this after it was sent is refused, not applied:
 #: by then its sender may have been told `unavailable`. Kept well inside REPLY_TIMEOUT_S.
 PUBLISH_DEADLINE_S = 2.0
+#: How long a seq stays reserved for its audit commit; past it, a dead worker's seq is skipped.
+HOLD_S = 4.0
+#: How long a released message may wait in Redis for the reservations before it.
+PARK_S = HOLD_S + 1.0
 #: After a pipeline failed mid-way, how long we may take to find out what Redis published.
 SETTLE_S = 1.5
 
@@ -53,8 +65,8 @@ SHUTTING_DOWN = "The server is shutting down; nothing was published"
 UNREACHABLE = "The message service is unavailable; nothing was published"
 REFUSED = "The message service refused the message; nothing was published"
 
-#: A queued publish: ("m", room, message id, body, done) for a message, ("e", payload) for an event.
-Outgoing = tuple[Any, ...]
+
+_SCRIPTS = {Reserve: RESERVE_LUA, Release: RELEASE_LUA, Settle: SETTLE_LUA, Flush: FLUSH_LUA}
 
 
 def redis_ms(seconds: int | bytes, micros: int | bytes) -> float:
@@ -62,25 +74,16 @@ def redis_ms(seconds: int | bytes, micros: int | bytes) -> float:
     return int(seconds) * 1000 + int(micros) / 1000
 
 
-def _answer(item: Outgoing, seq: int | None, error: BaseException | None) -> None:
-    """Settle one queued publish; a failing callback is logged and never stops the publisher."""
-    try:
-        item[4](seq, error)
-    except Exception:
-        log.exception("answering publish of message %s failed", item[2])
-
-
-def _fail(batch: list[Outgoing], exc: BaseException) -> None:
+def _fail(batch: Sequence[Outgoing], exc: BaseException) -> None:
     for item in batch:
-        if item[0] == "m":
-            _answer(item, None, exc)
+        answer(item, None, exc)
 
 
 class RedisPublisher:
     """Sends what is queued to Redis in one pipeline per round trip, in queue order, and answers it.
 
     `floors` is the broker's room -> last seq this worker saw (the subscriber advances it): each
-    publish carries it, so numbering never goes back after a Redis restart lost the counter.
+    reservation carries it, so numbering never goes back after a Redis restart lost the counter.
     """
 
     def __init__(self, client: aioredis.Redis, *, floors: Mapping[str, int]) -> None:
@@ -89,18 +92,28 @@ class RedisPublisher:
         # Bounded: a publisher that cannot reach Redis fails callers with `unavailable`
         # rather than letting the queue grow without limit.
         self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=50_000)
-        #: Redis's clock minus ours, in ms; None until measured (then publishes carry no deadline).
+        #: Redis's clock minus ours, in ms; None until measured (then requests carry no deadline).
         self.clock_offset_ms: float | None = None
+        self.parked = Parked(self._put, floors=floors, park_s=PARK_S)
 
-    def put_message(self, room: str, message_id: str, body: bytes, done: PublishDone) -> None:
-        try:
-            self._outbox.put_nowait(("m", room, message_id, body, done))
-        except asyncio.QueueFull:
-            done(None, Unavailable("The broker is backed up; try again in a moment"))
+    def put_reserve(self, room: str, message_id: str, done: ReserveDone) -> None:
+        self._put(Reserve(room, message_id, done))
+
+    def put_release(self, room: str, seq: int, message_id: str, body: bytes, done: PublishDone) -> None:
+        self._put(Release(room, seq, message_id, body, done))
+
+    def put_cancel(self, room: str, seq: int, message_id: str) -> None:
+        self._put(Settle(room, seq, message_id, "c", None))
 
     def put_event(self, envelope: dict[str, Any]) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # events are best effort
-            self._outbox.put_nowait(("e", orjson.dumps(envelope)))
+            self._outbox.put_nowait(orjson.dumps(envelope))
+
+    def _put(self, item: Outgoing) -> None:
+        try:
+            self._outbox.put_nowait(item)
+        except asyncio.QueueFull:
+            answer(item, None, Unavailable("The broker is backed up; try again in a moment"))
 
     async def drain(self) -> None:
         """Return once everything queued has been sent."""
@@ -116,21 +129,25 @@ class RedisPublisher:
 
     async def run(self) -> None:
         """Send everything queued in one pipeline per round trip, in queue order."""
-        while True:
-            batch = [await self._outbox.get()]
-            while len(batch) < MAX_PIPELINE and not self._outbox.empty():
-                batch.append(self._outbox.get_nowait())
-            again = await self._publish_once(batch, retry_late=True)
-            if again:  # "too late" at once: our estimate of Redis's clock was off; it is corrected now
-                await self._publish_once(again, retry_late=False)
+        watcher = asyncio.create_task(self.parked.watch(), name="redis-parked")
+        try:
+            while True:
+                batch = [await self._outbox.get()]
+                while len(batch) < MAX_PIPELINE and not self._outbox.empty():
+                    batch.append(self._outbox.get_nowait())
+                again = await self._publish_once(batch, retry_late=True)
+                if again:  # "too late" at once: our estimate of Redis's clock was off; it is corrected now
+                    await self._publish_once(again, retry_late=False)
+        finally:
+            watcher.cancel()
+            self.parked.fail_all(Unavailable(SHUTTING_DOWN))
 
     async def _publish_once(self, batch: list[Outgoing], *, retry_late: bool) -> list[Outgoing]:
-        """Send one pipeline and answer every publish in it; returns those to send again."""
+        """Send one pipeline and answer every request in it; returns those to send again."""
         deadline = self._deadline_ms()
-        floors = {item[1]: self._floors.get(item[1], 0) for item in batch if item[0] == "m"}
         started = time.monotonic()
         try:
-            results = await self._send_batch(batch, deadline, floors)
+            results = await self._send_batch(batch, deadline)
         except asyncio.CancelledError:
             _fail(batch, Unavailable(SHUTTING_DOWN))
             raise
@@ -142,85 +159,108 @@ class RedisPublisher:
             while not self._outbox.empty():
                 queued.append(self._outbox.get_nowait())
             _fail(queued, Unavailable(UNREACHABLE))
-            await self._settle_unknown(batch, deadline, floors)
+            await self._settle_unknown(batch)
             return []
         quick = retry_late and time.monotonic() - started < PUBLISH_DEADLINE_S / 2
-        again = []
+        again: list[Outgoing] = []
         for item, result in zip(batch, results, strict=True):
-            if item[0] != "m":
-                continue
-            if result == TOO_LATE and quick:
+            if result == TOO_LATE and quick and isinstance(item, Reserve | Release):
                 again.append(item)  # it ran at once, yet "too late": only a clock error explains that
-            elif result == DELETED:
-                _answer(item, None, Deleted("A host deleted this message; it was not published"))
-            elif isinstance(result, BaseException) or result == TOO_LATE:
-                _answer(item, None, Unavailable(REFUSED))
-            else:
-                _answer(item, int(result), None)
+            elif isinstance(item, Reserve):
+                self._reserved(item, result)
+            elif isinstance(item, Release):
+                self._released(item, result)
+            elif isinstance(item, Settle):
+                answer(item, None if isinstance(result, BaseException) else int(result), None)
         return again
 
-    async def _send_batch(self, batch: list[Outgoing], deadline: int, floors: dict[str, int]) -> list[Any]:
-        """One pipeline: SCRIPT LOAD, the batch, TIME; returns the batch's results."""
+    def _reserved(self, item: Reserve, result: Any) -> None:
+        if isinstance(result, BaseException) or result <= 0:
+            answer(item, None, Unavailable(REFUSED))
+        else:
+            answer(item, int(result), None)
+
+    def _released(self, item: Release, result: Any) -> None:
+        if result == PUBLISHED:
+            answer(item, item.seq, None)
+        elif result == PARKED:
+            self.parked.add(item)
+        elif result == DELETED:
+            answer(item, None, Deleted("A host deleted this message; it was not published"))
+        else:  # LAPSED, TOO_LATE or an error: nobody was or will be shown it
+            if result != LAPSED:
+                # Not run: take it back so a late retry of these bytes cannot show it.
+                self._put(Settle(item.room, item.seq, item.message_id, "v", None))
+            answer(item, None, Unavailable(REFUSED))
+
+    async def _send_batch(self, batch: list[Outgoing], deadline: int) -> list[Any]:
+        """One pipeline: SCRIPT LOAD of the scripts it uses, the batch, TIME; returns the batch's results."""
         pipe = self._redis.pipeline(transaction=False)
-        # Loaded in every round trip (Redis only hashes it when it has it), so a Redis that restarted
-        # or was flushed never answers NOSCRIPT. EVALSHA goes straight into the pipeline: redis-py's
-        # Script objects would first ask SCRIPT EXISTS, in a round trip of its own.
-        pipe.script_load(PUBLISH_LUA)
+        # Loaded in every round trip that uses them, so a Redis that restarted or was flushed never
+        # answers NOSCRIPT. EVALSHA goes straight into the pipeline: redis-py's Script objects would
+        # first ask SCRIPT EXISTS, in a round trip of its own.
+        kinds = {type(item) for item in batch} - {bytes}
+        for kind in kinds:
+            pipe.script_load(_SCRIPTS[kind])
         for item in batch:
-            if item[0] == "m":
-                _, room, message_id, body, _done = item
-                keys = (seq_key(room), stream_key(room), deleted_key(room))
-                args = (floors[room], body, message_id, room, MSG_CHANNEL, STREAM_MAXLEN, deadline)
-                pipe.execute_command("EVALSHA", PUBLISH_SHA, 3, *keys, *args)
+            if isinstance(item, bytes):
+                pipe.publish(EVT_CHANNEL, item)
+                continue
+            keys = room_keys(item.room)
+            if isinstance(item, Reserve):
+                hold = int(HOLD_S * 1000)
+                args: tuple[Any, ...] = (self._floors.get(item.room, 0), item.message_id, hold, deadline)
+                pipe.execute_command("EVALSHA", RESERVE_SHA, 6, *keys, *args)
+            elif isinstance(item, Release):
+                args = (item.seq, item.message_id, item.body, item.room, MSG_CHANNEL, STREAM_MAXLEN, deadline)
+                pipe.execute_command("EVALSHA", RELEASE_SHA, 6, *keys, *args, int(PARK_S * 1000))
+            elif isinstance(item, Settle):
+                args = (item.seq, item.message_id, item.room, MSG_CHANNEL, STREAM_MAXLEN, item.mark)
+                pipe.execute_command("EVALSHA", SETTLE_SHA, 6, *keys, *args)
             else:
-                pipe.publish(EVT_CHANNEL, item[1])
+                pipe.execute_command("EVALSHA", FLUSH_SHA, 6, *keys, item.room, MSG_CHANNEL, STREAM_MAXLEN)
         pipe.time()
         results = await pipe.execute(raise_on_error=False)
         clock = results.pop()
         if not isinstance(clock, BaseException):
             self.observe_clock(*clock)
-        return results[1:]
+        return results[len(kinds) :]
 
-    async def _settle_unknown(self, batch: list[Outgoing], deadline: int, floors: dict[str, int]) -> None:
-        """A pipeline failed after it was sent: answer each publish with what Redis did.
+    async def _settle_unknown(self, batch: list[Outgoing]) -> None:
+        """A pipeline failed after it was sent: answer each request with what Redis did.
 
-        Once Redis's clock is past the deadline, a publish that is not in its room's stream never
-        will be. If Redis does not say within SETTLE_S, the senders hear `unavailable`: the deadline
-        still keeps a publish that had not run from running later.
+        A reservation is refused (if Redis took it, it lapses). A release is settled: taken back if it
+        is not out, acked if it is. If Redis does not say within SETTLE_S, the sender hears
+        `unavailable`: the send deadline keeps a release that had not run from running later.
         """
-        messages = [item for item in batch if item[0] == "m"]
-        if not messages:
-            return
-        found: dict[str, int] = {}
+        for item in batch:
+            if isinstance(item, Reserve):
+                answer(item, None, Unavailable(UNREACHABLE))
+        pending = [item for item in batch if isinstance(item, Release | Settle)]
         try:
-            found = await asyncio.wait_for(self._published_since(floors, deadline), SETTLE_S)
+            async with asyncio.timeout(SETTLE_S):
+                while pending:
+                    item = pending[0]
+                    mark = item.mark if isinstance(item, Settle) else "v"
+                    keys = room_keys(item.room)
+                    args = (item.seq, item.message_id, item.room, MSG_CHANNEL, STREAM_MAXLEN, mark)
+                    found = await self._redis.eval(SETTLE_LUA, 6, *keys, *args)
+                    pending.pop(0)
+                    if isinstance(item, Settle):
+                        answer(item, int(found), None)
+                    elif found == 1:
+                        answer(item, item.seq, None)
+                    else:
+                        answer(item, None, Unavailable(UNREACHABLE))
         except asyncio.CancelledError:
-            _fail(messages, Unavailable(SHUTTING_DOWN))
+            _fail(pending, Unavailable(SHUTTING_DOWN))
             raise
         except Exception as exc:
             log.warning("could not tell what Redis published (%s)", exc.__class__.__name__)
-        for item in messages:
-            seq = found.get(item[2])
-            if seq is not None:
-                _answer(item, seq, None)
-            else:
-                _answer(item, None, Unavailable(UNREACHABLE))
-
-    async def _published_since(self, floors: dict[str, int], deadline: int) -> dict[str, int]:
-        """message id -> seq of what each room's stream holds past its floor, once past the deadline."""
-        while deadline:
-            now = redis_ms(*await self._redis.time())
-            if now > deadline:
-                break
-            await asyncio.sleep((deadline - now) / 1000 + 0.01)
-        found = {}
-        for room, floor in floors.items():
-            for entry_id, fields in entries(await self._redis.xrange(stream_key(room), min=f"{floor + 1}-0")):
-                found[fields[b"id"].decode()] = entry_seq(entry_id)
-        return found
+            _fail(pending, Unavailable(UNREACHABLE))
 
     def _deadline_ms(self) -> int:
-        """When a publish sent now must have run, on Redis's clock; 0 (none) before the first TIME."""
+        """When a request sent now must have run, on Redis's clock; 0 (none) before the first TIME."""
         if self.clock_offset_ms is None:
             return 0
         return int(time.monotonic() * 1000 + self.clock_offset_ms + PUBLISH_DEADLINE_S * 1000)

@@ -1,14 +1,14 @@
 """What the Redis broker keeps in Redis: key and channel names, and the Lua scripts that change them.
 
-Each room has a `seq` counter, a capped stream of its messages (entry id `<seq>-1`, fields `id` and
-`f`, the frame) and a sorted set of deleted message ids. Messages go out on one pub/sub channel,
-events on another. The scripts make each change atomic, so several workers on several hosts can
-publish to one room without two messages ever taking the same seq.
+Each room has a `seq` counter, a head (the last seq published), the reservations and released
+messages waiting for their turn (redis_lua.py), a capped stream of its messages (entry id
+`<seq>-1`, fields `id` and `f`, the frame) and a sorted set of deleted message ids. Messages go out
+on one pub/sub channel, events on another. The scripts make each change atomic, so several workers
+on several hosts can publish to one room without two messages ever taking the same seq.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import cast
 
 PREFIX = "chatserver"
@@ -31,43 +31,29 @@ def deleted_key(room: str) -> str:
     return f"{PREFIX}:room:{room}:deleted"
 
 
-#: What the publish script returns when it ran past its deadline.
-TOO_LATE = -1
-#: What it returns for a message a host deleted before it was published.
-DELETED = -2
+def head_key(room: str) -> str:
+    return f"{PREFIX}:room:{room}:head"
 
-# KEYS: seq key, stream key, deleted key.
-# ARGV: floor, body (JSON object without seq), id, room, channel, maxlen, deadline (ms, Redis clock; 0: none).
-PUBLISH_LUA = """
-local deadline = tonumber(ARGV[7])
-if deadline > 0 then
-  local now = redis.call('TIME')
-  if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > deadline then
-    return -1
-  end
-end
-if redis.call('ZSCORE', KEYS[3], ARGV[3]) then
-  return -2
-end
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = tonumber(ARGV[1])
-if cur == 0 then
-  local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-  if top[1] then
-    local last = tonumber(string.match(top[1][1], '^(%d+)'))
-    if last > floor then floor = last end
-  end
-end
-if cur < floor then cur = floor end
-cur = cur + 1
-redis.call('SET', KEYS[1], cur)
-local frame = '{"seq":' .. cur .. ',' .. string.sub(ARGV[2], 2)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], cur .. '-1', 'id', ARGV[3], 'f', frame)
-redis.call('PUBLISH', ARGV[5], ARGV[4] .. ' ' .. cur .. ' ' .. ARGV[3] .. ' ' .. frame)
-return cur
-"""
 
-PUBLISH_SHA = hashlib.sha1(PUBLISH_LUA.encode()).hexdigest()
+def reservations_key(room: str) -> str:
+    return f"{PREFIX}:room:{room}:reserved"
+
+
+def released_key(room: str) -> str:
+    return f"{PREFIX}:room:{room}:released"
+
+
+def room_keys(room: str) -> tuple[str, str, str, str, str, str]:
+    """The six keys every numbering script takes, in their order (chatserver/brokers/redis_lua.py)."""
+    return (
+        seq_key(room),
+        head_key(room),
+        reservations_key(room),
+        released_key(room),
+        stream_key(room),
+        deleted_key(room),
+    )
+
 
 # KEYS: deleted key, stream key, versions key. ARGV: id, now (s), keep, scan, room.
 # A deletion is remembered (so a publish still in flight for it is refused) and the entry leaves the

@@ -30,7 +30,8 @@ class RedisSubscriber:
 
     `last` is the broker's room -> last seq delivered here; rooms not in it are not carried. The
     subscriber advances it. `on_health(healthy, reason)` hears the subscription come and go,
-    `on_reconnect()` each time it is back after a loss.
+    `on_reconnect()` each time it is back after a loss, `on_settled(room, seq, id, reason)` every
+    seq that goes by: published (id), or stepped over (id None; reason "void" or "deleted").
     """
 
     def __init__(
@@ -40,11 +41,13 @@ class RedisSubscriber:
         last: dict[str, int],
         on_health: Callable[[bool, str], None],
         on_reconnect: Callable[[], None],
+        on_settled: Callable[[str, int, str | None, str], None],
     ) -> None:
         self._redis = client
         self._last = last
         self._on_health = on_health
         self._on_reconnect = on_reconnect
+        self._on_settled = on_settled
         self._listener: BrokerListener | None = None
         #: Set when the broker closes: a subscription lost then is not retried.
         self.closing = False
@@ -116,6 +119,10 @@ class RedisSubscriber:
                 return  # already delivered (gap fill raced the live message)
             if seq > last + 1:
                 await self._fill(room, seq - 1)
+            if id_b == b"-":  # a seq nobody is shown (redis_lua.py): step over it
+                self._last[room] = max(self._last.get(room, 0), seq)
+                self._on_settled(room, seq, None, frame.decode())
+                return
             self._deliver(room, seq, id_b.decode(), frame)
         elif channel == EVT_CHANNEL.encode():
             try:
@@ -135,6 +142,7 @@ class RedisSubscriber:
             self._listener.on_message(room, seq, message_id, frame)
         except Exception:
             log.exception("delivering message %s of room %s failed", seq, room)
+        self._on_settled(room, seq, message_id, "")
 
     async def _fill(self, room: str, upto: int | None) -> None:
         """Deliver what the stream holds after our last seq (up to `upto`)."""
@@ -146,12 +154,15 @@ class RedisSubscriber:
             if seq <= self._last.get(room, 0):
                 continue
             if seq != self._last.get(room, 0) + 1:
-                log.warning(
-                    "room %s: messages %d..%d are gone from Redis", room, self._last[room] + 1, seq - 1
+                log.info(
+                    "room %s: seqs %d..%d not in Redis (deleted, skipped or trimmed)",
+                    room,
+                    self._last[room] + 1,
+                    seq - 1,
                 )
             self._deliver(room, seq, fields[b"id"].decode(), fields[b"f"])
         if upto is not None and self._last.get(room, 0) < upto:
-            log.warning("room %s: could not recover messages up to %d", room, upto)
+            log.info("room %s: nothing in Redis up to %d (skipped, deleted or trimmed)", room, upto)
 
     async def _fill_all(self) -> None:
         for room in list(self._last):
