@@ -235,9 +235,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics_api(request: Request) -> Response:
     st = chat_state(request.app)
-    try:
-        # The held queue lives in the shared store: a hung Redis must not hang the scrape too
-        # (the other series say what is wrong); the held gauges keep their last values.
+    try:  # the held queue is in the shared store: a hung Redis must not hang the scrape too
         held = await asyncio.wait_for(summaries.held_summary(st.hub), HELD_SCRAPE_S)
     except (TimeoutError, ChatError):  # Unavailable is a ChatError
         held = []

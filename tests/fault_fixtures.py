@@ -81,6 +81,14 @@ def assert_consecutive(seqs: list[int], what: str) -> None:
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{what}: seq not consecutive: {seqs}"
 
 
+def assert_increasing(seqs: list[int], what: str, *, gaps: int) -> None:
+    """No duplicate, no reordering, and at most `gaps` seqs nobody was shown (a worker killed
+    between taking a message's seq and publishing it leaves its seq a gap)."""
+    assert seqs == sorted(set(seqs)), f"{what}: seq duplicated or out of order: {seqs}"
+    missing = seqs[-1] - seqs[0] + 1 - len(seqs)
+    assert missing <= gaps, f"{what}: {missing} seqs missing (at most {gaps} expected): {seqs}"
+
+
 def get(server: ServerProcess, path: str, **kw: Any) -> httpx.Response:
     return httpx.get(server.base + path, timeout=5, **kw)
 

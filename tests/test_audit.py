@@ -443,7 +443,7 @@ async def test_sigkill_loses_no_confirmed_row(tmp_path: Path, db: Path):
 
 
 async def test_message_rows_carry_their_seq_and_feed_history_and_room_max_seqs(audit: AuditLog, db: Path):
-    """A message row is written once, with its seq; history returns visible messages by seq; max seq per room."""
+    """A message row is written once, with its seq; history gives visible messages by seq; max per room."""
     for i in range(1, 6):
         audit.append(
             "published",

@@ -54,8 +54,9 @@ REPLY_TIMEOUT_S = 3.0
 #: A request that Redis reaches later than this after it was sent is refused, not applied:
 #: by then its sender may have been told `unavailable`. Kept well inside REPLY_TIMEOUT_S.
 PUBLISH_DEADLINE_S = 2.0
-#: How long a seq stays reserved for its audit commit; past it, a dead worker's seq is skipped.
-HOLD_S = 4.0
+#: How long a seq stays reserved for its audit commit (milliseconds, unless the disk stalls); past it,
+#: a dead worker's seq is stepped over, so the messages after it wait at most this long.
+HOLD_S = 2.0
 #: How long a released message may wait in Redis for the reservations before it.
 PARK_S = HOLD_S + 1.0
 #: After a pipeline failed mid-way, how long we may take to find out what Redis published.
