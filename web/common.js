@@ -3,6 +3,8 @@
 // Safety rule for this whole UI: text from people (names, messages, notes,
 // reasons) only ever reaches the page as text nodes (`el`, `textContent`),
 // isolated with <bdi> / dir="auto". Nothing here uses innerHTML.
+// Every word the product itself says comes from the catalogs (i18n.js `t`), never from here.
+import { lang, locale, t, tParts, translate } from "./i18n.js";
 
 /** Build an element. Children that are not Nodes become text nodes. */
 export function el(tag, props, ...children) {
@@ -25,6 +27,11 @@ export function el(tag, props, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
+/** An element whose words come from the catalog `key` and follow a change of language. */
+export function tEl(tag, props, key, params = {}) {
+  return translate(el(tag, props), key, params);
+}
+
 /** A person's name: isolated, so a right-to-left or tricky name cannot reorder what follows. */
 export function nameEl(name, extraClass = "") {
   return el("bdi", { class: ("name " + extraClass).trim() }, String(name ?? ""));
@@ -42,27 +49,35 @@ export function textEl(text, tag = "p", extraClass = "") {
   for (const match of value.matchAll(BIDI_CONTROLS)) {
     if (match.index > last) node.append(value.slice(last, match.index));
     const code = "U+" + match[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
-    node.append(el("span", { class: "ctl", title: "hidden text-direction character" }, code));
+    node.append(el("span", { class: "ctl", title: t("msg.ctl") }, code));
     last = match.index + match[0].length;
   }
   if (last < value.length) node.append(value.slice(last));
   return node;
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+// Dates and times in the chosen language (the clock itself stays the person's own time zone).
+const formats = new Map();
+function format(kind, options) {
+  const key = kind + "|" + locale();
+  if (!formats.has(key)) {
+    formats.set(key, kind === "relative" ? new Intl.RelativeTimeFormat(locale(), options) : new Intl.DateTimeFormat(locale(), options));
+  }
+  return formats.get(key);
+}
 
 export function timeEl(ts) {
   const date = ts ? new Date(ts) : new Date();
   const valid = !Number.isNaN(date.getTime());
-  return el("time", { datetime: valid ? date.toISOString() : null }, valid ? timeFormat.format(date) : "");
+  const text = valid ? format("time", { hour: "2-digit", minute: "2-digit" }).format(date) : "";
+  return el("time", { datetime: valid ? date.toISOString() : null }, text);
 }
 
 // ---- opening times: always in the person's own time zone (the browser's) ----------------------
-const dayFormat = new Intl.DateTimeFormat("en", { weekday: "long" });
-const longDayFormat = new Intl.DateTimeFormat("en", { weekday: "long", day: "numeric", month: "long" });
-const relativeFormat = new Intl.RelativeTimeFormat("en", { numeric: "always" });
-// The person's own clock: "19:00" or "7:00 PM".
-const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const dayFormat = () => format("day", { weekday: "long" });
+const longDayFormat = () => format("longday", { weekday: "long", day: "numeric", month: "long" });
+const relativeFormat = () => format("relative", { numeric: "always" });
+const clockFormat = () => format("clock", { hour: "numeric", minute: "2-digit" });
 
 function localDay(date) {
   return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
@@ -71,12 +86,12 @@ function localDay(date) {
 /** "in 3 hours", "in 25 minutes", "in 2 days" (or "3 hours ago"), rounded as people say it. */
 export function relativeText(date, now = new Date()) {
   const minutes = Math.round((date.getTime() - now.getTime()) / 60000);
-  if (Math.abs(minutes) < 1) return "in less than a minute";
-  if (Math.abs(minutes) < 60) return relativeFormat.format(minutes, "minute");
+  if (Math.abs(minutes) < 1) return t("time.soon");
+  if (Math.abs(minutes) < 60) return relativeFormat().format(minutes, "minute");
   const hours = Math.round(minutes / 60);
-  if (Math.abs(hours) < 36) return relativeFormat.format(hours, "hour");
+  if (Math.abs(hours) < 36) return relativeFormat().format(hours, "hour");
   // Further off, days as on a calendar: Sunday 19:00 and Sunday 20:30 are both "in 2 days" on a Friday.
-  return relativeFormat.format(Math.round((localDay(date) - localDay(now)) / 86400000), "day");
+  return relativeFormat().format(Math.round((localDay(date) - localDay(now)) / 86400000), "day");
 }
 
 /**
@@ -87,23 +102,15 @@ export function dayAndTime(iso, now = new Date()) {
   const date = new Date(iso);
   if (!iso || Number.isNaN(date.getTime())) return "";
   const days = Math.round((localDay(date) - localDay(now)) / 86400000);
-  const day = days === 0 ? "today" : days === 1 ? "tomorrow"
-    : days > 1 && days < 7 ? dayFormat.format(date) : longDayFormat.format(date);
-  return `${day} ${clockFormat.format(date)}`;
+  const day = days === 0 ? t("time.today") : days === 1 ? t("time.tomorrow")
+    : days > 1 && days < 7 ? dayFormat().format(date) : longDayFormat().format(date);
+  return t("time.day_time", { day, time: clockFormat().format(date) });
 }
 
 /** "Opens Tuesday 19:00 (in 3 hours)": when a closed room opens, or "" when nobody can say. */
 export function opensText(iso, now = new Date()) {
   const when = dayAndTime(iso, now);
-  return when ? `Opens ${when} (${relativeText(new Date(iso), now)})` : "";
-}
-
-export function waitedText(seconds) {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `waiting ${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `waiting ${m} min`;
-  return `waiting ${Math.floor(m / 60)} h ${m % 60} min`;
+  return when ? t("time.opens", { when, relative: relativeText(new Date(iso), now) }) : "";
 }
 
 // ---- helplines --------------------------------------------------------------
@@ -124,7 +131,7 @@ function phoneEls(phone) {
   const parts = String(phone).split(NUMBER_SEPARATOR).filter((p) => p.trim());
   const out = [];
   parts.forEach((part, i) => {
-    if (i > 0) out.push(" or ");
+    if (i > 0) out.push(t("help.or"));
     const label = part.match(NUMBER_LABEL);
     const number = label ? part.slice(0, label.index) : part;
     if (DIALABLE.test(number)) out.push(el("a", { href: "tel:" + dialDigits(number) }, number));
@@ -139,14 +146,14 @@ function smsEls(sms, keyword) {
   if (!DIALABLE.test(number)) return [el("strong", {}, number)];
   const word = keyword ? String(keyword).trim() : "";
   const href = "sms:" + dialDigits(number) + (word ? "?body=" + encodeURIComponent(word) : "");
-  return word ? [el("a", { href }, `${word} to ${number}`)] : [el("a", { href }, number)];
+  return word ? [el("a", { href }, t("help.sms_word", { word, number }))] : [el("a", { href }, number)];
 }
 
 function siteName(url) {
   try {
     return new URL(url).hostname.replace(/^www\./, "");
   } catch {
-    return "Website";
+    return t("help.website");
   }
 }
 
@@ -154,10 +161,10 @@ function siteName(url) {
 function resourceItemEl(item) {
   if (typeof item === "string") return el("li", {}, el("span", { class: "res-name", dir: "auto" }, item));
   const li = el("li", { class: item.pair ? "paired" : null },
-    el("span", { class: "res-name", dir: "auto" }, String(item.name || "Support")));
+    el("span", { class: "res-name", dir: "auto" }, String(item.name || t("help.support"))));
   const ways = [];
-  if (item.phone) ways.push(["Call ", ...phoneEls(item.phone)]);
-  if (item.sms) ways.push(["Text ", ...smsEls(item.sms, item.sms_keyword)]);
+  if (item.phone) ways.push(tParts("help.call", { number: el("span", {}, ...phoneEls(item.phone)) }));
+  if (item.sms) ways.push(tParts("help.text", { number: el("span", {}, ...smsEls(item.sms, item.sms_keyword)) }));
   if (item.url && /^https?:\/\/[^/\s]/i.test(String(item.url))) {
     ways.push([el("a", { href: String(item.url), rel: "noopener noreferrer", target: "_blank" }, siteName(String(item.url)))]);
   }
@@ -201,17 +208,21 @@ export function resourceCountries(items) {
   return [...new Set((items || []).flatMap(itemCountries))];
 }
 
-const regionNames = (() => {
-  try {
-    return new Intl.DisplayNames(["en"], { type: "region" });
-  } catch {
-    return null;
+function regionNames() {
+  const key = "region|" + lang();
+  if (!formats.has(key)) {
+    try {
+      formats.set(key, new Intl.DisplayNames([lang()], { type: "region" }));
+    } catch {
+      formats.set(key, null);
+    }
   }
-})();
+  return formats.get(key);
+}
 
 export function countryName(code) {
   try {
-    return (regionNames && regionNames.of(code)) || code;
+    return regionNames()?.of(code) || code;
   } catch {
     return code;
   }
@@ -235,9 +246,6 @@ export function guessCountry(languages = navigator.languages || [navigator.langu
   return "";
 }
 
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-  "October", "November", "December"];
-
 /** The helplines for a country: its own under its name, then the ones for anywhere, then a note. */
 export function helplinesEl(items, country) {
   const { local, anywhere } = arrangeResources(items, country);
@@ -247,17 +255,19 @@ export function helplinesEl(items, country) {
   const keyed = resourceCountries(items).length > 0;
   if (keyed && local.length) {
     box.append(el("h3", {}, name), resourcesEl(local));
-    if (anywhere.length) box.append(el("h3", {}, "Anywhere"));
+    if (anywhere.length) box.append(el("h3", {}, t("help.anywhere")));
   } else if (keyed && country) {
-    box.append(el("p", { class: "res-none" }, `We don't have helplines for ${name} listed here yet. These can help wherever you are:`));
+    box.append(el("p", { class: "res-none" }, t("help.none_for_country", { country: name })));
   } else if (keyed) {
-    box.append(el("p", { class: "res-none" }, "Choose where you are to see the helplines of your country. These can help wherever you are:"));
+    box.append(el("p", { class: "res-none" }, t("help.choose_country")));
   }
   if (anywhere.length) box.append(resourcesEl(anywhere));
   const checked = [...local, ...anywhere].map((i) => String(i.checked || "")).filter((c) => /^\d{4}-\d\d$/.test(c)).sort()[0];
-  const when = checked ? `${MONTHS[Number(checked.slice(5, 7)) - 1]} ${checked.slice(0, 4)}` : "";
+  const when = checked
+    ? format("month", { month: "long", year: "numeric" }).format(new Date(Number(checked.slice(0, 4)), Number(checked.slice(5, 7)) - 1, 15))
+    : "";
   box.append(el("p", { class: "hint res-foot" },
-    (when ? `Details last checked ${when}. ` : "") + "If a number does not work, call your local emergency number."));
+    (when ? t("help.checked", { when }) + " " : "") + t("help.not_working")));
   return box;
 }
 
@@ -266,24 +276,27 @@ export function fillCountrySelect(select, items, country) {
   const codes = resourceCountries(items);
   if (country && !codes.includes(country)) codes.push(country);
   const options = codes.map((code) => ({ code, name: countryName(code) }))
-    .sort((a, b) => a.name.localeCompare(b.name, "en"));
+    .sort((a, b) => a.name.localeCompare(b.name, lang()));
   select.replaceChildren(
     ...options.map((o) => el("option", { value: o.code }, o.name)),
-    el("option", { value: "" }, "Somewhere else, or I'd rather not say"));
+    el("option", { value: "" }, t("help.somewhere_else")));
   select.value = country || "";
 }
 
 // Shown before a room's own list has arrived: emergency numbers, and a directory for anywhere.
-export const FALLBACK_RESOURCES = [
-  { name: "Emergency services", countries: ["US", "CA", "MX"], phone: "911" },
-  { name: "Emergency services", countries: ["GB"], phone: "999" },
-  { name: "Emergency services", countries: ["IE"], phone: "112 / 999" },
-  { name: "Emergency services", countries: ["AU"], phone: "000" },
-  { name: "Emergency services", countries: ["NZ"], phone: "111" },
-  { name: "Emergency services", countries: ["DE", "FR", "ES", "IT", "NL", "PT", "IN"], phone: "112" },
-  { name: "Emergency services", phone: "112 / 911 / 999", text: "If you are in danger right now, call your local emergency number." },
-  { name: "Find A Helpline", url: "https://findahelpline.com", text: "Free, confidential helplines in many countries." },
-];
+export function fallbackResources() {
+  const emergency = t("help.emergency");
+  return [
+    { name: emergency, countries: ["US", "CA", "MX"], phone: "911" },
+    { name: emergency, countries: ["GB"], phone: "999" },
+    { name: emergency, countries: ["IE"], phone: "112 / 999" },
+    { name: emergency, countries: ["AU"], phone: "000" },
+    { name: emergency, countries: ["NZ"], phone: "111" },
+    { name: emergency, countries: ["DE", "FR", "ES", "IT", "NL", "PT", "IN"], phone: "112" },
+    { name: emergency, phone: "112 / 911 / 999", text: t("help.emergency_text") },
+    { name: t("help.directory"), url: "https://findahelpline.com", text: t("help.directory_text") },
+  ];
+}
 
 // ---- storage: never throws (private windows and full quotas do) ----
 export const store = {

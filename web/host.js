@@ -1,9 +1,18 @@
 // The host console: held queue, reports, people and room switches for every room one hosts.
 import {
-  $, ChatSocket, el, flash, nameEl, newId, ss, textEl, timeEl, waitedText,
+  $, ChatSocket, el, flash, nameEl, newId, ss, textEl, timeEl,
 } from "./common.js";
 import { personTools, reasonPicker, rememberRoomModeration, renderCard, shieldControl } from "./person-card.js";
 import { cardEl, fetchAbout } from "./library.js";
+
+// The host console's words are still in English here (issue 19: its catalogs come later).
+function waitedText(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `waiting ${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `waiting ${m} min`;
+  return `waiting ${Math.floor(m / 60)} h ${m % 60} min`;
+}
 
 const FEED_KEEP = 40;
 

@@ -1,31 +1,31 @@
 // Who someone is, and good information (issue 20): badges, library cards, pushed cards and the
 // room's words on what peer support is. Shared by the room and the host console. Everything from
 // the server reaches the page as text nodes (see common.js); card links must be http(s).
-import { dayAndTime, el, nameEl, textEl, timeEl } from "./common.js";
+import { dayAndTime, el, nameEl, tEl, textEl, timeEl } from "./common.js";
+import { lang, t } from "./i18n.js";
 
 /** What the product says about itself before a room is joined (the server's own words replace it). */
-export const PEER_NOTE_FALLBACK = "The people here, hosts included, are peers: people with their own "
-  + "experience of hard times, not doctors or therapists, unless a badge beside their name says so. "
-  + "Talking here can help, and it sits alongside professional care, never in place of it. For a "
-  + "diagnosis, treatment or questions about medication, please talk to your doctor or a local health "
-  + "service. If you are in danger now, “Get help now” lists people you can reach at any hour.";
+export function peerNoteFallback() {
+  return t("peer.note");
+}
 
-const about = new Map(); // room id (or "") -> {cards, peer_note, professional_led}
+const about = new Map(); // room id (or "") and language -> {cards, peer_note, professional_led}
 
 /** A room's cards and peer note from GET /api/library (cached per page; null when it cannot be had). */
 export async function fetchAbout(roomId = "") {
-  if (about.has(roomId)) return about.get(roomId);
+  const key = roomId + "|" + lang();
+  if (about.has(key)) return about.get(key);
   try {
-    const query = roomId ? `?room=${encodeURIComponent(roomId)}` : "";
+    const query = (roomId ? `?room=${encodeURIComponent(roomId)}&` : "?") + `lang=${encodeURIComponent(lang())}`;
     const response = await fetch(`/api/library${query}`, { credentials: "same-origin" });
     if (!response.ok) return null;
     const body = await response.json();
     const value = {
       cards: Array.isArray(body.cards) ? body.cards.filter((c) => c && typeof c === "object") : [],
-      peer_note: String(body.peer_note || PEER_NOTE_FALLBACK),
+      peer_note: String(body.peer_note || peerNoteFallback()),
       professional_led: Boolean(body.professional_led),
     };
-    about.set(roomId, value);
+    about.set(key, value);
     return value;
   } catch {
     return null;
@@ -36,7 +36,7 @@ export async function fetchAbout(roomId = "") {
 export function badgeEls(from) {
   const role = from?.role;
   const out = [];
-  if (role === "host" || role === "admin") out.push(el("span", { class: "badge" }, "host"));
+  if (role === "host" || role === "admin") out.push(tEl("span", { class: "badge" }, "msg.host_badge"));
   if (from?.title) out.push(titleBadge(from.title, from.professional));
   return out;
 }
@@ -44,8 +44,9 @@ export function badgeEls(from) {
 export function titleBadge(title, professional) {
   return el("span", {
     class: "badge title-badge" + (professional ? " pro" : ""),
-    title: professional ? "A professional: the organisers checked and set this title" : "Set by the organisers",
-  }, el("bdi", {}, String(title)), professional ? el("span", { class: "sr-only" }, " (professional)") : null);
+    title: professional ? t("badge.pro_title") : t("badge.set_title"),
+    "data-i18n-attr": professional ? "title:badge.pro_title" : "title:badge.set_title",
+  }, el("bdi", {}, String(title)), professional ? el("span", { class: "sr-only" }, " ", tEl("span", {}, "badge.professional")) : null);
 }
 
 function safeUrl(url) {
@@ -73,17 +74,18 @@ export function cardEl(card, { heading = "h3", extra = null } = {}) {
     el(heading, { class: "lib-title", dir: "auto" }, String(card.title ?? "")),
     textEl(card.text, "p", "lib-text"),
     href ? el("a", { href, target: "_blank", rel: "noopener noreferrer", class: "lib-link" },
-      "Read more on ", siteOf(href), el("span", { class: "sr-only" }, " (opens in a new tab)")) : null,
-    tags.length ? el("ul", { class: "tags", "aria-label": "Topics" }, tags.map((t) => el("li", {}, t))) : null,
+      tEl("span", {}, "library.read_more", { site: siteOf(href) }), el("span", { class: "sr-only" }, " ", tEl("span", {}, "library.new_tab"))) : null,
+    tags.length ? el("ul", { class: "tags", "aria-label": t("library.topics"), "data-i18n-attr": "aria-label:library.topics" },
+      tags.map((tag) => el("li", {}, tag))) : null,
     extra);
 }
 
 /** A card a host shared into the conversation: who shared it, then the card itself. */
 export function pushedCardEl(frame) {
-  const name = String(frame.from?.name ?? "A host");
+  const name = String(frame.from?.name ?? t("msg.a_host"));
   return el("article", { class: "msg shared-card", dataset: { id: String(frame.id ?? "") } },
     el("header", { class: "msg-head" }, nameEl(name), ...badgeEls(frame.from), timeEl(frame.ts)),
-    el("p", { class: "shared-why" }, "shared this from the room's library"),
+    tEl("p", { class: "shared-why" }, "library.shared"),
     cardEl(frame.card || {}, { heading: "h3" }));
 }
 
@@ -93,6 +95,7 @@ export function sessionEls(room) {
   const sessions = Array.isArray(room.sessions) ? room.sessions.slice(0, 2) : [];
   const when = sessions.map((s) => dayAndTime(s.opens)).filter(Boolean);
   return [el("p", { class: "pro-session" },
-    el("span", { class: "badge title-badge pro" }, "Led by a professional"),
-    when.length ? ` Next sessions: ${when.join(", ")} (your time)` : null)];
+    tEl("span", { class: "badge title-badge pro" }, "badge.led"),
+    when.length ? " " : null,
+    when.length ? tEl("span", {}, "badge.next_sessions", { when: when.join(", ") }) : null)];
 }

@@ -1,12 +1,13 @@
 // The participant page: pick a name, pick a room, talk. See docs/ui.md.
 import {
-  $, ChatSocket, FALLBACK_RESOURCES, dayAndTime, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl,
-  newId, opensText, relativeText, resourceCountries, ss, textEl, timeEl,
+  $, ChatSocket, fallbackResources, dayAndTime, el, fillCountrySelect, flash, guessCountry, helplinesEl, ls, nameEl,
+  newId, opensText, relativeText, resourceCountries, ss, tEl, textEl, timeEl,
 } from "./common.js";
-import { PEER_NOTE_FALLBACK, badgeEls, cardEl, fetchAbout, pushedCardEl, sessionEls, titleBadge } from "./library.js";
+import { badgeEls, cardEl, fetchAbout, peerNoteFallback, pushedCardEl, sessionEls, titleBadge } from "./library.js";
+import { onQuickExit } from "./exit.js";
+import { lang, languageNames, mountPickers, serverSpan, serverText, t, tParts, translate, translateAttr } from "./i18n.js";
 import { browserId, hideWarning, notSharedEl, renderRules, showWarning } from "./warning.js";
 
-const NEUTRAL_URL = "https://www.bbc.co.uk/weather";
 const TYPING_SEND_EVERY = 2500;
 const TYPING_SHOW_FOR = 4500;
 const DRAFT_CHECK_AFTER = 700; // ms of quiet in the message box before a draft is looked at
@@ -57,7 +58,7 @@ const toast = $("#toast");
 
 // ---- the connection -------------------------------------------------------
 const socket = new ChatSocket(() => {
-  const hello = { name: state.name };
+  const hello = { name: state.name, lang: lang() };
   const resume = ss.get("cs.resume");
   if (resume) hello.resume = resume;
   return hello;
@@ -77,21 +78,21 @@ function renderConnection() {
   clearTimeout(bar._timer);
   if (s === "reconnecting") {
     wasDown = true;
-    text = "Connection lost. Reconnecting by itself… Nothing you have read will be lost.";
+    text = t("conn.reconnecting");
   } else if (s === "connecting") {
     // Only say so when it takes a while: a yellow bar flashing on every visit is not calm.
     clearTimeout(slowConnect);
     slowConnect = setTimeout(() => {
       if (socket.state === "connecting") {
-        bar.textContent = "Connecting…";
+        bar.textContent = t("conn.connecting");
         bar.hidden = false;
       }
     }, 1500);
   } else if (s === "open" && state.degraded) {
-    text = "Messages may be slow right now. If one of yours does not go through, you will see it here.";
+    text = t("conn.degraded");
   } else if (s === "open" && wasDown) {
     wasDown = false;
-    text = "Connected again.";
+    text = t("conn.back");
     ok = true;
     bar._timer = setTimeout(() => {
       bar.hidden = true;
@@ -105,8 +106,8 @@ function renderConnection() {
 function onDisconnected() {
   for (const entry of state.pending.values()) {
     if (entry.status === "sending") {
-      setStatus(entry.el, "failed", "The connection dropped while this was sending. If it went through it will appear above.", {
-        label: "Send again", action: () => resend(entry),
+      setStatus(entry.el, "failed", tEl("span", {}, "send.dropped"), {
+        label: "send.again", action: () => resend(entry),
       });
       entry.status = "interrupted";
     }
@@ -179,14 +180,14 @@ async function loadRooms() {
   const list = $("#rooms");
   let rooms;
   try {
-    const response = await fetch("/api/rooms", { cache: "no-store", credentials: "same-origin" });
+    const response = await fetch("/api/rooms?lang=" + encodeURIComponent(lang()), { cache: "no-store", credentials: "same-origin" });
     if (!response.ok) throw new Error(String(response.status));
     rooms = await response.json();
   } catch {
     list.setAttribute("aria-busy", "false");
     if (!list.children.length) {
       const box = $("#rooms-notice");
-      box.textContent = "The list of rooms could not be loaded. Trying again in a moment…";
+      box.textContent = t("rooms.load_failed");
       box.hidden = false;
     }
     return;
@@ -201,6 +202,8 @@ async function loadRooms() {
   $("#rooms-empty").hidden = rooms.length > 0;
   if (state.closed) renderClosed();
   const here = state.roomInfo.get(state.joinedRoom);
+  if (here && here.title) $("#room-title").textContent = String(here.title);
+  if (here && "topic" in here) $("#room-topic").textContent = String(here.topic || "");
   if (here && here.mode && here.mode !== state.mode && here.mode !== "closed") {
     state.mode = here.mode;
     renderHostStatus();
@@ -219,7 +222,7 @@ function fillRoomList(list, rooms) {
 
 function peopleHere(n) {
   const count = Number(n) || 0;
-  return count === 1 ? "1 person here" : `${count} people here`;
+  return count === 1 ? t("rooms.people_one") : t("rooms.people_many", { count });
 }
 
 /**
@@ -228,13 +231,13 @@ function peopleHere(n) {
  */
 function hostStatus(hosts, mode, opensAt) {
   if (mode === "closed") {
-    return { kind: "closed", text: "Closed", more: opensText(opensAt) || "Opens when a host is here" };
+    return { kind: "closed", text: t("status.closed"), more: opensText(opensAt) || t("status.opens_when_host") };
   }
   if (hosts === null || hosts === undefined) return null;
   const n = Number(hosts) || 0;
-  if (n > 0) return { kind: "hosted", text: n === 1 ? "1 host here" : `${n} hosts here` };
-  const more = { premoderate: "messages wait for a host", read_only: "read-only" }[mode];
-  return { kind: "unhosted", text: "No host right now", more };
+  if (n > 0) return { kind: "hosted", text: n === 1 ? t("status.hosts_one") : t("status.hosts_many", { count: n }) };
+  const more = { premoderate: t("status.premoderate"), read_only: t("status.read_only") }[mode];
+  return { kind: "unhosted", text: t("status.no_host"), more };
 }
 
 function statusEls(status) {
@@ -248,15 +251,20 @@ function roomItem(room) {
   const ui = {
     status: el("p", { class: "room-status" }),
     count: el("span", { class: "count" }),
-    label: el("span", {}, "Join"),
-    sr: el("span", { class: "sr-only" }, " " + title),
+    label: el("span", {}),
+    sr: el("span", { class: "sr-only" }),
+    title: el("h2", { dir: "auto" }, title),
+    topic: el("p", { dir: "auto" }, String(room.topic || "")),
+    guidelines: el("p", { class: "hint" }, t("rooms.guidelines_first")),
+    languages: el("p", { class: "hint room-languages" }),
   };
   ui.button = el("button", { type: "button", class: "primary", onclick: () => enterRoom(room.id) }, ui.label, ui.sr);
   const li = el("li", { class: "card room-item", dataset: { room: room.id } },
     el("div", { class: "about" },
-      el("h2", { dir: "auto" }, title),
-      el("p", { dir: "auto" }, String(room.topic || "")),
-      room.guidelines_required ? el("p", { class: "hint" }, "Guidelines to read first") : null,
+      ui.title,
+      ui.topic,
+      room.guidelines_required ? ui.guidelines : null,
+      ui.languages,
       ...sessionEls(room),
       ui.status),
     ui.count, ui.button);
@@ -278,8 +286,31 @@ function updateRoomItem(li, room) {
   li.classList.toggle("is-closed", closed);
   // A closed room cannot be joined: its button says what it does (shows when it opens).
   ui.button.className = closed ? "" : "primary";
-  ui.label.textContent = closed ? "Opening times" : "Join";
-  ui.sr.textContent = closed ? ` for ${title}` : ` ${title}`;
+  ui.label.textContent = closed ? t("rooms.opening_times") : t("rooms.join");
+  ui.sr.textContent = " " + (closed ? t("rooms.opening_times_for", { room: title }) : title);
+  // The room's own words come in the language asked for (?lang=), when the room has them.
+  ui.title.textContent = title;
+  ui.topic.textContent = String(room.topic || "");
+  if (room.lang) ui.title.lang = ui.topic.lang = String(room.lang);
+  ui.guidelines.textContent = t("rooms.guidelines_first");
+  const read = hostLanguages(room.languages);
+  ui.languages.textContent = read ? t("rooms.hosts_read", { languages: read }) : "";
+  ui.languages.hidden = !read;
+}
+
+/** "English, Español": the languages a room's hosts read, each in its own name. */
+function hostLanguages(codes) {
+  if (!Array.isArray(codes) || !codes.length) return "";
+  const names = languageNames();
+  return codes.map((code) => {
+    const c = String(code);
+    if (names[c]) return names[c];
+    try {
+      return new Intl.DisplayNames([c], { type: "language" }).of(c) || c;
+    } catch {
+      return c;
+    }
+  }).join(", ");
 }
 
 // ---- a closed room ---------------------------------------------------------------
@@ -307,21 +338,21 @@ function renderClosed() {
   const openNow = Boolean(info && info.mode && info.mode !== "closed");
   const opensAt = info?.mode === "closed" && info.opens_at ? info.opens_at : c.opensAt;
   const title = roomTitle(c.room);
-  $("#closed-title").replaceChildren(el("bdi", { id: "closed-room" }, title), openNow ? " is open now" : " is closed right now");
+  $("#closed-title").replaceChildren(...tParts(openNow ? "closed.title_open" : "closed.title", { room: el("bdi", { id: "closed-room" }, title) }));
   const said = $("#closed-said");
   said.textContent = c.said;
   said.hidden = !c.said || openNow;
   const when = dayAndTime(opensAt);
   $("#closed-when").replaceChildren(...(openNow
-    ? ["It has just opened. You are welcome to join."]
+    ? [t("closed.just_opened")]
     : when
-      ? ["It opens ", el("strong", {}, when), " your time (", relativeText(new Date(opensAt)), ")."]
-      : ["It opens when a volunteer host is here. We can't say exactly when that will be, so please look again a little later."]));
-  $("#closed-why").textContent = openNow ? "" : "Rooms like this one are open only while a volunteer host can be there to look after them.";
+      ? tParts("closed.opens_at", { when: el("strong", {}, when), relative: relativeText(new Date(opensAt)) })
+      : [t("closed.opens_unknown")]));
+  $("#closed-why").textContent = openNow ? "" : t("closed.why");
   $("#closed-why").hidden = openNow;
   const join = $("#closed-join");
   join.hidden = !openNow;
-  join.replaceChildren("Join ", el("bdi", {}, title));
+  join.replaceChildren(...tParts("closed.join", { room: el("bdi", {}, title) }));
   join.onclick = () => enterRoom(c.room);
   const open = [...state.roomInfo.values()].filter((r) => r.mode !== "closed" && r.id !== c.room);
   fillRoomList($("#closed-rooms"), open);
@@ -333,7 +364,7 @@ function enterRoom(roomId) {
   resetRoom();
   state.room = roomId;
   ss.set("cs.room", roomId);
-  if (!join(roomId)) flash(toast, "Not connected yet. We will join as soon as the connection is back.");
+  if (!join(roomId)) flash(toast, t("room.not_connected_join"));
 }
 
 function join(roomId) {
@@ -403,6 +434,7 @@ function onJoined(j) {
   loadHints(j.room);
   $("#room-title").textContent = j.title || j.room;
   $("#room-topic").textContent = j.topic || "";
+  state.members = j.members;
   $("#member-count").textContent = peopleHere(j.members);
   // Hosts on duty come with `joined`; the mode is in the room list (and then in `mode` notices).
   state.hosts = j.hosts ?? null;
@@ -425,7 +457,7 @@ function onJoined(j) {
   const history = Array.isArray(j.history) ? j.history : [];
   if (rejoin && history.length && history[0].seq && state.lastSeq && history[0].seq > state.lastSeq + 1
       && !state.seen.has(history[0].id)) {
-    system("Some messages from while you were away could not be loaded.", "warn");
+    system(t("room.missed"), "warn");
   }
   const wasNear = followingLog();
   for (const m of history) onMessage(m, true);
@@ -466,7 +498,7 @@ function onMessage(m, replay) {
     adopt(node, m);
     state.pending.delete(entry.cid);
     state.byId.delete(m.id);
-    setStatus(node, "sent", entry.status === "held" ? "Posted: a host looked at it and let it through." : "Sent");
+    setStatus(node, "sent", entry.status === "held" ? tEl("span", {}, "send.posted_after_look") : tEl("span", {}, "send.sent"));
   } else {
     node = renderMessage(m, own);
   }
@@ -520,14 +552,14 @@ function place(node, seq) {
 function renderMessage(m, own) {
   const role = m.from?.role;
   const staff = role === "host" || role === "admin";
-  const name = String(m.from?.name ?? "someone");
+  const name = String(m.from?.name ?? t("msg.someone"));
   const node = el("article", {
     class: "msg" + (own ? " own" : "") + (staff ? " host" : ""),
     dataset: { session: m.from?.session || "" },
   });
   const [toggle, actions] = own ? [null, null] : toolsEl(node, m, name);
   node.append(el("header", { class: "msg-head" },
-    own ? el("span", { class: "name" }, "You") : nameEl(name),
+    own ? tEl("span", { class: "name" }, "msg.you") : nameEl(name),
     ...badgeEls(m.from),
     timeEl(m.ts), toggle));
   node.append(bodyEl(m.text, m.cw, own));
@@ -542,14 +574,14 @@ function bodyEl(text, cw, own) {
     const id = "t" + newId();
     textNode.id = id;
     textNode.hidden = !own;
-    const button = el("button", { type: "button", "aria-expanded": String(own), "aria-controls": id }, own ? "Hide" : "Show message");
+    const button = tEl("button", { type: "button", "aria-expanded": String(own), "aria-controls": id }, own ? "msg.hide" : "msg.show");
     button.addEventListener("click", () => {
       const open = textNode.hidden;
       textNode.hidden = !open;
       button.setAttribute("aria-expanded", String(open));
-      button.textContent = open ? "Hide" : "Show message";
+      translate(button, open ? "msg.hide" : "msg.show");
     });
-    body.append(el("div", { class: "cw" }, el("span", {}, "Content warning: ", el("bdi", {}, String(cw))), button));
+    body.append(el("div", { class: "cw" }, tEl("span", {}, "msg.cw", { label: el("bdi", {}, String(cw)) }), button));
   }
   body.append(textNode);
   return body;
@@ -568,12 +600,12 @@ function toolsEl(node, m, name) {
   const actionsId = "a" + newId();
   const toggle = el("button", {
     type: "button", class: "quiet more", "aria-expanded": "false", "aria-controls": actionsId,
-    "aria-label": `Options for this message from ${name}`,
   }, "⋯");
+  translateAttr(toggle, "aria-label", "msg.options", { name });
   const actions = el("div", { class: "msg-actions", id: actionsId, hidden: true },
-    el("button", { type: "button", class: "link", onclick: () => openReport(node, m) }, "Report to a host"),
-    el("button", { type: "button", class: "link", onclick: () => hidePerson(m.from?.session, name) },
-      "Hide messages from ", el("bdi", {}, name)));
+    tEl("button", { type: "button", class: "link", onclick: () => openReport(node, m) }, "msg.report"),
+    tEl("button", { type: "button", class: "link", onclick: () => hidePerson(m.from?.session, name) },
+      "msg.hide_person", { name: el("bdi", {}, name) }));
   toggle.addEventListener("click", () => {
     const open = actions.hidden;
     actions.hidden = !open;
@@ -587,15 +619,15 @@ function openReport(node, m) {
   const inputId = "r" + newId();
   const input = el("input", { id: inputId, type: "text", maxlength: "500", autocomplete: "off" });
   const form = el("form", { class: "report-form" },
-    el("label", { for: inputId }, "What worries you about it? (optional)"),
+    tEl("label", { for: inputId }, "report.label"),
     input,
     el("div", { class: "row" },
-      el("button", { type: "submit", class: "primary" }, "Send report"),
-      el("button", { type: "button", onclick: () => form.remove() }, "Cancel")));
+      tEl("button", { type: "submit", class: "primary" }, "report.send"),
+      tEl("button", { type: "button", onclick: () => form.remove() }, "action.cancel")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const sent = socket.send({ type: "report", room: state.joinedRoom, message_id: m.id, reason: input.value.trim() });
-    form.replaceWith(el("p", { class: "status" }, sent ? "Sending your report…" : "Not connected: please try again in a moment."));
+    form.replaceWith(tEl("p", { class: "status" }, sent ? "report.sending" : "report.offline"));
     if (sent) state.reportTarget = node;
   });
   node.append(form);
@@ -608,7 +640,7 @@ function hidePerson(session, name) {
   ls.set("cs.hidden", state.hidden);
   applyHidden();
   renderHiddenList();
-  flash(toast, `You won't see messages from ${name}. You can undo this under "People you have hidden".`);
+  flash(toast, t("hide.done", { name }));
   $("#composer-text").focus();
 }
 
@@ -630,7 +662,7 @@ function renderHiddenList() {
   const list = $("#hidden-list");
   list.replaceChildren(...entries.map(([session, name]) => el("li", {},
     nameEl(name), " ",
-    el("button", { type: "button", class: "link", onclick: () => unhidePerson(session) }, "Show again"))));
+    tEl("button", { type: "button", class: "link", onclick: () => unhidePerson(session) }, "hide.undo"))));
   $("#hidden-people").hidden = entries.length === 0;
 }
 
@@ -638,7 +670,7 @@ function renderHiddenList() {
 function sendMessage(text, cw) {
   const cid = newId();
   const node = el("article", { class: "msg own pending", dataset: { session: state.session || "" } },
-    el("header", { class: "msg-head" }, el("span", { class: "name" }, "You"), timeEl()),
+    el("header", { class: "msg-head" }, tEl("span", { class: "name" }, "msg.you"), timeEl()),
     bodyEl(text, cw, true));
   const entry = { cid, text, cw, el: node, status: "sending", id: null };
   state.pending.set(cid, entry);
@@ -652,10 +684,10 @@ function transmit(entry) {
   if (entry.cw) frame.cw = entry.cw;
   entry.status = "sending";
   if (socket.send(frame)) {
-    setStatus(entry.el, "", "Sending…");
+    setStatus(entry.el, "", tEl("span", {}, "send.sending"));
   } else {
     entry.status = "interrupted";
-    setStatus(entry.el, "failed", "Not sent: you are offline right now.", { label: "Send again", action: () => resend(entry) });
+    setStatus(entry.el, "failed", tEl("span", {}, "send.offline"), { label: "send.again", action: () => resend(entry) });
   }
 }
 
@@ -687,16 +719,11 @@ function setStatus(node, kind, text, button) {
   }
   status.className = "status" + (kind ? " " + kind : "");
   status.replaceChildren(text);
-  if (button) {
-    status.append(" ", el("button", { type: "button", class: "link", onclick: button.action }, button.label));
-  }
+  if (button) status.append(" ", tEl("button", { type: "button", class: "link", onclick: button.action }, button.label));
   return status;
 }
 
-const HELD_TEXT = {
-  crisis: "Waiting for a host. Only the hosts can see it for now; a host is here and will look at it. Support is listed above if you need it now.",
-  premoderate: "Waiting for a host. In this room a host reads messages before they are posted.",
-};
+const HELD_TEXT = { crisis: "held.crisis", premoderate: "held.premoderate" };
 
 function onAck(a) {
   const entry = state.pending.get(a.client_id);
@@ -705,13 +732,13 @@ function onAck(a) {
     const shown = state.seen.get(a.id);
     if (shown && shown !== entry.el) {
       entry.el.remove();
-      setStatus(shown, "sent", "Sent");
+      setStatus(shown, "sent", tEl("span", {}, "send.sent"));
     } else {
       entry.id = a.id;
       entry.status = "published";
       state.byId.set(a.id, entry);
       entry.el.dataset.id = a.id;
-      setStatus(entry.el, "sent", "Sent");
+      setStatus(entry.el, "sent", tEl("span", {}, "send.sent"));
     }
     state.pending.delete(a.client_id);
   } else if (a.status === "held") {
@@ -723,33 +750,37 @@ function onAck(a) {
     const crisis = a.reason === "crisis" || Date.now() - state.helpShownAt < 3000;
     if (a.hosted === false) {
       // The server's words say honestly that no host is here and where help is now.
-      setStatus(entry.el, "held", String(a.message || "Waiting for a host. No host is here right now, so it may be a while."),
-        { label: "Get help now", action: openHelp });
-      if (crisis && !$("#help-card").hidden && !state.card?.draft) $("#help-card-foot").textContent = CRISIS_FOOT_UNHOSTED;
+      setStatus(entry.el, "held", ackSpan(a, "held.unhosted"), { label: "help.open", action: openHelp });
+      if (crisis && !$("#help-card").hidden && !state.card?.draft) $("#help-card-foot").textContent = t("card.foot_unhosted");
       return;
     }
-    const text = HELD_TEXT[crisis ? "crisis" : a.reason]
-      || "Waiting for a host. Only the hosts can see it until one of them posts it.";
-    setStatus(entry.el, "held", text);
+    setStatus(entry.el, "held", tEl("span", {}, HELD_TEXT[crisis ? "crisis" : a.reason] || "held.default"));
     if (crisis && a.hosted === true && !$("#help-card").hidden && !state.card?.draft) {
-      $("#help-card-foot").textContent = CRISIS_FOOT;
+      $("#help-card-foot").textContent = t("card.foot");
     }
   } else {
     entry.status = "rejected";
     entry.el.classList.remove("pending"); // settled: later messages go below it
-    let text = "Not posted: " + (a.message || reasonText(a.reason));
-    if (a.retry_after) text += ` You can try again in ${Math.ceil(a.retry_after)} seconds.`;
-    setStatus(entry.el, "failed", text, { label: "Edit and send again", action: () => editAgain(entry) });
+    const reason = a.code || a.message ? ackSpan(a, "reason.default") : tEl("span", {}, reasonKey(a.reason));
+    setStatus(entry.el, "failed", notPosted(reason, a.retry_after), { label: "send.edit_again", action: () => editAgain(entry) });
   }
 }
 
-function reasonText(reason) {
-  return {
-    rate_limit: "you are sending quickly. Please wait a moment.",
-    max_length: "the message is too long for this room.",
-    blocklist: "it contains words this room does not allow.",
-    links: "links are not allowed here.",
-  }[reason] || "the room's filters stopped it.";
+/** "Not posted: <why>", and when one may try again. */
+function notPosted(reason, retryAfter) {
+  const node = tEl("span", {}, "send.not_posted", { reason });
+  if (!retryAfter) return node;
+  return el("span", {}, node, " ", tEl("span", {}, "send.retry_in", { seconds: Math.ceil(retryAfter) }));
+}
+
+/** An ack's words: by its `code` in the person's language, else the server's `message`, else `fallbackKey`. */
+function ackSpan(a, fallbackKey) {
+  if (a.code || a.message) return serverSpan({ ...a, text: a.message }, t(fallbackKey));
+  return tEl("span", {}, fallbackKey);
+}
+
+function reasonKey(reason) {
+  return ["rate_limit", "max_length", "blocklist", "links"].includes(reason) ? "reason." + reason : "reason.default";
 }
 
 function onResolved(r) {
@@ -758,12 +789,12 @@ function onResolved(r) {
   if (!node) return;
   if (r.action === "released") {
     if (entry) entry.status = "held";
-    if (state.seen.has(r.id)) setStatus(node, "sent", "Posted: a host looked at it and let it through.");
-    else setStatus(node, "sent", "A host let it through; it is being posted.");
+    if (state.seen.has(r.id)) setStatus(node, "sent", tEl("span", {}, "send.posted_after_look"));
+    else setStatus(node, "sent", tEl("span", {}, "send.being_posted"));
   } else {
     state.byId.delete(r.id);
-    const status = setStatus(node, "failed", "A host decided not to post this message. Only you and the hosts saw it.");
-    if (r.note) status.append(el("span", { class: "hint" }, " Their note: ", el("bdi", {}, String(r.note))));
+    const status = setStatus(node, "failed", tEl("span", {}, "send.not_shared"));
+    if (r.note) status.append(" ", tEl("span", { class: "hint" }, "send.their_note", { note: el("bdi", {}, String(r.note)) }));
     node.classList.remove("pending");
   }
 }
@@ -772,7 +803,7 @@ function onDeleted(d) {
   const node = state.seen.get(d.id);
   if (!node) return;
   const body = node.querySelector(".msg-body");
-  body?.replaceWith(el("div", { class: "msg-body" }, el("p", { class: "text" }, "A host removed this message.")));
+  body?.replaceWith(el("div", { class: "msg-body" }, tEl("p", { class: "text" }, "msg.removed")));
   node.querySelector(".more")?.remove();
   node.querySelector(".msg-actions")?.remove();
   node.classList.add("removed");
@@ -781,18 +812,22 @@ function onDeleted(d) {
 // ---- presence, typing, notices, errors ------------------------------------
 function onPresence(p) {
   if (p.room !== state.joinedRoom) return;
+  state.members = p.members;
   $("#member-count").textContent = peopleHere(p.members);
   if ("hosts" in p) {
     state.hosts = p.hosts;
     renderHostStatus();
   }
-  if (Array.isArray(p.staff)) renderStaff(p.staff);
+  if (Array.isArray(p.staff)) {
+    state.staff = p.staff;
+    renderStaff(p.staff);
+  }
   if (p.joined && p.joined !== state.name) {
     const badge = p.title ? [" ", titleBadge(p.title, p.professional)] : [];
-    system([nameEl(p.joined), ...badge, " joined"]);
+    system(tEl("span", {}, "room.joined", { name: el("span", {}, nameEl(p.joined), ...badge) }));
   }
   if (p.left && p.left !== state.name) {
-    system([nameEl(p.left), " left"]);
+    system(tEl("span", {}, "room.left", { name: nameEl(p.left) }));
     if (state.typing.has(p.left)) stopTyping(p.left);
   }
 }
@@ -823,9 +858,10 @@ function renderTyping() {
   const names = [...state.typing.keys()];
   const line = $("#typing");
   if (names.length === 0) line.replaceChildren();
-  else if (names.length === 1) line.replaceChildren(nameEl(names[0]), " is typing…");
-  else if (names.length === 2) line.replaceChildren(nameEl(names[0]), " and ", nameEl(names[1]), " are typing…");
-  else line.replaceChildren("Several people are typing…");
+  else if (names.length === 1) line.replaceChildren(tEl("span", {}, "room.typing_one", { name: nameEl(names[0]) }));
+  else if (names.length === 2) {
+    line.replaceChildren(tEl("span", {}, "room.typing_two", { name: nameEl(names[0]), other: nameEl(names[1]) }));
+  } else line.replaceChildren(tEl("span", {}, "room.typing_many"));
 }
 
 /** The room's header says, live, who is looking after it: "1 host here", "No host right now — read-only". */
@@ -836,13 +872,13 @@ function renderHostStatus() {
   node.replaceChildren(...statusEls(status));
   node.hidden = !status;
   $("#composer-text").placeholder = state.mode === "read_only"
-    ? "Read-only until a host is back" : "Write a message…";
+    ? t("room.read_only_placeholder") : t("composer.placeholder");
 }
 
 function renderFlags({ slowmode, locked, muted }) {
   const flags = [];
-  if (locked) flags.push("The room is paused for now: only hosts can post.");
-  if (slowmode) flags.push(`Slow mode: one message every ${slowmode} seconds.`);
+  if (locked) flags.push(t("room.locked"));
+  if (slowmode) flags.push(t("room.slowmode", { seconds: slowmode }));
   if (muted) flags.push(muted);
   $("#room-flags").textContent = flags.join(" ");
 }
@@ -854,7 +890,7 @@ function onNotice(n) {
     return;
   }
   if (n.room && n.room !== state.joinedRoom && n.room !== state.room) return;
-  const text = String(n.text || "");
+  const text = serverText(n);
   switch (n.code) {
     case "mode": {
       const room = n.room || state.joinedRoom;
@@ -866,18 +902,18 @@ function onNotice(n) {
       }
       state.mode = n.mode;
       renderHostStatus();
-      system(text, "mode");
+      system(serverSpan(n), "mode");
       announceText(text);
       return;
     }
     case "removed":
     case "room_closed":
-      leaveRoom(text + (n.reason ? ` The host said: “${n.reason}”` : ""), { tellServer: false });
+      leaveRoom(n.reason ? t("rooms.host_said", { text, reason: String(n.reason) }) : text, { tellServer: false });
       return;
     case "report_sent":
-      flash(toast, text || "Thank you. The room's hosts have your report.");
+      flash(toast, text || t("report.thanks"));
       if (state.reportTarget) {
-        setStatus(state.reportTarget, "", "You reported this. Thank you.");
+        setStatus(state.reportTarget, "", tEl("span", {}, "report.done"));
         state.reportTarget = null;
       }
       return;
@@ -888,29 +924,29 @@ function onNotice(n) {
         if ("locked" in n) state.info.locked = n.locked;
         renderFlags(state.info);
       }
-      system(text, "warn");
+      system(serverSpan(n), "warn");
       return;
     case "muted":
       renderFlags({ ...(state.info || {}), muted: text });
-      system(text, "warn");
+      system(serverSpan(n), "warn");
       return;
     case "unmuted":
       renderFlags(state.info || {});
-      system(text);
+      system(serverSpan(n));
       return;
     case "acknowledged":
       hideWarning();
-      system(text);
+      system(serverSpan(n));
       return;
     case "not_shared": {
       const wasNear = followingLog();
       log.append(notSharedEl(n));
       if (wasNear) scrollToBottom();
-      announceText("A host did not share one of your messages, and said why.");
+      announceText(t("announce.not_shared"));
       return;
     }
     default:
-      if (state.joinedRoom) system(text, n.level === "info" ? "" : "warn");
+      if (state.joinedRoom) system(serverSpan(n), n.level === "info" ? "" : "warn");
       else flash(toast, text);
   }
 }
@@ -919,7 +955,7 @@ function onError(e) {
   if (!socket.welcomed) {
     // The hello was refused (usually the name): say so and let the person fix it.
     socket.stop();
-    showName(e.message || "That name cannot be used. Please choose another.");
+    showName(serverText(e, t("name.refused")));
     return;
   }
   if (e.code === "warned" && e.warning) onWarning({ ...e.warning, room: e.room || state.joinedRoom });
@@ -928,11 +964,9 @@ function onError(e) {
     entry.status = "rejected";
     if (e.code !== "unavailable") entry.el.classList.remove("pending");
     const retry = e.code === "unavailable"
-      ? { label: "Try again", action: () => resend(entry) }
-      : { label: "Edit and send again", action: () => editAgain(entry) };
-    let text = "Not posted: " + (e.message || "something went wrong.");
-    if (e.retry_after && e.code !== "muted") text += ` You can try again in ${Math.ceil(e.retry_after)} seconds.`;
-    setStatus(entry.el, "failed", text, retry);
+      ? { label: "send.try_again", action: () => resend(entry) }
+      : { label: "send.edit_again", action: () => editAgain(entry) };
+    setStatus(entry.el, "failed", notPosted(serverSpan(e), e.code !== "muted" && e.retry_after), retry);
     return;
   }
   switch (e.code) {
@@ -950,9 +984,8 @@ function onError(e) {
       ss.remove("cs.room");
       resetRoom();
       showRooms(e.code === "name_taken"
-        ? `${e.message} You can change your name above, or choose another room.`
-        : e.code === "banned" ? "You can't join that room at the moment: a host has removed you from it."
-          : "That room is not open any more. Here are the rooms that are.");
+        ? t("rooms.name_taken", { message: serverText(e) })
+        : e.code === "banned" ? t("rooms.banned") : t("rooms.gone"));
       return;
     case "not_joined":
       if (state.room && state.notJoinedRetries < 3) {
@@ -964,8 +997,8 @@ function onError(e) {
     default:
       break;
   }
-  if (state.joinedRoom) system(e.message || "Something went wrong.", "warn");
-  else flash(toast, e.message || "Something went wrong.");
+  if (state.joinedRoom) system(serverSpan(e), "warn");
+  else flash(toast, serverText(e));
 }
 
 function system(content, kind = "") {
@@ -978,8 +1011,10 @@ function system(content, kind = "") {
 }
 
 function announce(m) {
-  announceText(`${m.from?.name ?? "Someone"}: `,
-    m.cw ? `a message with a content warning, ${m.cw}` : String(m.text ?? ""));
+  announceText(...tParts("announce.message", {
+    name: String(m.from?.name ?? t("msg.someone")),
+    text: m.cw ? t("announce.cw", { label: String(m.cw) }) : String(m.text ?? ""),
+  }));
 }
 
 function announceText(...parts) {
@@ -992,25 +1027,25 @@ function announceText(...parts) {
 function onWarning(w) {
   if (w.room && w.room !== state.joinedRoom) return;
   showWarning(w, () => socket.send({ type: "acknowledge", room: state.joinedRoom }));
-  announceText("A host has sent you a private note about the room's guidelines.");
+  announceText(t("announce.warning"));
 }
 
 // A host's words to this person only (a welcome, a check-in): in the log, clearly marked as private.
 function onPrivate(f) {
   if (f.room !== state.joinedRoom) return;
-  const name = String(f.from?.name ?? "A host");
+  const name = String(f.from?.name ?? t("msg.a_host"));
   const node = el("article", { class: "msg private" },
     el("header", { class: "msg-head" },
-      nameEl(name), el("span", { class: "badge" }, "host"), el("span", { class: "badge private-badge" }, "Private"),
+      nameEl(name), tEl("span", { class: "badge" }, "msg.host_badge"), tEl("span", { class: "badge private-badge" }, "msg.private"),
       timeEl(f.ts)),
     el("div", { class: "msg-body" }, textEl(f.text)),
-    el("p", { class: "status private-note" }, "Only you can see this. A host sent it to you privately."));
+    tEl("p", { class: "status private-note" }, "msg.private_note"));
   const wasNear = followingLog();
   const firstPending = [...log.children].find((c) => c.classList.contains("pending"));
   log.insertBefore(node, firstPending || null);
   if (wasNear) scrollToBottom();
   else $("#jump").hidden = false;
-  announceText(`Private message from ${name}, a host: `, String(f.text ?? ""));
+  announceText(t("announce.private", { name, text: String(f.text ?? "") }));
 }
 
 // ---- who is who, and good information (issue 20) ----------------------------------------------
@@ -1018,8 +1053,8 @@ function onPrivate(f) {
 function renderStaff(staff) {
   const line = $("#staff-here");
   const people = staff.filter((s) => s && s.name && s.title);
-  line.replaceChildren(...(people.length ? ["With us now: ",
-    ...people.flatMap((s, i) => [i ? ", " : "", nameEl(s.name), " ", titleBadge(s.title, s.professional)])] : []));
+  const who = el("span", {}, ...people.flatMap((s, i) => [i ? ", " : "", nameEl(s.name), " ", titleBadge(s.title, s.professional)]));
+  line.replaceChildren(...(people.length ? tParts("room.staff_here", { people: who }) : []));
   line.hidden = !people.length;
 }
 
@@ -1051,38 +1086,43 @@ function onCard(f) {
   log.insertBefore(pushedCardEl(f), firstPending || null);
   if (wasNear) scrollToBottom();
   else $("#jump").hidden = false;
-  announceText(`${f.from?.name ?? "A host"} shared a card: `, String(f.card.title ?? ""));
+  announceText(t("announce.card", { name: String(f.from?.name ?? t("msg.a_host")), title: String(f.card.title ?? "") }));
 }
 
 // ---- help ------------------------------------------------------------------
-const CRISIS_FOOT = "A host will read your message soon. You can keep talking here, and these numbers stay under “Get help now”.";
-// Never promise a host who is not there: with nobody on duty, say so, and that these people are there now.
-const CRISIS_FOOT_UNHOSTED = "No host is here right now, so it may be a while before one reads your message. "
-  + "The people above can talk with you now, and they stay under “Get help now”.";
-const DRAFT_WHY = "It sounds like you might be going through something really hard. If you would like to talk to someone now, these people are there for you.";
-const DRAFT_FOOT = "Only you can see this: nothing you have typed has been sent. You can still send your message, or close this box.";
+// The card's words: card.foot promises a host soon, so with nobody on duty card.foot_unhosted says so
+// instead, and that the people listed are there now (never promise a host who is not there).
 
 function showHelpCard(r, { draft = false } = {}) {
   const items = (r.items || []).filter((i) => i);
   if (items.length && !draft) state.resources = items;
   if (!draft) state.helpShownAt = Date.now();
-  state.card = { items: items.length ? items : FALLBACK_RESOURCES, draft };
+  state.card = { items: items.length ? items : null, draft, why: r.why || null, code: r.code || null };
   const card = $("#help-card");
   card.hidden = false;
   renderCard();
-  $("#help-card-foot").textContent = draft ? DRAFT_FOOT : state.hosts === 0 ? CRISIS_FOOT_UNHOSTED : CRISIS_FOOT;
-  $("#help-card-note").textContent = state.about?.peer_note || PEER_NOTE_FALLBACK;
   // After a crisis message #help-card-why is an alert: filling it after the box is shown is what gets
   // announced. A draft offer is only polite, so as not to interrupt someone who is typing.
-  const why = $("#help-card-why");
-  why.setAttribute("role", draft ? "status" : "alert");
-  why.textContent = draft ? DRAFT_WHY : (r.why || "It sounds like things are really hard right now. You deserve support.");
+  $("#help-card-why").setAttribute("role", draft ? "status" : "alert");
+  renderCardWords();
   card.scrollIntoView({ block: "nearest" });
+}
+
+/** The support box's words, again after a change of language (the server's `why` only by its code). */
+function renderCardWords() {
+  const c = state.card;
+  if (!c) return;
+  $("#help-card-foot").textContent = c.draft ? t("card.draft_foot") : state.hosts === 0 ? t("card.foot_unhosted") : t("card.foot");
+  $("#help-card-note").textContent = state.about?.peer_note || peerNoteFallback();
+  // The server's `why` is English: in another language the catalog's words, unless its code is known.
+  const why = c.draft ? t("card.draft_why")
+    : c.why && (lang() === "en" || c.code) ? serverText({ code: c.code, text: c.why }, t("card.why")) : t("card.why");
+  $("#help-card-why").textContent = why;
 }
 
 function renderCard() {
   if (!state.card) return;
-  renderHelplines(state.card.items, $("#card-country"), $("#card-where"), $("#help-card-list"));
+  renderHelplines(state.card.items || fallbackResources(), $("#card-country"), $("#card-where"), $("#help-card-list"));
 }
 
 function renderHelplines(items, select, where, list) {
@@ -1092,12 +1132,12 @@ function renderHelplines(items, select, where, list) {
 }
 
 function helpItems() {
-  return state.resources.length ? state.resources : FALLBACK_RESOURCES;
+  return state.resources.length ? state.resources : fallbackResources();
 }
 
 function openHelp() {
   renderHelplines(helpItems(), $("#help-country"), $("#help-where"), $("#help-list"));
-  $("#help-note").textContent = state.about?.peer_note || PEER_NOTE_FALLBACK;
+  $("#help-note").textContent = state.about?.peer_note || peerNoteFallback();
   if (!state.about) fetchAbout().then((a) => { if (a && !state.about) $("#help-note").textContent = a.peer_note; });
   $("#help-dialog").showModal();
   // The title, not Close: focusing the last button would open a long list scrolled to its end.
@@ -1156,27 +1196,8 @@ function checkDraft() {
   showHelpCard({ items: state.resources }, { draft: true });
 }
 
-// ---- leaving quickly -------------------------------------------------------
-function leaveQuickly() {
-  try {
-    socket.stop();
-  } catch {
-    /* leaving matters more */
-  }
-  try {
-    sessionStorage.clear();
-  } catch {
-    /* unavailable */
-  }
-  try {
-    for (const key of Object.keys(localStorage)) if (key.startsWith("cs.")) localStorage.removeItem(key);
-  } catch {
-    /* unavailable */
-  }
-  document.title = "Weather";
-  document.body.replaceChildren();
-  location.replace($("#leave-quick")?.dataset.url || NEUTRAL_URL);
-}
+// ---- leaving quickly: exit.js (wired before anything else loads); the connection closes on the way
+onQuickExit(() => socket.stop());
 
 // ---- scrolling -------------------------------------------------------------
 function nearBottom() {
@@ -1195,12 +1216,12 @@ function scrollToBottom() {
 }
 
 // ---- wiring ----------------------------------------------------------------
-function setCw(open) {
+function setCw(open, { keep = false } = {}) {
   $("#cw-row").hidden = !open;
   const toggle = $("#cw-toggle");
   toggle.setAttribute("aria-expanded", String(open));
-  toggle.textContent = open ? "Remove the content warning" : "Add a content warning";
-  if (!open) $("#cw-input").value = "";
+  translate(toggle, open ? "cw.remove" : "cw.add");
+  if (!open && !keep) $("#cw-input").value = "";
 }
 
 function wire() {
@@ -1208,12 +1229,12 @@ function wire() {
     event.preventDefault();
     const name = $("#name-input").value.trim();
     if (!name) {
-      $("#name-error").textContent = "Please choose a name. Any name is fine.";
+      $("#name-error").textContent = t("name.empty");
       $("#name-input").focus();
       return;
     }
     if ([...name].length > 32) {
-      $("#name-error").textContent = "Please use at most 32 characters.";
+      $("#name-error").textContent = t("name.too_long");
       return;
     }
     state.name = name;
@@ -1242,7 +1263,6 @@ function wire() {
     $("#help-card").hidden = true;
     $("#composer-text").focus();
   });
-  $("#leave-quick").addEventListener("click", leaveQuickly);
   $("#library-open").addEventListener("click", openLibrary);
   $("#library-close").addEventListener("click", () => $("#library-dialog").close());
   $("#peer-note-help").addEventListener("click", openHelp);
@@ -1298,21 +1318,46 @@ function wire() {
     sendMessage(text, cw);
     box.focus();
   });
-
-  // Esc twice (within a second) leaves quickly. An Esc that closes a dialog does not count.
-  let lastEsc = 0;
-  document.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape" || event.isComposing) return;
-    if (document.querySelector("dialog[open]")) {
-      lastEsc = 0;
-      return;
-    }
-    const now = Date.now();
-    if (now - lastEsc < 1000) leaveQuickly();
-    else lastEsc = now;
-  });
 }
 
+// ---- a change of language: every word on screen changes, the conversation stays -------------
+// Words kept in data-i18n attributes re-translate themselves (i18n.js); what is drawn from state is
+// drawn again; the room's own texts are fetched again in the new language (?lang=), and the next
+// connection says hello in it.
+function onLanguage() {
+  renderConnection();
+  if (!$("#view-rooms").hidden || !$("#view-closed").hidden || state.joinedRoom) loadRooms();
+  if (state.closed) renderClosed();
+  if (state.joinedRoom) {
+    $("#member-count").textContent = peopleHere(state.members);
+    renderHostStatus();
+    renderFlags(state.info || {});
+    if (Array.isArray(state.staff)) renderStaff(state.staff);
+    setCw(!$("#cw-row").hidden, { keep: true });
+    const roomId = state.joinedRoom;
+    fetchAbout(roomId).then((about) => {
+      if (!about || state.joinedRoom !== roomId) return;
+      state.about = about;
+      $("#library-open").hidden = about.cards.length === 0;
+      if (!$("#peer-note").hidden) $("#peer-note-text").textContent = about.peer_note;
+      if ($("#library-dialog").open) $("#library-list").replaceChildren(...about.cards.map((c) => cardEl(c)));
+      renderCardWords();
+      $("#help-note").textContent = about.peer_note;
+    });
+  }
+  if (state.card && !$("#help-card").hidden) {
+    renderCard();
+    renderCardWords();
+  }
+  if ($("#help-dialog").open) {
+    renderHelplines(helpItems(), $("#help-country"), $("#help-where"), $("#help-list"));
+    $("#help-note").textContent = state.about?.peer_note || peerNoteFallback();
+  }
+  for (const time of document.querySelectorAll("#log time[datetime]")) time.replaceWith(timeEl(time.getAttribute("datetime")));
+}
+
+mountPickers();
+window.addEventListener("cs:language", onLanguage);
 wire();
 if (state.name) {
   socket.start();

@@ -1,7 +1,8 @@
 // The participant's side of proportionate moderation (issue 16): the room's numbered rules, a host's
 // warning and its "I understand", a message a host did not share, and this browser's random id.
 // Everything people or hosts wrote reaches the page as text nodes only (common.js `el`, `textEl`).
-import { $, el, ls, newId, resourcesEl, textEl } from "./common.js";
+import { $, el, ls, newId, resourcesEl, tEl, textEl } from "./common.js";
+import { t } from "./i18n.js";
 
 /**
  * A random id this browser keeps (localStorage), sent when joining a room. It says nothing about the
@@ -26,7 +27,7 @@ export function renderRules(rules, where = "#room-guidelines", id = "room-rules"
   $("#" + id)?.remove();
   $("#" + id + "-title")?.remove();
   if (!box || !Array.isArray(rules) || !rules.length) return;
-  box.append(el("p", { id: id + "-title", class: "rules-title" }, "Room rules"),
+  box.append(tEl("p", { id: id + "-title", class: "rules-title" }, "rules.title"),
     el("ol", { id, class: "rules", "aria-labelledby": id + "-title" },
       ...rules.map((rule) => el("li", { dir: "auto" }, String(rule)))));
   box.hidden = false;
@@ -44,19 +45,19 @@ export function showWarning(warning, acknowledge) {
   if (panel) panel.remove();
   const rule = warning.rule_text
     ? el("blockquote", { class: "warning-rule" },
-      el("p", { class: "warning-rule-label" }, `Rule ${Number(warning.rule) || ""}`.trim()),
+      tEl("p", { class: "warning-rule-label" }, "warning.rule", { number: Number(warning.rule) || "" }),
       textEl(warning.rule_text))
     : null;
   const words = warning.text
-    ? el("div", { class: "warning-words" }, el("p", { class: "hint" }, "The host added:"), textEl(warning.text))
+    ? el("div", { class: "warning-words" }, tEl("p", { class: "hint" }, "warning.host_added"), textEl(warning.text))
     : null;
-  const button = el("button", { type: "button", class: "primary", id: "warning-ack" }, "I understand");
+  const button = tEl("button", { type: "button", class: "primary", id: "warning-ack" }, "warning.understand");
   panel = el("section", { id: "warning", class: "warning-card", role: "region", "aria-labelledby": "warning-title", dataset: { id: String(warning.id) } },
-    el("h2", { id: "warning-title", tabindex: "-1" }, "A note from the room's hosts"),
-    el("p", {}, "A host has asked you to keep to the room's guidelines. This is a warning, not a ban: you are still welcome here."),
+    tEl("h2", { id: "warning-title", tabindex: "-1" }, "warning.title"),
+    tEl("p", {}, "warning.text"),
     rule,
     words,
-    el("p", { class: "hint" }, "Only you can see this. Please read it, then choose “I understand” to post again."),
+    tEl("p", { class: "hint" }, "warning.only_you"),
     button);
   button.addEventListener("click", () => {
     button.disabled = true;
@@ -79,8 +80,8 @@ export function hideWarning() {
  * to talk to. Shown in the log, only to its sender.
  */
 export function notSharedEl(notice) {
-  return el("section", { class: "not-shared", role: "note", "aria-label": "About a message of yours" },
-    el("p", { class: "not-shared-head" }, "A host read your message and did not share it with the room."),
+  return el("section", { class: "not-shared", role: "note", "aria-label": t("notshared.label"), "data-i18n-attr": "aria-label:notshared.label" },
+    tEl("p", { class: "not-shared-head" }, "notshared.head"),
     textEl(notice.text),
     notice.after ? el("p", { class: "hint" }, String(notice.after)) : null,
     Array.isArray(notice.resources) && notice.resources.length ? resourcesEl(notice.resources) : null);
