@@ -78,15 +78,18 @@ class Recogniser:
         found = combine(self.assess(text), ())
         return LEVELS[found] if found else None
 
-    def assess(self, text: str, *, before: str = "", context: bool = False) -> Assessment:
+    def assess(
+        self, text: str, *, before: str = "", context: bool = False, plain_text: str | None = None
+    ) -> Assessment:
         """How much risk `text` shows on its own.
 
         `before`: the same person's previous message, when it was a moment ago: a thought split
         over two messages ("i just want to" / "disappear") is read across them; only what reaches
         into `text` counts. `context`: their last messages said something, so signals ("tonight")
-        are looked for even in a message that says nothing else.
+        are looked for even in a message that says nothing else. `plain_text`: `plain(text)`, when
+        the caller has it already.
         """
-        low = plain(text)
+        low = plain(text) if plain_text is None else plain_text
         offset = 0
         if before:
             prefix = plain(before) + " "

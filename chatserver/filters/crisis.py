@@ -333,19 +333,22 @@ class CrisisFilter(Filter):
             # stop, and was sent a moment ago.
             if last.text and now - last.at <= JOIN_SECONDS:
                 before = last.text
-        assessment = self.recogniser.assess(text, before=before, context=bool(recent))
+        low = plain(text)
+        assessment = self.recogniser.assess(text, before=before, context=bool(recent), plain_text=low)
         if not assessment.kinds and self.opinion is not None:
-            assessment = self._second_opinion(self.opinion, text)
-        level = combine(assessment, recent) if assessment.kinds or recent else 0
+            assessment = self._second_opinion(self.opinion, low)
+        # A message that brings nothing cannot raise what was said before (every rule of combine()
+        # needs the new message to bring a part), and an assessment without kinds is level 0.
+        level = combine(assessment, recent) if assessment.kinds else 0
         if self.context_messages and (assessment.kinds or seen or _unfinished(text)):
             self._remember(ctx.session, now, assessment, text, seen)
         return self._verdicts[level]
 
     @staticmethod
-    def _second_opinion(opinion: Opinion, text: str) -> Assessment:
-        """What the word model reads where the packs found nothing, as thoughts of dying at its level
-        (so a later message with a means or a time still combines with it)."""
-        guess = opinion.level(plain(text))
+    def _second_opinion(opinion: Opinion, low: str) -> Assessment:
+        """What the word model reads in `plain()` text where the packs found nothing, as thoughts of
+        dying at its level (so a later message with a means or a time still combines with it)."""
+        guess = opinion.level(low)
         if guess is None:
             return NOTHING
         level = LEVEL_NUMBER[guess]
