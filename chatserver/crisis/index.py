@@ -76,6 +76,7 @@ class Index:
         exact: dict[str, set[int]] = {}
         stems: dict[str, set[int]] = {}
         needs: dict[int, tuple[frozenset[str], ...]] = {}
+        anchor_cost: dict[int, int] = {}
         for group, pack in groups:
             for seq in (
                 part for whole in group.patterns for part in anc.expand(whole, pack.pieces, pack.cost)
@@ -83,6 +84,7 @@ class Index:
                 number = len(self.groups)
                 self.groups.append(Compiled(group, pack, seq))
                 ranked = anc.ranked_anchors(seq, pack.pieces, pack.cost)
+                anchor_cost[number] = ranked[0][0]
                 anchor_keys = {key for key, _ in ranked[0][1]}
                 for key, whole in ranked[0][1]:
                     (exact if whole else stems).setdefault(key, set()).add(number)
@@ -103,14 +105,21 @@ class Index:
         self.stems = {k: frozenset(v) for k, v in stems.items()}
         self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
         # Needs as bits: each group of spellings is one bit; a word carries the bits of the groups
-        # its starts satisfy; a pattern may run when its bits are all among the message's.
-        bit_of: dict[frozenset[str], int] = {}
+        # its starts satisfy; a pattern may run when its bits are all among the message's. The
+        # groups that patterns with common anchors need (looked at for most messages) take the low
+        # bits, so their tests work on small ints.
+        weight: dict[frozenset[str], int] = {}
+        for number, required in needs.items():
+            for spelled in required:
+                weight[spelled] = weight.get(spelled, 0) + anchor_cost[number]
+        order = sorted(weight, key=lambda spelled: -weight[spelled])
+        bit_of = {spelled: 1 << i for i, spelled in enumerate(order)}
         self.start_bits: dict[str, int] = {}
         self.needs: dict[int, int] = {}
         for number, required in needs.items():
             bits = 0
             for spelled in required:
-                bit = bit_of.setdefault(spelled, 1 << len(bit_of))
+                bit = bit_of[spelled]
                 bits |= bit
                 for start in spelled:
                     self.start_bits[start] = self.start_bits.get(start, 0) | bit

@@ -123,13 +123,27 @@ class Opinion:
         gate = data["gate"]
         self._gate_words = frozenset(w for w in gate if not w.startswith("p:"))
         self._gate_stems = frozenset(w[2:] for w in gate if w.startswith("p:"))
+        # Whether a word as typed (split on spaces: its words never span one) opens the gate,
+        # remembered, bounded: chat repeats its words, so the gate costs a lookup per word.
+        self._opens: dict[str, bool] = {}
 
     def level(self, text: str) -> str | None:
         """The risk level the model reads in `plain()` text, or None."""
+        typed = text.split()
+        opens = self._opens
+        try:
+            shut = not any(map(opens.__getitem__, typed))
+        except KeyError:
+            if len(opens) >= _OPENS_CACHE:
+                opens.clear()
+            for word in typed:
+                if word not in opens:
+                    opens[word] = self._opens_gate(word)
+            shut = not any(map(opens.__getitem__, typed))
+        if shut:
+            return None
         words = _WORD.findall(text)
         stems = {w[:STEM] for w in words if len(w) > STEM}
-        if self._gate_words.isdisjoint(words) and self._gate_stems.isdisjoint(stems):
-            return None
         risk, imminent, active = self._scorers
         unique = set(words)
         if risk.probability(words, unique, stems) <= self.threshold:
@@ -137,6 +151,15 @@ class Opinion:
         if imminent.probability(words, unique, stems) > 0.5:
             return "imminent"
         return "active" if active.probability(words, unique, stems) > 0.5 else "passive"
+
+    def _opens_gate(self, typed: str) -> bool:
+        words = _WORD.findall(typed)
+        return not self._gate_words.isdisjoint(words) or any(
+            len(w) > STEM and w[:STEM] in self._gate_stems for w in words
+        )
+
+
+_OPENS_CACHE = 50_000
 
 
 @cache

@@ -1,0 +1,83 @@
+"""The crisis filter's shortcuts (issue 13's speed goal) never hide a finding: each one answers as
+the slow way it stands for, on every line of the corpus, the held-out and the training sets."""
+
+from __future__ import annotations
+
+import json
+from functools import reduce
+from operator import itemgetter, or_
+from pathlib import Path
+
+import pytest
+
+from chatserver.crisis import opinion as opinion_module
+from chatserver.crisis import recogniser_for
+from chatserver.crisis.opinion import STEM, Opinion
+from chatserver.crisis.text import deobfuscate, plain
+
+DATA = Path(__file__).resolve().parent / "data"
+EVERYDAY = (
+    "ok",
+    "same here",
+    "Hi everyone, first time here. Feeling a bit nervous tonight but glad this room exists.",
+    "I cut my hair last night and I'm dying to show you all",
+    "k1ll mys3lf",
+    "s u i c i d e",
+    "self-harm... it's been 2 years",
+)
+
+
+def _lines(*folders: str, risk_only: bool = False) -> list[str]:
+    texts = list(EVERYDAY)
+    for folder in folders:
+        for path in sorted((DATA / folder).glob("*.jsonl")):
+            for row in path.read_text(encoding="utf-8").splitlines():
+                if row.strip():
+                    item = json.loads(row)
+                    if risk_only and item.get("level") in (None, "none"):
+                        continue
+                    texts.append(item["text"])
+                    texts.extend(item.get("context") or ())
+    return texts
+
+
+LINES = _lines("crisis", "crisis_holdout", "crisis_train")
+
+
+def _gate_by_sets(model: Opinion, low: str) -> bool:
+    # The gate as first written: the message's words and stems against the gate's.
+    words = opinion_module._WORD.findall(low)
+    stems = {w[:STEM] for w in words if len(w) > STEM}
+    return not (model._gate_words.isdisjoint(words) and model._gate_stems.isdisjoint(stems))
+
+
+def test_the_second_opinion_gate_remembered_per_word_opens_exactly_when_the_set_gate_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-word gate cache opens for exactly the lines the words-and-stems sets open for."""
+    model = opinion_module.shipped()
+    assert model is not None
+    monkeypatch.setattr(opinion_module, "_OPENS_CACHE", 500)  # clearing on the way must not matter
+    fresh = Opinion(json.loads(opinion_module.MODEL_PATH.read_text(encoding="utf-8")))
+    for text in LINES:
+        low = plain(text)
+        fresh.level(low)
+        typed = low.split()
+        assert any(fresh._opens.get(w) or fresh._opens_gate(w) for w in typed) == _gate_by_sets(fresh, low), (
+            text
+        )
+
+
+def test_the_needs_of_a_pattern_never_hide_a_match() -> None:
+    """A pattern its anchor brought but its other words ruled out does not match the line (all packs,
+    each risk line of the corpus as written and deobfuscated: patterns compile slowly)."""
+    index = recogniser_for(None)._families
+    for text in _lines("crisis", risk_only=True):
+        for low in {plain(text), deobfuscate(plain(text))}:
+            found, _ = index.triggered(low)
+            entries = [index._word(w) for w in low.split()]
+            anchored: set[int] = set().union(*map(itemgetter(0), entries))
+            have = reduce(or_, map(itemgetter(2), entries), 0)
+            assert found == {n for n in anchored if index.needs.get(n, 0) & ~have == 0}, text
+            for number in anchored - found:
+                assert index.groups[number].regex.search(low) is None, (text, number)
