@@ -107,10 +107,11 @@ async def test_the_script_refuses_a_reservation_past_its_deadline_and_leaves_no_
     seconds, _ = await admin.time()
     past = (seconds - 5) * 1000
     keys = room_keys("lobby")
-    assert await admin.eval(RESERVE_LUA, 6, *keys, 0, "m1", 4000, past) == TOO_LATE
+    assert await admin.eval(RESERVE_LUA, 6, *keys, 0, 4000, past, "m1") == TOO_LATE
     assert await admin.get(_seq_key("lobby")) in (None, b"0")
     future = (seconds + 5) * 1000
-    assert await admin.eval(RESERVE_LUA, 6, *keys, 0, "m1", 4000, future) == 1
+    assert await admin.eval(RESERVE_LUA, 6, *keys, 0, 4000, future, "m1", "m2") == 1
+    assert await admin.get(_seq_key("lobby")) == b"2"
 
 
 async def test_a_deleted_message_leaves_the_stream_and_is_never_published_later(broker):

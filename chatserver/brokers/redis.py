@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError, RedisError
 
 from chatserver.brokers.base import Broker, BrokerListener, PublishDone, ReserveDone
-from chatserver.brokers.redis_lua import DELETED, RESERVE_LUA, TOO_LATE
+from chatserver.brokers.redis_lua import DELETED, TOO_LATE
 from chatserver.brokers.redis_publisher import REPLY_TIMEOUT_S, RedisPublisher
 from chatserver.brokers.redis_scripts import (
     DELETE_LUA,
@@ -130,7 +130,7 @@ class RedisBroker(Broker):
     async def _seed(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
         # Every pipeline loads the script again; this first load and TIME check, at start, that
         # this Redis user may run them at all.
-        await self._redis.script_load(RESERVE_LUA)
+        await self._publisher.load_scripts()
         self._publisher.observe_clock(*await self._redis.time())
         for room in rooms:
             known = known_seqs.get(room, 0)

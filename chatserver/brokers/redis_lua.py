@@ -21,7 +21,7 @@ import hashlib
 #: RESERVE: the script ran after its send deadline (nothing taken). RELEASE: arrived after its
 #: send deadline (nothing changed; the reservation lapses on its own).
 TOO_LATE = -1
-#: RELEASE: a host deleted the message before it was published (its seq is now a void).
+#: RELEASE (a status per message): a host deleted the message before it was published (its seq: a gap).
 DELETED = -2
 #: RELEASE: the reservation had lapsed or was settled meanwhile (its seq is a void).
 LAPSED = -3
@@ -110,12 +110,13 @@ local function advance(now, room, channel, maxlen)
 end
 """
 
-# ARGV: floor, id, hold (ms), send deadline (ms, Redis clock; 0: none).
+# ARGV: floor, hold (ms), send deadline (ms, Redis clock; 0: none), then the ids, one seq each, in
+# order. Returns the first seq taken (the others follow it), or -1.
 RESERVE_LUA = (
     _COMMON
     + """
 local now = clock()
-local late = tonumber(ARGV[4])
+local late = tonumber(ARGV[3])
 if late > 0 and now > late then return -1 end
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
@@ -130,38 +131,58 @@ local head = tonumber(redis.call('GET', KEYS[2]) or cur)
 if cur < head then cur = head end
 if cur < floor then cur = floor end
 if head < floor then head = floor end
-cur = cur + 1
+local hold = (now + tonumber(ARGV[2])) .. ' '
+local held = {}
+for k = 4, #ARGV do
+  cur = cur + 1
+  held[#held + 1] = cur
+  held[#held + 1] = hold .. ARGV[k]
+end
+redis.call('HSET', KEYS[3], unpack(held))
 redis.call('SET', KEYS[1], cur)
 redis.call('SET', KEYS[2], head)
-redis.call('HSET', KEYS[3], cur, (now + tonumber(ARGV[3])) .. ' ' .. ARGV[2])
-return cur
+return cur - (#ARGV - 3) + 1
 """
 )
 
-# ARGV: seq, id, body (frame without seq), room, channel, maxlen, send deadline (0: none), park (ms).
+# ARGV: room, channel, maxlen, send deadline (0: none), park (ms), then (seq, id, body) for each message
+# (body: the frame without seq). Returns one status per message.
 RELEASE_LUA = (
     _COMMON
     + """
 local now = clock()
-local late = tonumber(ARGV[7])
-if late > 0 and now > late then return -1 end
-local n = tonumber(ARGV[1])
-local id, hold = owner(redis.call('HGET', KEYS[3], n))
-if id ~= ARGV[2] then return -3 end
-local status = 0
-if hold < now or tonumber(redis.call('GET', KEYS[2]) or '0') >= n then
-  status = -3
-elseif redis.call('ZSCORE', KEYS[6], ARGV[2]) then
-  status = -2
+local late = tonumber(ARGV[4])
+local count = (#ARGV - 5) / 3
+local statuses = {}
+if late > 0 and now > late then
+  for k = 1, count do statuses[k] = -1 end
+  return statuses
 end
-if status < 0 then
-  redis.call('HSET', KEYS[3], n, 'v')
-  advance(now, ARGV[4], ARGV[5], ARGV[6])
-  return status
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local park = (now + tonumber(ARGV[5])) .. ' '
+for k = 1, count do
+  local n = tonumber(ARGV[3 * k + 3])
+  local id = ARGV[3 * k + 4]
+  local who, hold = owner(redis.call('HGET', KEYS[3], n))
+  if who ~= id then
+    statuses[k] = -3
+  elseif hold < now or head >= n then
+    statuses[k] = -3
+  elseif redis.call('ZSCORE', KEYS[6], id) then
+    statuses[k] = -2
+  else
+    statuses[k] = 0
+    redis.call('HSET', KEYS[4], n, park .. id .. ' ' .. ARGV[3 * k + 5])
+  end
+  if statuses[k] < 0 and who == id then
+    redis.call('HSET', KEYS[3], n, 'v')
+  end
 end
-redis.call('HSET', KEYS[4], n, (now + tonumber(ARGV[8])) .. ' ' .. ARGV[2] .. ' ' .. ARGV[3])
-if advance(now, ARGV[4], ARGV[5], ARGV[6]) >= n then return 1 end
-return 0
+head = advance(now, ARGV[1], ARGV[2], ARGV[3])
+for k = 1, count do
+  if statuses[k] == 0 and head >= tonumber(ARGV[3 * k + 3]) then statuses[k] = 1 end
+end
+return statuses
 """
 )
 

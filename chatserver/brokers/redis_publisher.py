@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from chatserver.brokers.base import PublishDone, ReserveDone
 from chatserver.brokers.redis_lua import (
@@ -68,6 +69,24 @@ REFUSED = "The message service refused the message; nothing was published"
 
 
 _SCRIPTS = {Reserve: RESERVE_LUA, Release: RELEASE_LUA, Settle: SETTLE_LUA, Flush: FLUSH_LUA}
+
+
+def _commands(batch: list[Outgoing]) -> list[list[Outgoing]]:
+    """The batch as the pipeline's commands: a room's reservations in one, its releases in one (each in
+    queue order, so a sender's messages keep theirs), anything else one each."""
+    commands: list[list[Outgoing]] = []
+    groups: dict[tuple[type, str], list[Outgoing]] = {}
+    for item in batch:
+        if isinstance(item, Reserve | Release):
+            key = (type(item), item.room)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+                commands.append(group)
+            group.append(item)
+        else:
+            commands.append([item])
+    return commands
 
 
 def redis_ms(seconds: int | bytes, micros: int | bytes) -> float:
@@ -147,8 +166,9 @@ class RedisPublisher:
         """Send one pipeline and answer every request in it; returns those to send again."""
         deadline = self._deadline_ms()
         started = time.monotonic()
+        commands = _commands(batch)
         try:
-            results = await self._send_batch(batch, deadline)
+            results = await self._send_batch(commands, deadline)
         except asyncio.CancelledError:
             _fail(batch, Unavailable(SHUTTING_DOWN))
             raise
@@ -162,26 +182,45 @@ class RedisPublisher:
             _fail(queued, Unavailable(UNREACHABLE))
             await self._settle_unknown(batch)
             return []
+        if any(isinstance(result, NoScriptError) for result in results):
+            # Redis restarted or its scripts were flushed: nothing that asked for one ran. Load them
+            # and send again what did not run (events went out; reservations are taken in order).
+            await self.load_scripts()
+            return [
+                item
+                for group, result in zip(commands, results, strict=True)
+                for item in group
+                if isinstance(result, NoScriptError)
+            ]
         quick = retry_late and time.monotonic() - started < PUBLISH_DEADLINE_S / 2
         again: list[Outgoing] = []
-        for item, result in zip(batch, results, strict=True):
-            if result == TOO_LATE and quick and isinstance(item, Reserve | Release):
-                again.append(item)  # it ran at once, yet "too late": only a clock error explains that
-            elif isinstance(item, Reserve):
-                self._reserved(item, result)
+        for group, result in zip(commands, results, strict=True):
+            item = group[0]
+            if isinstance(item, Reserve):
+                if result == TOO_LATE and quick:
+                    again.extend(group)  # it ran at once, yet "too late": only a clock error explains that
+                else:
+                    self._reserved(group, result)
             elif isinstance(item, Release):
-                self._released(item, result)
+                statuses = [result] * len(group) if isinstance(result, BaseException) else result
+                for release, status in zip(group, statuses, strict=True):
+                    if status == TOO_LATE and quick:
+                        again.append(release)
+                    else:
+                        self._released(release, status)
             elif isinstance(item, Settle):
                 answer(item, None if isinstance(result, BaseException) else int(result), None)
         return again
 
-    def _reserved(self, item: Reserve, result: Any) -> None:
+    def _reserved(self, group: list[Outgoing], result: Any) -> None:
         if isinstance(result, BaseException) or result <= 0:
-            answer(item, None, Unavailable(REFUSED))
-        else:
-            answer(item, int(result), None)
+            _fail(group, Unavailable(REFUSED))
+            return
+        for k, item in enumerate(group):
+            answer(item, int(result) + k, None)
 
-    def _released(self, item: Release, result: Any) -> None:
+    def _released(self, item: Outgoing, result: Any) -> None:
+        assert isinstance(item, Release)
         if result == PUBLISHED:
             answer(item, item.seq, None)
         elif result == PARKED:
@@ -194,27 +233,33 @@ class RedisPublisher:
                 self._put(Settle(item.room, item.seq, item.message_id, "v", None))
             answer(item, None, Unavailable(REFUSED))
 
-    async def _send_batch(self, batch: list[Outgoing], deadline: int) -> list[Any]:
-        """One pipeline: SCRIPT LOAD of the scripts it uses, the batch, TIME; returns the batch's results."""
+    async def load_scripts(self) -> None:
+        """Load every numbering script (at start, and after Redis answered NOSCRIPT)."""
         pipe = self._redis.pipeline(transaction=False)
-        # Loaded in every round trip that uses them, so a Redis that restarted or was flushed never
-        # answers NOSCRIPT. EVALSHA goes straight into the pipeline: redis-py's Script objects would
-        # first ask SCRIPT EXISTS, in a round trip of its own.
-        kinds = {type(item) for item in batch} - {bytes}
-        for kind in kinds:
-            pipe.script_load(_SCRIPTS[kind])
-        for item in batch:
+        for script in _SCRIPTS.values():
+            pipe.script_load(script)
+        await pipe.execute()
+
+    async def _send_batch(self, commands: list[list[Outgoing]], deadline: int) -> list[Any]:
+        """One pipeline: one command per group, then TIME; returns the groups' results."""
+        # EVALSHA goes straight into the pipeline (redis-py's Script objects would first ask SCRIPT
+        # EXISTS, in a round trip of its own); a Redis that lost its scripts answers NOSCRIPT and
+        # _publish_once loads them and sends again.
+        pipe = self._redis.pipeline(transaction=False)
+        for group in commands:
+            item = group[0]
             if isinstance(item, bytes):
                 pipe.publish(EVT_CHANNEL, item)
                 continue
             keys = room_keys(item.room)
             if isinstance(item, Reserve):
-                hold = int(HOLD_S * 1000)
-                args: tuple[Any, ...] = (self._floors.get(item.room, 0), item.message_id, hold, deadline)
-                pipe.execute_command("EVALSHA", RESERVE_SHA, 6, *keys, *args)
+                ids = [i.message_id for i in group if isinstance(i, Reserve)]
+                args: tuple[Any, ...] = (self._floors.get(item.room, 0), int(HOLD_S * 1000), deadline)
+                pipe.execute_command("EVALSHA", RESERVE_SHA, 6, *keys, *args, *ids)
             elif isinstance(item, Release):
-                args = (item.seq, item.message_id, item.body, item.room, MSG_CHANNEL, STREAM_MAXLEN, deadline)
-                pipe.execute_command("EVALSHA", RELEASE_SHA, 6, *keys, *args, int(PARK_S * 1000))
+                args = (item.room, MSG_CHANNEL, STREAM_MAXLEN, deadline, int(PARK_S * 1000))
+                out = [v for i in group if isinstance(i, Release) for v in (i.seq, i.message_id, i.body)]
+                pipe.execute_command("EVALSHA", RELEASE_SHA, 6, *keys, *args, *out)
             elif isinstance(item, Settle):
                 args = (item.seq, item.message_id, item.room, MSG_CHANNEL, STREAM_MAXLEN, item.mark)
                 pipe.execute_command("EVALSHA", SETTLE_SHA, 6, *keys, *args)
@@ -225,7 +270,7 @@ class RedisPublisher:
         clock = results.pop()
         if not isinstance(clock, BaseException):
             self.observe_clock(*clock)
-        return results[len(kinds) :]
+        return results
 
     async def _settle_unknown(self, batch: list[Outgoing]) -> None:
         """A pipeline failed after it was sent: answer each request with what Redis did.
