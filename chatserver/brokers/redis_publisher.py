@@ -136,8 +136,8 @@ class RedisPublisher:
             answer(item, None, Unavailable("The broker is backed up; try again in a moment"))
 
     async def drain(self) -> None:
-        """Return once everything queued has been sent."""
-        while not self._outbox.empty():
+        """Return once everything queued has been sent and every parked release answered."""
+        while not self._outbox.empty() or len(self.parked):
             await asyncio.sleep(0.01)
 
     def observe_clock(self, seconds: int, micros: int) -> None:
