@@ -34,3 +34,25 @@ def test_valid_tag_bounds() -> None:
     """A language tag is short ASCII letters/digits joined by hyphens."""
     assert valid_tag("es") and valid_tag("pt-BR")
     assert not valid_tag("") and not valid_tag(5) and not valid_tag("a" * 40)
+
+
+def test_every_error_and_notice_frame_carries_a_code() -> None:
+    """Errors and notices are built in one place each, and neither can be built without a `code`."""
+    import inspect
+    import pathlib
+    import re
+
+    from chatserver import errors, frames, protocol
+
+    for build in (frames.notice, protocol.error_frame):
+        code = inspect.signature(build).parameters["code"]
+        assert code.default is inspect.Parameter.empty, build
+    assert frames.notice("done", "Done.")["code"] == "done"
+    assert protocol.error_frame("bad_request", "No.")["code"] == "bad_request"
+    kinds: list[type[errors.ChatError]] = [errors.ChatError, *errors.ChatError.__subclasses__()]
+    for kind in kinds:
+        assert isinstance(kind.code, str) and kind.code, kind
+    literal = re.compile(r"""["']type["']\s*:\s*["'](error|notice)["']""")
+    for path in pathlib.Path(frames.__file__).parent.rglob("*.py"):
+        if path.name not in ("frames.py", "protocol.py"):
+            assert not literal.search(path.read_text()), f"{path} builds an error/notice frame itself"
