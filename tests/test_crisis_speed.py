@@ -81,3 +81,20 @@ def test_the_needs_of_a_pattern_never_hide_a_match() -> None:
             assert found == {n for n in anchored if index.needs.get(n, 0) & ~have == 0}, text
             for number in anchored - found:
                 assert index.groups[number].regex.search(low) is None, (text, number)
+
+
+def test_anchors_ranked_by_everyday_chat_find_what_the_packs_own_ranking_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Anchoring each pattern on its word least seen in everyday chat reads every line of the corpus,
+    the held-out and the training sets exactly as anchoring on the pack's own cheapest word did."""
+    from chatserver.crisis import index as index_module
+    from chatserver.crisis.recogniser import Recogniser
+
+    ranked = recogniser_for(None)
+    with monkeypatch.context() as patch:
+        patch.setattr(index_module, "_rarest", lambda anchors: anchors[0])
+        by_pack = Recogniser(ranked.packs)
+    assert ranked._families.exact != by_pack._families.exact  # the rankings do differ
+    for text in LINES:
+        assert ranked.assess(text) == by_pack.assess(text), text

@@ -1,7 +1,8 @@
 """The pattern index: which patterns of the chosen packs a message may match, found word by word.
 
-Each pattern is looked for by its rarest required word (its anchor, `anchors.anchors`); when it
-has other required words, one spelling of each must also be in the text before it runs. So most
+Each pattern is looked for by its rarest required word (its anchor: of the sets
+`anchors.ranked_anchors` gives, the one everyday chat holds least, by `chatwords`); when it has
+other required words, one spelling of each must also be in the text before it runs. So most
 messages, made of common words, run no pattern at all. The regexes compile on first use.
 """
 
@@ -14,6 +15,7 @@ from operator import itemgetter, or_
 from typing import Any
 
 from chatserver.crisis import anchors as anc
+from chatserver.crisis import chatwords as chat
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
 
@@ -57,6 +59,17 @@ _START = 6  # `needs` compares the first letters of words, at most this many
 _PATTERNS, _LEET, _BITS, _SINGLE = (itemgetter(i) for i in range(4))  # a word's cache entry
 
 
+def _rarest(ranked: list[tuple[int, frozenset[anc.Anchor]]]) -> tuple[int, frozenset[anc.Anchor]]:
+    # Of a pattern's anchor sets (any sound one will do: every match holds one of its words), the
+    # one everyday chat holds least (`chatwords`), so that ordinary messages look at few patterns;
+    # the pack's `common` and two-letter words still come last. A set costing USELESS_COST or more
+    # has an option without words: it is no anchor at all.
+    if ranked[0][0] >= anc.USELESS_COST:
+        return ranked[0]
+    sound = [entry for entry in ranked if entry[0] < anc.USELESS_COST]
+    return min(sound, key=lambda entry: (entry[0] >= anc.COMMON_COST, chat.seen(entry[1]), entry[0]))
+
+
 class Index:
     """Compiled patterns and how to find the ones a text may match.
 
@@ -83,10 +96,10 @@ class Index:
             ):
                 number = len(self.groups)
                 self.groups.append(Compiled(group, pack, seq))
-                ranked = anc.ranked_anchors(seq, pack.pieces, pack.cost)
-                anchor_cost[number] = ranked[0][0]
-                anchor_keys = {key for key, _ in ranked[0][1]}
-                for key, whole in ranked[0][1]:
+                cost, chosen = _rarest(anc.ranked_anchors(seq, pack.pieces, pack.cost))
+                anchor_cost[number] = cost
+                anchor_keys = {key for key, _ in chosen}
+                for key, whole in chosen:
                     (exact if whole else stems).setdefault(key, set()).add(number)
                 others = [
                     anc.spellings(e, pack.pieces, pack.cost)
