@@ -43,7 +43,7 @@ from chatserver.brokers.redis_scripts import (
     deleted_key,
     entries,
     entry_seq,
-    head_key,
+    room_key,
     seq_key,
     stream_key,
 )
@@ -137,7 +137,7 @@ class RedisBroker(Broker):
             await self._seed_script(keys=[seq_key(room)], args=[known])
             # Deliver from what Redis has published: the audit log may already hold the seq of a
             # message another worker has reserved and committed but not yet released.
-            head = await self._redis.get(head_key(room))
+            head = await self._redis.get(room_key(room, "head"))
             if head is not None:
                 self._last[room] = int(head)
                 continue

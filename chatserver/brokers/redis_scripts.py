@@ -19,40 +19,30 @@ STREAM_MAXLEN = 2000
 VERSIONS_KEY = f"{PREFIX}:versions"
 
 
+def room_key(room: str, part: str) -> str:
+    """One of a room's keys: `seq`, `head`, `reserved`, `released`, `log` (the stream) or `deleted`."""
+    return f"{PREFIX}:room:{room}:{part}"
+
+
 def seq_key(room: str) -> str:
-    return f"{PREFIX}:room:{room}:seq"
+    return room_key(room, "seq")
 
 
 def stream_key(room: str) -> str:
-    return f"{PREFIX}:room:{room}:log"
+    return room_key(room, "log")
 
 
 def deleted_key(room: str) -> str:
-    return f"{PREFIX}:room:{room}:deleted"
+    return room_key(room, "deleted")
 
 
-def head_key(room: str) -> str:
-    return f"{PREFIX}:room:{room}:head"
+#: The keys every numbering script takes, in their order (chatserver/brokers/redis_lua.py).
+_NUMBERING_PARTS = ("seq", "head", "reserved", "released", "log", "deleted")
 
 
-def reservations_key(room: str) -> str:
-    return f"{PREFIX}:room:{room}:reserved"
-
-
-def released_key(room: str) -> str:
-    return f"{PREFIX}:room:{room}:released"
-
-
-def room_keys(room: str) -> tuple[str, str, str, str, str, str]:
-    """The six keys every numbering script takes, in their order (chatserver/brokers/redis_lua.py)."""
-    return (
-        seq_key(room),
-        head_key(room),
-        reservations_key(room),
-        released_key(room),
-        stream_key(room),
-        deleted_key(room),
-    )
+def room_keys(room: str) -> tuple[str, ...]:
+    """The six keys every numbering script takes, in their order."""
+    return tuple(room_key(room, part) for part in _NUMBERING_PARTS)
 
 
 # KEYS: deleted key, stream key, versions key. ARGV: id, now (s), keep, scan, room.
