@@ -36,6 +36,7 @@ from chatserver.headers import SECURITY_HEADERS
 from chatserver.hub import Hub, new_worker_id
 from chatserver.metrics import CONTENT_TYPE, Metrics
 from chatserver.rooms import load_rooms
+from chatserver.rooms.languages import requested
 from chatserver.settings import Settings
 from chatserver.ws import WebSocketEndpoint
 
@@ -192,9 +193,9 @@ def _start_loops(st: State) -> list[asyncio.Task[None]]:
 
 # ---- endpoints -------------------------------------------------------------------------------------
 async def rooms_api(request: Request) -> Response:
-    return Response(
-        orjson.dumps(summaries.room_summaries(chat_state(request.app).hub)), media_type="application/json"
-    )
+    asked = requested(request.query_params.get("lang"), request.headers.get("accept-language"))
+    body = summaries.room_summaries(chat_state(request.app).hub, asked)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def crisis_hints_api(request: Request) -> Response:

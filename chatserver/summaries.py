@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from chatserver.crisis import shipped_languages
 from chatserver.hosting import opens_at
 from chatserver.hours import Hours, iso_z, next_closing, next_opening
 from chatserver.rooms.about import PEER_NOTE
@@ -16,24 +17,33 @@ if TYPE_CHECKING:
     from chatserver.hub import Hub
 
 
-def room_summaries(hub: Hub) -> list[dict[str, Any]]:
-    """/api/rooms: every room with its members, hosts on duty and mode (opening time when closed)."""
+def room_summaries(hub: Hub, lang: str | None = None) -> list[dict[str, Any]]:
+    """/api/rooms: every room with its members, hosts on duty and mode (opening time when closed),
+    its title and topic in `lang` (issue 19: `lang` says which they came in; `languages`, what its
+    hosts read: the room's `languages`, else every shipped crisis pack)."""
     now = hub.hosting.clock()
-    return [
-        {
-            "id": rid,
-            "title": room.config.title,
-            "topic": room.config.topic,
-            "members": hub.presence.members(room),
-            "hosts": len(hub.presence.hosts_on_duty(room)),
-            "mode": room.mode,
-            "opens_at": opens_at(room, now) if room.mode == "closed" else None,
-            "guidelines_required": room.config.guidelines_required,
-            "professional_led": room.config.about.professional_led,
-            "sessions": upcoming(room.config.hours, now),
-        }
-        for rid, room in hub.rooms.items()
-    ]
+    shipped = list(shipped_languages())
+    out = []
+    for rid, room in hub.rooms.items():
+        cfg = room.config
+        title, served = cfg.text_in("title", lang)
+        out.append(
+            {
+                "id": rid,
+                "title": title,
+                "topic": cfg.text_in("topic", lang)[0],
+                "lang": served,
+                "languages": list(cfg.languages) if cfg.languages is not None else shipped,
+                "members": hub.presence.members(room),
+                "hosts": len(hub.presence.hosts_on_duty(room)),
+                "mode": room.mode,
+                "opens_at": opens_at(room, now) if room.mode == "closed" else None,
+                "guidelines_required": cfg.guidelines_required,
+                "professional_led": cfg.about.professional_led,
+                "sessions": upcoming(cfg.hours, now),
+            }
+        )
+    return out
 
 
 def upcoming(hours: Hours | None, now: datetime, count: int = 3) -> list[dict[str, str]]:

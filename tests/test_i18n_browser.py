@@ -333,21 +333,19 @@ async def test_leave_quickly_works_in_every_language(tabs: Tabs, server: ServerP
 TRANSLATED_ROOMS = """\
 rooms:
   - id: lobby
-    title: Lobby
-    topic: A calm place to talk.
+    title: {en: Lobby, es: Vestíbulo}
+    topic:
+      en: A calm place to talk.
+      es: Un lugar tranquilo para hablar.
     languages: [en, es]
     hosts: [alice]
-    translations:
-      es:
-        title: Vestíbulo
-        topic: Un lugar tranquilo para hablar.
     filters: []
 """
 
 
 async def test_the_room_texts_come_in_the_persons_language(browser: Any, make_server) -> None:
     """The room list and the room show the room's Spanish title and topic, and which languages its
-    hosts read, each in its own name. (Needs the server's ?lang= support and rooms.yaml translations.)"""
+    hosts read, each in its own name. (rooms.yaml maps, /api/rooms?lang=.)"""
     server = make_server(TRANSLATED_ROOMS)
     tabs = Tabs(browser, server.base)
     try:

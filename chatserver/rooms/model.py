@@ -11,9 +11,10 @@ from typing import Any
 from chatserver.filters import FilterChain
 from chatserver.hours import Hours
 from chatserver.rooms.about import LIBRARY_KEYS, RoomAbout
+from chatserver.rooms.languages import Text, resolve
 from chatserver.rooms.moderation import MODERATION_KEYS, RoomModeration
 
-TOP_KEYS = ("defaults", "resources", "snippets", "tags", "library", "rooms")
+TOP_KEYS = ("default_language", "defaults", "resources", "snippets", "tags", "library", "rooms")
 #: Keys for rooms with hosts on a timetable, allowed in defaults and in each room (issue 15).
 HOSTED_KEYS = ("hours", "when_unhosted", "unhosted_grace", "snippets", "opening", "closing")
 DEFAULT_KEYS = (
@@ -104,6 +105,15 @@ class Room:
     moderation: RoomModeration = field(default_factory=RoomModeration)
     #: The room's library cards, whether a professional leads it, its peer-support note (issue 20).
     about: RoomAbout = field(default_factory=RoomAbout)
+    #: `title`, `topic`, `guidelines` as rooms.yaml gave them when a map {language: text} (issue 19);
+    #: the fields above hold the fallback language's text, for everything that reads a string.
+    texts: Mapping[str, Text] = field(default_factory=lambda: MappingProxyType[str, Text]({}))
+    fallback_language: str = "en"  # the file's `default_language`
+
+    def text_in(self, key: str, tag: str | None) -> tuple[str, str]:
+        """(text, the language it is in) of `title`, `topic` or `guidelines` for a reader of `tag`."""
+        plain = {"title": self.title, "topic": self.topic, "guidelines": self.guidelines}[key]
+        return resolve(self.texts.get(key, plain), tag, self.fallback_language)
 
     @property
     def guidelines_required(self) -> bool:

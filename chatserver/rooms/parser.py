@@ -17,6 +17,7 @@ import yaml
 from chatserver.crisis import pack_problems as crisis_pack_problems
 from chatserver.errors import ConfigError
 from chatserver.filters import Filter, FilterChain, MaxLengthFilter, PremoderateFilter
+from chatserver.rooms import languages
 from chatserver.rooms.filters import FiltersReader
 from chatserver.rooms.hosted import HostedReader
 from chatserver.rooms.library import LibraryReader, links_allow
@@ -98,6 +99,8 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
             return {}
         # An empty `defaults:` or `resources:` section (YAML null) is as good as leaving it out.
         sections = {k: v for k, (_, v) in top.items() if v.tag != "tag:yaml.org,2002:null"}
+        if "default_language" in sections:
+            self.default_language(sections["default_language"])
         lists = self.resources(sections["resources"]) if "resources" in sections else {}
         if "snippets" in sections:
             self.snippet_library = self.snippet_texts(sections["snippets"], "the top-level snippets")
@@ -214,6 +217,7 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
             scripts,
             moderation,  # defaults' issue-16 keys are not in the room's node either
             about,  # and neither are the library cards it names
+            self.fallback_language,  # nor the file's default_language
         )
         return Room(
             id=room_id,
@@ -240,6 +244,8 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
             languages=settings["languages"],
             moderation=moderation,
             about=about,
+            texts=MappingProxyType(texts["maps"]),
+            fallback_language=self.fallback_language,
         )
 
     def room_id(self, node: yaml.Node, fields: Fields, where: str, first_line: dict[str, int]) -> str | None:
@@ -267,15 +273,28 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
         missing = [key for key in ("title", "topic") if key not in fields]
         if missing:
             self.problem(node, f"{where} has no {' or '.join(repr(k) for k in missing)} (both are required)")
-        texts: dict[str, Any] = {"guidelines": "", "hosts": (), "backup_hosts": ()}
+        texts: dict[str, Any] = {"guidelines": "", "hosts": (), "backup_hosts": (), "maps": {}}
         for key in ("title", "topic", "guidelines"):
             if key in fields:
-                value = self.text(fields[key][1], f"'{key}' in {where}", required=key != "guidelines")
-                texts[key] = value if value is None or key == "guidelines" else value.strip()
+                plain = key == "guidelines"  # kept as written; title and topic are stripped
+                read = self.localized(
+                    fields[key][1], f"'{key}' in {where}", required=not plain, strip=not plain
+                )
+                texts[key] = read[0] if read else None
+                if read and not isinstance(read[1], str):
+                    texts["maps"][key] = read[1]
         for key in ("hosts", "backup_hosts"):
             if key in fields:
                 texts[key] = self.names(fields[key][1], f"'{key}' in {where}")
         return texts
+
+    def default_language(self, node: yaml.Node) -> None:
+        """The top-level `default_language: es`: a known code, else reported (and `en` kept)."""
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(value, str) or not languages.known(value):
+            self.problem(node, f"'default_language' must be a language code like en or es, got {show(node)}")
+            return
+        self.fallback_language = value
 
     def room_filters(
         self,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import yaml
 
+from chatserver.rooms import languages
+from chatserver.rooms.languages import Text
 from chatserver.rooms.model import PREMODERATE
 from chatserver.yamlnodes import line_of, show
 
@@ -30,6 +33,8 @@ class Reader:
         self.loader: yaml.SafeLoader | None = None
         #: The top-level `snippets:` texts by name, which defaults and rooms may name.
         self.snippet_library: dict[str, str] = {}
+        #: The top-level `default_language`: what a plain string is in, and what every map must hold.
+        self.fallback_language = "en"
 
     def problem(self, node: yaml.Node | int, message: str) -> None:
         self.problems.append((node if isinstance(node, int) else line_of(node), message))
@@ -90,6 +95,40 @@ class Reader:
             self.problem(node, f"{what} must be a non-empty text, got {show(node)}{hint}")
             return None
         return value
+
+    def localized(
+        self, node: yaml.Node, what: str, *, required: bool, strip: bool
+    ) -> tuple[str, Text] | None:
+        """A text or a map {language code: text}: (the fallback language's text, the value to keep)."""
+        if not isinstance(node, yaml.MappingNode):
+            value = self.text(node, what, required=required)
+            value = value.strip() if value is not None and strip else value
+            return None if value is None else (value, value)
+        out: dict[str, str] = {}
+        ok = True
+        for key_node, value_node in node.value:
+            code = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(code, str) or not languages.known(code):
+                self.problem(
+                    key_node,
+                    f"{what}: unknown language code {show(key_node)} "
+                    "(expected a lower-case ISO 639-1 code like en or es)",
+                )
+                ok = False
+                continue
+            value = self.text(value_node, f"{what} in '{code}'", required=True)
+            if value is None:
+                ok = False
+            else:
+                out[code] = value.strip() if strip else value
+        if ok and self.fallback_language not in out:
+            self.problem(
+                node,
+                f"{what} has no '{self.fallback_language}' text (the fallback language, "
+                "set by the top-level default_language:, every map must hold it)",
+            )
+            ok = False
+        return (out[self.fallback_language], MappingProxyType(out)) if ok else None
 
     def integer(self, node: yaml.Node, what: str, minimum: int) -> int | None:
         value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
