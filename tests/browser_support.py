@@ -12,8 +12,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,77 +178,80 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
     """Start a server with the demo rooms, act out a calm conversation, and photograph both pages."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with throwaway_server(DEMO_ROOMS, "demo") as (server, tokens):
+        token = tokens["alice"]
+        async with chromium() as browser:
+            tabs = Tabs(browser, server.base)
+            maya = await participant(tabs, "Maya", "Late-night check-in")
+            await say(maya, "Evening all. Couldn't sleep again, so I thought I'd check in.")
+            sam = await participant(tabs, "Sam", "Late-night check-in")
+            await say(sam, "Hi Maya, glad you came. Same here, my head is busy tonight.")
+            await expect(message_texts(maya)).to_have_count(2)
+            await say(maya, "The breathing thing from last week helped a bit, 4 in, 6 out.")
+            await say(sam, "I'm going to try that. Thank you for sharing it.")
+            await say(maya, "It's been a rough few days, work and family stuff.", cw="family conflict")
+            jo = await participant(tabs, "Jo", "Late-night check-in")
+            await say(jo, "Hi both. Is it OK if I just read for a while?")
+            await expect(message_texts(maya)).to_have_count(6)
+            await say(sam, "Of course. No pressure to write anything.")
+            await expect(message_texts(maya)).to_have_count(7)
+            await say(jo, "Honestly I can't go on like this much longer")
+            await expect(jo.locator("#help-card")).to_be_visible()
+            await say(maya, "Jo, we're here. Take your time.")
+            await expect(message_texts(maya)).to_have_count(8)
+            host = await host_console(tabs, token, "Alice")
+            await expect(host.locator("#queue .held")).to_have_count(1)
+            await host.get_by_role("button", name="Actions for Jo").click()
+            await host.get_by_label("Care note for the hosts").fill(
+                "Mentioned a hard week at work; check in gently."
+            )
+            await host.get_by_role("button", name="Save note").click()
+            await expect(host.locator("#queue .held .notes")).to_contain_text("check in gently")
+            await host.get_by_role("button", name="Actions for Jo").click()
+            await maya.get_by_label("Your message").press_sequentially(
+                "Anyone else up for a short walk tomorrow?", delay=80
+            )
+            await expect(sam.locator("#typing")).to_contain_text("typing")
+            for page, stem in ((sam, "room"), (host, "console")):
+                for width, height, kind in ((390, 844, "phone"), (1280, 800, "desktop")):
+                    await page.set_viewport_size({"width": width, "height": height})
+                    await page.evaluate(
+                        "document.getElementById('toast').textContent = ''; window.scrollTo(0, 0)"
+                    )
+                    path = out / f"{stem}-{kind}.png"
+                    await page.screenshot(path=str(path))
+                    written.append(path)
+            crisis = jo
+            await crisis.set_viewport_size({"width": 390, "height": 844})
+            path = out / "help-phone.png"
+            await crisis.screenshot(path=str(path))
+            written.append(path)
+            await tabs.close()
+    return written
+
+
+@contextmanager
+def throwaway_server(rooms_yaml: str, label: str, hosts: tuple[str, ...] = ("alice",)) -> Iterator[Any]:
+    """For the screenshot scripts: a server of its own in a temporary folder, with these rooms and a
+    database holding these hosts; yields (server, {host: token}) and stops it afterwards."""
     from tests.support import ServerProcess
 
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         db = work / "chat.db"
-        token = add_host(db, "alice")
+        tokens = {name: add_host(db, name) for name in hosts}
         rooms = work / "rooms.yaml"
-        rooms.write_text(DEMO_ROOMS)
+        rooms.write_text(rooms_yaml)
         server = ServerProcess(
-            work,
-            rooms_path=rooms,
-            db_path=db,
-            redis_url=None,
-            extra=(),
-            tokens={"alice": token},
-            label="demo",
+            work, rooms_path=rooms, db_path=db, redis_url=None, extra=(), tokens=tokens, label=label
         )
         server.start()
-        written: list[Path] = []
         try:
-            async with chromium() as browser:
-                tabs = Tabs(browser, server.base)
-                maya = await participant(tabs, "Maya", "Late-night check-in")
-                await say(maya, "Evening all. Couldn't sleep again, so I thought I'd check in.")
-                sam = await participant(tabs, "Sam", "Late-night check-in")
-                await say(sam, "Hi Maya, glad you came. Same here, my head is busy tonight.")
-                await expect(message_texts(maya)).to_have_count(2)
-                await say(maya, "The breathing thing from last week helped a bit, 4 in, 6 out.")
-                await say(sam, "I'm going to try that. Thank you for sharing it.")
-                await say(maya, "It's been a rough few days, work and family stuff.", cw="family conflict")
-                jo = await participant(tabs, "Jo", "Late-night check-in")
-                await say(jo, "Hi both. Is it OK if I just read for a while?")
-                await expect(message_texts(maya)).to_have_count(6)
-                await say(sam, "Of course. No pressure to write anything.")
-                await expect(message_texts(maya)).to_have_count(7)
-                await say(jo, "Honestly I can't go on like this much longer")
-                await expect(jo.locator("#help-card")).to_be_visible()
-                await say(maya, "Jo, we're here. Take your time.")
-                await expect(message_texts(maya)).to_have_count(8)
-                host = await host_console(tabs, token, "Alice")
-                await expect(host.locator("#queue .held")).to_have_count(1)
-                await host.get_by_role("button", name="Actions for Jo").click()
-                await host.get_by_label("Care note for the hosts").fill(
-                    "Mentioned a hard week at work; check in gently."
-                )
-                await host.get_by_role("button", name="Save note").click()
-                await expect(host.locator("#queue .held .notes")).to_contain_text("check in gently")
-                await host.get_by_role("button", name="Actions for Jo").click()
-                await maya.get_by_label("Your message").press_sequentially(
-                    "Anyone else up for a short walk tomorrow?", delay=80
-                )
-                await expect(sam.locator("#typing")).to_contain_text("typing")
-                for page, stem in ((sam, "room"), (host, "console")):
-                    for width, height, kind in ((390, 844, "phone"), (1280, 800, "desktop")):
-                        await page.set_viewport_size({"width": width, "height": height})
-                        await page.evaluate(
-                            "document.getElementById('toast').textContent = ''; window.scrollTo(0, 0)"
-                        )
-                        path = out / f"{stem}-{kind}.png"
-                        await page.screenshot(path=str(path))
-                        written.append(path)
-                crisis = jo
-                await crisis.set_viewport_size({"width": 390, "height": 844})
-                path = out / "help-phone.png"
-                await crisis.screenshot(path=str(path))
-                written.append(path)
-                await tabs.close()
+            yield server, tokens
         finally:
             server.stop()
-    return written
 
 
 DEMO_ROOMS = """\

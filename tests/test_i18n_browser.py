@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,9 @@ from tests.browser_support import (
     message_texts,
     participant,
     say,
+    throwaway_server,
 )
-from tests.support import ROOT, ServerProcess, add_host, strict
+from tests.support import ROOT, ServerProcess, strict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -371,63 +371,45 @@ async def test_the_room_texts_come_in_the_persons_language(browser: Any, make_se
 async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
     """A phone in Spanish, French and German: the room with a conversation and the support box."""
     written: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        db = work / "chat.db"
-        token = add_host(db, "alice")
-        rooms = work / "rooms.yaml"
-        rooms.write_text(ROOMS)
-        server = ServerProcess(
-            work,
-            rooms_path=rooms,
-            db_path=db,
-            redis_url=None,
-            extra=(),
-            tokens={"alice": token},
-            label="lang",
-        )
-        server.start()
-        try:
-            async with chromium() as browser:
-                tabs = Tabs(browser, server.base)
-                for code, locale, me, friend_name, lines in (
-                    ("es", "es-ES", "Lucía", "Sam", ("Buenas noches a todos.", "No puedo dormir otra vez.")),
-                    ("fr", "fr-FR", "Léa", "Alex", ("Bonsoir à tous.", "Je n'arrive pas à dormir.")),
-                    (
-                        "de",
-                        "de-DE",
-                        "Jonas",
-                        "Robin",
-                        ("Guten Abend zusammen.", "Ich kann wieder nicht schlafen."),
-                    ),
-                ):
-                    cat = words(code)
-                    friend = await participant(tabs, friend_name, "Lobby", locale="en-GB")
-                    page = await tabs.new(code, locale=locale, width=390, height=844)
-                    await page.goto(server.base + "/")
-                    await page.get_by_label(cat["name.label"]).fill(me)
-                    await page.get_by_role("button", name=cat["name.continue"]).click()
-                    await page.get_by_role("button", name=f"{cat['rooms.join']} Lobby").click()
-                    await expect(page.locator("#room-title")).to_have_text("Lobby")
-                    if await page.locator("#peer-note").is_visible():
-                        await page.get_by_role("button", name=cat["peer.ok"]).click()
-                    await say_in(page, cat, lines[0])
-                    await say(friend, f"Hi {me}, glad you are here.")
-                    await say_in(page, cat, lines[1])
-                    await expect(message_texts(page).last).to_have_text(lines[1])
-                    await friend.close()
-                    await page.evaluate("document.getElementById('toast').textContent = ''")
-                    path = out / f"lang-{code}-room-phone.png"
-                    await page.screenshot(path=str(path))
-                    written.append(path)
-                    await page.get_by_role("button", name=cat["help.open"]).first.click()
-                    await expect(page.locator("#help-dialog")).to_be_visible()
-                    path = out / f"lang-{code}-help-phone.png"
-                    await page.screenshot(path=str(path))
-                    written.append(path)
-                await tabs.close()
-        finally:
-            server.stop()
+    with throwaway_server(ROOMS, "lang") as (server, _):
+        async with chromium() as browser:
+            tabs = Tabs(browser, server.base)
+            for code, locale, me, friend_name, lines in (
+                ("es", "es-ES", "Lucía", "Sam", ("Buenas noches a todos.", "No puedo dormir otra vez.")),
+                ("fr", "fr-FR", "Léa", "Alex", ("Bonsoir à tous.", "Je n'arrive pas à dormir.")),
+                (
+                    "de",
+                    "de-DE",
+                    "Jonas",
+                    "Robin",
+                    ("Guten Abend zusammen.", "Ich kann wieder nicht schlafen."),
+                ),
+            ):
+                cat = words(code)
+                friend = await participant(tabs, friend_name, "Lobby", locale="en-GB")
+                page = await tabs.new(code, locale=locale, width=390, height=844)
+                await page.goto(server.base + "/")
+                await page.get_by_label(cat["name.label"]).fill(me)
+                await page.get_by_role("button", name=cat["name.continue"]).click()
+                await page.get_by_role("button", name=f"{cat['rooms.join']} Lobby").click()
+                await expect(page.locator("#room-title")).to_have_text("Lobby")
+                if await page.locator("#peer-note").is_visible():
+                    await page.get_by_role("button", name=cat["peer.ok"]).click()
+                await say_in(page, cat, lines[0])
+                await say(friend, f"Hi {me}, glad you are here.")
+                await say_in(page, cat, lines[1])
+                await expect(message_texts(page).last).to_have_text(lines[1])
+                await friend.close()
+                await page.evaluate("document.getElementById('toast').textContent = ''")
+                path = out / f"lang-{code}-room-phone.png"
+                await page.screenshot(path=str(path))
+                written.append(path)
+                await page.get_by_role("button", name=cat["help.open"]).first.click()
+                await expect(page.locator("#help-dialog")).to_be_visible()
+                path = out / f"lang-{code}-help-phone.png"
+                await page.screenshot(path=str(path))
+                written.append(path)
+            await tabs.close()
     return written
 
 
