@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chatserver.crisis import shipped_languages
 from chatserver.hosting import opens_at
 from chatserver.hours import Hours, iso_z, next_closing, next_opening
 from chatserver.rooms.about import PEER_NOTE
@@ -20,9 +19,8 @@ if TYPE_CHECKING:
 def room_summaries(hub: Hub, lang: str | None = None) -> list[dict[str, Any]]:
     """/api/rooms: every room with its members, hosts on duty and mode (opening time when closed),
     its title and topic in `lang` (issue 19: `lang` says which they came in; `languages`, what its
-    hosts read: the room's `languages`, else every shipped crisis pack)."""
+    hosts read: the room's `languages`, else none stated)."""
     now = hub.hosting.clock()
-    shipped = list(shipped_languages())
     out = []
     for rid, room in hub.rooms.items():
         cfg = room.config
@@ -33,7 +31,9 @@ def room_summaries(hub: Hub, lang: str | None = None) -> list[dict[str, Any]]:
                 "title": title,
                 "topic": cfg.text_in("topic", lang)[0],
                 "lang": served,
-                "languages": list(cfg.languages) if cfg.languages is not None else shipped,
+                # What its hosts read, only where the room says so: an unset `languages` lets the crisis
+                # filter read every pack, and promises nobody a host who reads them all.
+                "languages": list(cfg.languages) if cfg.languages is not None else [],
                 "members": hub.presence.members(room),
                 "hosts": len(hub.presence.hosts_on_duty(room)),
                 "mode": room.mode,
