@@ -359,7 +359,11 @@ async def test_the_room_texts_come_in_the_persons_language(browser: Any, make_se
         await expect(item.locator(".room-languages")).to_have_text(
             ES["rooms.hosts_read"].replace("{languages}", "English, Español")
         )
+        await page.get_by_role("button", name=f"{ES['rooms.join']} Vestíbulo").click()
+        await expect(page.locator("#room-title")).to_have_text("Vestíbulo")  # not `joined`'s fallback
+        await expect(page.locator("#room-topic")).to_have_text("Un lugar tranquilo para hablar.")
         await page.get_by_label(ES["lang.label"]).select_option("en")
+        await expect(page.locator("#room-title")).to_have_text("Lobby")
         await expect(item.locator("h2")).to_have_text("Lobby")
         await expect(item.locator(".room-languages")).to_have_text("Hosts read: English, Español")
         assert not tabs.errors, tabs.errors

@@ -432,8 +432,11 @@ function onJoined(j) {
   const items = (j.resources || []).filter((r) => r && typeof r === "object");
   if (items.length) state.resources = items;
   loadHints(j.room);
-  $("#room-title").textContent = j.title || j.room;
-  $("#room-topic").textContent = j.topic || "";
+  // The room list's texts are in the person's language (GET /api/rooms?lang=); `joined` carries the
+  // room's fallback language, so it is only used when the list has not been read.
+  const listed = state.roomInfo.get(j.room);
+  $("#room-title").textContent = (listed && listed.title) || j.title || j.room;
+  $("#room-topic").textContent = (listed && "topic" in listed ? listed.topic : j.topic) || "";
   state.members = j.members;
   $("#member-count").textContent = peopleHere(j.members);
   // Hosts on duty come with `joined`; the mode is in the room list (and then in `mode` notices).
