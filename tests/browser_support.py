@@ -233,15 +233,17 @@ async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
 
 
 @contextmanager
-def throwaway_server(rooms_yaml: str, label: str, hosts: tuple[str, ...] = ("alice",)) -> Iterator[Any]:
+def throwaway_server(
+    rooms_yaml: str, label: str, hosts: tuple[str, ...] = ("alice",), admins: tuple[str, ...] = ()
+) -> Iterator[Any]:
     """For the screenshot scripts: a server of its own in a temporary folder, with these rooms and a
-    database holding these hosts; yields (server, {host: token}) and stops it afterwards."""
+    database holding these hosts and admins; yields (server, {name: token}) and stops it afterwards."""
     from tests.support import ServerProcess
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         db = work / "chat.db"
-        tokens = {name: add_host(db, name) for name in hosts}
+        tokens = {name: add_host(db, name, admin=name in admins) for name in (*hosts, *admins)}
         rooms = work / "rooms.yaml"
         rooms.write_text(rooms_yaml)
         server = ServerProcess(

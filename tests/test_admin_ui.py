@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,9 @@ from tests.browser_support import (
     main,
     participant,
     say,
+    throwaway_server,
 )
-from tests.support import ClientPool, ServerProcess, add_host, strict
+from tests.support import ClientPool, ServerProcess, strict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="module")]
 
@@ -283,45 +283,32 @@ async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
     """The demo rooms with a little going on, photographed in the admin view (desktop and phone)."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        db = work / "chat.db"
-        tokens = {"alice": add_host(db, "alice"), "root": add_host(db, "root", admin=True)}
-        rooms = work / "rooms.yaml"
-        rooms.write_text(
-            DEMO_ROOMS.replace("  - id: anxiety\n", "    escalate_after: 3\n  - id: anxiety\n", 1)
-        )
-        server = ServerProcess(
-            work, rooms_path=rooms, db_path=db, redis_url=None, extra=(), tokens=tokens, label="demo"
-        )
-        server.start()
-        try:
-            async with chromium() as browser:
-                tabs = Tabs(browser, server.base)
-                maya = await participant(tabs, "Maya", "Late-night check-in")
-                await say(maya, "Evening all. Couldn't sleep again, so I thought I'd check in.")
-                sam = await participant(tabs, "Sam", "Late-night check-in")
-                await say(sam, "Hi Maya, glad you came. You can reach me at sam@example.org")
-                await participant(tabs, "Jo", "Anxiety")
-                await say(maya, "I ate a grapefruit at midnight, is that weird?")  # held (blocklist)
-                await expect(sam.locator("#log article.msg .text")).to_have_count(2)
-                admin = await tabs.new("admin")
-                await admin.goto(server.base + "/admin.html")
-                await admin.get_by_label("Admin token").fill(tokens["root"])
-                await admin.get_by_role("button", name="Sign in").click()
-                await expect(room_row(admin, "night")).to_have_class(re.compile(r"\blong\b"), timeout=20_000)
-                await admin.get_by_label("Mask e-mail addresses and phone numbers").check()
-                await search(admin, "night", "", since_min=-10, until_min=5)
-                await expect(admin.locator("#search-status")).to_contain_text("found")
-                for width, height, kind in ((1280, 800, "desktop"), (390, 844, "phone")):
-                    await admin.set_viewport_size({"width": width, "height": height})
-                    await admin.evaluate("window.scrollTo(0, 0)")
-                    path = out / f"admin-{kind}.png"
-                    await admin.screenshot(path=str(path), full_page=kind == "desktop")
-                    written.append(path)
-                await tabs.close()
-        finally:
-            server.stop()
+    rooms = DEMO_ROOMS.replace("  - id: anxiety\n", "    escalate_after: 3\n  - id: anxiety\n", 1)
+    with throwaway_server(rooms, "demo", admins=("root",)) as (server, tokens):
+        async with chromium() as browser:
+            tabs = Tabs(browser, server.base)
+            maya = await participant(tabs, "Maya", "Late-night check-in")
+            await say(maya, "Evening all. Couldn't sleep again, so I thought I'd check in.")
+            sam = await participant(tabs, "Sam", "Late-night check-in")
+            await say(sam, "Hi Maya, glad you came. You can reach me at sam@example.org")
+            await participant(tabs, "Jo", "Anxiety")
+            await say(maya, "I ate a grapefruit at midnight, is that weird?")  # held (blocklist)
+            await expect(sam.locator("#log article.msg .text")).to_have_count(2)
+            admin = await tabs.new("admin")
+            await admin.goto(server.base + "/admin.html")
+            await admin.get_by_label("Admin token").fill(tokens["root"])
+            await admin.get_by_role("button", name="Sign in").click()
+            await expect(room_row(admin, "night")).to_have_class(re.compile(r"\blong\b"), timeout=20_000)
+            await admin.get_by_label("Mask e-mail addresses and phone numbers").check()
+            await search(admin, "night", "", since_min=-10, until_min=5)
+            await expect(admin.locator("#search-status")).to_contain_text("found")
+            for width, height, kind in ((1280, 800, "desktop"), (390, 844, "phone")):
+                await admin.set_viewport_size({"width": width, "height": height})
+                await admin.evaluate("window.scrollTo(0, 0)")
+                path = out / f"admin-{kind}.png"
+                await admin.screenshot(path=str(path), full_page=kind == "desktop")
+                written.append(path)
+            await tabs.close()
     return written
 
 
