@@ -93,8 +93,11 @@ def joined_head(
     locked: bool,
     role: str,
     held: list[dict[str, Any]] | None,
+    *,
+    lang: str,
 ) -> dict[str, Any]:
-    """Everything of `joined` but its history (spliced in by `joined`)."""
+    """Everything of `joined` but its history (spliced in by `joined`); `lang`: the language the
+    room's words came in (issue 19)."""
     head: dict[str, Any] = {
         "type": "joined",
         "room": room,
@@ -106,10 +109,26 @@ def joined_head(
         "slowmode": slowmode,
         "locked": locked,
         "role": role,
+        "lang": lang,
     }
     if held is not None:
         head["held"] = held
     return head
+
+
+def guidelines_required(room: str, guidelines: str, rules: list[str], lang: str) -> dict[str, Any]:
+    """The `error` a join gets until the room's guidelines are accepted: they come with it, in `lang`."""
+    frame = error_frame(
+        "guidelines_required",
+        "Please read and accept the room's guidelines (join with accept_guidelines: true)",
+    )
+    return {**frame, "room": room, "guidelines": guidelines, "rules": rules, "lang": lang}
+
+
+def language(lang: str, rooms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The answer to a `lang` frame (issue 19): the language now read, and each joined room's own
+    words in it (`lang`, `title`, `topic`, `guidelines`, `resources`; a host's `snippets`)."""
+    return {"type": "lang", "lang": lang, "rooms": rooms}
 
 
 def joined(head: dict[str, Any], history: list[bytes], *, more: bool) -> bytes:
@@ -132,8 +151,17 @@ def typing(room: str, name: str) -> dict[str, Any]:
     return {"type": "typing", "room": room, "name": name}
 
 
-def resources(room: str, items: list[Any]) -> dict[str, Any]:
-    return {"type": "resources", "room": room, "items": items, "why": WHY_RESOURCES}
+def resources(room: str, items: list[Any], lang: str) -> dict[str, Any]:
+    """Help, privately: the items in `lang` where the room has them; `why` is English, `code` says it
+    in any language (issue 19)."""
+    return {
+        "type": "resources",
+        "room": room,
+        "items": items,
+        "why": WHY_RESOURCES,
+        "code": "crisis_resources",
+        "lang": lang,
+    }
 
 
 def held(item: dict[str, Any], notes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class Hub:
         self.rooms: dict[str, RoomState] = {rid: RoomState(cfg) for rid, cfg in rooms.rooms.items()}
         self.delivery = Delivery()
         self.signin = SignIn(hosts=hosts, store=store, delivery=self.delivery, metrics=metrics)
+        self.readers = self.signin.readers  # the language each connection reads (issue 19)
         self.presence = Presence(
             worker_id=self.worker_id, broker=broker, delivery=self.delivery, rooms=self.rooms
         )
@@ -86,6 +87,7 @@ class Hub:
             room=self.room_or_error,
             publish=self._publish,
             spawn=self.spawn,
+            readers=self.readers,
         )
         self.sending = SendPipeline(
             room=self.room_or_error,
@@ -110,6 +112,7 @@ class Hub:
             presence=self.presence,
             moderation=self.moderation,
             hosting=self.hosting,
+            readers=self.readers,
         )
         self.delivery.leave = self.membership.leave
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -218,6 +221,7 @@ class Hub:
 
     async def detach(self, conn: Connection) -> None:
         self.delivery.gone(conn)
+        self.readers.forget(conn)
         self.signin.signed_out(conn)
         for room_id in list(conn.rooms):
             await self.membership.leave(conn, room_id, "disconnect")
@@ -256,6 +260,8 @@ class Hub:
                 await self.moderation.report(conn, frame)
             elif kind == "acknowledge":
                 await self.moderation.acknowledge(conn, frame)
+            elif kind == "lang":
+                self.membership.language(conn, frame["lang"])
             elif kind == "duty":
                 self.presence.set_duty(conn, bool(frame["on"]))
             elif kind in HOST_ACTIONS:

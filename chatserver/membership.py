@@ -13,7 +13,7 @@ import orjson
 from chatserver import frames
 from chatserver.errors import ChatError, Unavailable
 from chatserver.hosting import opens_at
-from chatserver.protocol import error_frame
+from chatserver.readers import Readers, checked
 
 if TYPE_CHECKING:
     from chatserver.audit import AuditLog
@@ -49,8 +49,11 @@ class Membership:
         presence: Presence,
         moderation: Moderation,
         hosting: Hosting,
+        readers: Readers,
     ) -> None:
         self.room = room
+        #: The language each connection reads: the room's words in frames are served in it (issue 19).
+        self.readers = readers
         self.hosting = hosting
         self.rooms = rooms
         self.store = store
@@ -120,13 +123,9 @@ class Membership:
                 opens_at=opens_at(room, self.hosting.clock()),
             )
         if cfg.guidelines_required and frame.get("accept_guidelines") is not True and not hosts_here:
-            error = error_frame(
-                "guidelines_required",
-                "Please read and accept the room's guidelines (join with accept_guidelines: true)",
-            )
-            conn.send(
-                {**error, "room": cfg.id, "guidelines": cfg.guidelines, "rules": list(cfg.moderation.rules)}
-            )
+            served = cfg.served(self.readers.of(conn))
+            rules = list(cfg.moderation.rules)
+            conn.send(frames.guidelines_required(cfg.id, served.guidelines, rules, served.guidelines_lang))
             return False
         return True
 
@@ -135,26 +134,42 @@ class Membership:
     ) -> dict[str, Any]:
         """The `joined` frame without its messages: the room, its people, and a host's tools."""
         cfg = room.config
+        served = cfg.served(self.readers.of(conn))  # resolved once per (room, language), then cached
         head = frames.joined_head(
             cfg.id,
-            cfg.title,
-            cfg.topic,
-            cfg.guidelines,
-            list(cfg.resources),
+            served.title,
+            served.topic,
+            served.guidelines,
+            list(served.resources),
             self.presence.members(room) + (0 if rejoin else 1),
             room.slowmode,
             room.locked,
             "host" if hosts_here else "participant",
             await self.moderation.held_for(room) if hosts_here else None,
+            lang=served.lang,
         )
         on_duty = self.presence.hosts_on_duty(room)
         if hosts_here and conn.on_duty:
             on_duty |= {conn.host_name or conn.name}
         head["hosts"] = len(on_duty)
         if hosts_here:  # what the console offers with one click
-            head["snippets"] = dict(cfg.snippets)
+            head["snippets"] = dict(served.snippets)
             head["opening"], head["closing"] = cfg.opening, cfg.closing
         return head
+
+    def language(self, conn: Connection, tag: Any) -> None:
+        """A `lang` frame: read the rooms' own words in `tag` from now on, and get them again for every
+        room joined (no rejoin: history, name and place stay)."""
+        lang = checked(tag)
+        assert lang is not None  # the frame's `lang` is a required string
+        self.readers.set(conn, lang)
+        rooms: dict[str, dict[str, Any]] = {}
+        for room_id in sorted(conn.rooms):
+            room = self.rooms.get(room_id)
+            if room is not None:
+                host = self.delivery.is_host_of(conn, room)
+                rooms[room_id] = room.config.served(lang).texts(host=host)
+        conn.send(frames.language(lang, rooms))
 
     async def _page_out(
         self, conn: Connection, room: RoomState, head: dict[str, Any], cursor: int, first: list[bytes]

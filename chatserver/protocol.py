@@ -73,10 +73,11 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "delete_last": {"room": _STR, "session": _STR, "count": int},
     "person": {"room": _STR, "session": _STR},
     "shield": {"room": _STR, "on": bool},
+    "lang": {"lang": _STR},  # issue 19: read the rooms' own words in another language from now on
     "ping": {},
 }
 _OPTIONAL: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "hello": {"token": _STR, "resume": _STR},
+    "hello": {"token": _STR, "resume": _STR, "lang": _STR},
     "join": {"accept_guidelines": bool, "since": (str, int), "browser": _STR},
     "send": {"cw": _STR},
     "report": {"reason": _STR},

@@ -18,6 +18,7 @@ from chatserver.badges import imitates_badge
 from chatserver.errors import BadRequest
 from chatserver.identity import imitates_staff
 from chatserver.protocol import CLOSE_POLICY, clean_name
+from chatserver.readers import Readers, checked
 
 if TYPE_CHECKING:
     from chatserver.auth import HostDirectory, HostRecord
@@ -40,8 +41,18 @@ def token_hash(token: str) -> str:
 class SignIn:
     """Who a connection is: name, session, role and the credential it signed in with."""
 
-    def __init__(self, *, hosts: HostDirectory, store: Store, delivery: Delivery, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        *,
+        hosts: HostDirectory,
+        store: Store,
+        delivery: Delivery,
+        metrics: Metrics,
+        readers: Readers | None = None,
+    ) -> None:
         self.hosts = hosts
+        #: The language each connection reads (issue 19): `hello` may say it.
+        self.readers = readers or Readers()
         self.store = store
         self.delivery = delivery
         self.metrics = metrics
@@ -60,6 +71,7 @@ class SignIn:
         if frame.get("type") != "hello":
             raise BadRequest(f'Expected "hello" as the first frame, got {frame.get("type")!r}')
         name = clean_name(frame["name"])
+        lang = checked(frame.get("lang"))
         role, host_name, credential = "participant", None, ""
         record = await self.hosts.authenticate(frame.get("token")) if frame.get("token") else None
         if record is not None:
@@ -75,6 +87,7 @@ class SignIn:
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
         conn.credential = credential
         conn.title, conn.professional = (record.title, record.professional) if record else (None, False)
+        self.readers.set(conn, lang)
         self.delivery.signed_in(conn)
         self.metrics.connections.labels(role).inc()
         conn.send(

@@ -38,6 +38,13 @@ async def push_card(mod: Moderation, conn: Connection, room: RoomState, frame: d
         detail={"card": card.id, "url": card.url, "by": conn.host_name or conn.name},
     )
     mod.broker.publish_event(
-        {"kind": "card", "room": room.id, "id": push_id, "card": card.wire(), "from": author, "ts": utc_now()}
+        {
+            "kind": "card",
+            "room": room.id,
+            "id": push_id,
+            "card": card.wire(None, room.config.fallback_language),
+            "from": author,
+            "ts": utc_now(),
+        }
     )
     conn.send(frames.notice("done", f"Shared “{card.title}” with the room.", room=room.id))

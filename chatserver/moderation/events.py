@@ -16,6 +16,7 @@ from chatserver.moderation import proportionate
 
 if TYPE_CHECKING:
     from chatserver.delivery import Delivery
+    from chatserver.readers import Readers
     from chatserver.rooms_state import RoomState
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,12 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
 def apply(
-    delivery: Delivery, spawn: Spawn, held_local: dict[str, Any], room: RoomState, ev: dict[str, Any]
+    delivery: Delivery,
+    readers: Readers,
+    spawn: Spawn,
+    held_local: dict[str, Any],
+    room: RoomState,
+    ev: dict[str, Any],
 ) -> None:
     """Apply one moderation event (`ev["kind"]`) to this worker."""
     kind = ev.get("kind")
@@ -65,11 +71,23 @@ def apply(
         wire = frames.wire(frames.private(room.id, ev["by"], ev["text"], ev["ts"]))
         delivery.to_session(ev["session"], wire)
     elif kind == "card":
-        delivery.to_room(room, frames.wire(frames.card(room.id, ev["id"], ev["card"], ev["from"], ev["ts"])))
+        _card(readers, room, ev)
     elif kind == "escalated":
         delivery.to_helpers(room, frames.wire(frames.escalated(room.id, ev["id"], ev["waited_s"])))
     else:
-        proportionate.apply(delivery, room, ev)
+        proportionate.apply(delivery, readers, room, ev)
+
+
+def _card(readers: Readers, room: RoomState, ev: dict[str, Any]) -> None:
+    """A shared library card, to each member in their language (built once per language)."""
+    card = room.config.about.card(str(ev["card"].get("id")))
+    wires: dict[str | None, bytes] = {}
+    for member in room.members:
+        lang = readers.of(member)
+        if lang not in wires:
+            item = card.wire(lang, room.config.fallback_language) if card is not None else ev["card"]
+            wires[lang] = frames.wire(frames.card(room.id, ev["id"], item, ev["from"], ev["ts"]))
+        member.send_frame(wires[lang])
 
 
 def _resolved(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from chatserver.delivery import Delivery
     from chatserver.moderation.actions import Action
     from chatserver.moderation.service import Moderation
+    from chatserver.readers import Readers
     from chatserver.rooms_state import RoomState
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,13 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def apply(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
+def apply(delivery: Delivery, readers: Readers, room: RoomState, ev: dict[str, Any]) -> None:
     """Apply an issue-16 event to this worker (others are ignored)."""
     kind = ev.get("kind")
     if warnings.apply(delivery, room, ev):
         return
     if kind == "not_shared":
-        refusals.apply(delivery, room, ev)
+        refusals.apply(delivery, readers, room, ev)
     elif kind in ("shield", "join_burst"):
         shield.apply(delivery, room, ev)
     elif kind == "flagged":

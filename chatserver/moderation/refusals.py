@@ -12,6 +12,7 @@ from chatserver.moderation import rules
 
 if TYPE_CHECKING:
     from chatserver.delivery import Delivery
+    from chatserver.readers import Readers
     from chatserver.rooms.moderation import RoomModeration
     from chatserver.rooms_state import RoomState
 
@@ -37,14 +38,20 @@ def event(room: str, session: str, told: str, message_ids: list[str]) -> dict[st
     return {"kind": "not_shared", "room": room, "session": session, "text": told, "message_ids": message_ids}
 
 
-def apply(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
-    """The sender's private notice: the reason, what to do next, and the room's resources."""
-    notice = frames.notice(
-        "not_shared",
-        ev["text"],
-        room=room.id,
-        after=AFTER,
-        message_ids=ev["message_ids"],
-        resources=list(room.config.resources),
-    )
-    delivery.to_session(ev["session"], frames.wire(notice))
+def apply(delivery: Delivery, readers: Readers, room: RoomState, ev: dict[str, Any]) -> None:
+    """The sender's private notice: the reason, what to do next, and the room's resources (in the
+    language each of their connections reads)."""
+
+    def notice(lang: str | None) -> dict[str, Any]:
+        served = room.config.served(lang)
+        return frames.notice(
+            "not_shared",
+            ev["text"],
+            room=room.id,
+            after=AFTER,
+            message_ids=ev["message_ids"],
+            resources=list(served.resources),
+            lang=served.lang,
+        )
+
+    readers.to_session(delivery, ev["session"], notice)

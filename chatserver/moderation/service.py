@@ -20,6 +20,7 @@ import orjson
 from chatserver import frames
 from chatserver.errors import ChatError, Forbidden, Unavailable
 from chatserver.moderation import actions, evasion, events, proportionate, rules, shield, warnings
+from chatserver.readers import Readers
 
 if TYPE_CHECKING:
     from chatserver.audit import AuditLog
@@ -69,8 +70,11 @@ class Moderation:
         room: Callable[[str], RoomState],
         publish: Publish,
         spawn: Spawn,
+        readers: Readers | None = None,
     ) -> None:
         self.audit = audit
+        #: The language each connection reads: resources and cards are sent in it (issue 19).
+        self.readers = readers or Readers()
         self.broker = broker
         self.store = store
         self.delivery = delivery
@@ -91,13 +95,14 @@ class Moderation:
     # ---- events from any worker -----------------------------------------------------
     def on_event(self, room: RoomState | None, ev: dict[str, Any]) -> None:
         if room is not None:
-            events.apply(self.delivery, self.spawn, self.held_local, room, ev)
+            events.apply(self.delivery, self.readers, self.spawn, self.held_local, room, ev)
 
     # ---- the crisis path ------------------------------------------------------------
     def send_resources(self, conn: Connection, room: RoomState, list_name: str) -> None:
         """Help, privately, at once (before anything is committed)."""
-        items = room.config.resource_lists.get(list_name) or room.config.resources
-        conn.send(frames.resources(room.id, list(items)))
+        served = room.config.served(self.readers.of(conn))
+        items = served.lists.get(list_name) or served.resources
+        conn.send(frames.resources(room.id, list(items), served.lang))
 
     def alert_crisis(
         self, conn: Connection, room: RoomState, message_id: str | None, level: str | None

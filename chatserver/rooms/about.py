@@ -6,9 +6,13 @@ professional leads it, and its words on what peer support is. Plain frozen data;
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
+
+from chatserver.rooms.languages import resolve
 
 #: Keys allowed in `defaults:` and in each room.
 LIBRARY_KEYS = ("library", "professional_led", "peer_note")
@@ -67,15 +71,21 @@ class Card:
     text: str
     url: str
     tags: tuple[str, ...] = ()
+    #: `title` and `text` when rooms.yaml gave a map {language: text} (issue 19); the fields above
+    #: hold the fallback language's.
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
-    def wire(self) -> dict[str, Any]:
-        """The card as browsers get it (the `card` of a pushed card, an item of /api/library)."""
+    def wire(self, lang: str | None = None, fallback: str = "en") -> dict[str, Any]:
+        """The card as browsers get it (the `card` of a pushed card, an item of /api/library), its
+        words in `lang` where the card has them; `lang` says which language its title is in."""
+        title, served = resolve(self.texts.get("title", self.title), lang, fallback)
         return {
             "id": self.id,
-            "title": self.title,
-            "text": self.text,
+            "title": title,
+            "text": resolve(self.texts.get("text", self.text), lang, fallback)[0],
             "url": self.url,
             "tags": list(self.tags),
+            "lang": served,
         }
 
 
@@ -87,6 +97,11 @@ class RoomAbout:
     cards: tuple[Card, ...] = ()
     professional_led: bool = False
     peer_note: str = field(default=PEER_NOTE)
+    #: The note as a map {language: text} when rooms.yaml gave one (issue 19), else empty.
+    note_texts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: `peer_note` or `professional_note` when the note is the built-in English one (no `peer_note:`),
+    #: so a page can show its own translation; None for a room's own words.
+    note_code: str | None = None
 
     def card(self, card_id: str) -> Card | None:
         return next((c for c in self.cards if c.id == card_id), None)

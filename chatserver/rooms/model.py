@@ -13,6 +13,7 @@ from chatserver.hours import Hours
 from chatserver.rooms.about import LIBRARY_KEYS, RoomAbout
 from chatserver.rooms.languages import Text, resolve
 from chatserver.rooms.moderation import MODERATION_KEYS, RoomModeration
+from chatserver.rooms.served import ResourceItem, Served, key_of, serve
 
 TOP_KEYS = ("default_language", "defaults", "resources", "snippets", "tags", "library", "rooms")
 #: Keys for rooms with hosts on a timetable, allowed in defaults and in each room (issue 15).
@@ -45,8 +46,7 @@ RESOURCE_KEYS = (
     "pair",
     "checked",
 )
-#: One helpline as sent to browsers: text fields, and `countries` as a list of ISO 3166-1 alpha-2 codes.
-ResourceItem = dict[str, Any]
+__all__ = ["ResourceItem", "Room", "RoomsConfig"]
 PREMODERATE = ("off", "new_members", "all")
 ROOM_ID = re.compile(r"[a-z0-9-]{1,40}")
 BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -109,11 +109,26 @@ class Room:
     #: the fields above hold the fallback language's text, for everything that reads a string.
     texts: Mapping[str, Text] = field(default_factory=lambda: MappingProxyType[str, Text]({}))
     fallback_language: str = "en"  # the file's `default_language`
+    #: Snippets rooms.yaml gave as a map {language: text}, by name (`snippets` holds the fallback's).
+    snippet_texts: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType[str, Mapping[str, str]]({})
+    )
+    #: Served texts by language, filled as readers of each language arrive (never more than one per
+    #: known code: see served.key_of); a reload builds new Rooms, so nothing here goes stale.
+    _served: dict[str, Served] = field(default_factory=dict, repr=False)
 
     def text_in(self, key: str, tag: str | None) -> tuple[str, str]:
         """(text, the language it is in) of `title`, `topic` or `guidelines` for a reader of `tag`."""
         plain = {"title": self.title, "topic": self.topic, "guidelines": self.guidelines}[key]
         return resolve(self.texts.get(key, plain), tag, self.fallback_language)
+
+    def served(self, tag: str | None) -> Served:
+        """Everything the room says, for a reader of `tag`, resolved once per language."""
+        lang = key_of(tag, self.fallback_language)
+        found = self._served.get(lang)
+        if found is None:
+            found = self._served[lang] = serve(self, lang)
+        return found
 
     @property
     def guidelines_required(self) -> bool:

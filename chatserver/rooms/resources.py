@@ -8,8 +8,9 @@ from typing import Any
 import yaml
 
 from chatserver import helplines
-from chatserver.rooms.model import RESOURCE_KEYS, ResourceItem
+from chatserver.rooms.model import RESOURCE_KEYS
 from chatserver.rooms.reader import Reader
+from chatserver.rooms.served import RESOURCE_TEXT_KEYS, ResourceItem
 from chatserver.yamlnodes import line_of, show
 
 
@@ -37,13 +38,15 @@ class ResourcesReader(Reader):
         return lists
 
     def resource_item(self, item_node: yaml.Node, where: str) -> ResourceItem | None:
-        """One helpline: text fields as given, `countries` as upper-case codes; numbers and links checked."""
+        """One helpline: text fields as given (words may be a map {language: text}), `countries` as
+        upper-case codes; numbers and links checked."""
         fields = self.mapping(item_node, where, RESOURCE_KEYS)
         if fields is None:
             return None
         if "name" not in fields:
             self.problem(item_node, f"{where} needs a 'name'")
-        item: ResourceItem = {}
+        item = ResourceItem()
+        texts: dict[str, Any] = {}
         countries: tuple[str, ...] = ()
         if "countries" in fields:
             countries = self.resource_countries(fields["countries"][1], where)
@@ -51,6 +54,11 @@ class ResourcesReader(Reader):
                 item["countries"] = list(countries)
         for key, (_, value_node) in fields.items():
             if key == "countries":
+                continue
+            if key in RESOURCE_TEXT_KEYS and isinstance(value_node, yaml.MappingNode):
+                read = self.localized(value_node, f"'{key}' in {where}", required=True, strip=False)
+                if read is not None:
+                    item[key], texts[key] = read
                 continue
             value = self.value(value_node) if isinstance(value_node, yaml.ScalarNode) else None
             if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -78,6 +86,7 @@ class ResourcesReader(Reader):
             item[key] = text.strip() if key in ("pair", "checked") else text
         if "sms_keyword" in item and "sms" not in fields:
             self.problem(fields["sms_keyword"][1], f"'sms_keyword' in {where} needs an 'sms' number to text")
+        item.texts = texts
         return item
 
     def resource_countries(self, node: yaml.Node, where: str) -> tuple[str, ...]:
