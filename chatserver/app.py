@@ -210,8 +210,8 @@ async def crisis_hints_api(request: Request) -> Response:
 
 
 async def library_api(request: Request) -> Response:
-    """A room's library cards and its words on what peer support is (issue 20)."""
-    body = summaries.library(chat_state(request.app).hub, request.query_params.get("room"))
+    """A room's library cards and its words on what peer support is (issue 20), in ?lang= (issue 19)."""
+    body = summaries.library(chat_state(request.app).hub, request.query_params, request.headers)
     if body is None:
         return JSONResponse({"error": "unknown_room", "message": "No such room"}, status_code=404)
     return JSONResponse(body)

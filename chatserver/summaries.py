@@ -5,12 +5,14 @@ Read-only views over the hub's parts, kept apart so the hub stays the composer i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver.hosting import opens_at
 from chatserver.hours import Hours, iso_z, next_closing, next_opening
 from chatserver.rooms.about import PEER_NOTE
+from chatserver.rooms.languages import requested
 
 if TYPE_CHECKING:
     from chatserver.hub import Hub
@@ -60,20 +62,31 @@ def upcoming(hours: Hours | None, now: datetime, count: int = 3) -> list[dict[st
     return out
 
 
-def library(hub: Hub, room_id: str | None) -> dict[str, Any] | None:
-    """/api/library: a room's cards, whether a professional leads it, and its peer-support note
-    (without a room: the built-in note, for the help card before one is joined); None: no such room."""
+def library(hub: Hub, query: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """/api/library?room=&lang=: a room's cards, whether a professional leads it, and its peer-support
+    note (without a room: the built-in note, for the help card before one is joined); None: no such
+    room. Words in the language asked (?lang=, else Accept-Language) where the room has them: each card
+    says its `lang`, the note's is `lang`; `peer_note_code` names a built-in (English) note."""
+    room_id = query.get("room")
     if not room_id:
-        return {"cards": [], "professional_led": False, "peer_note": PEER_NOTE}
+        return {
+            "cards": [],
+            "professional_led": False,
+            "peer_note": PEER_NOTE,
+            "peer_note_code": "peer_note",
+            "lang": "en",
+        }
     room = hub.rooms.get(room_id)
     if room is None:
         return None
-    about = room.config.about
+    served = room.config.served(requested(query.get("lang"), headers.get("accept-language")))
     return {
         "room": room_id,
-        "cards": [card.wire() for card in about.cards],
-        "professional_led": about.professional_led,
-        "peer_note": about.peer_note,
+        "cards": list(served.cards),
+        "professional_led": room.config.about.professional_led,
+        "peer_note": served.peer_note,
+        "peer_note_code": room.config.about.note_code,
+        "lang": served.peer_note_lang,
     }
 
 

@@ -118,3 +118,109 @@ def test_api_rooms_serves_the_texts_in_the_language_asked(make_server: Any) -> N
         assert plain["grief"]["title"] == "Grief and loss"
         assert plain["grief"]["topic"] == "For anyone missing someone."
         assert plain["grief"]["lang"] == "en"
+
+
+TEXTS = """\
+resources:
+  crisis:
+    - name: {en: "Listening line", es: "Línea de escucha"}
+      hours: {en: "Every day, any hour", es: "Todos los días, a cualquier hora"}
+      phone: "116 123"
+      countries: [GB, IE]
+snippets:
+  welcome: {en: "Welcome, glad you are here.", es: "Bienvenida, qué bien que estés aquí."}
+library:
+  slow-breathing:
+    title: {en: "Slow breathing for panic", es: "Respirar despacio ante el pánico"}
+    text: {en: "A two-minute exercise.", es: "Un ejercicio de dos minutos."}
+    url: https://www.nhs.uk/breathing
+    tags: [panic]
+rooms:
+  - id: grief
+    title: {en: "Grief and loss", es: "Duelo y pérdida"}
+    topic: For anyone missing someone.
+    hosts: [alice]
+    resources: [crisis]
+    snippets: [welcome]
+    opening: welcome
+    library: [slow-breathing]
+    peer_note: {en: "Everyone here is a peer.", es: "Aquí todos somos pares."}
+    filters: []
+  - id: lobby
+    title: Lobby
+    topic: Anyone.
+    library: [slow-breathing]
+    filters: []
+"""
+
+
+def test_resources_snippets_cards_and_the_peer_note_take_a_map() -> None:
+    """Each keeps its fallback text where a string was read before; Room.served resolves the rest."""
+    room = parse_rooms(TEXTS).rooms["grief"]
+    assert room.resources[0]["name"] == "Listening line" and room.snippets["welcome"].startswith("Welcome")
+    assert room.about.cards[0].title == "Slow breathing for panic"
+    assert room.about.peer_note == "Everyone here is a peer." and room.about.note_code is None
+    spanish = room.served("es")
+    assert spanish.resources[0]["name"] == "Línea de escucha"
+    assert spanish.resources[0]["hours"] == "Todos los días, a cualquier hora"
+    assert spanish.resources[0]["phone"] == "116 123"
+    assert spanish.snippets["welcome"].startswith("Bienvenida")
+    assert (spanish.cards[0]["title"], spanish.cards[0]["lang"]) == ("Respirar despacio ante el pánico", "es")
+    assert (spanish.peer_note, spanish.peer_note_lang) == ("Aquí todos somos pares.", "es")
+    lobby = parse_rooms(TEXTS).rooms["lobby"]
+    assert lobby.about.note_code == "peer_note" and lobby.served("es").peer_note_lang == "en"
+
+
+def test_check_rooms_reports_unknown_codes_and_missing_fallbacks_in_every_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Helplines, snippets, cards and the peer note: PATH:LINE at the code, or at the map without 'en'."""
+    from chatserver.cli import main
+
+    text = (
+        TEXTS.replace('name: {en: "Listening line", ', 'name: {xx: "Nope", ')
+        .replace('hours: {en: "Every day, any hour", ', "hours: {")
+        .replace('welcome: {en: "Welcome, glad you are here.", ', "welcome: {")
+        .replace('text: {en: "A two-minute exercise.", ', 'text: {en: "A two-minute exercise.", zz: "?", ')
+        .replace('peer_note: {en: "Everyone here is a peer.", ', "peer_note: {")
+    )
+    path = tmp_path / "rooms.yaml"
+    path.write_text(text)
+    assert main(["check-rooms", str(path)]) == 1
+    err = capsys.readouterr().err
+    expected = [
+        (
+            line_with(text, "- name:"),
+            "'name' in an item of resources list 'crisis': unknown language code 'xx'",
+        ),
+        (line_with(text, "hours:"), "'hours' in an item of resources list 'crisis' has no 'en' text"),
+        (line_with(text, "welcome:"), "snippet 'welcome' in the top-level snippets has no 'en' text"),
+        (line_with(text, "zz:"), "'text' of card 'slow-breathing': unknown language code 'zz'"),
+        (line_with(text, "peer_note:"), "'peer_note' in room 'grief' has no 'en' text"),
+    ]
+    for line, message in expected:
+        assert f"{path}:{line}: {message}" in err, (line, message, err)
+
+
+def test_a_snippet_too_long_in_one_language_is_reported() -> None:
+    """A host sends a snippet as a message: every language's text must fit the room's max_length."""
+    text = TEXTS.replace("    snippets: [welcome]\n", "    max_length: 30\n    snippets: [welcome]\n")
+    problems = problems_of(text)
+    assert len(problems) == 1 and "snippet 'welcome' in 'es' in room 'grief' is 36 characters" in problems[0]
+
+
+def test_api_library_serves_cards_and_the_note_in_the_language_asked(make_server: Any) -> None:
+    """?lang= else Accept-Language; each card and the note say their language; a built-in note its code."""
+    server = make_server(TEXTS)
+    lib = httpx.get(server.base + "/api/library?room=grief&lang=es-ES", timeout=5).json()
+    assert (lib["cards"][0]["title"], lib["cards"][0]["lang"]) == ("Respirar despacio ante el pánico", "es")
+    assert (lib["peer_note"], lib["lang"], lib["peer_note_code"]) == ("Aquí todos somos pares.", "es", None)
+    header = httpx.get(server.base + "/api/library?room=grief", headers={"Accept-Language": "es"}, timeout=5)
+    assert header.json()["cards"][0]["text"] == "Un ejercicio de dos minutos."
+    english = httpx.get(server.base + "/api/library?room=grief&lang=de", timeout=5).json()
+    assert (english["cards"][0]["title"], english["lang"]) == ("Slow breathing for panic", "en")
+    lobby = httpx.get(server.base + "/api/library?room=lobby&lang=es", timeout=5).json()
+    assert (lobby["peer_note_code"], lobby["lang"]) == ("peer_note", "en")
+    assert lobby["cards"][0]["title"] == "Respirar despacio ante el pánico"
+    bare = httpx.get(server.base + "/api/library?lang=es", timeout=5).json()
+    assert (bare["peer_note_code"], bare["lang"]) == ("peer_note", "en")

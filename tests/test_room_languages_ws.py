@@ -121,3 +121,22 @@ async def test_the_lang_frame_changes_the_language_without_rejoining(make_server
     await alice.send(type="lang", lang="es")
     hosted = (await alice.expect("lang"))["rooms"]["grief"]
     assert hosted["snippets"] == {} and hosted["title"] == "Duelo y pérdida"
+
+
+async def test_snippets_and_a_shared_card_come_in_each_readers_language(
+    make_server: Any, clients: Any
+) -> None:
+    """A Spanish host's console gets the Spanish snippets; a pushed card reaches each member in theirs."""
+    from tests.test_room_languages import TEXTS
+
+    server = make_server(TEXTS)
+    alice = await clients.user(server, "alice", ("grief",), token=server.tokens["alice"], lang="es")
+    assert alice.joined["grief"]["snippets"]["welcome"].startswith("Bienvenida")
+    ana = await clients.user(server, "ana", ("grief",), lang="es")
+    ben = await clients.user(server, "ben", ("grief",))
+    await alice.send(type="push_card", room="grief", card="slow-breathing")
+    spanish = await ana.expect("card", room="grief")
+    english = await ben.expect("card", room="grief")
+    assert (spanish["card"]["title"], spanish["card"]["lang"]) == ("Respirar despacio ante el pánico", "es")
+    assert (english["card"]["title"], english["card"]["lang"]) == ("Slow breathing for panic", "en")
+    assert spanish["id"] == english["id"] and spanish["card"]["url"] == english["card"]["url"]

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from chatserver.hours import Hours, Span, check_timezone, find_overlaps, parse_day, parse_ranges
+from chatserver.rooms.languages import Text
 from chatserver.rooms.model import SNIPPET_NAME, WHEN_UNHOSTED
 from chatserver.rooms.reader import Reader
 from chatserver.yamlnodes import show
@@ -79,28 +80,29 @@ class HostedReader(Reader):
             return None
         return str(value)
 
-    def snippet_texts(self, node: yaml.Node, where: str) -> dict[str, str]:
-        """name -> text of a snippets mapping; a bad name is reported and left out, a bad text kept as ""."""
+    def snippet_texts(self, node: yaml.Node, where: str) -> dict[str, Text]:
+        """name -> text (or {language: text}) of a snippets mapping; a bad name is reported and left
+        out, a bad text kept as ""."""
         if not isinstance(node, yaml.MappingNode) or not node.value:
             self.problem(
                 node, f'{where} must map names to texts, like {{welcome: "Welcome ..."}}, got {show(node)}'
             )
             return {}
-        texts: dict[str, str] = {}
-        for key_node, text_node in node.value:
-            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(name, str) or not SNIPPET_NAME.fullmatch(name):
-                self.problem(
-                    key_node,
-                    f"snippet name {show(key_node)} in {where} is not valid "
-                    "(expected 1 to 40 characters from a-z, 0-9, '_' and '-', e.g. check_in)",
-                )
-                continue
+        texts: dict[str, Text] = {}
+
+        def bad_name(key: yaml.Node) -> str:
+            return (
+                f"snippet name {show(key)} in {where} is not valid "
+                "(expected 1 to 40 characters from a-z, 0-9, '_' and '-', e.g. check_in)"
+            )
+
+        for name, _, text_node in self.entries(node, lambda k: bool(SNIPPET_NAME.fullmatch(k)), bad_name):
             # Kept even when empty (already reported), so rooms naming it are not told it is unknown.
-            texts[name] = (self.text(text_node, f"snippet '{name}' in {where}", required=True) or "").strip()
+            read = self.localized(text_node, f"snippet '{name}' in {where}", required=True, strip=True)
+            texts[name] = read[1] if read else ""
         return texts
 
-    def room_snippets(self, node: yaml.Node, where: str) -> dict[str, str]:
+    def room_snippets(self, node: yaml.Node, where: str) -> dict[str, Text]:
         """A list of top-level snippet names, or the room's own mapping of names to texts."""
         if isinstance(node, yaml.MappingNode):
             return self.snippet_texts(node, f"'snippets' in {where}")
@@ -111,7 +113,7 @@ class HostedReader(Reader):
                 f"or a mapping of names to texts, got {show(node)}",
             )
             return {}
-        chosen: dict[str, str] = {}
+        chosen: dict[str, Text] = {}
         for item in node.value:
             name = item.value if isinstance(item, yaml.ScalarNode) else None
             if isinstance(name, str) and name in self.snippet_library:
@@ -124,7 +126,7 @@ class HostedReader(Reader):
                 )
         return chosen
 
-    def script(self, node: yaml.Node, what: str, snippets: Mapping[str, str]) -> str | None:
+    def script(self, node: yaml.Node, what: str, snippets: Mapping[str, Text]) -> str | None:
         """The snippet name an `opening:` or `closing:` gives, which must be one the room offers."""
         name = node.value if isinstance(node, yaml.ScalarNode) else None
         if not isinstance(name, str) or name not in snippets:
@@ -142,7 +144,7 @@ class HostedReader(Reader):
         where: str,
         defaults: Mapping[str, Any],
         max_length: int,
-    ) -> tuple[dict[str, str], dict[str, str | None]]:
+    ) -> tuple[dict[str, Text], dict[str, str | None]]:
         """The snippets a room offers (its own, else the defaults', else every top-level one) and its
         opening and closing snippet names."""
         if "snippets" in fields:
@@ -151,12 +153,14 @@ class HostedReader(Reader):
             snippets = defaults.get("snippets", self.snippet_library)
         for name, text in snippets.items():
             # A host sends a snippet as a message, so one longer than the room allows could never go out.
-            if len(text) > max_length:
-                self.problem(
-                    fields["snippets"][0] if "snippets" in fields else node,
-                    f"snippet '{name}' in {where} is {len(text)} characters, more than the room's "
-                    f"max_length of {max_length}, so a host could not send it",
-                )
+            for code, words in ({"": text} if isinstance(text, str) else text).items():
+                if len(words) > max_length:
+                    self.problem(
+                        fields["snippets"][0] if "snippets" in fields else node,
+                        f"snippet '{name}'{f' in {code!r}' if code else ''} in {where} is {len(words)} "
+                        f"characters, more than the room's max_length of {max_length}, so a host could "
+                        "not send it",
+                    )
         scripts: dict[str, str | None] = {"opening": None, "closing": None}
         for key in scripts:
             if key in fields:

@@ -23,6 +23,7 @@ list, when it has a links filter), so a host never pushes a link the room would 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +46,7 @@ from chatserver.rooms.about import (
     RoomAbout,
     link_allowed,
 )
+from chatserver.rooms.languages import Text
 from chatserver.rooms.reader import Fields, Reader
 from chatserver.yamlnodes import line_of, show
 
@@ -73,15 +75,14 @@ class LibraryReader(Reader):
                 f"'library' must map card ids to cards, like {{sleep-basics: {{...}}}}, got {show(node)}",
             )
             return
-        for key_node, card_node in node.value:
-            card_id = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(card_id, str) or not CARD_ID.fullmatch(card_id):
-                self.problem(
-                    key_node,
-                    f"card id {show(key_node)} in the library is not valid "
-                    "(expected 1 to 40 characters from a-z, 0-9, '_' and '-', e.g. sleep-basics)",
-                )
-                continue
+
+        def bad_id(key: yaml.Node) -> str:
+            return (
+                f"card id {show(key)} in the library is not valid "
+                "(expected 1 to 40 characters from a-z, 0-9, '_' and '-', e.g. sleep-basics)"
+            )
+
+        for card_id, key_node, card_node in self.entries(node, lambda k: bool(CARD_ID.fullmatch(k)), bad_id):
             card = self.card(card_id, key_node, card_node, tags)
             if card is not None:
                 self.cards[card_id] = card
@@ -107,26 +108,41 @@ class LibraryReader(Reader):
             self.problem(
                 at, f"{where} has no {' or '.join(repr(k) for k in missing)} (a card needs all three)"
             )
+        # Title and text may be a map {language: text} (issue 19); the link is one for every language.
         values = {
             key: self.card_text(fields[key][1], f"'{key}' of {where}", limit)
-            for key, limit in (("title", TITLE_MAX), ("text", TEXT_MAX), ("url", 2000))
+            for key, limit in (("title", TITLE_MAX), ("text", TEXT_MAX))
             if key in fields
         }
-        if values.get("url"):
-            problem = helplines.check_url(values["url"])
+        url = (
+            (self.text(fields["url"][1], f"'url' of {where}", required=True) or "").strip()
+            if "url" in fields
+            else ""
+        )
+        if url:
+            problem = helplines.check_url(url)
             if problem:
                 self.problem(fields["url"][1], f"'url' of {where}: {problem}")
             self.card_lines[card_id] = line_of(fields["url"][1])
         card_tags = self.card_tags(fields["tags"][1], where, tags) if "tags" in fields else ()
         if len(self.problems) > before:
             return None
-        return Card(card_id, values["title"], values["text"], values["url"].strip(), card_tags)
+        plain = {k: v if isinstance(v, str) else v[self.fallback_language] for k, v in values.items()}
+        maps = MappingProxyType({k: v for k, v in values.items() if not isinstance(v, str)})
+        return Card(card_id, plain["title"], plain["text"], url, card_tags, maps)
 
-    def card_text(self, node: yaml.Node, what: str, limit: int) -> str:
-        text = (self.text(node, what, required=True) or "").strip()
-        if len(text) > limit:
-            self.problem(node, f"{what} is {len(text)} characters; keep it to {limit} (a sentence or two)")
-        return text
+    def card_text(self, node: yaml.Node, what: str, limit: int) -> Text:
+        """A text or a map {language: text}, stripped; each language's text at most `limit` characters."""
+        read = self.localized(node, what, required=True, strip=True)
+        if read is None:
+            return ""
+        for code, text in ({"": read[1]} if isinstance(read[1], str) else read[1]).items():
+            if len(text) > limit:
+                where = f"{what} in '{code}'" if code else what
+                self.problem(
+                    node, f"{where} is {len(text)} characters; keep it to {limit} (a sentence or two)"
+                )
+        return read[1]
 
     def card_tags(self, node: yaml.Node, where: str, known: tuple[str, ...]) -> tuple[str, ...]:
         names = self.names(node, f"'tags' of {where}") or ()
@@ -154,7 +170,7 @@ class LibraryReader(Reader):
         if "peer_note" in fields:
             note = self.card_text(fields["peer_note"][1], f"'peer_note' in {where}", NOTE_MAX)
             if note:
-                out["peer_note"] = note
+                out["peer_note"] = note  # a text, or a map {language: text}
         return out
 
     def room_about(
@@ -184,5 +200,12 @@ class LibraryReader(Reader):
                 continue
             cards.append(card)
         professional = bool(about.get("professional_led", False))
-        note = about.get("peer_note") or (PROFESSIONAL_NOTE if professional else PEER_NOTE)
-        return RoomAbout(tuple(cards), professional, note)
+        note = about.get("peer_note")
+        if not note:  # the built-in words, in English; `note_code` lets a page show its own translation
+            code = "professional_note" if professional else "peer_note"
+            return RoomAbout(
+                tuple(cards), professional, PROFESSIONAL_NOTE if professional else PEER_NOTE, note_code=code
+            )
+        if isinstance(note, str):
+            return RoomAbout(tuple(cards), professional, note)
+        return RoomAbout(tuple(cards), professional, note[self.fallback_language], note_texts=note)

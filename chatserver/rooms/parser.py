@@ -238,7 +238,10 @@ class _Parser(ResourcesReader, FiltersReader, HostedReader, ModerationReader, Li
             hours=settings["hours"],
             when_unhosted=settings["when_unhosted"],
             unhosted_grace=settings["unhosted_grace"],
-            snippets=MappingProxyType(dict(snippets)),
+            snippets=MappingProxyType(
+                {k: v if isinstance(v, str) else v[self.fallback_language] for k, v in snippets.items()}
+            ),
+            snippet_texts=MappingProxyType({k: v for k, v in snippets.items() if not isinstance(v, str)}),
             opening=scripts["opening"],
             closing=scripts["closing"],
             languages=settings["languages"],

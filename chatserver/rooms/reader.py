@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ class Reader:
         self.problems: list[tuple[int, str]] = []
         self.loader: yaml.SafeLoader | None = None
         #: The top-level `snippets:` texts by name, which defaults and rooms may name.
-        self.snippet_library: dict[str, str] = {}
+        self.snippet_library: dict[str, Text] = {}
         #: The top-level `default_language`: what a plain string is in, and what every map must hold.
         self.fallback_language = "en"
 
@@ -83,6 +83,18 @@ class Reader:
                 out.setdefault(key, (key_node, value_node))
         return out
 
+    def entries(
+        self, node: yaml.MappingNode, accept: Callable[[str], bool], refuse: Callable[[yaml.Node], str]
+    ) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
+        """(key, key node, value node) of each entry of a mapping keyed by names or codes: a key that
+        is not a string `accept` takes is reported at its line with `refuse(key node)`, and skipped."""
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if isinstance(key, str) and accept(key):
+                yield key, key_node, value_node
+            else:
+                self.problem(key_node, refuse(key_node))
+
     # -- scalars -----------------------------------------------------------
 
     def text(self, node: yaml.Node, what: str, *, required: bool) -> str | None:
@@ -105,22 +117,17 @@ class Reader:
             value = value.strip() if value is not None and strip else value
             return None if value is None else (value, value)
         out: dict[str, str] = {}
-        ok = True
-        for key_node, value_node in node.value:
-            code = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(code, str) or not languages.known(code):
-                self.problem(
-                    key_node,
-                    f"{what}: unknown language code {show(key_node)} "
-                    "(expected a lower-case ISO 639-1 code like en or es)",
-                )
-                ok = False
-                continue
+        before = len(self.problems)
+
+        def unknown(key: yaml.Node) -> str:
+            expected = "(expected a lower-case ISO 639-1 code like en or es)"
+            return f"{what}: unknown language code {show(key)} {expected}"
+
+        for code, _, value_node in self.entries(node, languages.known, unknown):
             value = self.text(value_node, f"{what} in '{code}'", required=True)
-            if value is None:
-                ok = False
-            else:
+            if value is not None:
                 out[code] = value.strip() if strip else value
+        ok = len(self.problems) == before
         if ok and self.fallback_language not in out:
             self.problem(
                 node,
