@@ -82,6 +82,12 @@ def notice(
     return frame
 
 
+def done(room: str, action: str, text: str, **fields: Any) -> dict[str, Any]:
+    """A host action went through: code `done`, `action` the host frame's type (mute, ban, kick, warn,
+    push_card...) so each reads in its own words (`code.done.<action>`), with the numbers it needs."""
+    return notice("done", text, room=room, action=action, **fields)
+
+
 def joined_head(
     room: str,
     title: str,
@@ -211,7 +217,17 @@ def crisis(
     else:
         text = f"{name} may be in crisis. Resources were sent to them privately; please check in."
     extra: dict[str, Any] = {"risk": risk} if risk else {}
-    return notice("crisis", text, level="urgent", room=room, message_id=message_id, session=session, **extra)
+    return notice(
+        "crisis",
+        text,
+        level="urgent",
+        room=room,
+        message_id=message_id,
+        session=session,
+        name=name,
+        title=title,
+        **extra,
+    )
 
 
 def card(room: str, card_id: str, item: dict[str, Any], author: dict[str, Any], ts: str) -> dict[str, Any]:

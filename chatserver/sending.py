@@ -170,10 +170,10 @@ class SendPipeline:
         if result.urgent:
             self.moderation.alert_crisis(conn, room, None, result.level)
         self._audit_rejected(conn, room, ctx, result, client_id, by="filter")
-        extra: dict[str, Any] = {
-            "reason": result.reasons[0] if result.reasons else "rejected",
-            "message": "; ".join(result.explanations),
-        }
+        reason = result.reasons[0] if result.reasons else "rejected"
+        # `code` names the words of `message` (the filters' English): rejected_<the first filter's reason>.
+        extra: dict[str, Any] = {"reason": reason, "message": "; ".join(result.explanations)}
+        extra["code"] = reason if reason == "rejected" else f"rejected_{reason}"
         if result.retry_after is not None:
             extra["retry_after"] = round(result.retry_after, 2)
         conn.send(frames.ack(client_id, None, "rejected", **extra))

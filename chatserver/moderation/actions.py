@@ -32,8 +32,8 @@ def by(conn: Connection) -> str:
     return conn.host_name or conn.name
 
 
-def _done(conn: Connection, room: RoomState, text: str) -> None:
-    conn.send(frames.notice("done", text, room=room.id))
+def _done(conn: Connection, room: RoomState, action: str, text: str, **fields: Any) -> None:
+    conn.send(frames.done(room.id, action, text, **fields))
 
 
 def resolved_event(
@@ -231,7 +231,8 @@ async def sanction(mod: Moderation, conn: Connection, room: RoomState, frame: di
         await warnings.announce_strikes(mod, room, session)
     if change.kind == "ban" and change.until != 0:
         await mod.on_banned(room, session)
-    _done(conn, room, f"Done: {change.audit_kind}.")
+    minutes = {"minutes": change.minutes} if change.minutes is not None else {}
+    _done(conn, room, str(frame["type"]), f"Done: {change.audit_kind}.", session=session, **minutes)
 
 
 async def kick(mod: Moderation, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
@@ -243,7 +244,7 @@ async def kick(mod: Moderation, conn: Connection, room: RoomState, frame: dict[s
         "kicked", room=room.id, subject=session, detail={"by": by(conn), "reason": reason}, **_actor(conn)
     )
     mod.broker.publish_event({"kind": "kick", "room": room.id, "session": session, "reason": reason})
-    _done(conn, room, "Done: removed from the room.")
+    _done(conn, room, "kick", "Done: removed from the room.", session=session)
 
 
 async def slowmode(mod: Moderation, conn: Connection, room: RoomState, frame: dict[str, Any]) -> None:
@@ -295,7 +296,7 @@ async def greet(mod: Moderation, conn: Connection, room: RoomState, frame: dict[
     mod.broker.publish_event(
         {"kind": "private", "room": room.id, "session": session, "by": conn.name, "text": text, "ts": ts}
     )
-    _done(conn, room, "Sent privately.")
+    _done(conn, room, "greet", "Sent privately.", session=session)
 
 
 ACTIONS: dict[str, Action] = {

@@ -60,7 +60,8 @@ async def reject_all(mod: Moderation, conn: Connection, room: RoomState, frame: 
         taken.append(got["id"])
     if taken:
         mod.broker.publish_event(refusals.event(room.id, session, told, taken))
-    conn.send(frames.notice("done", f"Done: {len(taken)} waiting message(s) not shared.", room=room.id))
+    text = f"Done: {len(taken)} waiting message(s) not shared."
+    conn.send(frames.done(room.id, "reject_all", text, count=len(taken), session=session))
 
 
 def last_messages(room: RoomState, session: str, count: int) -> list[str]:
@@ -82,4 +83,5 @@ async def delete_last(mod: Moderation, conn: Connection, room: RoomState, frame:
     ids = last_messages(room, frame["session"], count)
     for message_id in ids:
         await actions.delete(mod, conn, room, {"message_id": message_id})
-    conn.send(frames.notice("done", f"Done: {len(ids)} message(s) deleted.", room=room.id))
+    text = f"Done: {len(ids)} message(s) deleted."
+    conn.send(frames.done(room.id, "delete_last", text, count=len(ids), session=frame["session"]))

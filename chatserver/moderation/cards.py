@@ -47,4 +47,7 @@ async def push_card(mod: Moderation, conn: Connection, room: RoomState, frame: d
             "ts": utc_now(),
         }
     )
-    conn.send(frames.notice("done", f"Shared “{card.title}” with the room.", room=room.id))
+    shown = card.wire(mod.readers.of(conn), room.config.fallback_language)
+    conn.send(
+        frames.done(room.id, "push_card", f"Shared “{shown['title']}” with the room.", title=shown["title"])
+    )

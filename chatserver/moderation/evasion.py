@@ -151,6 +151,12 @@ def apply(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
         "for a host. Nothing else has happened to them: please look before acting, it may be someone else."
     )
     notice = frames.notice(
-        "maybe_returning", text, level="warning", room=room.id, session=ev["session"], signal=flag["signal"]
+        "maybe_returning",
+        text,
+        level="warning",
+        room=room.id,
+        session=ev["session"],
+        signal=flag["signal"],
+        name=flag.get("name", "Someone"),
     )
     delivery.to_hosts(room, frames.wire(notice))

@@ -56,6 +56,7 @@ def apply(
             spawn,
             room,
             ev["session"],
+            "kick",
             "A host has asked you to leave this room for now.",
             ev.get("reason"),
         )
@@ -146,21 +147,30 @@ def _sanction(delivery: Delivery, spawn: Spawn, room: RoomState, ev: dict[str, A
     else:
         table[session] = until or 0
     if ev["what"] == "ban" and until != 0:
-        _remove(delivery, spawn, room, session, "A host has banned you from this room.", ev.get("reason"))
+        text = "A host has banned you from this room."
+        _remove(delivery, spawn, room, session, "ban", text, ev.get("reason"))
     elif ev["what"] == "mute":
         text = (
             f"A host has muted you in this room for {ev.get('minutes', 0):g} minute(s)."
             if until
             else "You can post again."
         )
-        code = "muted" if until else "unmuted"
-        delivery.to_session(session, frames.wire(frames.notice(code, text, level="warning", room=room.id)))
+        code, extra = ("muted", {"minutes": ev.get("minutes") or 0}) if until else ("unmuted", {})
+        notice = frames.notice(code, text, level="warning", room=room.id, **extra)
+        delivery.to_session(session, frames.wire(notice))
 
 
 def _remove(
-    delivery: Delivery, spawn: Spawn, room: RoomState, session: str, text: str, reason: str | None
+    delivery: Delivery,
+    spawn: Spawn,
+    room: RoomState,
+    session: str,
+    action: str,
+    text: str,
+    reason: str | None,
 ) -> None:
-    extra = {"reason": reason} if reason else {}
+    """`removed`, with `action` (kick or ban) saying which, then out of the room."""
+    extra: dict[str, Any] = {"action": action, **({"reason": reason} if reason else {})}
     wire = frames.wire(frames.notice("removed", text, level="warning", room=room.id, **extra))
     for conn in list(delivery.by_session.get(session, ())):
         if room.id in conn.rooms:

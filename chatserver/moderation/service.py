@@ -206,7 +206,15 @@ class Moderation:
         self.held_local[item["id"]] = (room.id, item["held_at"], False)
         reason = item["reasons"][0] if item["reasons"] else "held"
         conn.answer(
-            frames.ack(client_id, item["id"], "held", reason=reason, message=_waiting(hosted), hosted=hosted)
+            frames.ack(
+                client_id,
+                item["id"],
+                "held",
+                reason=reason,
+                message=_waiting(hosted),
+                code="waiting_for_host" if hosted else "waiting_no_host",
+                hosted=hosted,
+            )
         )
         await self.announce_held(room, item)
 

@@ -42,7 +42,12 @@ async def shield_action(mod: Moderation, conn: Connection, room: RoomState, fram
     """The host action: `on` true applies the preset, false restores what was there before."""
     await set_shield(mod, room, bool(frame["on"]), by=conn.host_name or conn.name, actor_session=conn.session)
     conn.send(
-        frames.notice("done", "Done: shield mode is " + ("on." if frame["on"] else "off."), room=room.id)
+        frames.done(
+            room.id,
+            "shield",
+            "Done: shield mode is " + ("on." if frame["on"] else "off."),
+            on=bool(frame["on"]),
+        )
     )
 
 
@@ -175,6 +180,7 @@ def apply(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
         level="warning",
         room=room.id,
         joins=ev["joins"],
+        per_seconds=ev["per_seconds"],
         offer_shield=not ev.get("shielded"),
     )
     delivery.to_hosts(room, frames.wire(notice))

@@ -117,10 +117,11 @@ async def warn(mod: Moderation, conn: Connection, room: RoomState, frame: dict[s
     mod.broker.publish_event({"kind": "warned", "room": room.id, "session": session, "warning": warning})
     await announce_strikes(mod, room, session)
     conn.send(
-        frames.notice(
-            "done",
+        frames.done(
+            room.id,
+            "warn",
             "Done: warned. They see it privately and acknowledge it before posting again.",
-            room=room.id,
+            session=session,
         )
     )
 
@@ -212,7 +213,9 @@ def apply(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> bool:
     elif kind == "acknowledged":
         room.warned.pop(ev["session"], None)
         text = f"{ev.get('name', 'Someone')} has read the warning and can post again."
-        notice = frames.notice("warning_acknowledged", text, room=room.id, session=ev["session"])
+        notice = frames.notice(
+            "warning_acknowledged", text, room=room.id, session=ev["session"], name=ev.get("name", "Someone")
+        )
         delivery.to_hosts(room, frames.wire(notice))
     elif kind == "strikes":
         wire = frames.wire(frames.strikes(room.id, ev["session"], ev["count"], ev["next"]))
