@@ -9,9 +9,12 @@ from operator import itemgetter, or_
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatserver.crisis import opinion as opinion_module
 from chatserver.crisis import recogniser_for
+from chatserver.crisis import text as text_module
 from chatserver.crisis.opinion import STEM, Opinion
 from chatserver.crisis.text import deobfuscate, plain
 
@@ -98,3 +101,26 @@ def test_anchors_ranked_by_everyday_chat_find_what_the_packs_own_ranking_finds(
     assert ranked._families.exact != by_pack._families.exact  # the rankings do differ
     for text in LINES:
         assert ranked.assess(text) == by_pack.assess(text), text
+
+
+# Characters whose folding depends on their neighbours, or nearly does: look-alikes (Cyrillic м, о;
+# Greek ο), other scripts, accents precomposed and combining, zero-width, full-width and compatibility
+# forms, ligatures, Hangul jamo that compose, case pairs that change length, emoji the packs name.
+TRICKY = (
+    "aAeEzZ 19.,'\"-!?"
+    "\u0436\u043c\u043e\u03bb\u03bf\u00e9\u00c9\u00f1\u00fc\u00df\u00f8\u0301\u0308\u200b\u200d"
+    "\uff4d\ufb01\U0001f602\U0001f49b\U0001f52a\u2026\u2019\u201c\u01f0\u0130\u0131\u1100\u1161"
+    "\u00b2\u00b5\u2126\u00a0\u01c5\ufb00\u2177\u338f\ufe0f"
+)
+
+
+@given(st.text(alphabet=TRICKY, max_size=12))
+@settings(max_examples=3000, deadline=None)
+def test_plain_by_its_character_table_is_plain_the_whole_way(text: str) -> None:
+    """The table that folds accented letters and emoji one by one gives what the whole folding gives."""
+    assert plain(text) == text_module._plain(text)
+
+
+def test_plain_by_its_character_table_reads_every_line_as_the_whole_way_does() -> None:
+    for text in LINES:
+        assert plain(text) == text_module._plain(text), text

@@ -56,7 +56,9 @@ _EDGES = ".,!?;:()[]{}\"'`*_~<>/\\|#+=^&%"
 _INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... into parts
 _LEETISH = frozenset("013457@$!")
 _START = 6  # `needs` compares the first letters of words, at most this many
-_PATTERNS, _LEET, _BITS, _SINGLE = (itemgetter(i) for i in range(4))  # a word's cache entry
+_PATTERNS, _FLAGS, _BITS = (itemgetter(i) for i in range(3))  # a word's cache entry
+#: A word's flag for leetspeak; a single letter counts 1, and three of them say "spelled out" too.
+LEET = 3
 
 
 def _rarest(ranked: list[tuple[int, frozenset[anc.Anchor]]]) -> tuple[int, frozenset[anc.Anchor]]:
@@ -137,9 +139,9 @@ class Index:
                 for start in spelled:
                     self.start_bits[start] = self.start_bits.get(start, 0) | bit
             self.needs[number] = bits
-        # word as typed -> (patterns it anchors, leetspeak?, the `needs` bits it satisfies, a single
-        # letter?)
-        self._words: dict[str, tuple[frozenset[int], bool, int, int]] = {}
+        # word as typed -> (patterns it anchors, flags, the `needs` bits it satisfies); flags are
+        # LEET for leetspeak and 1 for a single letter, so one sum tells "perhaps obfuscated".
+        self._words: dict[str, tuple[frozenset[int], int, int]] = {}
 
     def triggered(self, text: str) -> tuple[set[int], bool]:
         """The patterns whose anchors occur in `text`, and whether the text looked obfuscated."""
@@ -153,10 +155,9 @@ class Index:
             for i, word in enumerate(words):
                 if entries[i] is None:
                     entries[i] = cache[word] = self._word(word)
+        # Leetspeak, or perhaps letters spelled out ("s u i c i d e"): the caller reads it joined.
+        obfuscated = sum(map(_FLAGS, entries)) >= LEET
         found: set[int] = set().union(*map(_PATTERNS, entries))
-        obfuscated = any(map(_LEET, entries))
-        if not obfuscated and sum(map(_SINGLE, entries)) >= 3:
-            obfuscated = True  # perhaps spelled out, "s u i c i d e": the caller reads it joined
         if found and self.needs:
             # `need & have == need` on non-negative ints: `need & ~have` would build a negative int
             # as wide as every need group for each pattern (a quarter of this method's time).
@@ -165,7 +166,7 @@ class Index:
             found = {n for n in found if (need := needs.get(n, 0)) & have == need}
         return found, obfuscated
 
-    def _word(self, typed: str) -> tuple[frozenset[int], bool, int, int]:
+    def _word(self, typed: str) -> tuple[frozenset[int], int, int]:
         word = typed.strip(_EDGES)
         leet = not _LEETISH.isdisjoint(word) and any(c.isalpha() for c in word)
         if leet:
@@ -185,8 +186,8 @@ class Index:
                 for length in self.stem_lengths:
                     if length <= len(candidate) and candidate[:length] in self.stems:
                         numbers |= self.stems[candidate[:length]]
-        single = int(len(typed) == 1 or (len(typed) == 2 and typed[1] in ".-*"))
+        single = len(typed) == 1 or (len(typed) == 2 and typed[1] in ".-*")
         bits = 0
         for start in offered:
             bits |= self.start_bits.get(start, 0)
-        return frozenset(numbers), leet, bits, single
+        return frozenset(numbers), LEET if leet else int(single), bits

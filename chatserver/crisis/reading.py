@@ -13,10 +13,16 @@ from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import Pack
 
 _CLAUSE_END = re.compile(r"[.!?;:\n]")
-_SOFT_END = re.compile(r"[.!?;:,\n]")
+# The end of the last clause (or part of one) in a text: greedy, so one call in C finds it.
+_LAST_CLAUSE_END = re.compile(r"(?s).*[.!?;:\n]")
+_LAST_SOFT_END = re.compile(r"(?s).*[.!?;:,\n]")
 _WORDS = re.compile(r"\w+(?:['’]\w+)*")
 NEGATION_WORDS = 3
 SUBJECT_WORDS = 6
+# word -> its key as the packs' word lists hold it (no apostrophes, stretched letters collapsed),
+# remembered, bounded: chat repeats its words, and this runs for every word around every match.
+_KEYS: dict[str, str] = {}
+_KEYS_CACHE = 50_000
 
 
 class Hit:
@@ -34,15 +40,29 @@ class Hit:
 
 
 def clause(text: str, at: int) -> tuple[int, int]:
-    start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, at)), default=0)
+    last_end = _LAST_CLAUSE_END.match(text, 0, at)
     end_match = _CLAUSE_END.search(text, at)
-    return start, end_match.start() if end_match else len(text)
+    return last_end.end() if last_end else 0, end_match.start() if end_match else len(text)
+
+
+def word_keys(words: list[str]) -> list[str]:
+    """Each word as the packs' word lists hold it: apostrophes gone, stretched letters collapsed."""
+    keys = _KEYS
+    try:
+        return list(map(keys.__getitem__, words))
+    except KeyError:
+        if len(keys) >= _KEYS_CACHE:
+            keys.clear()
+        for word in words:
+            if word not in keys:
+                keys[word] = pat.collapse(word.replace("'", "").replace("’", ""))
+        return list(map(keys.__getitem__, words))
 
 
 def _words_before(text: str, at: int, count: int, stop: re.Pattern[str]) -> list[str]:
     head = text[max(0, at - 12 * count) : at]
-    cut = max((m.end() for m in stop.finditer(head)), default=0)
-    return [pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(head[cut:])][-count:]
+    last_end = stop.match(head)
+    return word_keys(_WORDS.findall(head, last_end.end() if last_end else 0)[-count:])
 
 
 def negated(text: str, hit: Hit, join: int = 0) -> bool:
@@ -53,11 +73,9 @@ def negated(text: str, hit: Hit, join: int = 0) -> bool:
     if not negators:
         return False
     start = join if hit.start >= join else 0
-    words = _words_before(text[start:], hit.start - start, NEGATION_WORDS, _SOFT_END)
-    words += [
-        pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(text[hit.start : hit.end])
-    ]
-    return any(w in negators for w in words)
+    words = _words_before(text[start:], hit.start - start, NEGATION_WORDS, _LAST_SOFT_END)
+    words += word_keys(_WORDS.findall(text, hit.start, hit.end))
+    return not negators.isdisjoint(words)
 
 
 def quoted(text: str, hit: Hit) -> bool:
@@ -71,12 +89,9 @@ def someone_else(text: str, hit: Hit) -> bool:
     pack = hit.pack
     if not pack.other_words:
         return False
-    inside = [
-        pat.collapse(w.replace("'", "").replace("’", "")) for w in _WORDS.findall(text[hit.start : hit.end])
-    ]
-    if any(w in pack.self_words for w in inside):
+    if not pack.self_words.isdisjoint(word_keys(_WORDS.findall(text, hit.start, hit.end))):
         return False
-    for word in reversed(_words_before(text, hit.start, SUBJECT_WORDS, _CLAUSE_END)):
+    for word in reversed(_words_before(text, hit.start, SUBJECT_WORDS, _LAST_CLAUSE_END)):
         if word in pack.self_words:
             return False
         if word in pack.other_words:

@@ -62,15 +62,93 @@ def plain(text: str) -> str:
 
     ASCII text only needs lowering. Anything else goes through `textfold.fold` (NFKC, casefold,
     zero-width removal, look-alikes to Latin) and then loses its accents: people often leave them
-    out ("suicidio" for "suicídio"), so neither side keeps them.
+    out ("suicidio" for "suicídio"), so neither side keeps them. Text whose other characters are all
+    ones that fold the same wherever they stand (accented Latin letters, most emoji and punctuation)
+    takes a table instead, with the same result (`_Plainer`).
     """
     if text.isascii():
         return text.lower()
+    quick = text.translate(_PLAINER)
+    if quick.isascii():
+        return quick.lower()
+    return _plain(text)
+
+
+def _plain(text: str) -> str:
     folded = unicodedata.normalize("NFKD", fold(text.translate(_EMOJI)))
     if folded.isascii():
         return folded
     # Combining accents go; so do emoji and other symbols, but as a space, so words stay apart.
     return "".join(ch if ch.isascii() else ("" if unicodedata.combining(ch) else " ") for ch in folded)
+
+
+class _Plainer(dict[int, str]):
+    """A `str.translate` table, filled as characters turn up: a non-ASCII character whose `plain()`
+    is the same alone as between letters, spaces and digits maps to it (ASCII, so the text's case can
+    still be lowered after); any other maps to itself, which sends its text the whole way.
+
+    What a character folds to depends on its neighbours only for look-alikes (mapped inside mixed
+    tokens only), combining marks, zero-width characters and NFKC compositions; trying it in a few
+    surroundings finds those.
+    """
+
+    LIMIT = 20_000  # distinct characters remembered; a flood of rare ones only clears it
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        alone = _plain(char)
+        simple = (
+            unicodedata.category(char) in _CONTEXT_FREE
+            and alone.isascii()
+            and all(
+                _plain(f"{before}{char}{after}") == f"{_plain(before)}{alone}{_plain(after)}"
+                for before, after in _SURROUNDINGS
+            )
+        )
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[code] = mapped = alone if simple else char
+        return mapped
+
+
+# Cased letters, digits, punctuation, symbols and spaces may be context free; marks, format
+# characters (zero-width), and letters of scripts without case (Hangul jamo compose) never are.
+_CONTEXT_FREE = frozenset(
+    (
+        "Lu",
+        "Ll",
+        "Lt",
+        "Nd",
+        "Nl",
+        "No",
+        "Pc",
+        "Pd",
+        "Ps",
+        "Pe",
+        "Pi",
+        "Pf",
+        "Po",
+        "Sm",
+        "Sc",
+        "Sk",
+        "So",
+        "Zs",
+    )
+)
+# Latin letters of both cases, a letter of another script (look-alikes are mapped only in tokens
+# with a Latin letter or of look-alikes alone), a digit, spaces and punctuation on either side.
+_SURROUNDINGS = (
+    ("a", "b"),
+    ("A", "B"),
+    ("\u0436", "\u0436"),
+    ("\u03bb", ""),
+    (" ", " "),
+    ("1", "2"),
+    ("", ""),
+    ("x ", "."),
+    ("e", ""),
+)
+_PLAINER = _Plainer()
 
 
 def deobfuscate(text: str) -> str:
