@@ -224,3 +224,18 @@ def test_api_library_serves_cards_and_the_note_in_the_language_asked(make_server
     assert lobby["cards"][0]["title"] == "Respirar despacio ante el pánico"
     bare = httpx.get(server.base + "/api/library?lang=es", timeout=5).json()
     assert (bare["peer_note_code"], bare["lang"]) == ("peer_note", "en")
+
+
+def test_the_shipped_helplines_speak_each_shipped_language() -> None:
+    """The shipped rooms.yaml: the anywhere helplines and emergency numbers in all seven languages;
+    everyone else (no language asked) reads the English as before."""
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms.languages import SHIPPED
+
+    room = load_rooms(Path(__file__).resolve().parent.parent / "rooms.yaml").rooms["welcome"]
+    assert room.resources[0]["name"] == "Emergency services"
+    names = {lang: {item["name"] for item in room.served(lang).resources} for lang in SHIPPED}
+    assert "Servicios de emergencia" in names["es"] and "Notruf" in names["de"]
+    assert all(len({*names[lang]} - names["en"]) >= 1 for lang in SHIPPED if lang != "en")
+    spanish = next(i for i in room.served("es").resources if i.get("countries") == ["GB"])
+    assert (spanish["phone"], spanish["text"]) == ("999", "Si tú o alguien más está en peligro ahora mismo.")
