@@ -7,7 +7,7 @@ forgets a connection when it goes. None means the room's fallback language.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
@@ -49,14 +49,17 @@ class Readers:
     def forget(self, conn: Connection) -> None:
         self._lang.pop(conn, None)
 
-    def to_session(
-        self, delivery: Delivery, session: str, build: Callable[[str | None], dict[str, Any]]
-    ) -> None:
-        """Send every connection of `session` the frame `build(its language)`, built once per language
-        (one person's tabs may read different languages)."""
+    def send_each(self, conns: Iterable[Connection], build: Callable[[str | None], dict[str, Any]]) -> None:
+        """Send each connection the frame `build(its language)`, built and encoded once per language."""
         wires: dict[str | None, bytes] = {}
-        for conn in delivery.by_session.get(session, ()):
+        for conn in conns:
             lang = self._lang.get(conn)
             if lang not in wires:
                 wires[lang] = frames.wire(build(lang))
             conn.send_frame(wires[lang])
+
+    def to_session(
+        self, delivery: Delivery, session: str, build: Callable[[str | None], dict[str, Any]]
+    ) -> None:
+        """Every connection of one person (their tabs may read different languages)."""
+        self.send_each(delivery.by_session.get(session, ()), build)

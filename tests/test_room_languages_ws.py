@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chatserver.rooms import parse_rooms
 from chatserver.rooms.languages import ISO_639_1
 
@@ -140,3 +142,28 @@ async def test_snippets_and_a_shared_card_come_in_each_readers_language(
     assert (spanish["card"]["title"], spanish["card"]["lang"]) == ("Respirar despacio ante el pánico", "es")
     assert (english["card"]["title"], english["card"]["lang"]) == ("Slow breathing for panic", "en")
     assert spanish["id"] == english["id"] and spanish["card"]["url"] == english["card"]["url"]
+
+
+@pytest.mark.redis
+async def test_across_workers_each_reader_gets_their_language(
+    make_server: Any, redis_server: Any, clients: Any
+) -> None:
+    """Through real Redis: a host on one worker refuses a held message and shares a card; a Spanish
+    reader on the other worker is told with Spanish helplines and sees the Spanish card."""
+    from tests.test_room_languages import TEXTS
+
+    text = TEXTS.replace("    snippets: [welcome]\n", "    premoderate: all\n    snippets: [welcome]\n")
+    one = make_server(text, redis=redis_server.url)
+    two = make_server(redis=redis_server.url, share=one)
+    alice = await clients.host(one, "alice", ("grief",))
+    ana = await clients.user(two, "ana", ("grief",), lang="es")
+    ack = await ana.post("grief", "is anyone here tonight?")
+    assert ack["status"] == "held"
+    await alice.expect("held", id=ack["id"], timeout=10)
+    await alice.send(type="reject", room="grief", message_id=ack["id"], note="Please keep it kind.")
+    told = await ana.expect("notice", code="not_shared", timeout=10)
+    assert told["lang"] == "es" and told["resources"][0]["name"] == "Línea de escucha"
+    await alice.send(type="push_card", room="grief", card="slow-breathing")
+    card = await ana.expect("card", room="grief", timeout=10)
+    assert card["card"]["title"] == "Respirar despacio ante el pánico"
+    assert (await alice.expect("card", room="grief"))["card"]["title"] == "Slow breathing for panic"

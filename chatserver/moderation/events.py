@@ -82,13 +82,12 @@ def apply(
 def _card(readers: Readers, room: RoomState, ev: dict[str, Any]) -> None:
     """A shared library card, to each member in their language (built once per language)."""
     card = room.config.about.card(str(ev["card"].get("id")))
-    wires: dict[str | None, bytes] = {}
-    for member in room.members:
-        lang = readers.of(member)
-        if lang not in wires:
-            item = card.wire(lang, room.config.fallback_language) if card is not None else ev["card"]
-            wires[lang] = frames.wire(frames.card(room.id, ev["id"], item, ev["from"], ev["ts"]))
-        member.send_frame(wires[lang])
+
+    def frame(lang: str | None) -> dict[str, Any]:
+        item = card.wire(lang, room.config.fallback_language) if card is not None else ev["card"]
+        return frames.card(room.id, ev["id"], item, ev["from"], ev["ts"])
+
+    readers.send_each(room.members, frame)
 
 
 def _resolved(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
