@@ -66,9 +66,33 @@ def test_the_second_opinion_gate_remembered_per_word_opens_exactly_when_the_set_
         low = plain(text)
         fresh.level(low)
         typed = low.split()
-        assert any(fresh._opens.get(w) or fresh._opens_gate(w) for w in typed) == _gate_by_sets(fresh, low), (
-            text
-        )
+        opened = any(fresh._typed[w][0] if w in fresh._typed else fresh._opens_gate(w) for w in typed)
+        assert opened == _gate_by_sets(fresh, low), text
+
+
+def _level_by_features(model: Opinion, low: str) -> str | None:
+    # The model as trained: the feature strings of the whole text, summed by `_Weights`.
+    if not _gate_by_sets(model, low):
+        return None
+    found = opinion_module.features(low)
+    if model.risk.probability(found) <= model.threshold:
+        return None
+    if model.imminent.probability(found) > 0.5:
+        return "imminent"
+    return "active" if model.active.probability(found) > 0.5 else "passive"
+
+
+def test_the_second_opinion_read_word_by_word_answers_as_the_model_as_trained() -> None:
+    """Words and stems remembered per typed word give every line the level the features give."""
+    model = opinion_module.shipped()
+    assert model is not None
+    levels = set()
+    for text in LINES:
+        low = plain(text)
+        level = model.level(low)
+        assert level == _level_by_features(model, low), text
+        levels.add(level)
+    assert levels == {None, "passive", "active", "imminent"}  # every answer was compared
 
 
 def test_the_needs_of_a_pattern_never_hide_a_match() -> None:

@@ -25,7 +25,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -123,27 +124,28 @@ class Opinion:
         gate = data["gate"]
         self._gate_words = frozenset(w for w in gate if not w.startswith("p:"))
         self._gate_stems = frozenset(w[2:] for w in gate if w.startswith("p:"))
-        # Whether a word as typed (split on spaces: its words never span one) opens the gate,
-        # remembered, bounded: chat repeats its words, so the gate costs a lookup per word.
-        self._opens: dict[str, bool] = {}
+        # What a word as typed (split on spaces: its words never span one) brings: whether it opens
+        # the gate, its words and the stems of its long words; remembered, bounded: chat repeats its
+        # words, so the gate costs a lookup per word and the scoring no regex.
+        self._typed: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...]]] = {}
 
     def level(self, text: str) -> str | None:
         """The risk level the model reads in `plain()` text, or None."""
         typed = text.split()
-        opens = self._opens
+        cache = self._typed
         try:
-            shut = not any(map(opens.__getitem__, typed))
+            entries = list(map(cache.__getitem__, typed))
         except KeyError:
-            if len(opens) >= _OPENS_CACHE:
-                opens.clear()
+            if len(cache) >= _OPENS_CACHE:
+                cache.clear()
             for word in typed:
-                if word not in opens:
-                    opens[word] = self._opens_gate(word)
-            shut = not any(map(opens.__getitem__, typed))
-        if shut:
+                if word not in cache:
+                    cache[word] = self._read(word)
+            entries = list(map(cache.__getitem__, typed))
+        if not any(map(_OPENS, entries)):
             return None
-        words = _WORD.findall(text)
-        stems = {w[:STEM] for w in words if len(w) > STEM}
+        words = list(chain.from_iterable(map(_WORDS, entries)))
+        stems = set(chain.from_iterable(map(_STEMS, entries)))
         risk, imminent, active = self._scorers
         unique = set(words)
         if risk.probability(words, unique, stems) <= self.threshold:
@@ -152,6 +154,11 @@ class Opinion:
             return "imminent"
         return "active" if active.probability(words, unique, stems) > 0.5 else "passive"
 
+    def _read(self, typed: str) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+        words = tuple(_WORD.findall(typed))
+        stems = tuple(w[:STEM] for w in words if len(w) > STEM)
+        return self._opens_gate(typed), words, stems
+
     def _opens_gate(self, typed: str) -> bool:
         words = _WORD.findall(typed)
         return not self._gate_words.isdisjoint(words) or any(
@@ -159,6 +166,7 @@ class Opinion:
         )
 
 
+_OPENS, _WORDS, _STEMS = (itemgetter(i) for i in range(3))
 _OPENS_CACHE = 50_000
 
 
