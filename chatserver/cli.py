@@ -88,15 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _redis_reachable(url: str) -> bool:
-    import redis
+    from chatserver.brokers.redis_url import reachable
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-    finally:
-        client.close()
+    return reachable(url)
 
 
 def _uvicorn_config(settings: Settings) -> uvicorn.Config:

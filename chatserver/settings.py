@@ -97,7 +97,8 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
         "--redis",
         env_name="REDIS_URL",
         default=None,
-        help="redis://host:port/db: fan-out and shared state for several workers or hosts",
+        help="redis://host:port/db, or redis+cluster://host:port,host:port for a Redis Cluster: "
+        "fan-out and shared state for several workers or hosts",
     )
     twin(serve, "--workers", type=int, default="1", help="worker processes; more than 1 needs --redis")
     serve.add_argument(

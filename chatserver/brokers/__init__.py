@@ -1,8 +1,9 @@
-"""Fan-out and shared state between server processes, chosen by URL scheme (memory://, redis://).
+"""Fan-out and shared state between server processes, chosen by URL scheme (memory://, redis://,
+redis+cluster:// for a Redis Cluster).
 
 One URL gives a worker both halves: the broker (publish/subscribe, numbering, history) and the
 shared store (held queue, sanctions, switches, identities). With Redis both use one client, so a
-worker holds one connection pool; `redis` is imported only when a redis:// URL asks for it.
+worker holds one connection pool; `redis` is imported only when a redis URL asks for it.
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ def open_backend(url: str | None, *, worker_id: str) -> Backend:
         from chatserver.store import MemoryStore
 
         return Backend(MemoryBroker(worker_id=worker_id), MemoryStore())
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
         from chatserver.brokers.redis import RedisBroker
         from chatserver.brokers.redis_store import RedisStore
 
         broker = RedisBroker(url, worker_id=worker_id)
-        return Backend(broker, RedisStore(broker.client))
+        return Backend(broker, RedisStore(broker.client, keys=broker.keys, rooms=broker.rooms))
     scheme = url.split("://", 1)[0] if "://" in url else url
-    raise ValueError(f"Unknown backend URL scheme {scheme!r}: expected memory:// or redis://")
+    raise ValueError(
+        f"Unknown backend URL scheme {scheme!r}: expected memory://, redis:// or redis+cluster://"
+    )
 
 
 __all__ = ["Backend", "Broker", "BrokerListener", "open_backend"]

@@ -40,19 +40,22 @@ from chatserver.brokers.redis_scripts import (
     SEED_LUA,
     STREAM_MAXLEN,
     VERSIONS_KEY,
+    KeySpace,
     deleted_key,
     entries,
     entry_seq,
-    room_key,
-    seq_key,
-    stream_key,
 )
 from chatserver.brokers.redis_subscriber import RedisSubscriber
+from chatserver.brokers.redis_url import RedisClient, cluster_client, is_cluster_url
 from chatserver.errors import Unavailable
 
 
 class RedisBroker(Broker):
-    """Fan-out through Redis pub/sub, numbered and gap-filled through per-room streams."""
+    """Fan-out through Redis pub/sub, numbered and gap-filled through per-room streams.
+
+    A `redis+cluster://` URL (chatserver/brokers/redis_url.py) makes it a Redis Cluster client: each
+    room's keys share a hash tag (KeySpace) and its messages go out by sharded pub/sub.
+    """
 
     name = "redis"
     distributed = True
@@ -60,25 +63,36 @@ class RedisBroker(Broker):
     def __init__(self, url: str, *, worker_id: str) -> None:
         super().__init__(worker_id=worker_id)
         self.url = url
-        # One pool per worker, shared with the store (see open_backend). Blocking: bursts (many people
-        # leaving at once) wait briefly for a connection instead of failing "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=64,
-            timeout=5,
-            socket_timeout=REPLY_TIMEOUT_S,
-            socket_connect_timeout=2,
-            health_check_interval=0,
-        )
-        self._redis = aioredis.Redis.from_pool(pool)
+        self.keys = KeySpace(cluster=is_cluster_url(url))
+        self._redis: RedisClient
+        if self.keys.cluster:
+            # One pool per node (redis-py's), shared with the store like the single pool below.
+            self._redis = cluster_client(
+                url, max_connections=64, socket_timeout=REPLY_TIMEOUT_S, socket_connect_timeout=2
+            )
+        else:
+            # One pool per worker, shared with the store (see open_backend). Blocking: bursts (many
+            # people leaving at once) wait briefly for a connection instead of failing "Too many
+            # connections".
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=64,
+                timeout=5,
+                socket_timeout=REPLY_TIMEOUT_S,
+                socket_connect_timeout=2,
+                health_check_interval=0,
+            )
+            self._redis = aioredis.Redis.from_pool(pool)
         self._seed_script = self._redis.register_script(SEED_LUA)
         self._delete_script = self._redis.register_script(DELETE_LUA)
         self._listener: BrokerListener | None = None
         #: room -> the last seq delivered here: the subscriber advances it, the publisher's floor.
         self._last: dict[str, int] = {}
-        self._publisher = RedisPublisher(self._redis, floors=self._last)
+        self._publisher = RedisPublisher(self._redis, floors=self._last, keys=self.keys)
         self._subscriber = RedisSubscriber(
             self._redis,
+            url=url,
+            keys=self.keys,
             last=self._last,
             on_health=self._set_health,
             on_reconnect=self._count_reconnect,
@@ -87,7 +101,12 @@ class RedisBroker(Broker):
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def client(self) -> aioredis.Redis:
+    def rooms(self) -> dict[str, int]:
+        """The rooms this worker carries (room -> last seq delivered here); the store reads their versions."""
+        return self._last
+
+    @property
+    def client(self) -> RedisClient:
         """The worker's Redis client (the shared store uses it too); closed with the broker."""
         return self._redis
 
@@ -134,14 +153,14 @@ class RedisBroker(Broker):
         self._publisher.observe_clock(*await self._redis.time())
         for room in rooms:
             known = known_seqs.get(room, 0)
-            await self._seed_script(keys=[seq_key(room)], args=[known])
+            await self._seed_script(keys=[self.keys.room_key(room, "seq")], args=[known])
             # Deliver from what Redis has published: the audit log may already hold the seq of a
             # message another worker has reserved and committed but not yet released.
-            head = await self._redis.get(room_key(room, "head"))
+            head = await self._redis.get(self.keys.room_key(room, "head"))
             if head is not None:
                 self._last[room] = int(head)
                 continue
-            top = entries(await self._redis.xrevrange(stream_key(room), count=1))
+            top = entries(await self._redis.xrevrange(self.keys.room_key(room, "log"), count=1))
             stream_last = entry_seq(top[0][0]) if top else 0
             self._last[room] = max(known, stream_last)
 
@@ -196,13 +215,17 @@ class RedisBroker(Broker):
 
     async def delete_message(self, room: str, message_id: str) -> None:
         await self._delete_script(
-            keys=[deleted_key(room), stream_key(room), VERSIONS_KEY],
+            keys=[
+                self.keys.room_key(room, "deleted"),
+                self.keys.room_key(room, "log"),
+                self.keys.versions_key(room),
+            ],
             args=[message_id, int(time.time()), DELETED_KEEP, STREAM_MAXLEN + 100, room],
         )
 
     async def purge_history(self, room: str, stamp: str) -> None:
         # Entries are in seq order, which is time order: trim up to the first one young enough.
-        key = stream_key(room)
+        key = self.keys.room_key(room, "log")
         start = "-"
         while True:
             found = entries(await self._redis.xrange(key, min=start, count=500))
@@ -218,7 +241,7 @@ class RedisBroker(Broker):
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         if limit <= 0:
             return []
-        found = entries(await self._redis.xrevrange(stream_key(room), count=limit))
+        found = entries(await self._redis.xrevrange(self.keys.room_key(room, "log"), count=limit))
         out = [(entry_seq(eid), f[b"id"].decode(), f[b"f"]) for eid, f in found]
         out.reverse()
         return out

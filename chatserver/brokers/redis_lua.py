@@ -229,3 +229,22 @@ def _sha(script: str) -> str:
 
 
 RESERVE_SHA, RELEASE_SHA, SETTLE_SHA, FLUSH_SHA = map(_sha, (RESERVE_LUA, RELEASE_LUA, SETTLE_LUA, FLUSH_LUA))
+
+
+class Script:
+    """A numbering script and its SHA1, for EVALSHA."""
+
+    __slots__ = ("lua", "sha")
+
+    def __init__(self, lua: str) -> None:
+        self.lua, self.sha = lua, _sha(lua)
+
+
+def numbering_scripts(*, sharded: bool) -> tuple[Script, Script, Script, Script]:
+    """RESERVE, RELEASE, SETTLE, FLUSH; `sharded` (a cluster) publishes with SPUBLISH on the room's
+    shard channel, which is in the slot of the room's keys, so the script stays on one node."""
+    scripts = [RESERVE_LUA, RELEASE_LUA, SETTLE_LUA, FLUSH_LUA]
+    if sharded:
+        scripts = [s.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',") for s in scripts]
+    reserve, release, settle, flush = (Script(s) for s in scripts)
+    return reserve, release, settle, flush

@@ -23,28 +23,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from chatserver.brokers.base import PublishDone, ReserveDone
-from chatserver.brokers.redis_lua import (
-    DELETED,
-    FLUSH_LUA,
-    FLUSH_SHA,
-    LAPSED,
-    PARKED,
-    PUBLISHED,
-    RELEASE_LUA,
-    RELEASE_SHA,
-    RESERVE_LUA,
-    RESERVE_SHA,
-    SETTLE_LUA,
-    SETTLE_SHA,
-    TOO_LATE,
-)
+from chatserver.brokers.redis_lua import DELETED, LAPSED, PARKED, PUBLISHED, TOO_LATE, numbering_scripts
 from chatserver.brokers.redis_parked import Parked
-from chatserver.brokers.redis_requests import Flush, Outgoing, Release, Reserve, Settle, answer
-from chatserver.brokers.redis_scripts import EVT_CHANNEL, MSG_CHANNEL, STREAM_MAXLEN, room_keys
+from chatserver.brokers.redis_requests import Outgoing, Release, Reserve, Settle, answer
+from chatserver.brokers.redis_scripts import EVT_CHANNEL, STREAM_MAXLEN, KeySpace
+from chatserver.brokers.redis_url import RedisClient
 from chatserver.errors import Deleted, Unavailable
 
 log = logging.getLogger(__name__)
@@ -66,9 +52,6 @@ SETTLE_S = 1.5
 SHUTTING_DOWN = "The server is shutting down; nothing was published"
 UNREACHABLE = "The message service is unavailable; nothing was published"
 REFUSED = "The message service refused the message; nothing was published"
-
-
-_SCRIPTS = {Reserve: RESERVE_LUA, Release: RELEASE_LUA, Settle: SETTLE_LUA, Flush: FLUSH_LUA}
 
 
 def _commands(batch: list[Outgoing]) -> list[list[Outgoing]]:
@@ -103,12 +86,15 @@ class RedisPublisher:
     """Sends what is queued to Redis in one pipeline per round trip, in queue order, and answers it.
 
     `floors` is the broker's room -> last seq this worker saw (the subscriber advances it): each
-    reservation carries it, so numbering never goes back after a Redis restart lost the counter.
+    reservation carries it, so numbering never goes back after a Redis restart (or a cluster failover)
+    lost the counter. `keys` names the rooms' keys and channels (one Redis or a cluster).
     """
 
-    def __init__(self, client: aioredis.Redis, *, floors: Mapping[str, int]) -> None:
+    def __init__(self, client: RedisClient, *, floors: Mapping[str, int], keys: KeySpace) -> None:
         self._redis = client
         self._floors = floors
+        self._keys = keys
+        self._reserve, self._release, self._settle, self._flush = numbering_scripts(sharded=keys.cluster)
         # Bounded: a publisher that cannot reach Redis fails callers with `unavailable`
         # rather than letting the queue grow without limit.
         self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=50_000)
@@ -235,9 +221,14 @@ class RedisPublisher:
 
     async def load_scripts(self) -> None:
         """Load every numbering script (at start, and after Redis answered NOSCRIPT)."""
+        scripts = (self._reserve, self._release, self._settle, self._flush)
+        if self._keys.cluster:  # on every master: a promoted replica starts with no scripts
+            for script in scripts:
+                await self._redis.script_load(script.lua)
+            return
         pipe = self._redis.pipeline(transaction=False)
-        for script in _SCRIPTS.values():
-            pipe.script_load(script)
+        for script in scripts:
+            pipe.script_load(script.lua)
         await pipe.execute()
 
     async def _send_batch(self, commands: list[list[Outgoing]], deadline: int) -> list[Any]:
@@ -249,23 +240,24 @@ class RedisPublisher:
         for group in commands:
             item = group[0]
             if isinstance(item, bytes):
-                pipe.publish(EVT_CHANNEL, item)
+                pipe.execute_command("PUBLISH", EVT_CHANNEL, item)  # (a cluster pipeline has no .publish)
                 continue
-            keys = room_keys(item.room)
+            keys = self._keys.room_keys(item.room)
+            channel = self._keys.channel(item.room)
             if isinstance(item, Reserve):
                 ids = [i.message_id for i in group if isinstance(i, Reserve)]
                 args: tuple[Any, ...] = (self._floors.get(item.room, 0), int(HOLD_S * 1000), deadline)
-                pipe.execute_command("EVALSHA", RESERVE_SHA, 6, *keys, *args, *ids)
+                pipe.execute_command("EVALSHA", self._reserve.sha, 6, *keys, *args, *ids)
             elif isinstance(item, Release):
-                args = (item.room, MSG_CHANNEL, STREAM_MAXLEN, deadline, int(PARK_S * 1000))
+                args = (item.room, channel, STREAM_MAXLEN, deadline, int(PARK_S * 1000))
                 out = [v for i in group if isinstance(i, Release) for v in (i.seq, i.message_id, i.body)]
-                pipe.execute_command("EVALSHA", RELEASE_SHA, 6, *keys, *args, *out)
+                pipe.execute_command("EVALSHA", self._release.sha, 6, *keys, *args, *out)
             elif isinstance(item, Settle):
-                args = (item.seq, item.message_id, item.room, MSG_CHANNEL, STREAM_MAXLEN, item.mark)
-                pipe.execute_command("EVALSHA", SETTLE_SHA, 6, *keys, *args)
+                args = (item.seq, item.message_id, item.room, channel, STREAM_MAXLEN, item.mark)
+                pipe.execute_command("EVALSHA", self._settle.sha, 6, *keys, *args)
             else:
-                pipe.execute_command("EVALSHA", FLUSH_SHA, 6, *keys, item.room, MSG_CHANNEL, STREAM_MAXLEN)
-        pipe.time()
+                pipe.execute_command("EVALSHA", self._flush.sha, 6, *keys, item.room, channel, STREAM_MAXLEN)
+        pipe.execute_command("TIME")  # (nor .time(): it goes to one node, any will do)
         results = await pipe.execute(raise_on_error=False)
         clock = results.pop()
         if not isinstance(clock, BaseException):
@@ -288,9 +280,10 @@ class RedisPublisher:
                 while pending:
                     item = pending[0]
                     mark = item.mark if isinstance(item, Settle) else "v"
-                    keys = room_keys(item.room)
-                    args = (item.seq, item.message_id, item.room, MSG_CHANNEL, STREAM_MAXLEN, mark)
-                    found = await self._redis.eval(SETTLE_LUA, 6, *keys, *args)
+                    keys = self._keys.room_keys(item.room)
+                    channel = self._keys.channel(item.room)
+                    args = (item.seq, item.message_id, item.room, channel, STREAM_MAXLEN, mark)
+                    found = await self._redis.eval(self._settle.lua, 6, *keys, *args)
                     pending.pop(0)
                     if isinstance(item, Settle):
                         answer(item, int(found), None)

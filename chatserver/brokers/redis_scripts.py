@@ -19,9 +19,57 @@ STREAM_MAXLEN = 2000
 VERSIONS_KEY = f"{PREFIX}:versions"
 
 
+#: The keys every numbering script takes, in their order (chatserver/brokers/redis_lua.py).
+_NUMBERING_PARTS = ("seq", "head", "reserved", "released", "log", "deleted")
+
+
+class KeySpace:
+    """Where a room's keys and messages live in Redis.
+
+    On one Redis a room's keys are `chatserver:room:<id>:<part>`, its messages go out on the one
+    MSG_CHANNEL and every room's version is a field of VERSIONS_KEY, as always (so an upgrade keeps
+    its data). On a cluster the id is a hash tag, `chatserver:room:{<id>}:<part>`: every key of a room,
+    its shard channel (`...:messages`, for SPUBLISH) and its versions hash are in one slot, so its
+    scripts and transactions run on one node and a room's traffic touches one shard.
+    """
+
+    __slots__ = ("cluster", "_numbering")
+
+    def __init__(self, *, cluster: bool) -> None:
+        self.cluster = cluster
+        #: room -> its six numbering keys, built once (they go with every script call).
+        self._numbering: dict[str, tuple[str, ...]] = {}
+
+    def room_key(self, room: str, part: str) -> str:
+        """One of a room's keys: `seq`, `head`, `reserved`, `released`, `log` (the stream), `deleted`,
+        or a shared-state part (`held`, `ban`, `flags`, ...)."""
+        if self.cluster:
+            return f"{PREFIX}:room:{{{room}}}:{part}"
+        return f"{PREFIX}:room:{room}:{part}"
+
+    def room_keys(self, room: str) -> tuple[str, ...]:
+        """The six keys every numbering script takes, in their order."""
+        keys = self._numbering.get(room)
+        if keys is None:
+            keys = self._numbering[room] = tuple(self.room_key(room, part) for part in _NUMBERING_PARTS)
+        return keys
+
+    def channel(self, room: str) -> str:
+        """Where the room's messages are published: its own shard channel on a cluster."""
+        return self.room_key(room, "messages") if self.cluster else MSG_CHANNEL
+
+    def versions_key(self, room: str) -> str:
+        """The hash whose field `room` counts the room's shared-state changes (chatserver/resync.py)."""
+        return self.room_key(room, "versions") if self.cluster else VERSIONS_KEY
+
+
+#: One Redis (not a cluster): the names every release so far has used.
+SINGLE = KeySpace(cluster=False)
+
+
 def room_key(room: str, part: str) -> str:
-    """One of a room's keys: `seq`, `head`, `reserved`, `released`, `log` (the stream) or `deleted`."""
-    return f"{PREFIX}:room:{room}:{part}"
+    """One of a room's keys on one Redis (see KeySpace)."""
+    return SINGLE.room_key(room, part)
 
 
 def seq_key(room: str) -> str:
@@ -36,16 +84,12 @@ def deleted_key(room: str) -> str:
     return room_key(room, "deleted")
 
 
-#: The keys every numbering script takes, in their order (chatserver/brokers/redis_lua.py).
-_NUMBERING_PARTS = ("seq", "head", "reserved", "released", "log", "deleted")
-
-
 def room_keys(room: str) -> tuple[str, ...]:
-    """The six keys every numbering script takes, in their order."""
-    return tuple(room_key(room, part) for part in _NUMBERING_PARTS)
+    """The six keys every numbering script takes on one Redis, in their order."""
+    return SINGLE.room_keys(room)
 
 
-# KEYS: deleted key, stream key, versions key. ARGV: id, now (s), keep, scan, room.
+# KEYS: deleted key, stream key, versions key (KeySpace.versions_key). ARGV: id, now (s), keep, scan, room.
 # A deletion is remembered (so a publish still in flight for it is refused) and the entry leaves the
 # stream, found by its id: its seq may not be known yet to the worker that deletes it.
 DELETE_LUA = """

@@ -1,16 +1,21 @@
 """Shared moderation state in Redis: every worker on every host sees the same held queue, bans,
 switches, notes, identities, deletions and crisis alerts. Built by `open_backend` on the broker's
-own client, so a worker keeps one Redis pool."""
+own client, so a worker keeps one Redis pool.
+
+On a Redis Cluster a room's keys carry its hash tag (redis_scripts.KeySpace), its versions counter
+included, so each script and transaction here touches one slot; the versions of all rooms are read
+with one pipeline (one round trip per master)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, cast
 
 import orjson
-import redis.asyncio as aioredis
 
-from chatserver.brokers.redis import PREFIX, VERSIONS_KEY, deleted_key
+from chatserver.brokers.redis_scripts import PREFIX, KeySpace
+from chatserver.brokers.redis_url import RedisClient
 from chatserver.store import ALERT_TTL_S, ALERTS_KEEP, HELD_TTL_S, SESSION_TTL_S, Store, live_sanctions
 
 # KEYS: the held hash, the versions hash. ARGV: message id, room. HGET+HDEL in one step, so one
@@ -33,14 +38,22 @@ def _text(reply: bytes | str) -> str:
 class RedisStore(Store):
     """Shared through Redis: every worker on every host sees the same state."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        """`client` is the broker's: one pool per worker; the broker closes it."""
+    def __init__(
+        self, client: RedisClient, *, keys: KeySpace | None = None, rooms: Mapping[str, object] | None = None
+    ) -> None:
+        """`client` is the broker's: one pool per worker; the broker closes it. `keys` names the rooms'
+        keys (one Redis unless given); `rooms` are the rooms whose versions a cluster reads."""
         self._redis = client
+        self._keys = keys or KeySpace(cluster=False)
+        self._rooms = rooms if rooms is not None else {}
         self._take = self._redis.register_script(_TAKE_LUA)
 
     @staticmethod
     def _key(*parts: str) -> str:
         return ":".join((PREFIX, *parts))
+
+    def _room(self, room: str, part: str) -> str:
+        return self._keys.room_key(room, part)
 
     async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
         await self._redis.set(self._key("identity", token_hash), orjson.dumps(record), ex=SESSION_TTL_S)
@@ -50,7 +63,7 @@ class RedisStore(Store):
         return orjson.loads(raw) if raw else None
 
     async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
-        key = self._key("room", room, "names")
+        key = self._room(room, "names")
         value = f"{worker} {session}"
         if await self._redis.hsetnx(key, name, value):
             return True
@@ -64,66 +77,66 @@ class RedisStore(Store):
         return False
 
     async def release_name(self, room: str, name: str, session: str) -> None:
-        key = self._key("room", room, "names")
+        key = self._room(room, "names")
         current = await self._redis.hget(key, name)
         if current is not None and _text(current).partition(" ")[2] == session:
             await self._redis.hdel(key, name)
 
     async def put_held(self, room: str, item: dict[str, Any]) -> None:
-        key = self._key("room", room, "held")
+        key = self._room(room, "held")
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, item["id"], orjson.dumps(item))
             pipe.expire(key, HELD_TTL_S)
-            pipe.hincrby(VERSIONS_KEY, room, 1)
+            pipe.hincrby(self._keys.versions_key(room), room, 1)
             await pipe.execute()
 
     async def take_held(self, room: str, message_id: str) -> dict[str, Any] | None:
-        raw = await self._take(keys=[self._key("room", room, "held"), VERSIONS_KEY], args=[message_id, room])
+        keys = [self._room(room, "held"), self._keys.versions_key(room)]
+        raw = await self._take(keys=keys, args=[message_id, room])
         return orjson.loads(raw) if raw else None
 
     async def list_held(self, room: str) -> list[dict[str, Any]]:
-        values = await self._redis.hvals(self._key("room", room, "held"))
+        values = await self._redis.hvals(self._room(room, "held"))
         items = [orjson.loads(v) for v in values]
         items.sort(key=lambda i: i.get("ts", ""))
         return items
 
     async def set_sanction(self, room: str, kind: str, session: str, until: float | None) -> None:
-        key = self._key("room", room, kind)
+        key = self._room(room, kind)
         async with self._redis.pipeline(transaction=True) as pipe:
             if until == 0:
                 pipe.hdel(key, session)
             else:
                 pipe.hset(key, session, repr(until or 0))
-            pipe.hincrby(VERSIONS_KEY, room, 1)
+            pipe.hincrby(self._keys.versions_key(room), room, 1)
             await pipe.execute()
 
     async def sanctions(self, room: str) -> dict[str, dict[str, float]]:
         now = time.time()
         out: dict[str, dict[str, float]] = {}
         for kind in ("ban", "mute"):
-            raw = await self._redis.hgetall(self._key("room", room, kind))
+            raw = await self._redis.hgetall(self._room(room, kind))
             out[kind] = live_sanctions({_text(k): float(v) for k, v in raw.items()}, now)
         return out
 
     async def set_flag(self, room: str, flag: str, value: Any) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key("room", room, "flags"), flag, orjson.dumps(value))
-            pipe.hincrby(VERSIONS_KEY, room, 1)
+            pipe.hset(self._room(room, "flags"), flag, orjson.dumps(value))
+            pipe.hincrby(self._keys.versions_key(room), room, 1)
             await pipe.execute()
 
     async def flags(self, room: str) -> dict[str, Any]:
-        raw = await self._redis.hgetall(self._key("room", room, "flags"))
+        raw = await self._redis.hgetall(self._room(room, "flags"))
         return {_text(k): orjson.loads(v) for k, v in raw.items()}
 
     async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
-        key = self._key("room", room, "notes", session)
+        key = self._room(room, f"notes:{session}")
         await self._redis.rpush(key, orjson.dumps(note))
         await self._redis.ltrim(key, -50, -1)
 
     async def notes(self, room: str, session: str) -> list[dict[str, Any]]:
         return [
-            orjson.loads(v)
-            for v in await self._redis.lrange(self._key("room", room, "notes", session), 0, -1)
+            orjson.loads(v) for v in await self._redis.lrange(self._room(room, f"notes:{session}"), 0, -1)
         ]
 
     async def purge_notes(self, stamp: str) -> None:
@@ -137,26 +150,34 @@ class RedisStore(Store):
                 await self._redis.ltrim(key, old, -1)
 
     async def versions(self) -> dict[str, int]:
-        raw = await self._redis.hgetall(VERSIONS_KEY)
-        return {_text(k): int(v) for k, v in raw.items()}
+        if not self._keys.cluster:
+            raw = await self._redis.hgetall(self._keys.versions_key(""))
+            return {_text(k): int(v) for k, v in raw.items()}
+        rooms = list(self._rooms)
+        pipe = self._redis.pipeline()
+        for room in rooms:
+            pipe.hget(self._keys.versions_key(room), room)
+        found = await pipe.execute()
+        return {room: int(v) for room, v in zip(rooms, found, strict=True) if v is not None}
 
     async def recent_deletions(self, room: str, limit: int) -> list[str]:
         # Without scores the reply is a list of members (the types also cover WITHSCORES).
-        members = cast(list[bytes], await self._redis.zrevrange(deleted_key(room), 0, limit - 1))
+        key = self._room(room, "deleted")
+        members = cast(list[bytes], await self._redis.zrevrange(key, 0, limit - 1))
         return [v.decode() for v in members]
 
     async def add_alert(self, room: str, alert: dict[str, Any]) -> None:
-        key = self._key("room", room, "alerts")
+        key = self._room(room, "alerts")
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, orjson.dumps({**alert, "at": time.time()}))
             pipe.ltrim(key, -ALERTS_KEEP, -1)
             pipe.expire(key, ALERT_TTL_S)
-            pipe.hincrby(VERSIONS_KEY, room, 1)
+            pipe.hincrby(self._keys.versions_key(room), room, 1)
             await pipe.execute()
 
     async def alerts(self, room: str) -> list[dict[str, Any]]:
         since = time.time() - ALERT_TTL_S
-        items = [orjson.loads(v) for v in await self._redis.lrange(self._key("room", room, "alerts"), 0, -1)]
+        items = [orjson.loads(v) for v in await self._redis.lrange(self._room(room, "alerts"), 0, -1)]
         return [a for a in items if float(a.get("at", 0)) > since]
 
     async def put_value(

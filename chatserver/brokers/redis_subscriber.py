@@ -3,7 +3,8 @@
 Redis pub/sub is at-most-once: a dropped subscription or a Redis restart loses whatever was in
 flight. A subscriber that sees a seq jump, or comes back after a reconnect, reads what it missed from
 the room's stream before delivering anything newer. A quiet subscription is pinged, so a hung Redis
-is noticed and the subscription rebuilt.
+is noticed and the subscription rebuilt. On a Redis Cluster each room has a shard channel of its own
+(redis_sharded.py); a failover or a slot move ends that subscription like a lost connection.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from chatserver.brokers.base import BrokerListener
-from chatserver.brokers.redis_scripts import EVT_CHANNEL, MSG_CHANNEL, entries, entry_seq, stream_key
+from chatserver.brokers.redis_scripts import EVT_CHANNEL, MSG_CHANNEL, KeySpace, entries, entry_seq
+from chatserver.brokers.redis_url import RedisClient, parse_cluster_url
 
 log = logging.getLogger(__name__)
 
 PING_EVERY_S = 2.0
 PONG_DEADLINE_S = 4.0
+_MSG, _EVT = MSG_CHANNEL.encode(), EVT_CHANNEL.encode()
 
 
 class RedisSubscriber:
@@ -36,15 +39,21 @@ class RedisSubscriber:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
+        url: str,
+        keys: KeySpace,
         last: dict[str, int],
         on_health: Callable[[bool, str], None],
         on_reconnect: Callable[[], None],
         on_settled: Callable[[str, int, str | None, str], None],
     ) -> None:
         self._redis = client
+        self._url = url
+        self._keys = keys
         self._last = last
+        #: Rooms added since the subscription was made (a cluster subscribes each room's channel).
+        self._subscribed: set[str] = set()
         self._on_health = on_health
         self._on_reconnect = on_reconnect
         self._on_settled = on_settled
@@ -58,9 +67,9 @@ class RedisSubscriber:
         backoff = 0.1
         first = True
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub: Any = None
             try:
-                await pubsub.subscribe(MSG_CHANNEL, EVT_CHANNEL)
+                pubsub = await self._subscribe()
                 if not first:
                     self._on_reconnect()
                     await self._fill_all()
@@ -81,20 +90,56 @@ class RedisSubscriber:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), 1)
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(pubsub.aclose(), 1)
 
-    async def _read(self, pubsub: aioredis.client.PubSub) -> None:
+    async def _subscribe(self) -> Any:
+        """A subscription to both channels: redis-py's PubSub on one Redis, a ShardedSubscription on
+        a cluster (each room's shard channel on the master serving it)."""
+        if not self._keys.cluster:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(MSG_CHANNEL, EVT_CHANNEL)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                raise
+            return pubsub
+        from redis.asyncio.cluster import RedisCluster
+
+        from chatserver.brokers.redis_sharded import ShardedSubscription
+
+        assert isinstance(self._redis, RedisCluster)
+        self._subscribed = set(self._last)
+        sharded = ShardedSubscription(
+            self._redis,
+            parse_cluster_url(self._url).node_kwargs(),
+            channels=[self._keys.channel(room) for room in self._subscribed],
+            events=EVT_CHANNEL,
+            ping_every_s=PING_EVERY_S,
+            pong_deadline_s=PONG_DEADLINE_S,
+        )
+        try:
+            await sharded.open()
+        except BaseException:
+            await sharded.aclose()
+            raise
+        return sharded
+
+    async def _read(self, pubsub: Any) -> None:
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         ping_sent = 0.0
         while True:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=PING_EVERY_S / 2)
             now = loop.time()
+            if self._keys.cluster and len(self._subscribed) != len(self._last):
+                await self._subscribe_added(pubsub)
             if msg is not None:
                 last_heard = now
                 kind = msg.get("type")
-                if kind == "message":
+                if kind == "message" or kind == "smessage":
                     await self._dispatch(msg["channel"], msg["data"])
                 continue
             # Quiet: prove the connection is alive, else treat Redis as hung.
@@ -104,11 +149,18 @@ class RedisSubscriber:
                 ping_sent = now
                 await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
 
+    async def _subscribe_added(self, pubsub: Any) -> None:
+        added = [room for room in self._last if room not in self._subscribed]
+        self._subscribed.update(added)
+        await pubsub.add([self._keys.channel(room) for room in added])
+        for room in added:  # what went out before the subscription took hold
+            await self._fill(room, None)
+
     async def _dispatch(self, channel: bytes, data: bytes) -> None:
         listener = self._listener
         if listener is None:
             return
-        if channel == MSG_CHANNEL.encode():
+        if channel == _MSG or (self._keys.cluster and channel != _EVT):
             room_b, seq_b, id_b, frame = data.split(b" ", 3)
             room = room_b.decode()
             seq = int(seq_b)
@@ -124,7 +176,7 @@ class RedisSubscriber:
                 self._on_settled(room, seq, None, frame.decode())
                 return
             self._deliver(room, seq, id_b.decode(), frame)
-        elif channel == EVT_CHANNEL.encode():
+        elif channel == _EVT:
             try:
                 envelope = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -148,7 +200,8 @@ class RedisSubscriber:
         """Deliver what the stream holds after our last seq (up to `upto`)."""
         last = self._last.get(room, 0)
         end = f"{upto}-9" if upto is not None else "+"
-        found = entries(await self._redis.xrange(stream_key(room), min=f"{last + 1}-0", max=end))
+        key = self._keys.room_key(room, "log")
+        found = entries(await self._redis.xrange(key, min=f"{last + 1}-0", max=end))
         for entry_id, fields in found:
             seq = entry_seq(entry_id)
             if seq <= self._last.get(room, 0):
