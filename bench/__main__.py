@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from bench.procs import (
     wait_ready,
 )
 
-NET_SCENARIOS = ("fanout", "chat", "idle")
+NET_SCENARIOS = ("fanout", "chat", "idle", "storm")
 SCENARIOS = (*NET_SCENARIOS, "filters", "audit")
 LOADGEN_TIMEOUT = 900.0
 
@@ -93,6 +94,27 @@ def _loadgen_result(stdout: str) -> dict[str, Any]:
     return {"error": "the load generator printed no result"}
 
 
+def _drive(cmd: list[str], restart: Callable[[], int] | None) -> str:
+    """Run the load generator and return its stdout; a line ``kill`` from it (the storm) is answered by
+    restarting the worker under test and writing ``ready <pid>`` to its stdin."""
+    with subprocess.Popen(
+        cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+    ) as lg:
+        assert lg.stdin is not None and lg.stdout is not None
+        deadline, out = time.time() + LOADGEN_TIMEOUT, []
+        for line in lg.stdout:
+            if line.strip() == "kill" and restart is not None:
+                lg.stdin.write(f"ready {restart()}\n")
+                lg.stdin.flush()
+                continue
+            out.append(line)
+            if time.time() > deadline:
+                lg.kill()
+                raise subprocess.TimeoutExpired(cmd, LOADGEN_TIMEOUT)
+        lg.wait(LOADGEN_TIMEOUT)
+    return "".join(out)
+
+
 def run_net(spec: ServerSpec, scenario: str, args: argparse.Namespace, logdir: Path) -> dict[str, Any]:
     """Fresh redis-server and server, one load-generator run of ``scenario``, both stopped after."""
     busy_before = wait_for_quiet(10 if args.quick else args.quiet_wait)
@@ -106,8 +128,34 @@ def run_net(spec: ServerSpec, scenario: str, args: argparse.Namespace, logdir: P
             f"{spec.name}-{scenario}", spec.command(port, url, Path(tmp)), logdir=logdir, env=spec.env()
         )
         stack.callback(proc.stop)
-        wait_ready(proc, port, timeout=30, http_path="/readyz" if spec.name == "chatserver" else None)
+        ready_path = "/readyz" if spec.name == "chatserver" else None
+        wait_ready(proc, port, timeout=30, http_path=ready_path)
         cmd = [str(PEERS_PY), "-m", "bench.loadgen", "--port", str(port), "--dialect", spec.dialect]
+        restart: Callable[[], int] | None = None
+        if scenario == "storm" and spec.name == "chatserver":
+            # A second worker on the same Redis and database holds the people who stay connected.
+            port2 = free_port()
+            second = start(
+                f"{spec.name}-storm-b", spec.command(port2, url, Path(tmp)), logdir=logdir, env=spec.env()
+            )
+            stack.callback(second.stop)
+            wait_ready(second, port2, timeout=30, http_path=ready_path)
+            cmd += ["--port2", str(port2)]
+
+            def restart() -> int:
+                nonlocal proc
+                t0 = time.time()
+                proc.popen.kill()  # SIGKILL by its own pid: a crash, nothing cleaned up
+                proc.popen.wait(10)
+                say(f"   killed worker A ({time.time() - t0:.1f} s); starting it again")
+                proc = start(
+                    f"{spec.name}-storm-a2", spec.command(port, url, Path(tmp)), logdir=logdir, env=spec.env()
+                )
+                stack.callback(proc.stop)
+                wait_ready(proc, port, timeout=60, http_path=ready_path)
+                say(f"   worker A ready again {time.time() - t0:.1f} s after the kill")
+                return proc.pid
+
         cmd += ["--scenario", scenario, "--server-pid", str(proc.pid), "--idle-conns", str(args.idle_conns)]
         if redis_pid is not None:
             cmd += ["--redis-pid", str(redis_pid)]
@@ -117,10 +165,7 @@ def run_net(spec: ServerSpec, scenario: str, args: argparse.Namespace, logdir: P
         if scenario == "fanout" and spec.python and not args.no_profile:
             cmd += ["--profile-out", str(profile)]
         try:
-            done = subprocess.run(
-                cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, timeout=LOADGEN_TIMEOUT, check=False
-            )
-            result = _loadgen_result(done.stdout)
+            result = _loadgen_result(_drive(cmd, restart))
         except subprocess.TimeoutExpired:
             result = {"error": f"the load generator did not finish within {LOADGEN_TIMEOUT:.0f} s"}
         if not proc.alive():

@@ -63,12 +63,22 @@ class BenchError(Exception):
 class Client(asyncio.Protocol):
     """One WebSocket connection: handshake, frame parsing, request/response waiters, delivery counting."""
 
-    def __init__(self, gen: Generator, index: int, room: str) -> None:
+    def __init__(
+        self, gen: Generator, index: int, room: str, *, port: int = 0, prev: Client | None = None
+    ) -> None:
         self.gen, self.index, self.room = gen, index, room
+        self.port = port or gen.port
         self.pub = gen.epoch * EPOCH + index
         self.seq = 0
         self.ack_id = 0
         self.last: dict[int, int] = {}
+        # The reconnect storm (storm.py): these clients remember the last message id and their resume token,
+        # come back with `resume` and `join since`, count replayed history, and keep their latencies apart.
+        self.track = False
+        self.last_id = ""
+        self.resume = ""
+        if prev is not None:
+            self.track, self.last, self.last_id, self.resume = True, prev.last, prev.last_id, prev.resume
         self.transport: asyncio.Transport | None = None
         self._rest = b""
         self._frag = bytearray()
@@ -83,7 +93,7 @@ class Client(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        request, _key = handshake_request(self.gen.host, self.gen.port, self.gen.path)
+        request, _key = handshake_request(self.gen.host, self.port, self.gen.path)
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -145,7 +155,11 @@ class Client(asyncio.Protocol):
                     self.last[pub] = seq
                     gen.gaps += seq - last - 1
                     gen.delivered += 1
-                    gen.lat_us.append(now_us - (value >> (2 * FIELD_BITS)))
+                    if self.track:
+                        self._note_id(data, start, i)
+                        gen.storm_lat.append(now_us - (value >> (2 * FIELD_BITS)))
+                    else:
+                        gen.lat_us.append(now_us - (value >> (2 * FIELD_BITS)))
                     continue
                 self._on_control(data[start:end])
             else:
@@ -153,6 +167,33 @@ class Client(asyncio.Protocol):
         if pos < n:
             self._rest = data[pos:]
         gen.last_delivery = now_us / 1e6
+
+    def _note_id(self, data: bytes, start: int, end: int) -> None:
+        i = data.find(b'"id":"', start, end)
+        if i >= 0:
+            i += 6
+            self.last_id = data[i : data.find(b'"', i, end)].decode()
+
+    def _replayed(self, messages: list[dict[str, Any]]) -> None:
+        """Count the messages a `joined` or `history` frame replays (`join since`), as if they were live."""
+        gen = self.gen
+        for m in messages:
+            text = str(m.get("text", "")).encode()
+            i = text.find(MARK_OPEN)
+            if i < 0:
+                continue
+            i += OPEN_LEN
+            value = int(text[i : text.find(MARK_CLOSE, i)].translate(TO_HEX), 16)
+            pub, seq = (value >> FIELD_BITS) & FIELD_MASK, value & FIELD_MASK
+            last = self.last.get(pub, 0)
+            if pub // EPOCH != gen.epoch or seq <= last:
+                gen.dup += pub // EPOCH == gen.epoch
+                continue
+            self.last[pub] = seq
+            self.last_id = str(m.get("id", self.last_id))
+            gen.gaps += seq - last - 1
+            gen.delivered += 1
+            gen.replayed += 1
 
     def _on_frame(self, b0: int, payload: bytes) -> None:
         opcode = b0 & 0x0F
@@ -229,6 +270,8 @@ class Client(asyncio.Protocol):
         else:
             data = loads(payload)
             kind = data.get("type")
+            if self.track and kind in ("joined", "history"):
+                self._replayed(data.get("history") or data.get("messages") or [])
         if kind == "message":
             gen.foreign += 1  # a message without a marker: not ours
             return
@@ -281,8 +324,16 @@ class Client(asyncio.Protocol):
         await asyncio.wait_for(self.opened, REQUEST_TIMEOUT)
         if self.gen.socketio:  # the server's Engine.IO open packet needs no answer; connect to namespace "/"
             await self.request("40", None, "sio_connect")
-        await self.request("hello", {"name": f"{self.gen.tag}{self.gen.epoch}-{self.index}"}, "welcome")
-        await self.request("join", {"room": self.room, "accept_guidelines": True}, "joined")
+        hello: dict[str, Any] = {"name": f"{self.gen.tag}{self.gen.epoch}-{self.index}"}
+        if self.resume:
+            hello["resume"] = self.resume
+        welcome = await self.request("hello", hello, "welcome")
+        if isinstance(welcome, dict):
+            self.resume = str(welcome.get("resume_token", ""))
+        join: dict[str, Any] = {"room": self.room, "accept_guidelines": True}
+        if self.last_id:
+            join["since"] = self.last_id
+        await self.request("join", join, "joined")
 
     def publish(self) -> None:
         self.seq += 1

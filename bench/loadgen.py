@@ -95,6 +95,8 @@ class Generator:
     foreign: int = 0
     last_delivery: float = 0.0
     lat_us: list[int] = field(default_factory=list)
+    storm_lat: list[int] = field(default_factory=list)  # clients of the reconnect storm (storm.py)
+    replayed: int = 0  # messages counted from `joined`/`history` replays (`join since`)
     lost_connections: int = 0
     close_reasons: Counter[str] = field(default_factory=Counter)
     acks: Counter[str] = field(default_factory=Counter)
@@ -107,21 +109,39 @@ class Generator:
         self.refused_total += 1
         self.expected -= self.room_size.get(client.room, 0)
 
-    async def connect(self, rooms: Sequence[str], *, parallel: int = 64) -> None:
-        """Open one joined client per entry of ``rooms`` (a room name per client)."""
+    async def connect(
+        self,
+        rooms: Sequence[str],
+        *,
+        parallel: int = 64,
+        port: int = 0,
+        track: bool = False,
+        prev: Sequence[Client] = (),
+    ) -> list[Client]:
+        """Open one joined client per entry of ``rooms`` (a room name per client), on ``port`` (default: the
+        server's); ``prev``: the clients these replace (same index, name, resume token and last message)."""
         sem = asyncio.Semaphore(parallel)
         start = len(self.clients)
+        port = port or self.port
+        opened: list[Client] = []
+
+        def make(i: int, room: str) -> Client:
+            if prev:
+                return Client(self, prev[i].index, room, port=port, prev=prev[i])
+            client = Client(self, start + i, room, port=port)
+            client.track = track
+            return client
 
         async def one(i: int, room: str) -> None:
             async with sem:
-                _, client = await self.loop.create_connection(
-                    lambda: Client(self, start + i, room), self.host, self.port
-                )
+                _, client = await self.loop.create_connection(lambda: make(i, room), self.host, port)
                 self.clients.append(client)
+                opened.append(client)
                 await client.setup()
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(rooms)))
         self.room_size = dict(Counter(c.room for c in self.clients))
+        return opened
 
     async def reconnect(self) -> None:
         """Close everything and join again under a new epoch, so nothing from before is counted."""
@@ -366,7 +386,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"scenario": args.scenario}
     t0 = time.time()
     await gen.canary.start()
-    if args.scenario == "idle":
+    if args.scenario == "storm":
+        from bench import storm  # storm.py imports this module
+
+        result.update(await storm.run(gen, args))
+    elif args.scenario == "idle":
         n = args.idle_conns
         await gen.connect([f"idle-{i:02d}" for i in range(10)])
         await asyncio.sleep(1.0)
@@ -428,7 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--path", default="/ws")
     ap.add_argument("--dialect", choices=["json", "socketio"], default="json")
-    ap.add_argument("--scenario", choices=["fanout", "chat", "idle"], required=True)
+    ap.add_argument("--scenario", choices=["fanout", "chat", "idle", "storm"], required=True)
+    ap.add_argument("--port2", type=int, default=0, help="storm: chatserver's second worker (the stayers)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--idle-conns", type=int, default=5000)
     ap.add_argument(

@@ -100,6 +100,48 @@ def idle_table(results: Results) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def node_connect_s(results: Results) -> float | None:
+    """Node socket.io's plain connect of the storm's people: its storm run, else its idle run."""
+    node = results["servers"].get("socketio-node")
+    value = _get(node, "storm", "plain_connect_s") or _get(node, "idle", "connect_s")
+    return float(value) if value else None
+
+
+def storm_table(results: Results) -> str:
+    """chatserver's reconnect storm beside every peer's plain connect of as many people."""
+    head = (
+        "| server | people | back and caught up | ratio to Node's plain connect "
+        "| worker out / missed per room | replayed, gaps, dups | stayers' p50 / p99 before → during (ms) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+    )
+    node = node_connect_s(results)
+    rows = []
+    for spec in results["servers"].values():
+        run = _get(spec, "storm")
+        if not isinstance(run, Mapping):
+            continue
+        if run.get("error"):
+            rows.append(f"| {spec['label']} | not available: {run['error']} | | | | | |")
+            continue
+        if "plain_connect_s" in run:
+            took = run["plain_connect_s"]
+            rows.append(
+                f"| {spec['label']} | {run['open']:,} of {run['conns']:,} | {took:.1f} s (plain connect) "
+                f"| {f'{took / node:.2f}×' if node else '–'} | | | |"
+            )
+            continue
+        took = run["caught_up_s"]
+        rows.append(
+            f"| {spec['label']} | {run['caught_up']:,} of {run['conns']:,} (+{run['stayers']} stay) "
+            f"| {took:.1f} s (joined {run['rejoined_s']:.1f} s) | {f'{took / node:.2f}×' if node else '–'} "
+            f"| {run['outage_s']:.1f} s / {run['missed_per_room']:.1f} "
+            f"| {run['replayed']:,}, {run['gaps']}, {run['dup']} "
+            f"| {_ms(run['stay_p50_before_ms'])} / {_ms(run['stay_p99_before_ms'])} → "
+            f"{_ms(run['stay_p50_during_ms'])} / {_ms(run['stay_p99_during_ms'])} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
 def filters_line(results: Results) -> str:
     f = results.get("filters")
     if not isinstance(f, Mapping):
@@ -168,6 +210,15 @@ def targets_table(results: Results) -> str:
         if kib is None
         else ("idle ≤ 25 KiB/conn at 5,000 conns", f"{kib:.1f} KiB at {conns:,}", kib <= 25 and conns >= 5000)
     )
+    storm, node = _get(srv.get("chatserver"), "storm", "caught_up_s"), node_connect_s(results)
+    target = "reconnect storm of 5,000 all caught up ≤ Node's plain connect of 5,000"
+    if storm is None or not node:
+        rows.append((target, "n/a", None))
+    else:
+        n = _get(srv.get("chatserver"), "storm", "conns")
+        rows.append(
+            (target, f"{storm:.1f} vs {node:.1f} s ({storm / node:.2f}×)", storm <= node and n >= 5000)
+        )
     mean = _get(results, "filters", "mean_us")
     rows.append(
         (
@@ -265,6 +316,8 @@ def markdown(results: Results) -> str:
         filters_line(results),
         "\n### 5. Audit log alone\n\n",
         audit_line(results),
+        "\n### 6. Reconnect storm: a worker restart drops 5,000 joined people at once\n\n",
+        storm_table(results),
     ]
     for name, prof in results.get("profiles", {}).items():
         out.append(f"\n### py-spy: {name} during fan-out at its highest sustained rate\n\n{prof}")
