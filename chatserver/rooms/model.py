@@ -115,7 +115,7 @@ class Room:
     )
     #: Served texts by language, filled as readers of each language arrive (never more than one per
     #: known code: see served.key_of); a reload builds new Rooms, so nothing here goes stale.
-    _served: dict[str, Served] = field(default_factory=dict, repr=False)
+    _served: dict[str, Served] = field(default_factory=dict, init=False, repr=False)
 
     def text_in(self, key: str, tag: str | None) -> tuple[str, str]:
         """(text, the language it is in) of `title`, `topic` or `guidelines` for a reader of `tag`."""
