@@ -93,6 +93,15 @@ class ClusterNode:
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
+    def role(self) -> str:
+        """`master` or `slave` (ROLE), `down` when it does not answer."""
+        try:
+            with self.client() as c:
+                role = c.execute_command("ROLE")
+        except redis_lib.RedisError:
+            return "down"
+        return role[0].decode() if isinstance(role[0], bytes) else str(role[0])
+
     def replicating(self) -> bool:
         """A master with a replica attached, or a replica whose link to its master is up."""
         try:
@@ -202,6 +211,25 @@ class RedisClusterProcess:
         port = wait_for(promoted, timeout, f"a replica promoted in place of {dead.port}", interval=0.1)
         print(f"FIGURE failover_s={time.monotonic() - started:.3f}")
         return port
+
+    def move_slot(self, key: str) -> int:
+        """Migrate `key`'s slot, keys and all, to another master, as a resharding does; the new
+        master's port. (CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE everywhere.)"""
+        source = next(n for n in self.nodes if n.port == self.owner_port(key))
+        target = next(n for n in self.nodes if n.alive and n is not source and n.role() == "master")
+        with source.client() as src, target.client() as dst:
+            slot = int(src.execute_command("CLUSTER KEYSLOT", key))
+            src_id, dst_id = src.execute_command("CLUSTER MYID"), dst.execute_command("CLUSTER MYID")
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+            while keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+                src.execute_command("MIGRATE", LOOPBACK, target.port, "", 0, 5000, "KEYS", *keys)
+            for node in [target, source] + [n for n in self.nodes if n.alive and n not in (source, target)]:
+                if node.role() == "master":
+                    with node.client() as c:
+                        c.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+        wait_for(lambda: self.owner_port(key) == target.port, 10, "the slot served by its new master")
+        return target.port
 
     def stop(self) -> None:
         for node in self.nodes:

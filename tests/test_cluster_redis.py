@@ -170,3 +170,37 @@ async def test_a_killed_master_is_replaced_and_delivery_resumes_with_no_duplicat
     assert seqs == sorted(set(seqs)), f"no seq twice, none out of order: {seqs}"
     ids = [mid for _, mid in l1.seen("lobby")]
     assert ids[:5] == [f"before-{i}" for i in range(5)] and ids[5:] == [f"after-{i}" for i in range(5)]
+
+
+async def test_a_room_s_slot_moved_to_another_master_is_followed(workers, redis_cluster):
+    """Reshard the room's slot to another master mid-conversation: its keys go with it, both workers
+    resubscribe there (Redis unsubscribes them from the old one) and deliver on, every seq once."""
+    (one, l1), (two, l2) = workers
+    for i in range(3):
+        assert (await publish(one, "lobby", f"before-{i}"))[1] is None
+    await until(lambda: len(l2.seen("lobby")) == 3, 5, "delivered before the move")
+    old = redis_cluster.owner_port(KEYS.room_key("lobby", "seq"))
+    new = await asyncio.to_thread(redis_cluster.move_slot, KEYS.room_key("lobby", "seq"))
+    assert new != old
+    sent = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while len(sent) < 4:  # a send racing the move may be refused (`unavailable`): retry
+        assert loop.time() < deadline, "no publish went through after the move"
+        seq, err = await publish(two if len(sent) % 2 else one, "lobby", f"after-{len(sent)}")
+        if err is None:
+            sent.append(seq)
+        else:
+            await asyncio.sleep(0.2)
+    assert sent == list(range(4, 8)), f"numbering went on from the moved counter: {sent}"
+    await until(
+        lambda: len(l1.seen("lobby")) == 7 and len(l2.seen("lobby")) == 7, 15, "delivered after the move"
+    )
+    assert (
+        l1.seen("lobby")
+        == l2.seen("lobby")
+        == [
+            (n + 1, m)
+            for n, m in enumerate([f"before-{i}" for i in range(3)] + [f"after-{i}" for i in range(4)])
+        ]
+    )
