@@ -1,6 +1,8 @@
-"""The participant pages' words live in message catalogs (issue 19): every catalog has every English
-key with the same {placeholders}, non-English catalogs say they await review, and no word a
-participant reads is written into web/*.html or the participant scripts outside the catalogs.
+"""The pages' words live in message catalogs (issue 19): every catalog has every English key with the
+same {placeholders}, non-English catalogs say they await review, and no word a participant reads is
+written into web/*.html or the participant scripts outside the catalogs. The host console and the
+admin view have catalogs of their own (web/i18n/console/xx.json, on top of the participant's): the
+same checks hold there, except that a console language may leave keys to English.
 
 The scan is pragmatic, not a parser: it reads the pages' text and attributes, and the scripts' string
 literals. A literal that reads like words (two words, or a sentence) fails anywhere but in a catalog
@@ -21,10 +23,16 @@ from tests.support import ROOT
 WEB = ROOT / "web"
 CATALOGS = WEB / "i18n"
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl")
-#: The pages and scripts a participant reads. The host console and admin view (host.*, admin.*,
-#: person-card.js) are not yet in the catalogs; their pages say so (<meta name="i18n-languages">).
+#: The pages and scripts a participant reads.
 PARTICIPANT_PAGES = ("index.html",)
 PARTICIPANT_SCRIPTS = ("room.js", "common.js", "library.js", "warning.js", "i18n.js", "exit.js")
+#: The host console and the admin view: their words are in i18n/console/xx.json (and the shared ones,
+#: "Skip to content", "Cancel", in the participant's).
+CONSOLE = CATALOGS / "console"
+CONSOLE_PAGES = ("host.html", "admin.html")
+CONSOLE_SCRIPTS = ("host.js", "admin.js", "person-card.js")
+#: A literal that names a console key (checked against the catalog, with .one/.many for plurals).
+CONSOLE_KEY = re.compile(r"^(?:host|admin|pcard|console)\.[\w.]*$")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -151,6 +159,8 @@ class PageText(HTMLParser):
         tags = [t for t, _ in self.stack]
         if "noscript" in tags or "script" in tags or "style" in tags:
             return  # before any script runs there is no catalog to read
+        if "code" in tags:
+            return  # a command to type, the same in every language
         if not (self.stack and self.stack[-1][1]):
             self.problems.append(f"text {text!r} in <{tags[-1] if tags else '?'}> is not from the catalogs")
 
@@ -214,7 +224,7 @@ def literals(code: str) -> list[tuple[int, str, str]]:
 NAME_CONTEXT = re.compile(
     r"(?:\b(?:t|tParts|tEl|translate|translateAttr|has)\s*\(\s*(?:[^,()]*,\s*)?(?:\{[^{}]*\},\s*)?"
     r"|\$\(\s*|querySelector(?:All)?\(\s*|class(?:Name)?\s*[:=]\s*|classList\.\w+\(\s*|rel\s*:\s*"
-    r"|addEventListener\(\s*|import\s[^;]*?from\s*|getItem\(\s*|matchMedia\(\s*|dataset\.\w+\s*=\s*"
+    r"|addEventListener\(\s*|closest\(\s*|import\s[^;]*?from\s*|getItem\(\s*|matchMedia\(\s*|dataset\.\w+\s*=\s*"
     r"|\bkey\s*[+=]\s*|(?:startsWith|endsWith|includes)\(\s*|new RegExp\(|\bcode\s*===\s*)$"
 )
 #: Where a literal is shown to a person as it is.
@@ -290,6 +300,17 @@ ALLOWED = {
     "auto",
     # The name English has before languages.json arrives (a language's name in its own words).
     "English",
+    # The console's names: the tag and class lists handed to textEl, browser API and error names,
+    # an HTTP header, and the admin command quoted in a catalog sentence as {command}.
+    "span",
+    "held-text blurred",
+    "line host",
+    "hint shield-on",
+    "Notification",
+    "AbortError",
+    "Bearer  ",
+    "refused ( )",
+    "chatserver hosts add NAME --admin",
 }
 
 
@@ -365,3 +386,98 @@ def test_the_scan_finds_words_written_into_a_page() -> None:
     assert page_problems('<p>Hello there</p><button title="Close it">x</button>') != []
     assert page_problems('<p data-i18n="a.b">Hello there</p>') == []
     assert page_problems('<h1 data-i18n="g.t">Before <bdi data-i18n-slot="room">Room</bdi></h1>') != []
+
+
+# ---- the host console and the admin view ---------------------------------------------------------
+def console_catalog(code: str) -> dict[str, str]:
+    return words(json.loads((CONSOLE / f"{code}.json").read_text(encoding="utf-8")))
+
+
+def console_languages() -> list[str]:
+    return sorted(p.stem for p in CONSOLE.glob("*.json"))
+
+
+def page_languages(name: str) -> list[str]:
+    html = (WEB / name).read_text(encoding="utf-8")
+    found = re.search(r'<meta name="i18n-languages" content="([^"]*)">', html)
+    assert found, f"{name} does not say which languages it speaks"
+    return found.group(1).split()
+
+
+@pytest.mark.parametrize("name", CONSOLE_PAGES)
+def test_console_page_words_come_from_the_catalogs(name: str) -> None:
+    """Every text node and read attribute of the host console and the admin view has a data-i18n key."""
+    html = (WEB / name).read_text(encoding="utf-8")
+    assert '<meta name="i18n-catalog" content="console">' in html
+    assert page_problems(html) == []
+
+
+@pytest.mark.parametrize("name", CONSOLE_SCRIPTS)
+def test_console_script_words_come_from_the_catalogs(name: str) -> None:
+    """No console script writes words of its own; it looks them up (t, tEl, tParts, translate)."""
+    assert real_problems(script_problems((WEB / name).read_text(encoding="utf-8"))) == []
+
+
+def test_every_key_the_console_uses_is_in_the_english_catalogs() -> None:
+    """A console key used in a page or a script that English lacks would show the key itself."""
+    english = words(catalog("en")) | console_catalog("en")
+    used: set[str] = set()
+    for name in CONSOLE_PAGES:
+        html = (WEB / name).read_text(encoding="utf-8")
+        used |= set(re.findall(r'data-i18n="([\w.]+)"', html))
+        for spec in re.findall(r'data-i18n-attr="([^"]+)"', html):
+            used |= {pair.split(":")[1].strip() for pair in spec.split(",")}
+    missing = sorted(k for k in used if k not in english)
+    for name in CONSOLE_SCRIPTS:
+        for _start, _quote, body in literals((WEB / name).read_text(encoding="utf-8")):
+            if not CONSOLE_KEY.match(body):
+                continue
+            if body.endswith("."):  # a prefix completed at run time: some key must start with it
+                found = any(k.startswith(body) for k in english)
+            else:  # a key, or a plural's stem (stem.one, stem.many)
+                found = body in english or {body + ".one", body + ".many"} <= set(english)
+            if not found:
+                missing.append(f"{name}: {body}")
+    assert missing == []
+
+
+def test_console_keys_are_the_consoles_own() -> None:
+    """A console key never repeats a participant key: one word, one meaning, one place to change it."""
+    assert sorted(set(console_catalog("en")) & set(words(catalog("en")))) == []
+
+
+def test_every_language_the_console_offers_has_a_console_catalog() -> None:
+    """The pages offer exactly the languages with a console catalog, and those have participant ones."""
+    for name in CONSOLE_PAGES:
+        assert sorted(page_languages(name)) == console_languages(), name
+    for code in console_languages():
+        assert (CATALOGS / f"{code}.json").is_file(), code
+
+
+@pytest.mark.parametrize("code", [c for c in console_languages() if c != "en"])
+def test_console_catalog_has_no_key_english_lacks(code: str) -> None:
+    """A console catalog may leave words to English, but adds none and keeps every placeholder."""
+    english = console_catalog("en")
+    other = console_catalog(code)
+    assert sorted(set(other) - set(english)) == [], f"console/{code}.json has keys English does not"
+    for key, text in other.items():
+        assert text.strip(), f"console/{code}.json {key} is empty"
+        want = sorted(PLACEHOLDER.findall(english[key]))
+        got = sorted(PLACEHOLDER.findall(text))
+        assert got == want, f"console/{code}.json {key}: placeholders {got}, English has {want}"
+        assert not re.search(r"<\s*[a-z/!]", text, re.I), f"console/{code}.json {key} holds markup"
+
+
+@pytest.mark.parametrize("code", [c for c in console_languages() if c != "en"])
+def test_console_translations_are_marked_as_awaiting_review(code: str) -> None:
+    """Every non-English console catalog says it awaits review by native speakers, and its direction."""
+    meta = json.loads((CONSOLE / f"{code}.json").read_text(encoding="utf-8"))["_meta"]
+    assert meta["status"] == "awaiting review by native speakers"
+    assert meta["dir"] in ("ltr", "rtl")
+
+
+def test_the_console_key_check_finds_a_missing_key() -> None:
+    """The key check is real: a made-up console key is not in the catalogs, a real one is."""
+    english = console_catalog("en")
+    assert "host.no_such_words" not in english
+    assert CONSOLE_KEY.match("host.no_such_words") and "host.queue.empty" in english

@@ -5,7 +5,9 @@
 // in this tab's sessionStorage and goes out as `Authorization: Bearer TOKEN`.
 // Everything people typed reaches the page through `el` / `nameEl` / `textEl`
 // (text nodes, <bdi>, dir="auto"); nothing uses innerHTML.
-import { $, dayAndTime, el, nameEl, relativeText, ss, textEl } from "./common.js";
+// Every word comes from the console catalog (web/i18n/console/xx.json; docs/web-languages.md).
+import { $, dayAndTime, el, nameEl, relativeText, ss, tEl, textEl } from "./common.js";
+import { has, locale, mountPickers, t, tParts, translate, translateAttr } from "./i18n.js";
 
 const TOKEN_KEY = "cs.admin.token";
 const REFRESH_MS = 5000;
@@ -54,7 +56,7 @@ async function api(path, signal) {
     });
   } catch (err) {
     if (err?.name === "AbortError") throw err;
-    throw new Error("The server did not answer.");
+    throw new Error(t("admin.error.no_answer"));
   }
   if (response.status === 401 || response.status === 403) throw new Refused(response.status);
   if (!response.ok) {
@@ -64,7 +66,7 @@ async function api(path, signal) {
     } catch {
       /* not JSON */
     }
-    throw new Error(message || `The server answered ${response.status}.`);
+    throw new Error(message || t("admin.error.status", { status: response.status }));
   }
   return response;
 }
@@ -96,8 +98,14 @@ async function readLines(response, onRow) {
 }
 
 // ---- times ---------------------------------------------------------------------
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
-const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+// In the language shown (the browser's own locale when it is in that language): made again on a switch.
+let dateTimeFormat;
+let clockFormat;
+function makeFormats() {
+  dateTimeFormat = new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "medium" });
+  clockFormat = new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+makeFormats();
 
 function fullTimeEl(ts) {
   const date = new Date(ts);
@@ -107,10 +115,10 @@ function fullTimeEl(ts) {
 
 function duration(seconds) {
   const s = Math.max(0, Math.round(Number(seconds) || 0));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t("admin.duration.seconds", { n: s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
+  if (m < 60) return t("admin.duration.minutes", { n: m });
+  return t("admin.duration.hours", { h: Math.floor(m / 60), m: m % 60 });
 }
 
 const pad = (n) => String(n).padStart(2, "0");
@@ -127,7 +135,8 @@ function fromLocalInput(value) {
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
-const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+/** `key`.one or `key`.many, with {n}: the catalogs say each. */
+const plural = (key, n, params = {}) => t(`${key}.${n === 1 ? "one" : "many"}`, { n, ...params });
 
 // ---- signing in and out -----------------------------------------------------------
 function showSignin(error = "") {
@@ -162,11 +171,11 @@ async function signIn(token, { borrowed = false, typed = false } = {}) {
     }
     if (typed) {
       state.token = null;
-      showSignin(`${err.message} Please try again in a moment.`);
+      showSignin(t("admin.signin.try_again", { message: err.message }));
       return;
     }
     // A stored token and a server that is down: show the view, it keeps trying.
-    setProblem(err.message || "The rooms could not be loaded.");
+    setProblem(err.message || t("admin.error.load"));
   } finally {
     button.disabled = false;
   }
@@ -177,12 +186,8 @@ async function signIn(token, { borrowed = false, typed = false } = {}) {
 
 /** The server said no: forget the token and say why, plainly. */
 function refused(wasSignedIn) {
-  const message = state.borrowed
-    ? "The token you signed in to the host console with is not an admin token. Sign in here with an admin token."
-    : wasSignedIn
-      ? "The server no longer accepts this admin token (it may have been revoked or replaced). Please sign in again."
-      : "This token cannot open the admin view: it is not an admin token, or it was revoked. "
-        + "Host tokens work in the host console; an admin token is made with “chatserver hosts add NAME --admin”.";
+  const message = t(state.borrowed ? "admin.refused.borrowed" : wasSignedIn ? "admin.refused.revoked" : "admin.refused.not_admin",
+    { command: "chatserver hosts add NAME --admin" });
   forget();
   showSignin(message);
 }
@@ -209,7 +214,7 @@ function forget() {
     "#coverage-summary", "#coverage-hosts", "#coverage-next"]) {
     $(id).textContent = "";
   }
-  $("#q-room").replaceChildren(el("option", { value: "" }, "All rooms"));
+  $("#q-room").replaceChildren(tEl("option", { value: "" }, "admin.search.all_rooms"));
 }
 
 function signOut() {
@@ -266,7 +271,7 @@ function refresh({ throwing = false } = {}) {
     if (throwing) throw err;
     if (state.token !== token || !token) return;
     if (err instanceof Refused) refused(true);
-    else if (state.token) setProblem(err.message || "The rooms could not be refreshed.");
+    else if (state.token) setProblem(err.message || t("admin.error.refresh"));
   });
 }
 
@@ -297,9 +302,9 @@ async function fetchEscalations() {
 function setProblem(text) {
   state.problem = text;
   if (text) {
-    const when = state.lastRefresh ? ` Last updated ${clockFormat.format(new Date(state.lastRefresh))}.` : "";
+    const when = state.lastRefresh ? " " + t("admin.problem.last", { time: clockFormat.format(new Date(state.lastRefresh)) }) : "";
     $("#rooms-updated").textContent = "";
-    say($("#held-summary"), `Could not refresh: ${text} Still trying.${when}`);
+    say($("#held-summary"), t("admin.problem", { problem: text }) + when);
     $("#held-summary").classList.add("summary-problem");
   } else {
     $("#held-summary").classList.remove("summary-problem");
@@ -357,40 +362,36 @@ function renderRooms(rooms) {
     ui.title.textContent = roomTitle(room.id);
     ui.members.textContent = String(members);
     ui.held.textContent = waiting === null ? "?" : String(waiting);
-    ui.search.setAttribute("aria-label", `Search log of ${roomTitle(room.id)}`);
+    translateAttr(ui.search, "aria-label", "admin.rooms.search_label", { room: roomTitle(room.id) });
     tr.classList.toggle("long", long);
     if (waiting === null) {
-      ui.oldest.replaceChildren(el("span", { class: "hint" }, "unknown (the held queue did not answer)"));
+      ui.oldest.replaceChildren(el("span", { class: "hint" }, t("admin.rooms.unknown")));
     } else if (!waiting) {
-      ui.oldest.replaceChildren(el("span", { class: "hint" }, "nothing waiting"));
+      ui.oldest.replaceChildren(el("span", { class: "hint" }, t("admin.rooms.nothing")));
     } else {
-      ui.oldest.replaceChildren(duration(oldest), long ? " " : "", long ? el("span", { class: "badge urgent" }, "waiting long") : "");
+      ui.oldest.replaceChildren(duration(oldest), long ? " " : "", long ? el("span", { class: "badge urgent" }, t("admin.rooms.long")) : "");
     }
   });
   for (const tr of rows.values()) tr.remove();
 
-  $("#people-summary").textContent = `${plural(people, "person", "people")} in ${plural(rooms.length, "room", "rooms")}.`;
-  $("#rooms-updated").textContent = `Updated ${clockFormat.format(new Date())}.`;
+  $("#people-summary").textContent = t("admin.rooms.people", { people: plural("admin.n.people", people), rooms: plural("admin.n.rooms", rooms.length) });
+  $("#rooms-updated").textContent = t("admin.rooms.updated", { time: clockFormat.format(new Date()) });
   let summary = held
-    ? `${plural(held, "message is", "messages are")} waiting for a host in ${plural(heldRooms, "room", "rooms")}`
-    : "Nothing is waiting for a host";
-  if (longRooms) summary += `; ${plural(longRooms, "room has", "rooms have")} a message waiting long`;
-  say($("#held-summary"), summary + ".");
+    ? plural("admin.held", held, { rooms: plural("admin.n.rooms", heldRooms) })
+    : t("admin.held.none");
+  if (longRooms) summary = t("admin.held.with_long", { held: summary, long: plural("admin.held.long", longRooms) });
+  say($("#held-summary"), t("admin.sentence", { text: summary }));
   $("#held-summary").classList.toggle("summary-long", longRooms > 0);
 }
 
 // ---- coverage: rooms open without a host, the next gaps, who is on duty where ----------------------
-const UNHOSTED_WORDS = {
-  open: "stays open",
-  premoderate: "messages wait for a host",
-  read_only: "read-only",
-  closed: "closes",
-};
+/** What a room does while no host is on duty, in a few words; an unknown value as it is. */
+const unhostedWords = (value) => (has(`admin.unhosted.${value}`) ? t(`admin.unhosted.${value}`) : String(value || ""));
 
 /** "Tuesday 19:00 (in 3 hours)" in the admin's own time zone; "" when there is no such time. */
 function whenText(iso) {
   const day = dayAndTime(iso);
-  return day ? `${day} (${relativeText(new Date(iso))})` : "";
+  return day ? t("admin.when", { day, relative: relativeText(new Date(iso)) }) : "";
 }
 
 /** Where a room stands: within its timetable or not (a room without hours always is). */
@@ -401,20 +402,20 @@ function inHours(room) {
 
 function nowText(room, onDuty) {
   if (room.mode === "closed") {
-    if (inHours(room)) return ["Closed: no host on duty"];
+    if (inHours(room)) return [t("admin.now.closed_no_host")];
     const opens = whenText(room.next_opening);
-    return ["Closed", opens ? ` until ${opens}` : ""];
+    return [opens ? t("admin.now.closed_until", { when: opens }) : t("admin.now.closed")];
   }
-  if (onDuty.length) return ["Open, hosted"];
-  const more = { premoderate: ": messages wait for a host", read_only: ": read-only" }[room.mode] || "";
-  return [el("strong", {}, "Open without a host"), more];
+  if (onDuty.length) return [t("admin.now.hosted")];
+  const more = ["premoderate", "read_only"].includes(room.mode) ? t("admin.now.more", { mode: unhostedWords(room.mode) }) : "";
+  return [el("strong", {}, t("admin.now.unhosted")), more];
 }
 
 function gapText(room) {
-  if (!room.next_closing && !room.next_opening) return el("span", { class: "hint" }, "none: always open");
-  if (!inHours(room)) return ["now, until ", whenText(room.next_opening)];
-  if (!room.next_opening) return ["from ", whenText(room.next_closing)];
-  return ["from ", whenText(room.next_closing), " to ", dayAndTime(room.next_opening)];
+  if (!room.next_closing && !room.next_opening) return el("span", { class: "hint" }, t("admin.gap.none"));
+  if (!inHours(room)) return t("admin.gap.now", { until: whenText(room.next_opening) });
+  if (!room.next_opening) return t("admin.gap.from", { from: whenText(room.next_closing) });
+  return t("admin.gap.from_to", { from: whenText(room.next_closing), to: dayAndTime(room.next_opening) });
 }
 
 function renderCoverage(rooms) {
@@ -435,39 +436,43 @@ function renderCoverage(rooms) {
       el("td", { class: "mode" }, ...nowText(room, onDuty)),
       el("td", { class: "on-duty" }, onDuty.length
         ? onDuty.flatMap((n, i) => (i ? [", ", nameEl(n)] : [nameEl(n)]))
-        : [el("span", { class: "hint" }, "none"),
-          names.length ? el("span", { class: "hint" }, " (its hosts: ", ...names.flatMap((n, i) => (i ? [", ", nameEl(n)] : [nameEl(n)])), ")") : null]),
+        : [el("span", { class: "hint" }, t("admin.on_duty.none")),
+          names.length ? el("span", { class: "hint" }, " ",
+            ...tParts("admin.on_duty.its_hosts", { names: el("span", {}, ...names.flatMap((n, i) => (i ? [", ", nameEl(n)] : [nameEl(n)]))) })) : null]),
       el("td", { class: "gap" }, gapText(room)),
-      el("td", {}, UNHOSTED_WORDS[room.when_unhosted] || String(room.when_unhosted || "")));
+      el("td", {}, unhostedWords(room.when_unhosted)));
     return tr;
   });
   body.replaceChildren(...rows);
 
   let summary;
   if (unhosted.length) {
-    summary = `${plural(unhosted.length, "room is", "rooms are")} open without a host: ${unhosted.join(", ")}.`;
+    summary = plural("admin.coverage.unhosted", unhosted.length, { rooms: unhosted.join(", ") });
   } else if (open) {
-    summary = open === 1 ? "The open room has a host on duty." : `All ${open} open rooms have a host on duty.`;
+    summary = plural("admin.coverage.hosted", open);
   } else {
-    summary = "No room is open right now.";
+    summary = t("admin.coverage.none_open");
   }
   say($("#coverage-summary"), summary);
   $("#coverage-summary").classList.toggle("gap", unhosted.length > 0);
 
   $("#coverage-hosts").replaceChildren(...(where.size
-    ? ["On duty: ", ...[...where].flatMap(([name, titles], i) => [i ? "; " : "", nameEl(name), ` in ${titles.join(", ")}`]), "."]
-    : ["No host is on duty anywhere right now."]));
+    ? tParts("admin.coverage.on_duty", {
+      list: el("span", {}, ...[...where].flatMap(([name, titles], i) => [i ? "; " : "",
+        ...tParts("admin.coverage.host_in", { name: nameEl(name), rooms: titles.join(", ") })])),
+    })
+    : [t("admin.coverage.nobody")]));
 
   // The soonest change in the timetables: the next room to close, and the next to open.
   const soonest = (list, key) => list.filter((r) => r[key]).sort((a, b) => (a[key] < b[key] ? -1 : 1))[0];
   const closing = soonest(rooms.filter(inHours), "next_closing"); // a closed room's next closing is no gap
   const opening = soonest(rooms, "next_opening");
   const next = [];
-  if (closing) next.push(`Next to close: ${roomTitle(closing.id)}, ${whenText(closing.next_closing)}.`);
+  if (closing) next.push(t("admin.coverage.next_close", { room: roomTitle(closing.id), when: whenText(closing.next_closing) }));
   if (opening) {
     const hosts = new Set(Array.isArray(opening.host_names) ? opening.host_names : []);
     const ready = [...where.keys()].some((n) => hosts.has(n));
-    next.push(`Next to open: ${roomTitle(opening.id)}, ${whenText(opening.next_opening)}${ready ? "." : "; none of its hosts is on duty now."}`);
+    next.push(t(ready ? "admin.coverage.next_open" : "admin.coverage.next_open_no_host", { room: roomTitle(opening.id), when: whenText(opening.next_opening) }));
   }
   $("#coverage-next").textContent = next.join(" ");
 }
@@ -478,7 +483,7 @@ function newRoomRow(id) {
     members: el("td", { class: "num members" }),
     held: el("td", { class: "num held" }),
     oldest: el("td", { class: "oldest" }),
-    search: el("button", { type: "button", class: "link" }, "Search log"),
+    search: tEl("button", { type: "button", class: "link" }, "admin.rooms.search"),
   };
   ui.search.addEventListener("click", () => {
     $("#q-room").value = id;
@@ -501,7 +506,7 @@ function syncRoomChoices() {
     && [...select.options].slice(1).every((o) => o.textContent === roomTitle(o.value));
   if (same) return;
   const selected = select.value;
-  select.replaceChildren(el("option", { value: "" }, "All rooms"),
+  select.replaceChildren(tEl("option", { value: "" }, "admin.search.all_rooms"),
     ...state.rooms.map((r) => el("option", { value: r.id }, roomTitle(r.id))));
   if (wanted.includes(selected)) select.value = selected;
 }
@@ -537,7 +542,7 @@ function renderEscalations(rows) {
 
 function escalationItem(row) {
   const waited = Number(row.detail?.waited_s);
-  const find = el("button", { type: "button", class: "link" }, "Find in the log");
+  const find = tEl("button", { type: "button", class: "link" }, "admin.esc.find");
   find.addEventListener("click", () => {
     const at = new Date(row.ts);
     if (Number.isNaN(at.getTime())) return;
@@ -551,9 +556,9 @@ function escalationItem(row) {
   const room = el("strong", { class: "esc-room", dir: "auto" }, roomTitle(row.room));
   const li = el("li", { class: "item", dataset: { id: String(row.id) } },
     el("div", { class: "item-head" }, room, el("span", { class: "meta" }, fullTimeEl(row.ts))),
-    el("p", { class: "meta" }, Number.isFinite(waited)
-      ? `A held message waited ${duration(waited)} before hosts and admins were alerted.`
-      : "A held message waited too long."),
+    Number.isFinite(waited)
+      ? el("p", { class: "meta" }, t("admin.esc.waited", { duration: duration(waited) }))
+      : tEl("p", { class: "meta" }, "admin.esc.too_long"),
     find);
   labelFind(find, row);
   return li;
@@ -561,8 +566,9 @@ function escalationItem(row) {
 
 function labelFind(button, row) {
   const at = new Date(row.ts);
-  const when = Number.isNaN(at.getTime()) ? "" : `, ${clockFormat.format(at)}`;
-  button.setAttribute("aria-label", `Find in the log: ${roomTitle(row.room)}${when}`);
+  const room = roomTitle(row.room);
+  if (Number.isNaN(at.getTime())) translateAttr(button, "aria-label", "admin.esc.find_label", { room });
+  else translateAttr(button, "aria-label", "admin.esc.find_label_at", { room, time: clockFormat.format(at) });
 }
 
 // ---- the audit search and the transcript ------------------------------------------------
@@ -572,11 +578,11 @@ function readForm() {
   const since = fromLocalInput($("#q-since").value);
   const until = fromLocalInput($("#q-until").value);
   if (since === null || until === null) {
-    error.textContent = "Please enter complete dates and times, or leave them empty.";
+    error.textContent = t("admin.search.bad_dates");
     return null;
   }
   if (since && until && since >= until) {
-    error.textContent = "“From” must be before “To”.";
+    error.textContent = t("admin.search.from_before_to");
     $("#q-since").focus();
     return null;
   }
@@ -603,7 +609,7 @@ function failRequest(err, controller) {
     return;
   }
   $("#search-status").textContent = "";
-  $("#search-error").textContent = err.message || "That did not work.";
+  $("#search-error").textContent = err.message || t("console.failed");
 }
 
 async function runSearch() {
@@ -613,7 +619,7 @@ async function runSearch() {
   const params = new URLSearchParams();
   for (const key of ["room", "kind", "since", "until"]) if (q[key]) params.set(key, q[key]);
   if (q.redact) params.set("redact", "1");
-  $("#search-status").textContent = "Searching…";
+  $("#search-status").textContent = t("admin.search.searching");
   $("#results").setAttribute("aria-busy", "true");
   try {
     const response = await api(`/api/audit?${params}`, controller.signal);
@@ -639,13 +645,14 @@ function renderResults(rows, total, q) {
   $("#results").hidden = false;
   $("#results-table tbody").replaceChildren(...rows.map(resultRow));
   let status;
-  if (!total) status = "No rows match this search.";
-  else if (total <= SHOW_ROWS) status = `${plural(total, "row", "rows")} found, oldest first.`;
+  const number = (n) => n.toLocaleString(locale());
+  if (!total) status = t("admin.results.none");
+  else if (total <= SHOW_ROWS) status = plural("admin.results.found", total);
   else {
-    const counted = total > COUNT_ROWS ? `more than ${COUNT_ROWS.toLocaleString()}` : total.toLocaleString();
-    status = `Showing the first ${SHOW_ROWS} of ${counted} rows, oldest first. Narrow the search to see the rest.`;
+    const counted = total > COUNT_ROWS ? t("admin.results.more_than", { n: number(COUNT_ROWS) }) : number(total);
+    status = t("admin.results.first", { shown: SHOW_ROWS, total: counted });
   }
-  if (q.redact && total) status += " E-mail addresses and phone numbers are masked.";
+  if (q.redact && total) status += " " + t("admin.results.masked");
   $("#search-status").textContent = status;
 }
 
@@ -653,10 +660,10 @@ function resultRow(row) {
   const actor = row.actor || {};
   const who = actor.name
     ? [nameEl(actor.name), actor.session ? el("span", { class: "hint session" }, String(actor.session)) : ""]
-    : el("span", { class: "hint" }, actor.session ? String(actor.session) : "server");
+    : el("span", { class: "hint" }, actor.session ? String(actor.session) : t("admin.results.server"));
   return el("tr", { dataset: { kind: String(row.kind || "") } },
     el("td", { class: "when" }, fullTimeEl(row.ts)),
-    el("td", {}, row.room ? el("span", { dir: "auto" }, roomTitle(row.room)) : el("span", { class: "hint" }, "all rooms")),
+    el("td", {}, row.room ? el("span", { dir: "auto" }, roomTitle(row.room)) : el("span", { class: "hint" }, t("admin.results.all_rooms"))),
     el("td", { class: "kind" }, String(row.kind || "")),
     el("td", { class: "who" }, who),
     el("td", { class: "row-text" }, row.text ? textEl(row.text) : ""),
@@ -687,7 +694,7 @@ async function showTranscript() {
   const q = readForm();
   if (!q || !state.token) return;
   if (!q.room) {
-    $("#search-error").textContent = "Choose a room to see its transcript.";
+    $("#search-error").textContent = t("admin.transcript.choose_room");
     $("#q-room").focus();
     return;
   }
@@ -695,7 +702,7 @@ async function showTranscript() {
   const params = new URLSearchParams({ room: q.room });
   if (q.since) params.set("since", q.since);
   if (q.until) params.set("until", q.until);
-  $("#search-status").textContent = "Loading the transcript…";
+  $("#search-status").textContent = t("admin.transcript.loading");
   try {
     const response = await api(`/api/admin/transcript?${params}`, controller.signal);
     const messages = await response.json();
@@ -709,13 +716,13 @@ async function showTranscript() {
 function renderTranscript(room, messages) {
   $("#results").hidden = true;
   $("#transcript").hidden = false;
-  $("#transcript-title").textContent = `Transcript of ${roomTitle(room)}`;
+  translate($("#transcript-title"), "admin.transcript.of", { room: roomTitle(room) });
   const shown = messages.slice(0, SHOW_MESSAGES);
   $("#transcript-list").replaceChildren(...shown.map(transcriptItem));
   let status = messages.length
-    ? `${plural(messages.length, "message", "messages")} in the transcript of ${roomTitle(room)}, in the order participants saw them.`
-    : `No messages in ${roomTitle(room)} in this time window.`;
-  if (messages.length > shown.length) status += ` Showing the first ${SHOW_MESSAGES}; narrow the time window to see the rest.`;
+    ? plural("admin.transcript.count", messages.length, { room: roomTitle(room) })
+    : t("admin.transcript.none", { room: roomTitle(room) });
+  if (messages.length > shown.length) status += " " + t("admin.transcript.first", { n: SHOW_MESSAGES });
   $("#search-status").textContent = status;
 }
 
@@ -724,10 +731,10 @@ function transcriptItem(m) {
   const host = from.role === "host" || from.role === "admin";
   return el("li", { class: host ? "line host" : "line" },
     el("div", { class: "msg-head" },
-      nameEl(from.name || "someone"),
-      host ? el("span", { class: "badge" }, "host") : "",
+      nameEl(from.name || t("host.someone")),
+      host ? el("span", { class: "badge" }, t("host.chip.host")) : "",
       fullTimeEl(m.ts),
-      m.cw ? el("span", { class: "badge warn", dir: "auto" }, `Content warning: ${m.cw}`) : ""),
+      m.cw ? el("span", { class: "badge warn", dir: "auto" }, t("admin.transcript.cw", { cw: m.cw })) : ""),
     textEl(m.text));
 }
 
@@ -739,7 +746,7 @@ $("#signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const token = $("#admin-token").value.trim();
   if (!token) {
-    $("#signin-error").textContent = "Please enter your admin token.";
+    $("#signin-error").textContent = t("admin.signin.missing");
     return;
   }
   $("#admin-token").value = "";
@@ -760,6 +767,13 @@ window.addEventListener("focus", refreshSoon);
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") refreshSoon();
 });
+
+// A new language: the tables are drawn again from what was last fetched (elements made with tEl follow).
+window.addEventListener("cs:language", () => {
+  makeFormats();
+  if (state.token && !$("#view-admin").hidden) refresh();
+});
+mountPickers();
 
 {
   const own = ss.get(TOKEN_KEY);

@@ -1,18 +1,22 @@
 // The host console: held queue, reports, people and room switches for every room one hosts.
 import {
-  $, ChatSocket, el, flash, nameEl, newId, ss, textEl, timeEl,
+  $, ChatSocket, el, flash, nameEl, newId, ss, tEl, textEl, timeEl,
 } from "./common.js";
-import { personTools, reasonPicker, rememberRoomModeration, renderCard, shieldControl } from "./person-card.js";
+import { has, locale, mountPickers, serverText, t, translate, translateAttr } from "./i18n.js";
+import { nextWords, personTools, reasonPicker, rememberRoomModeration, renderCard, shieldControl } from "./person-card.js";
 import { cardEl, fetchAbout } from "./library.js";
 
-// The host console's words are still in English here (issue 19: its catalogs come later).
-function waitedText(seconds) {
+// Every word here comes from the console catalog (web/i18n/console/xx.json; docs/web-languages.md).
+/** How long a message has waited, as [key, params] for `t` or `translate`. */
+function waitedArgs(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `waiting ${s} s`;
+  if (s < 60) return ["host.waited.seconds", { n: s }];
   const m = Math.floor(s / 60);
-  if (m < 60) return `waiting ${m} min`;
-  return `waiting ${Math.floor(m / 60)} h ${m % 60} min`;
+  if (m < 60) return ["host.waited.minutes", { n: m }];
+  return ["host.waited.hours", { h: Math.floor(m / 60), m: m % 60 }];
 }
+
+const waitedText = (seconds) => t(...waitedArgs(seconds));
 
 const FEED_KEEP = 40;
 
@@ -50,9 +54,9 @@ socket.addEventListener("state", renderConnection);
 function renderConnection() {
   const bar = $("#conn");
   const s = socket.state;
-  const text = s === "reconnecting" ? "Connection lost. Reconnecting by itself…"
-    : s === "connecting" ? "Connecting…"
-      : state.degraded ? "Message delivery is degraded right now (broker trouble)." : "";
+  const text = s === "reconnecting" ? t("console.conn.reconnecting")
+    : s === "connecting" ? t("console.conn.connecting")
+      : state.degraded ? t("host.conn.degraded") : "";
   bar.textContent = text;
   bar.hidden = !text;
 }
@@ -96,8 +100,11 @@ function showConsole() {
   $("#view-console").hidden = false;
   $("#sign-out").hidden = false;
   const who = $("#who");
-  who.replaceChildren("Signed in as ", nameEl(state.name),
-    ...(state.role === "admin" ? [" (admin) · ", el("a", { href: "/admin.html" }, "Admin view")] : []));
+  if (state.role === "admin") {
+    translate(who, "host.who_admin", { name: nameEl(state.name), link: tEl("a", { href: "/admin.html" }, "host.admin_link") });
+  } else {
+    translate(who, "host.who", { name: nameEl(state.name) });
+  }
   who.hidden = false;
 }
 
@@ -133,7 +140,7 @@ function onWelcome(w) {
     ss.remove("cs.host.token");
     ss.remove("cs.host.resume");
     state.token = null;
-    showSignin("That token was not recognised. Please check it and try again.");
+    showSignin(t("host.signin.unrecognised"));
     return;
   }
   showConsole();
@@ -159,7 +166,7 @@ async function discoverRooms(announced) {
       const rooms = await response.json();
       ids = rooms.map((r) => r.id);
     } catch {
-      flash(toast, "Could not load the list of rooms; retrying.");
+      flash(toast, t("host.rooms.load_failed"));
       setTimeout(() => discoverRooms(announced), 3000);
       return;
     }
@@ -170,7 +177,7 @@ async function discoverRooms(announced) {
     state.probing.add(id);
     socket.send({ type: "join", room: id, accept_guidelines: true });
   }
-  if (!ids.length) $("#rooms-loading").textContent = "There are no rooms yet.";
+  if (!ids.length) translate($("#rooms-loading"), "host.rooms.none");
 }
 
 /** Each room's mode now (open, premoderate, read_only, closed): `mode` notices keep it current after. */
@@ -234,10 +241,14 @@ function onJoined(j) {
 function finishProbe() {
   if (state.probing.size) return;
   $("#rooms-loading").hidden = state.rooms.size > 0;
-  if (!state.rooms.size) $("#rooms-loading").textContent = "You are not a host of any room yet.";
+  if (!state.rooms.size) translate($("#rooms-loading"), "host.rooms.not_host");
 }
 
-const SLOW_CHOICES = [[0, "Off"], [5, "5 seconds"], [10, "10 seconds"], [30, "30 seconds"], [60, "1 minute"], [300, "5 minutes"]];
+/** Slow mode's choices: [seconds, key, params]. */
+const SLOW_CHOICES = [
+  [0, "host.slow.off", {}], [5, "host.slow.seconds", { n: 5 }], [10, "host.slow.seconds", { n: 10 }],
+  [30, "host.slow.seconds", { n: 30 }], [60, "host.slow.one_minute", {}], [300, "host.slow.minutes", { n: 5 }],
+];
 
 // A room card is built once and then updated in place, so an open panel or a
 // half-written note survives every message that arrives in the room.
@@ -251,20 +262,20 @@ function newRoom(id) {
   };
   const titleId = `room-${id}-title`;
   const slowId = `slow-${id}`;
-  const slow = el("select", { id: slowId }, ...SLOW_CHOICES.map(([v, label]) => el("option", { value: String(v) }, label)));
+  const slow = el("select", { id: slowId }, ...SLOW_CHOICES.map(([v, key, params]) => tEl("option", { value: String(v) }, key, params)));
   slow.addEventListener("change", () => socket.send({ type: "slowmode", room: id, seconds: Number(slow.value) }));
-  const lock = el("button", { type: "button", "aria-pressed": "false" }, "Lock room");
+  const lock = tEl("button", { type: "button", "aria-pressed": "false" }, "host.room.lock");
   lock.addEventListener("click", () => socket.send({ type: "lock", room: id, locked: !room.locked }));
-  const lockHint = el("span", { class: "hint", hidden: true }, "Locked: only hosts can post.");
+  const lockHint = tEl("span", { class: "hint", hidden: true }, "host.room.locked_hint");
   const postId = `post-${id}`;
   const postInput = el("textarea", { id: postId, rows: "3", maxlength: "2000", "aria-describedby": `${postId}-hint` });
-  const snippets = el("div", { class: "snippets", role: "group", "aria-label": "Snippets" });
+  const snippets = translateAttr(el("div", { class: "snippets", role: "group" }), "aria-label", "host.room.snippets");
   const post = el("form", { class: "inline-form post-form" },
-    el("label", { for: postId }, "Post in this room as a host"),
+    tEl("label", { for: postId }, "host.room.post_label"),
     snippets, postInput,
     el("div", { class: "actions" },
-      el("button", { type: "submit", class: "primary" }, "Post"),
-      el("span", { id: `${postId}-hint`, class: "hint" }, "Ctrl+Enter posts. A snippet only fills the box: edit it, then Post.")));
+      tEl("button", { type: "submit", class: "primary" }, "host.room.post"),
+      tEl("span", { id: `${postId}-hint`, class: "hint" }, "host.room.post_hint")));
   post.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = postInput.value.trim();
@@ -288,9 +299,9 @@ function newRoom(id) {
     slow, lock, lockHint,
     peopleCount: el("span", {}, "0"),
     peopleList: el("ul", { class: "people" }),
-    peopleEmpty: el("p", { class: "empty" }, "Nobody else is here yet."),
-    feedList: el("ol", { class: "feed", "aria-label": `Recent messages in ${id}` }),
-    feedEmpty: el("p", { class: "empty" }, "No messages yet."),
+    peopleEmpty: tEl("p", { class: "empty" }, "host.people.empty"),
+    feedList: translateAttr(el("ol", { class: "feed" }), "aria-label", "host.feed.label", { room: id }),
+    feedEmpty: tEl("p", { class: "empty" }, "host.feed.empty"),
     libraryList: el("div", { class: "lib-list" }),
   };
   const ui = room.ui;
@@ -299,15 +310,15 @@ function newRoom(id) {
     el("h3", { id: titleId }, ui.title, " ", ui.count),
     ui.cover,
     el("div", { class: "switches" },
-      el("div", { class: "field" }, el("label", { for: slowId }, "Slow mode"), slow),
+      el("div", { class: "field" }, tEl("label", { for: slowId }, "host.room.slow"), slow),
       lock, lockHint, ui.shield.node),
     post,
     ui.library = el("details", { class: "library-box", hidden: true },
-      el("summary", {}, "Library: share a card with the room"), ui.libraryList),
+      tEl("summary", {}, "host.library.summary"), ui.libraryList),
     el("details", { class: "people-box", open: true },
-      el("summary", {}, "People (", ui.peopleCount, ")"), ui.peopleEmpty, ui.peopleList),
+      tEl("summary", {}, "host.people.summary", { count: ui.peopleCount }), ui.peopleEmpty, ui.peopleList),
     el("details", { class: "feed-box" },
-      el("summary", {}, "Recent messages"), ui.feedEmpty, ui.feedList));
+      tEl("summary", {}, "host.feed.summary"), ui.feedEmpty, ui.feedList));
   return room;
 }
 
@@ -317,12 +328,13 @@ async function loadLibrary(room) {
   if (!about) return;
   room.ui.libraryList.replaceChildren(...about.cards.map((card) => {
     const done = el("span", { class: "hint", role: "status" });
-    const share = el("button", {
-      type: "button", class: "lib-push", dataset: { push: String(card.id) }, "aria-label": `Share in room: ${card.title}`,
+    const share = tEl("button", {
+      type: "button", class: "lib-push", dataset: { push: String(card.id) },
       onclick: () => {
-        if (socket.send({ type: "push_card", room: room.id, card: card.id })) done.textContent = "Sharing…";
+        if (socket.send({ type: "push_card", room: room.id, card: card.id })) done.textContent = t("host.library.sharing");
       },
-    }, "Share in room");
+    }, "host.library.share");
+    translateAttr(share, "aria-label", "host.library.share_label", { title: String(card.title ?? "") });
     return cardEl(card, { heading: "h4", extra: el("div", { class: "actions" }, share, done) });
   }));
   room.ui.library.hidden = about.cards.length === 0;
@@ -332,7 +344,8 @@ async function loadLibrary(room) {
 function onCardShared(f) {
   const room = state.rooms.get(f.room);
   const status = room?.ui.libraryList.querySelector(`[data-push="${CSS.escape(String(f.card?.id ?? ""))}"] + .hint`);
-  if (status) status.textContent = `Shared by ${f.from?.name ?? "a host"} at ${new Date(f.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
+  const time = new Date(f.ts).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
+  if (status) status.textContent = t("host.library.shared", { name: f.from?.name ?? t("msg.a_host"), time });
 }
 
 function placeRoomCard(room) {
@@ -349,14 +362,14 @@ function roomTitle(id) {
 function updateRoom(room) {
   const ui = room.ui;
   ui.title.textContent = room.title;
-  ui.feedList.setAttribute("aria-label", `Recent messages in ${room.title}`);
-  ui.count.textContent = `· ${room.members} here · ${heldCount(room.id)} waiting`;
+  translateAttr(ui.feedList, "aria-label", "host.feed.label", { room: room.title });
+  ui.count.textContent = t("host.room.count", { members: room.members, waiting: heldCount(room.id) });
   const cover = coverText(room);
   ui.cover.className = ("room-cover " + cover.kind).trim();
   ui.cover.replaceChildren(el("span", { class: "dot", "aria-hidden": "true" }), cover.text);
   ui.cover.hidden = !cover.text;
   const value = String(Number(room.slowmode) || 0);
-  if (![...ui.slow.options].some((o) => o.value === value)) ui.slow.append(el("option", { value }, `${value} seconds`));
+  if (![...ui.slow.options].some((o) => o.value === value)) ui.slow.append(tEl("option", { value }, "host.slow.seconds", { n: value }));
   ui.slow.value = value;
   ui.lock.setAttribute("aria-pressed", String(room.locked));
   ui.lockHint.hidden = !room.locked;
@@ -366,18 +379,16 @@ function updateRoom(room) {
   ui.feedEmpty.hidden = ui.feedList.children.length > 0;
 }
 
-const MODE_WORDS = {
-  premoderate: "every participant message waits for a host",
-  read_only: "participants can read but not post",
-  closed: "closed to participants",
-};
+/** A room's mode in a few words ("every participant message waits for a host"); unknown: its name. */
+const modeWords = (mode) => (has(`host.mode.${mode}`) ? t(`host.mode.${mode}`) : String(mode));
 
 /** Who is looking after the room, as its participants see it. */
 function coverText(room) {
   const n = room.hosts;
-  const hosts = n === null ? "" : n === 0 ? "No host on duty" : n === 1 ? "1 host on duty" : `${n} hosts on duty`;
+  const hosts = n === null ? "" : n === 0 ? t("host.cover.none") : n === 1 ? t("host.cover.one") : t("host.cover.many", { count: n });
   if (room.mode && room.mode !== "open") {
-    return { kind: room.mode === "closed" ? "closed" : "unhosted", text: `${hosts ? hosts + "; " : ""}${MODE_WORDS[room.mode] || room.mode}` };
+    const mode = modeWords(room.mode);
+    return { kind: room.mode === "closed" ? "closed" : "unhosted", text: hosts ? t("host.cover.with_mode", { hosts, mode }) : mode };
   }
   return { kind: n === 0 ? "unhosted" : n ? "hosted" : "", text: hosts };
 }
@@ -394,9 +405,9 @@ function renderSnippets(room) {
   names.sort((a, b) => rank(a) - rank(b));
   room.ui.snippets.replaceChildren(...names.map((name) => {
     // The session's scripts are marked as such: "Opening script", or "Opening script: Welcome".
-    const script = name === room.opening ? "Opening script" : name === room.closing ? "Closing script" : "";
+    const script = name === room.opening ? t("host.snippet.opening") : name === room.closing ? t("host.snippet.closing") : "";
     const own = humanName(name);
-    const label = !script ? own : script.startsWith(own + " ") ? script : `${script}: ${own}`;
+    const label = !script ? own : script.startsWith(own + " ") ? script : t("host.snippet.named", { script, name: own });
     return el("button", {
       type: "button", class: "snippet" + (script ? " script" : ""), dataset: { snippet: name },
       onclick: () => useSnippet(room, name),
@@ -435,7 +446,7 @@ function welcomeText(room) {
   if (snippets.welcome) return String(snippets.welcome);
   const other = Object.keys(snippets).find((n) => n !== room.opening && n !== room.closing && /welcome|hello|greet/i.test(n));
   return other ? String(snippets[other])
-    : "Hello, and welcome. I'm one of the volunteer hosts here. Take your time: reading along is fine.";
+    : t("host.greet.default");
 }
 
 /** The person behind `from` in `room`, created (with a row in the people list) when first seen. */
@@ -466,14 +477,14 @@ function renderPerson(room, session) {
   const p = room.people.get(session);
   if (!p) return;
   const chips = [];
-  if (p.role === "host" || p.role === "admin") chips.push(el("span", { class: "badge" }, "host"));
-  if (p.muted) chips.push(el("span", { class: "badge warn" }, "muted"));
-  if (p.banned) chips.push(el("span", { class: "badge urgent" }, "banned"));
-  if (p.flagged) chips.push(el("span", { class: "badge warn" }, "may be someone banned earlier"));
-  if (p.left) chips.push(el("span", { class: "hint" }, "left"));
-  if (p.greeted) chips.push(el("span", { class: "hint" }, "greeted"));
+  if (p.role === "host" || p.role === "admin") chips.push(tEl("span", { class: "badge" }, "host.chip.host"));
+  if (p.muted) chips.push(tEl("span", { class: "badge warn" }, "host.chip.muted"));
+  if (p.banned) chips.push(tEl("span", { class: "badge urgent" }, "host.chip.banned"));
+  if (p.flagged) chips.push(tEl("span", { class: "badge warn" }, "host.chip.flagged"));
+  if (p.left) chips.push(tEl("span", { class: "hint" }, "host.chip.left"));
+  if (p.greeted) chips.push(tEl("span", { class: "hint" }, "host.chip.greeted"));
   const notes = state.notes.get(`${room.id} ${session}`) || [];
-  if (notes.length) chips.push(el("span", { class: "badge" }, `${notes.length} note${notes.length > 1 ? "s" : ""}`));
+  if (notes.length) chips.push(tEl("span", { class: "badge" }, notes.length > 1 ? "host.chip.notes" : "host.chip.note", { count: notes.length }));
   p.ui.name.textContent = p.name;
   p.ui.chips.replaceChildren(...chips);
   if (p.ui.unban) p.ui.unban.hidden = !p.banned;
@@ -485,10 +496,10 @@ function personEl(room, session, p) {
   const row = el("div", { class: "person-row" }, p.ui.name, p.ui.chips);
   const li = el("li", { class: "person" }, row);
   if (p.role === "host" || p.role === "admin") return li;
-  const toggle = el("button", {
-    type: "button", "aria-expanded": "false", "aria-controls": panelId, "aria-label": `Actions for ${p.name}`,
-  }, "Actions");
-  const greet = el("button", { type: "button", class: "greet", "aria-label": `Greet ${p.name} privately` }, "Greet");
+  const toggle = tEl("button", { type: "button", "aria-expanded": "false", "aria-controls": panelId }, "host.person.actions");
+  translateAttr(toggle, "aria-label", "host.person.actions_for", { name: p.name });
+  const greet = tEl("button", { type: "button", class: "greet" }, "host.person.greet");
+  translateAttr(greet, "aria-label", "host.person.greet_label", { name: p.name });
   greet.addEventListener("click", () => openGreet(room, session, p, li, greet));
   row.append(greet, toggle);
   const panel = el("div", { id: panelId, class: "person-panel", hidden: true });
@@ -517,11 +528,11 @@ function openGreet(room, session, person, li, button) {
     button.focus();
   };
   const form = el("form", { class: "inline-form greet-form" },
-    el("label", { for: boxId }, "Private message to ", nameEl(person.name), " (only they will see it)"),
+    tEl("label", { for: boxId }, "host.greet.label", { name: nameEl(person.name) }),
     box,
     el("div", { class: "actions" },
-      el("button", { type: "submit", class: "primary" }, "Send privately"),
-      el("button", { type: "button", onclick: close }, "Cancel")));
+      tEl("button", { type: "submit", class: "primary" }, "host.greet.send"),
+      tEl("button", { type: "button", onclick: close }, "action.cancel")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = box.value.trim();
@@ -531,7 +542,7 @@ function openGreet(room, session, person, li, button) {
       renderPerson(room, session);
       close();
     } else {
-      flash(toast, "Not connected: try again in a moment.");
+      flash(toast, t("host.not_connected"));
     }
   });
   li.querySelector(".person-row").after(form);
@@ -544,23 +555,23 @@ function openGreet(room, session, person, li, button) {
 function fillPersonPanel(panel, room, session, person) {
   const muteId = `mute-${room.id}-${session}`;
   const minutes = el("select", { id: muteId },
-    ...[[5, "5 minutes"], [15, "15 minutes"], [60, "1 hour"], [1440, "1 day"]]
-      .map(([v, label]) => el("option", { value: String(v), selected: v === 15 }, label)));
+    ...[[5, "host.mute.minutes", { n: 5 }], [15, "host.mute.minutes", { n: 15 }], [60, "host.mute.hour", {}], [1440, "host.mute.day", {}]]
+      .map(([v, key, params]) => tEl("option", { value: String(v), selected: v === 15 }, key, params)));
   const act = (frame, sanction) => {
     if (socket.send({ ...frame, room: room.id, session })) {
       if (sanction) state.actions.push({ room: room.id, session, ...sanction });
     } else {
-      flash(toast, "Not connected: try again in a moment.");
+      flash(toast, t("host.not_connected"));
     }
   };
-  const confirmWith = (label, frameType, sanction) => {
+  const confirmWith = (labelKey, frameType, sanction) => {
     const reasonId = `why-${frameType}-${room.id}-${session}`;
     const reason = el("input", { id: reasonId, type: "text", maxlength: "500", autocomplete: "off" });
     const form = el("form", { class: "inline-form confirm" },
-      el("label", { for: reasonId }, "Reason they will see (optional)"), reason,
+      tEl("label", { for: reasonId }, "host.person.reason"), reason,
       el("div", { class: "actions" },
-        el("button", { type: "submit", class: "danger" }, label),
-        el("button", { type: "button", onclick: () => form.remove() }, "Cancel")));
+        tEl("button", { type: "submit", class: "danger" }, labelKey),
+        tEl("button", { type: "button", onclick: () => form.remove() }, "action.cancel")));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const frame = { type: frameType };
@@ -575,22 +586,22 @@ function fillPersonPanel(panel, room, session, person) {
   const noteId = `note-${room.id}-${session}`;
   const note = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
   const noteForm = el("form", { class: "inline-form" },
-    el("label", { for: noteId }, "Care note for the hosts"), note,
-    el("div", { class: "actions" }, el("button", { type: "submit" }, "Save note")));
+    tEl("label", { for: noteId }, "host.note.label"), note,
+    el("div", { class: "actions" }, tEl("button", { type: "submit" }, "host.note.save")));
   noteForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = note.value.trim();
     if (text && socket.send({ type: "note", room: room.id, session, text })) note.value = "";
   });
-  person.ui.unban = el("button", { type: "button", hidden: !person.banned, onclick: () => act({ type: "unban" }, { banned: false }) }, "Unban");
+  person.ui.unban = tEl("button", { type: "button", hidden: !person.banned, onclick: () => act({ type: "unban" }, { banned: false }) }, "host.person.unban");
   panel.append(
     el("div", { class: "switches" },
-      el("div", { class: "field" }, el("label", { for: muteId }, "Mute for"), minutes),
-      el("button", { type: "button", onclick: () => act({ type: "mute", minutes: Number(minutes.value) }, { muted: true }) }, "Mute"),
-      el("button", { type: "button", onclick: () => act({ type: "unmute" }, { muted: false }) }, "Unmute")),
+      el("div", { class: "field" }, tEl("label", { for: muteId }, "host.person.mute_for"), minutes),
+      tEl("button", { type: "button", onclick: () => act({ type: "mute", minutes: Number(minutes.value) }, { muted: true }) }, "host.person.mute"),
+      tEl("button", { type: "button", onclick: () => act({ type: "unmute" }, { muted: false }) }, "host.person.unmute")),
     el("div", { class: "actions" },
-      el("button", { type: "button", class: "danger", onclick: () => confirmWith("Remove from room", "kick", { left: true }) }, "Remove…"),
-      el("button", { type: "button", class: "danger", onclick: () => confirmWith("Ban from room", "ban", { banned: true, left: true }) }, "Ban…"),
+      tEl("button", { type: "button", class: "danger", onclick: () => confirmWith("host.person.remove_confirm", "kick", { left: true }) }, "host.person.remove"),
+      tEl("button", { type: "button", class: "danger", onclick: () => confirmWith("host.person.ban_confirm", "ban", { banned: true, left: true }) }, "host.person.ban"),
       person.ui.unban),
     notesEl(room.id, session),
     noteForm);
@@ -598,8 +609,8 @@ function fillPersonPanel(panel, room, session, person) {
   person.ui.card = tools.card;
   person.ui.act = (next) => {
     if (next.action === "mute") act({ type: "mute", minutes: Number(next.minutes) }, { muted: true });
-    else if (next.action === "ban") confirmWith("Ban from room", "ban", { banned: true, left: true });
-    else if (next.action === "kick") confirmWith("Remove from room", "kick", { left: true });
+    else if (next.action === "ban") confirmWith("host.person.ban_confirm", "ban", { banned: true, left: true });
+    else if (next.action === "kick") confirmWith("host.person.remove_confirm", "kick", { left: true });
     else panel.querySelector(".warn-form select")?.focus();
   };
   panel.append(tools.node);
@@ -608,15 +619,18 @@ function fillPersonPanel(panel, room, session, person) {
 // ---- proportionate moderation (issue 16): the person card and the ladder's proposals ----------
 function onPersonCard(c) {
   const p = state.rooms.get(c.room)?.people.get(c.session);
-  if (p?.ui?.card) renderCard(p.ui.card, c, p.ui.act);
+  if (p?.ui?.card) {
+    p.lastCard = c; // drawn again on a change of language
+    renderCard(p.ui.card, c, p.ui.act);
+  }
 }
 
 function onStrikes(s) {
   const room = state.rooms.get(s.room);
   const p = room?.people.get(s.session);
   if (p?.ui?.card && !p.ui.card.hidden) socket.send({ type: "person", room: s.room, session: s.session });
-  flash(toast, `${p?.name || "They"} now ${s.strikes === 1 ? "has 1 strike" : `have ${s.strikes} strikes`}. `
-    + `The room's ladder suggests next: ${s.next?.label || "warn"} (you decide).`);
+  const params = { name: p?.name || t("host.someone_cap"), count: s.strikes, next: nextWords(s.next || {}) };
+  flash(toast, t(s.strikes === 1 ? "host.strikes.one" : "host.strikes.many", params));
 }
 
 function notesEl(roomId, session, extra = []) {
@@ -625,8 +639,8 @@ function notesEl(roomId, session, extra = []) {
     if (!notes.some((m) => m.text === n.text && m.ts === n.ts)) notes.push(n);
   }
   return el("div", { class: "notes", dataset: { notes: `${roomId} ${session}` }, hidden: notes.length === 0 },
-    el("h4", {}, "Care notes"),
-    el("ul", {}, ...notes.map((n) => el("li", {}, textEl(n.text, "span"), el("span", { class: "hint" }, " — ", nameEl(n.by || "host"))))));
+    tEl("h4", {}, "host.notes.title"),
+    el("ul", {}, ...notes.map((n) => el("li", {}, textEl(n.text, "span"), el("span", { class: "hint" }, " — ", nameEl(n.by || t("msg.a_host")))))));
 }
 
 function rememberNotes(roomId, session, notes) {
@@ -645,13 +659,13 @@ function refreshNotes(roomId, session) {
 }
 
 function feedItem(room, m) {
-  const name = m.from?.name ?? "someone";
+  const name = m.from?.name ?? t("host.someone");
+  const remove = tEl("button", {
+    type: "button", class: "danger", onclick: () => socket.send({ type: "delete", room: room.id, message_id: m.id }),
+  }, "host.feed.delete");
   return el("li", { dataset: { id: m.id } },
-    nameEl(name), ":", textEl(m.cw ? `[content warning: ${m.cw}] ${m.text}` : m.text),
-    el("button", {
-      type: "button", class: "danger", "aria-label": `Delete this message from ${name}`,
-      onclick: () => socket.send({ type: "delete", room: room.id, message_id: m.id }),
-    }, "Delete"));
+    nameEl(name), ":", textEl(m.cw ? t("host.feed.cw", { cw: m.cw, text: m.text }) : m.text),
+    translateAttr(remove, "aria-label", "host.feed.delete_label", { name }));
 }
 
 function onMessage(m, replay = false) {
@@ -681,7 +695,7 @@ function onDeleted(d) {
   updateRoom(room);
   for (const { frame, el: node } of state.reports.values()) {
     if (frame.message_id === d.id) {
-      node.querySelector(".report-state")?.replaceChildren("A host deleted this message.");
+      node.querySelector(".report-state")?.replaceChildren(tEl("span", {}, "host.report.deleted"));
     }
   }
 }
@@ -698,7 +712,7 @@ function onPresence(p) {
   if (p.joined && p.joined !== state.name && !room.present.has(p.joined)
       && ![...room.people.values()].some((x) => x.name === p.joined && !x.left)) {
     const li = el("li", { class: "person" },
-      el("div", { class: "person-row" }, nameEl(p.joined), el("span", { class: "hint" }, "has not written yet")));
+      el("div", { class: "person-row" }, nameEl(p.joined), tEl("span", { class: "hint" }, "host.people.not_written")));
     room.present.set(p.joined, li);
     room.ui.peopleList.append(li);
   }
@@ -731,14 +745,8 @@ function heldCount(roomId) {
   return n;
 }
 
-const REASONS = {
-  crisis: "Possible crisis",
-  blocklist: "Blocked word",
-  links: "Link",
-  pii: "Personal details",
-  premoderate: "Pre-moderation",
-  repeat: "Repeated text",
-};
+/** Why a message is held, in a few words; a reason the catalogs do not know shows as it is. */
+const reasonEl = (reason) => (has(`host.reason.${reason}`) ? tEl("strong", {}, `host.reason.${reason}`) : el("strong", {}, String(reason)));
 
 function addHeld(h, live) {
   if (!h.id) return;
@@ -753,8 +761,8 @@ function addHeld(h, live) {
   renderCounts();
   if (room) updateRoom(room);
   if (live && h.urgent) {
-    addAlert(`An urgent message is waiting in ${roomTitle(h.room)}.`, "urgent", h.id);
-    callHost("An urgent message is waiting", `In ${roomTitle(h.room)}.`, `held-${h.id}`, h.id);
+    addAlert(t("host.alert.urgent", { room: roomTitle(h.room) }), "urgent", h.id);
+    callHost(t("host.notify.urgent"), t("host.notify.in_room", { room: roomTitle(h.room) }), `held-${h.id}`, h.id);
   }
 }
 
@@ -763,8 +771,8 @@ function heldEl(h) {
   const text = textEl(h.text, "div", "held-text blurred");
   text.id = textId;
   text.setAttribute("aria-hidden", "true");
-  const srNote = el("p", { class: "sr-only" }, "The message text is hidden until you choose to read it.");
-  const reveal = el("button", { type: "button", class: "reveal", "aria-expanded": "false", "aria-controls": textId }, "Read message");
+  const srNote = tEl("p", { class: "sr-only" }, "host.held.hidden_note");
+  const reveal = tEl("button", { type: "button", class: "reveal", "aria-expanded": "false", "aria-controls": textId }, "host.held.read");
   reveal.addEventListener("click", () => {
     const show = text.classList.contains("blurred");
     text.classList.toggle("blurred", !show);
@@ -772,26 +780,26 @@ function heldEl(h) {
     else text.setAttribute("aria-hidden", "true");
     srNote.hidden = show;
     reveal.setAttribute("aria-expanded", String(show));
-    reveal.textContent = show ? "Blur again" : "Read message";
+    translate(reveal, show ? "host.held.blur" : "host.held.read");
   });
   const reasons = Array.isArray(h.reasons) ? h.reasons : [];
   const explanations = Array.isArray(h.explanations) ? h.explanations : [];
-  const release = el("button", { type: "button", class: "primary release" }, "Release");
+  const release = tEl("button", { type: "button", class: "primary release" }, "host.held.release");
   release.addEventListener("click", () => {
     if (socket.send({ type: "release", room: h.room, message_id: h.id })) {
       release.disabled = true;
-      release.textContent = "Releasing…";
+      translate(release, "host.held.releasing");
     }
   });
-  const rejectToggle = el("button", { type: "button", class: "reject", "aria-expanded": "false" }, "Reject…");
+  const rejectToggle = tEl("button", { type: "button", class: "reject", "aria-expanded": "false" }, "host.held.reject_open");
   const noteId = "n" + newId();
   const noteBox = el("textarea", { id: noteId, rows: "2", maxlength: "1000" });
   const pick = reasonPicker(state.rooms.get(h.room));
   const rejectForm = el("form", { class: "inline-form", hidden: true }, pick.field,
-    el("label", { for: noteId }, "Note to the person (optional, they will see it)"), noteBox,
+    tEl("label", { for: noteId }, "host.held.note_label"), noteBox,
     el("div", { class: "actions" },
-      el("button", { type: "submit", class: "danger" }, "Reject"),
-      el("button", { type: "button", onclick: () => toggleReject(false) }, "Cancel")));
+      tEl("button", { type: "submit", class: "danger" }, "host.held.reject"),
+      tEl("button", { type: "button", onclick: () => toggleReject(false) }, "action.cancel")));
   rejectToggle.setAttribute("aria-controls", rejectForm.id = "f" + newId());
   function toggleReject(open) {
     rejectForm.hidden = !open;
@@ -807,21 +815,22 @@ function heldEl(h) {
     socket.send(frame);
   });
   const heading = el("div", { class: "item-head" },
-    h.risk === "imminent" ? el("span", { class: "badge urgent" }, "Immediate danger")
-      : h.urgent ? el("span", { class: "badge urgent" }, "Urgent") : null,
+    h.risk === "imminent" ? tEl("span", { class: "badge urgent" }, "host.held.imminent")
+      : h.urgent ? tEl("span", { class: "badge urgent" }, "host.held.urgent") : null,
     el("span", { class: "badge" }, roomTitle(h.room)),
-    nameEl(h.from?.name ?? "someone"),
-    el("span", { class: "meta waited" }, waitedText(Number(h.waited_s) || 0)),
-    h.cw ? el("span", { class: "badge warn" }, "CW: ", el("bdi", {}, String(h.cw))) : null);
-  return el("li", { class: "item held" + (h.urgent ? " urgent" : ""), dataset: { id: h.id } },
-    el("article", { "aria-label": `Held message from ${h.from?.name ?? "someone"}${h.urgent ? ", urgent" : ""}` },
+    nameEl(h.from?.name ?? t("host.someone")),
+    tEl("span", { class: "meta waited" }, ...waitedArgs(Number(h.waited_s) || 0)),
+    h.cw ? tEl("span", { class: "badge warn" }, "host.held.cw", { cw: el("bdi", {}, String(h.cw)) }) : null);
+  const article = el("article", {},
       heading,
       reasons.length ? el("ul", { class: "reasons" }, ...reasons.map((r, i) => el("li", {},
-        el("strong", {}, REASONS[r] || r), explanations[i] ? `: ${explanations[i]}` : ""))) : null,
+        reasonEl(r), explanations[i] ? `: ${explanations[i]}` : ""))) : null,
       text, srNote,
       notesEl(h.room, h.from?.session, h.notes),
       el("div", { class: "actions" }, reveal, release, rejectToggle),
-      rejectForm));
+      rejectForm);
+  translateAttr(article, "aria-label", h.urgent ? "host.held.label_urgent" : "host.held.label", { name: h.from?.name ?? t("host.someone") });
+  return el("li", { class: "item held" + (h.urgent ? " urgent" : ""), dataset: { id: h.id } }, article);
 }
 
 function sortQueue() {
@@ -859,17 +868,18 @@ function onResolved(r) {
   for (const alert of document.querySelectorAll(`#alerts [data-id]`)) {
     if (alert.dataset.id === r.id) alert.remove();
   }
-  if (item) flash(toast, `${r.action === "released" ? "Released" : "Rejected"} by ${r.by}.`);
+  if (item) flash(toast, t(r.action === "released" ? "host.resolved.released" : "host.resolved.rejected", { name: r.by }));
 }
 
 function onEscalated(e) {
   const item = state.held.get(e.id);
   if (item) {
     const head = item.el.querySelector(".item-head");
-    if (!head.querySelector(".escalated")) head.append(el("span", { class: "badge urgent escalated" }, "Waiting too long"));
+    if (!head.querySelector(".escalated")) head.append(tEl("span", { class: "badge urgent escalated" }, "host.held.too_long"));
   }
-  addAlert(`A message in ${roomTitle(e.room)} has been ${waitedText(e.waited_s)} for a host.`, "", e.id);
-  callHost("A message is waiting too long", `In ${roomTitle(e.room)}: ${waitedText(e.waited_s)}.`, `esc-${e.id}`, e.id);
+  const params = { room: roomTitle(e.room), waited: waitedText(e.waited_s) };
+  addAlert(t("host.alert.escalated", params), "", e.id);
+  callHost(t("host.notify.escalated"), t("host.notify.in_room_waited", params), `esc-${e.id}`, e.id);
 }
 
 function addAlert(text, kind, id) {
@@ -883,8 +893,8 @@ function addAlert(text, kind, id) {
           target?.focus();
           target?.scrollIntoView({ block: "center" });
         },
-      }, "Show") : null,
-      el("button", { type: "button", onclick: () => node.remove() }, "Dismiss")));
+      }, t("host.alert.show")) : null,
+      el("button", { type: "button", onclick: () => node.remove() }, t("host.alert.dismiss"))));
   alerts.prepend(node);
   while (alerts.children.length > 6) alerts.lastChild.remove();
 }
@@ -893,21 +903,21 @@ function addAlert(text, kind, id) {
 // until a host says they have reached out.
 function addDanger(n) {
   const list = $("#danger-list");
-  const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const at = new Date().toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
   const item = el("li", { class: "danger-item" },
-    el("p", {}, String(n.text || "Someone may be in immediate danger."), " ", el("span", { class: "hint" }, at)));
+    el("p", {}, serverText(n, t("host.danger.title")), " ", el("span", { class: "hint" }, at)));
   const actions = el("div", { class: "actions" });
   if (n.message_id && state.held.has(n.message_id)) {
     actions.append(el("button", { type: "button", onclick: () => {
       const target = state.held.get(n.message_id)?.el.querySelector("button");
       target?.focus();
       target?.scrollIntoView({ block: "center" });
-    } }, "Show their message"));
+    } }, t("host.danger.show")));
   }
   actions.append(el("button", { type: "button", class: "primary", onclick: () => {
     item.remove();
     $("#danger").hidden = list.children.length === 0;
-  } }, "I have reached out"));
+  } }, t("host.danger.reached")));
   item.append(actions);
   list.prepend(item);
   $("#danger").hidden = false;
@@ -920,13 +930,13 @@ function renderCounts() {
   $("#queue-empty").hidden = n > 0;
   $("#reports-count").textContent = String(state.reports.size);
   $("#reports-empty").hidden = state.reports.size > 0;
-  document.title = n ? `(${n}) Host console` : "Host console";
+  document.title = n ? t("host.page_title_count", { count: n }) : t("host.page_title");
 }
 
 setInterval(() => {
   for (const item of state.held.values()) {
     const waited = item.el.querySelector(".waited");
-    if (waited) waited.textContent = waitedText((performance.now() - item.since) / 1000);
+    if (waited) translate(waited, ...waitedArgs((performance.now() - item.since) / 1000));
   }
 }, 10000);
 
@@ -943,38 +953,38 @@ function addReport(r) {
     const text = textEl(r.from.text, "div", "held-text blurred");
     text.id = textId;
     text.setAttribute("aria-hidden", "true");
-    const reveal = el("button", { type: "button", "aria-expanded": "false", "aria-controls": textId }, "Read message");
+    const reveal = tEl("button", { type: "button", "aria-expanded": "false", "aria-controls": textId }, "host.held.read");
     reveal.addEventListener("click", () => {
       const show = text.classList.contains("blurred");
       text.classList.toggle("blurred", !show);
       if (show) text.removeAttribute("aria-hidden");
       else text.setAttribute("aria-hidden", "true");
       reveal.setAttribute("aria-expanded", String(show));
-      reveal.textContent = show ? "Blur again" : "Read message";
+      translate(reveal, show ? "host.held.blur" : "host.held.read");
     });
-    body.push(el("p", { class: "meta" }, "Message from ", nameEl(r.from.name)), text,
+    body.push(tEl("p", { class: "meta" }, "host.report.from", { name: nameEl(r.from.name) }), text,
       notesEl(r.room, r.from.session, r.notes),
       el("div", { class: "actions" }, reveal,
-        el("button", { type: "button", class: "danger", onclick: () => socket.send({ type: "delete", room: r.room, message_id: r.message_id }) }, "Delete message"),
-        r.from.session ? el("button", {
+        tEl("button", { type: "button", class: "danger", onclick: () => socket.send({ type: "delete", room: r.room, message_id: r.message_id }) }, "host.report.delete"),
+        r.from.session ? tEl("button", {
           type: "button", onclick: () => {
             if (socket.send({ type: "mute", room: r.room, session: r.from.session, minutes: 15 })) {
               state.actions.push({ room: r.room, session: r.from.session, muted: true });
             }
           },
-        }, "Mute author 15 min") : null,
-        el("button", { type: "button", onclick: () => dismissReport(key) }, "Dismiss")));
+        }, "host.report.mute") : null,
+        tEl("button", { type: "button", onclick: () => dismissReport(key) }, "host.alert.dismiss")));
   } else {
-    body.push(el("p", { class: "hint" }, "The message is no longer in recent history."),
-      el("div", { class: "actions" }, el("button", { type: "button", onclick: () => dismissReport(key) }, "Dismiss")));
+    body.push(tEl("p", { class: "hint" }, "host.report.gone"),
+      el("div", { class: "actions" }, tEl("button", { type: "button", onclick: () => dismissReport(key) }, "host.alert.dismiss")));
   }
-  const node = el("li", { class: "item" },
-    el("article", { "aria-label": `Report in ${roomTitle(r.room)}` },
-      el("div", { class: "item-head" }, el("span", { class: "badge" }, roomTitle(r.room)),
-        el("span", { class: "meta" }, "Reported by ", nameEl(r.by?.name ?? "someone"), " at "), timeEl()),
-      el("p", {}, el("strong", {}, "Reason: "), r.reason ? textEl(r.reason, "span") : "none given"),
-      ...body,
-      el("p", { class: "hint report-state" })));
+  const article = el("article", {},
+    el("div", { class: "item-head" }, el("span", { class: "badge" }, roomTitle(r.room)),
+      tEl("span", { class: "meta" }, "host.report.by", { name: nameEl(r.by?.name ?? t("host.someone")), time: timeEl() })),
+    el("p", {}, tEl("strong", {}, "host.report.reason"), " ", r.reason ? textEl(r.reason, "span") : tEl("span", {}, "host.report.no_reason")),
+    ...body,
+    el("p", { class: "hint report-state" }));
+  const node = el("li", { class: "item" }, translateAttr(article, "aria-label", "host.report.label", { room: roomTitle(r.room) }));
   state.reports.set(key, { frame: r, el: node });
   $("#reports").prepend(node);
   renderCounts();
@@ -994,7 +1004,7 @@ function onNote(n) {
   refreshNotes(n.room, n.session);
   const room = state.rooms.get(n.room);
   if (room) renderPerson(room, n.session);
-  flash(toast, "Note saved.");
+  flash(toast, t("host.note.saved"));
 }
 
 // ---- notices, acks, errors ---------------------------------------------------
@@ -1008,10 +1018,10 @@ function onNotice(n) {
   if (n.code === "crisis") {
     if (n.risk === "imminent") {
       addDanger(n);
-      callHost("Someone may be in immediate danger", `In ${roomTitle(n.room)}. Please reach out to them now.`,
+      callHost(t("host.danger.title"), t("host.notify.danger", { room: roomTitle(n.room) }),
         `danger-${n.message_id || Date.now()}`, n.message_id);
     } else {
-      addAlert(String(n.text || "Someone may be in crisis."), "urgent", n.message_id);
+      addAlert(serverText(n, t("host.crisis.fallback")), "urgent", n.message_id);
     }
     return;
   }
@@ -1020,7 +1030,7 @@ function onNotice(n) {
     state.dutyPending = false;
     ss.set("cs.host.break", state.onBreak);
     renderDuty();
-    flash(toast, String(n.text || ""));
+    flash(toast, serverText(n));
     return;
   }
   if (n.code === "mode" && room) {
@@ -1028,7 +1038,7 @@ function onNotice(n) {
     room.modeHeard = true;
     state.modes.set(n.room, room.mode);
     updateRoom(room);
-    flash(toast, `${room.title}: ${n.mode === "open" ? "open, with a host" : MODE_WORDS[n.mode] || n.mode}.`);
+    flash(toast, t("host.mode.notice", { room: room.title, mode: modeWords(n.mode || "open") }));
     return;
   }
   if ((n.code === "slowmode" || n.code === "locked") && room) {
@@ -1052,16 +1062,16 @@ function onNotice(n) {
     room.ui.shield.update();
   }
   if (n.code === "join_burst" && room) {
-    addAlert(`${room.title}: ${String(n.text || "")}`, "");
+    addAlert(t("host.alert.in_room", { room: room.title, text: serverText(n) }), "");
     if (n.offer_shield && !room.shield) {
       const offer = el("button", { type: "button", class: "primary", onclick: () => socket.send({ type: "shield", room: room.id, on: true }) },
-        "Turn on shield mode");
+        t("host.shield.turn_on"));
       $("#alerts").firstChild?.querySelector(".actions")?.prepend(offer);
     }
     return;
   }
   if (n.code === "maybe_returning" && room) {
-    addAlert(`${room.title}: ${String(n.text || "")}`, "");
+    addAlert(t("host.alert.in_room", { room: room.title, text: serverText(n) }), "");
     const p = room.people.get(n.session);
     if (p) {
       p.flagged = true;
@@ -1073,21 +1083,21 @@ function onNotice(n) {
     state.rooms.delete(n.room);
     room.card.remove();
   }
-  flash(toast, String(n.text || ""));
+  flash(toast, serverText(n));
 }
 
 function onAck(a) {
-  if (a.status === "rejected") flash(toast, `Not posted: ${a.message || a.reason || "refused"}`);
+  if (a.status === "rejected") flash(toast, t("host.ack.rejected", { why: a.message || a.reason || t("host.ack.refused") }));
 }
 
 function onError(e) {
   if (!socket.welcomed) {
     socket.stop();
-    showSignin(e.message || "Could not sign in.");
+    showSignin(serverText(e, t("host.signin.failed")));
     return;
   }
   if (e.code === "name_taken" && e.message) {
-    addAlert(e.message + " Sign out and choose another display name to host that room.", "");
+    addAlert(t("host.error.name_taken", { message: serverText(e) }), "");
     state.probing.clear();
     finishProbe();
     return;
@@ -1098,10 +1108,10 @@ function onError(e) {
     const button = item.el.querySelector("button.primary");
     if (button?.disabled) {
       button.disabled = false;
-      button.textContent = "Release";
+      translate(button, "host.held.release");
     }
   }
-  flash(toast, e.message || "That did not work.");
+  flash(toast, serverText(e, t("console.failed")));
 }
 
 // ---- your shift: on duty or taking a break -------------------------------------
@@ -1110,18 +1120,16 @@ function renderDuty() {
   const button = $("#duty-toggle");
   status.className = "duty-status " + (state.onBreak ? "unhosted" : "hosted");
   status.replaceChildren(el("span", { class: "dot", "aria-hidden": "true" }),
-    el("strong", {}, state.onBreak ? "Taking a break" : "On duty"), " ",
-    el("span", { class: "hint" }, state.onBreak
-      ? "Your rooms do not count you as here; people see whether another host is."
-      : "Your rooms count you as a host who is here."));
-  button.textContent = state.onBreak ? "Back on duty" : "Take a break";
+    el("strong", {}, t(state.onBreak ? "host.duty.break" : "host.duty.on")), " ",
+    el("span", { class: "hint" }, t(state.onBreak ? "host.duty.break_hint" : "host.duty.on_hint")));
+  translate(button, state.onBreak ? "host.duty.back" : "host.duty.take_break");
   button.disabled = state.dutyPending;
 }
 
 function toggleDuty() {
   const on = state.onBreak; // on a break: come back; on duty: take one
   if (!socket.send({ type: "duty", on })) {
-    flash(toast, "Not connected: try again in a moment.");
+    flash(toast, t("host.not_connected"));
     return;
   }
   // The host's choice is kept at once, so a reload before the server's answer still honours it.
@@ -1145,12 +1153,7 @@ function renderNotify() {
   const status = $("#notify-status");
   const permission = canNotify ? Notification.permission : "unsupported";
   button.hidden = permission !== "default";
-  status.textContent = {
-    granted: "Desktop notifications are on for urgent messages, crisis alerts and long waits while this tab is in the background.",
-    denied: "Desktop notifications are blocked for this site in your browser's settings.",
-    unsupported: "This browser cannot show desktop notifications.",
-    default: "",
-  }[permission];
+  status.textContent = permission === "default" ? "" : t(`host.notify.${permission}`);
   status.hidden = !status.textContent;
   $("#sound-on").checked = state.sound;
 }
@@ -1262,7 +1265,7 @@ function onShortcut(event) {
   }
   if (!state.current || !state.held.has(state.current)) {
     moveSelection(1);
-    if (!state.current) flash(toast, "Nothing is waiting.");
+    if (!state.current) flash(toast, t("host.queue.nothing"));
     return;
   }
   const item = state.held.get(state.current).el;
@@ -1276,7 +1279,7 @@ $("#signin-form").addEventListener("submit", (event) => {
   const name = $("#host-name").value.trim();
   const token = $("#host-token").value.trim();
   if (!name || !token) {
-    $("#signin-error").textContent = "Please enter a name and your host token.";
+    $("#signin-error").textContent = t("host.signin.missing");
     return;
   }
   state.name = name;
@@ -1317,6 +1320,25 @@ for (const kind of ["pointerdown", "keydown"]) {
   }, { once: true });
 }
 
+/** A new language: draw again what is drawn from state (elements made with tEl follow by themselves). */
+function onLanguage() {
+  renderConnection();
+  renderCounts();
+  renderDuty();
+  renderNotify();
+  for (const room of state.rooms.values()) {
+    updateRoom(room);
+    renderSnippets(room);
+    room.ui.shield.update();
+    for (const [session, p] of room.people) {
+      renderPerson(room, session);
+      if (p.lastCard && p.ui?.card) renderCard(p.ui.card, p.lastCard, p.ui.act);
+    }
+  }
+}
+
+mountPickers();
+window.addEventListener("cs:language", onLanguage);
 renderCounts();
 renderDuty();
 renderNotify();

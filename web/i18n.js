@@ -17,6 +17,10 @@ const BASE = "/static/i18n/";
 let languages = { en: "English" };
 let english = {};
 let catalog = {};
+// A page with words of its own beyond the participant's (the host console, the admin view) names
+// their catalog folder: <meta name="i18n-catalog" content="console"> loads i18n/console/xx.json on
+// top of xx.json. Its keys never repeat the participant's (tests/test_i18n_catalogs.py).
+let section = "";
 let current = "en";
 let direction = "ltr";
 
@@ -173,7 +177,9 @@ export function translateAttr(node, attr, key, params = {}) {
 /** Load `code`'s catalog and show it: <html lang dir>, every data-i18n element, a "languagechange" event. */
 export async function setLanguage(code, { save = true } = {}) {
   const chosen = languages[code] ? code : "en";
-  const loaded = chosen === "en" ? english : await getJson(chosen + ".json");
+  const [own, extra] = chosen === "en" ? [english, null]
+    : await Promise.all([getJson(chosen + ".json"), section ? getJson(`${section}/${chosen}.json`) : null]);
+  const loaded = own && { ...own, ...(extra || {}), _meta: (extra || own)._meta };
   catalog = loaded || english;
   current = loaded ? chosen : "en";
   const meta = catalog._meta && typeof catalog._meta === "object" ? catalog._meta : {};
@@ -262,6 +268,11 @@ function serverKey(frame) {
     params.seconds = frame.slowmode;
   } else if (notice && code === "locked") key += frame.locked ? "" : ".off";
   else if (notice && code === "shield") key += frame.on === false ? ".off" : "";
+  else if (notice && code === "duty") key += frame.on_duty === false ? ".off" : "";
+  else if (notice && code === "crisis" && frame.risk === "imminent") key += ".imminent";
+  // A notice that says which host action it is about (done, removed: action mute, ban, kick…) has
+  // words of its own per action where the catalogs have them, else the code's general words.
+  else if (notice && frame.action && has(`${key}.${frame.action}`)) key += "." + String(frame.action);
   // A catalog sentence whose {placeholders} this frame cannot fill would say less than the server did.
   const template = typeof catalog[key] === "string" ? catalog[key] : english[key];
   const fillable = typeof template === "string"
@@ -276,17 +287,19 @@ function serverKey(frame) {
 export async function initI18n() {
   const stored = remembered();
   const guess = typeof stored === "string" ? stored : null;
-  const [list, en] = await Promise.all([getJson("languages.json"), getJson("en.json")]);
+  section = document.querySelector('meta[name="i18n-catalog"]')?.content?.replace(/[^a-z]/g, "") || "";
+  const [list, en, sectionEn] = await Promise.all([
+    getJson("languages.json"), getJson("en.json"), section ? getJson(`${section}/en.json`) : null]);
   if (list && typeof list === "object") languages = list;
-  // A page whose words are not all in the catalogs yet (the host console, the admin view) says which
-  // languages it really speaks, so that <html lang> never claims a language the page is not in.
+  // A page says which languages it really speaks (the host console: those with a console catalog),
+  // so that <html lang> never claims a language the page is not in.
   const only = document.querySelector('meta[name="i18n-languages"]')?.content;
   if (only) {
     const allowed = only.split(/[\s,]+/).filter((code) => languages[code]);
     languages = Object.fromEntries(allowed.map((code) => [code, languages[code]]));
     if (!languages.en) languages.en = "English";
   }
-  english = en || {};
+  english = { ...(en || {}), ...(sectionEn || {}) };
   catalog = english;
   const code = guess && languages[guess] ? guess : chooseLanguage(browserLanguages());
   await setLanguage(code, { save: false });

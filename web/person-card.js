@@ -1,12 +1,15 @@
 // The host console's side of proportionate moderation (issue 16): the person card, warnings citing
 // the room's rules, the ladder's proposal, bulk actions, kind refusal reasons and shield mode.
 // Everything people wrote reaches the page as text nodes only (common.js `el`, `textEl`, `nameEl`).
-import { el, nameEl, newId, textEl, timeEl } from "./common.js";
+// Every word comes from the console catalog (web/i18n/console/xx.json).
+import { el, nameEl, newId, tEl, textEl, timeEl } from "./common.js";
+import { has, lang, t, tParts } from "./i18n.js";
 
-const SANCTION_WORDS = {
-  warned: "Warned", muted: "Muted", unmuted: "Unmuted", kicked: "Removed", banned: "Banned", unbanned: "Unbanned",
-};
-const STATUS_WORDS = { published: "shared", waiting: "waiting", released: "released", "not shared": "not shared", deleted: "deleted" };
+/** Catalog words for `prefix` + a server name (a sanction kind, a message status), else the name itself. */
+function named(prefix, name) {
+  const key = prefix + String(name).replace(/\W+/g, "_");
+  return has(key) ? t(key) : String(name);
+}
 
 /** What the room tells the console on join: its rules, ladder and refusal reasons, shield mode. */
 export function rememberRoomModeration(room, joined) {
@@ -24,23 +27,23 @@ export function reasonPicker(room) {
   return {
     select,
     field: (room?.reasons || []).length > 1
-      ? el("div", { class: "field" }, el("label", { for: id }, "What they will read"), select) : null,
+      ? el("div", { class: "field" }, tEl("label", { for: id }, "pcard.reason_pick"), select) : null,
     value: () => ((room?.reasons || []).length > 1 ? Number(select.value) : null),
   };
 }
 
 /** The shield switch of a room card; `send` sends a frame and says whether it went. */
 export function shieldControl(room, send) {
-  const button = el("button", { type: "button", class: "shield", "aria-pressed": "false" }, "Shield mode");
+  const button = tEl("button", { type: "button", class: "shield", "aria-pressed": "false" }, "pcard.shield");
   const hint = el("span", { class: "hint" });
   button.addEventListener("click", () => send({ type: "shield", room: room.id, on: !room.shield }));
   const node = el("div", { class: "shield-box" }, button, " ", hint);
   const update = () => {
     button.setAttribute("aria-pressed", String(Boolean(room.shield)));
-    button.textContent = room.shield ? "Turn shield mode off" : "Shield mode";
-    hint.textContent = room.shield
-      ? "On: slower posting, newcomers' messages and links wait for you. Off restores the room exactly."
-      : "For a raid: one click applies the room's preset, and off puts everything back.";
+    button.dataset.i18n = room.shield ? "pcard.shield_off" : "pcard.shield";
+    button.textContent = t(button.dataset.i18n);
+    hint.dataset.i18n = room.shield ? "pcard.shield_on_hint" : "pcard.shield_hint";
+    hint.textContent = t(hint.dataset.i18n);
     hint.className = room.shield ? "hint shield-on" : "hint";
   };
   update();
@@ -53,13 +56,13 @@ export function shieldControl(room, send) {
  */
 export function personTools(room, session, person, send) {
   const card = el("div", { class: "person-card", hidden: true, "aria-live": "polite" });
-  const open = el("button", { type: "button", "aria-expanded": "false" }, "Person card");
+  const open = tEl("button", { type: "button", "aria-expanded": "false" }, "pcard.open");
   open.addEventListener("click", () => {
     const show = card.hidden;
     card.hidden = !show;
     open.setAttribute("aria-expanded", String(show));
     if (show) {
-      card.replaceChildren(el("p", { class: "hint" }, "Gathering what the hosts know…"));
+      card.replaceChildren(tEl("p", { class: "hint" }, "pcard.loading"));
       send({ type: "person" });
     }
   });
@@ -72,13 +75,13 @@ function warnForm(room, person, send) {
   const ruleId = "w" + newId();
   const wordsId = "ww" + newId();
   const rule = el("select", { id: ruleId },
-    el("option", { value: "" }, "No particular rule"),
+    tEl("option", { value: "" }, "pcard.warn.no_rule"),
     ...(room.rules || []).map((text, i) => el("option", { value: String(i + 1) }, `${i + 1}. ${text}`)));
   const words = el("textarea", { id: wordsId, rows: "2", maxlength: "1000" });
   const form = el("form", { class: "inline-form warn-form" },
-    el("div", { class: "field" }, el("label", { for: ruleId }, "Warn ", nameEl(person.name), " about"), rule),
-    el("label", { for: wordsId }, "Your words (optional, only they will see them)"), words,
-    el("div", { class: "actions" }, el("button", { type: "submit" }, "Send warning")));
+    el("div", { class: "field" }, tEl("label", { for: ruleId }, "pcard.warn.about", { name: nameEl(person.name) }), rule),
+    tEl("label", { for: wordsId }, "pcard.warn.words"), words,
+    el("div", { class: "actions" }, tEl("button", { type: "submit" }, "pcard.warn.send")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const frame = { type: "warn" };
@@ -92,18 +95,18 @@ function warnForm(room, person, send) {
 function bulkForm(person, send) {
   const countId = "c" + newId();
   const count = el("input", { id: countId, type: "number", min: "1", max: "50", value: "5", inputmode: "numeric" });
-  const rejectAll = el("button", { type: "button", class: "danger" }, "Don't share any of their waiting messages");
+  const rejectAll = tEl("button", { type: "button", class: "danger" }, "pcard.bulk.reject_all");
   rejectAll.addEventListener("click", () => send({ type: "reject_all" }));
   const form = el("form", { class: "inline-form bulk-form" },
     el("div", { class: "actions" }, rejectAll),
-    el("div", { class: "field" }, el("label", { for: countId }, "Delete their last messages: how many"), count),
-    el("div", { class: "actions" }, el("button", { type: "submit", class: "danger" }, "Delete for everyone")));
+    el("div", { class: "field" }, tEl("label", { for: countId }, "pcard.bulk.count"), count),
+    el("div", { class: "actions" }, tEl("button", { type: "submit", class: "danger" }, "pcard.bulk.delete")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const n = Math.max(1, Math.min(50, Number(count.value) || 1));
     send({ type: "delete_last", count: n });
   });
-  form.prepend(el("p", { class: "hint" }, "After a flood, for ", nameEl(person.name), ":"));
+  form.prepend(tEl("p", { class: "hint" }, "pcard.bulk.title", { name: nameEl(person.name) }));
   return form;
 }
 
@@ -112,39 +115,54 @@ export function renderCard(container, c, act) {
   const counts = c.counts || {};
   const next = c.next || {};
   const items = (list, show) => (Array.isArray(list) && list.length
-    ? el("ul", {}, ...list.map(show)) : el("p", { class: "hint" }, "None."));
+    ? el("ul", {}, ...list.map(show)) : tEl("p", { class: "hint" }, "pcard.none"));
+  const noReason = () => tEl("span", {}, "pcard.no_reason");
+  const strikes = Number(c.strikes) || 0;
   const parts = [
-    el("h3", {}, nameEl(c.name || "Someone"), " — person card"),
-    c.flagged ? el("p", { class: "flagged" },
-      `May be someone banned earlier (same ${c.flagged.signal === "browser" ? "browser" : "network"}). `
-      + "Their messages wait for a host. It may be someone else: look at what they write before acting.") : null,
-    el("ul", { class: "counts", "aria-label": "In this room" },
-      el("li", {}, `${Number(counts.held) || 0} held`),
-      el("li", {}, `${Number(counts.rejected) || 0} not shared`),
-      el("li", {}, `${Number(counts.reported) || 0} reported`),
-      el("li", {}, `${Number(c.strikes) || 0} strike${c.strikes === 1 ? "" : "s"} now`)),
+    tEl("h3", {}, "pcard.title", { name: nameEl(c.name || t("host.someone_cap")) }),
+    c.flagged ? tEl("p", { class: "flagged" }, c.flagged.signal === "browser" ? "pcard.flagged_browser" : "pcard.flagged_network") : null,
+    el("ul", { class: "counts", "aria-label": t("pcard.counts") },
+      el("li", {}, t("pcard.count.held", { n: Number(counts.held) || 0 })),
+      el("li", {}, t("pcard.count.rejected", { n: Number(counts.rejected) || 0 })),
+      el("li", {}, t("pcard.count.reported", { n: Number(counts.reported) || 0 })),
+      el("li", {}, t(strikes === 1 ? "pcard.count.strike" : "pcard.count.strikes", { n: strikes }))),
     el("div", { class: "proposal" },
-      el("p", {}, "The room's ladder suggests next: ", el("strong", {}, String(next.label || "warn")), "."),
-      el("p", { class: "hint" }, "A suggestion only: you decide. Strikes stop counting after a while."),
+      el("p", {}, ...tParts("pcard.ladder", { next: el("strong", {}, nextWords(next)) })),
+      tEl("p", { class: "hint" }, "pcard.ladder_hint"),
       act ? proposalButton(next, act) : null),
-    el("h4", {}, "Recent messages here"),
+    tEl("h4", {}, "pcard.messages"),
     items(c.messages, (m) => el("li", {}, timeEl(m.ts), " ",
-      el("span", { class: "badge" }, STATUS_WORDS[m.status] || String(m.status)), " ", textEl(m.text, "span"))),
-    el("h4", {}, "Warnings, mutes and bans (all rooms)"),
-    items(c.sanctions, (s) => el("li", {}, `${SANCTION_WORDS[s.kind] || s.kind} in ${s.room} by `, nameEl(s.by || "a host"),
-      s.rule_text ? ` (rule ${s.rule}: ` : "", s.rule_text ? textEl(s.rule_text, "span") : null, s.rule_text ? ")" : "",
-      s.minutes ? ` for ${s.minutes} min` : "", " ", timeEl(s.ts))),
-    el("h4", {}, "Reports about them"),
-    items(c.reports_about, (r) => el("li", {}, "by ", nameEl(r.by || "someone"), ": ", textEl(r.reason || "(no reason)", "span"))),
-    el("h4", {}, "Reports they made"),
-    items(c.reports_by, (r) => el("li", {}, textEl(r.reason || "(no reason)", "span"), " in ", String(r.room))),
-    el("h4", {}, "Care notes"),
-    items(c.notes, (n) => el("li", {}, textEl(n.text, "span"), " — ", nameEl(n.by || "a host")))];
+      el("span", { class: "badge" }, named("pcard.status.", m.status)), " ", textEl(m.text, "span"))),
+    tEl("h4", {}, "pcard.sanctions"),
+    items(c.sanctions, (s) => el("li", {},
+      ...tParts("pcard.sanction", { what: named("pcard.sanction.", s.kind), room: String(s.room), name: nameEl(s.by || t("msg.a_host")) }),
+      s.rule_text ? " " : "", s.rule_text ? tParts("pcard.sanction_rule", { n: s.rule, rule: textEl(s.rule_text, "span") }) : null,
+      s.minutes ? " " + t("pcard.sanction_minutes", { n: s.minutes }) : "", " ", timeEl(s.ts))),
+    tEl("h4", {}, "pcard.reports_about"),
+    items(c.reports_about, (r) => el("li", {},
+      ...tParts("pcard.report_by", { name: nameEl(r.by || t("host.someone")), reason: r.reason ? textEl(r.reason, "span") : noReason() }))),
+    tEl("h4", {}, "pcard.reports_by"),
+    items(c.reports_by, (r) => el("li", {},
+      ...tParts("pcard.report_in", { reason: r.reason ? textEl(r.reason, "span") : noReason(), room: String(r.room) }))),
+    tEl("h4", {}, "host.notes.title"),
+    items(c.notes, (n) => el("li", {}, textEl(n.text, "span"), " — ", nameEl(n.by || t("msg.a_host"))))];
   container.replaceChildren(...parts.filter(Boolean));
 }
 
+/** The ladder's next step in the catalogs' words ("warn", "mute for 15 min"), else the server's label. */
+export function nextWords(next) {
+  // In English the server's label is the source the catalog follows (as for notices: serverText).
+  if (lang() === "en" && next.label) return String(next.label);
+  const action = String(next.action || "warn");
+  const minutes = Number(next.minutes);
+  if (action === "mute" && minutes >= 60 && minutes % 60 === 0) return t("pcard.next.mute_hours", { n: minutes / 60 });
+  if (action === "mute" && minutes) return t("pcard.next.mute", { n: minutes });
+  return has(`pcard.next.${action}`) ? t(`pcard.next.${action}`) : String(next.label || action);
+}
+
 function proposalButton(next, act) {
-  const label = next.action === "warn" ? "Warn (choose the rule below)"
-    : next.action === "mute" ? `Mute for ${next.minutes} min` : next.action === "ban" ? "Ban…" : "Remove…";
-  return el("button", { type: "button", onclick: () => act(next) }, label);
+  const [key, params] = next.action === "warn" ? ["pcard.propose.warn", {}]
+    : next.action === "mute" ? ["pcard.propose.mute", { n: next.minutes }]
+      : next.action === "ban" ? ["host.person.ban", {}] : ["host.person.remove", {}];
+  return tEl("button", { type: "button", onclick: () => act(next) }, key, params);
 }

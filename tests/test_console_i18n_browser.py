@@ -1,0 +1,292 @@
+"""The host console and the admin view in your own language (issue 19) in a real Chromium against a
+real server: every word from the catalogs (no raw key, no unfilled {placeholder} on screen), the
+picker in the header changes the words without a reload, axe-core finds nothing serious, and the
+picker never cuts a language's name on a phone. A participant's `muted` notice is read from the
+catalogs with its minutes.
+
+Also takes the console screenshots in Spanish for docs/web-languages.md:
+
+    .venv/bin/python -m tests.test_console_i18n_browser   # writes docs/screenshots/console-es-*.png
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser_support import (
+    SCREENSHOTS,
+    Tabs,
+    axe_script,
+    axe_violations,
+    chromium,
+    host_console,
+    main,
+    participant,
+    say,
+    throwaway_server,
+)
+from tests.support import ROOT, ServerProcess, strict
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
+
+CATALOGS = ROOT / "web" / "i18n"
+ROOMS = """\
+resources:
+  crisis:
+    - {name: "Emergency services", phone: "112 / 911 / 999"}
+rooms:
+  - id: lobby
+    title: Lobby
+    topic: A calm place to talk.
+    hosts: [alice]
+    resources: [crisis]
+    filters:
+      - blocklist: {words: [grapefruit], action: hold}
+      - crisis: {action: hold, resources: crisis}
+"""
+
+
+def words(*names: str) -> dict[str, str]:
+    """The catalogs `names` (e.g. "en", "console/en") merged, later ones winning."""
+    out: dict[str, str] = {}
+    for name in names:
+        entries = json.loads((CATALOGS / f"{name}.json").read_text(encoding="utf-8"))
+        out |= {k: v for k, v in entries.items() if not k.startswith("_")}
+    return out
+
+
+EN = words("en", "console/en")
+ES = words("es", "console/es")
+CONSOLE_EN = words("console/en")
+
+
+@pytest.fixture
+def server(make_server) -> ServerProcess:
+    return make_server(ROOMS)
+
+
+# Every visible text node and read attribute of the page (people's words left out: names, messages).
+SHOWN = """() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const text = n.textContent.trim();
+        const parent = n.parentElement;
+        if (!text || !parent || parent.closest(".text, bdi, .name, option, time, .room-name, code")) continue;
+        if (!parent.checkVisibility({visibilityProperty: true})) continue;
+        out.push(text);
+    }
+    for (const node of document.querySelectorAll("[placeholder], [aria-label], [title]")) {
+        for (const attr of ["placeholder", "aria-label", "title"]) {
+            const value = node.getAttribute(attr);
+            if (value) out.push(value);
+        }
+    }
+    out.push(document.title);
+    return out;
+}"""
+RAW_KEY = re.compile(r"\b(?:host|admin|pcard|console|code|lang|action)\.[a-z_]+(?:\.[a-z_]+)*\b|\{\w+\}")
+
+
+async def raw_keys_on_screen(page: Page) -> list[str]:
+    """Visible words that are a catalog key or hold an unfilled {placeholder}: a key the catalogs lack."""
+    shown: list[str] = await page.evaluate(SHOWN)
+    return sorted({s for s in shown if RAW_KEY.search(s)})
+
+
+async def english_on_screen(page: Page) -> list[str]:
+    """Visible console sentences in English that the Spanish console catalog says differently."""
+    shown: list[str] = await page.evaluate(SHOWN)
+    sentences = {v for k, v in CONSOLE_EN.items() if ES.get(k) != v and len(v) > 3 and "{" not in v}
+    return sorted({s for s in shown if s in sentences})
+
+
+async def busy_console(tabs: Tabs, server: ServerProcess) -> tuple[Page, Page]:
+    """Kim in the lobby with a held message, and Alice's console with Kim's actions and card open."""
+    kim = await participant(tabs, "Kim", "Lobby")
+    host = await host_console(tabs, server.tokens["alice"], "Alice")
+    await say(kim, "I love grapefruit")
+    await expect(host.locator("#queue .held")).to_have_count(1)
+    await host.get_by_role("button", name="Actions for Kim").click()
+    await host.get_by_role("button", name="Person card").click()
+    await expect(host.locator(".person-card h3")).to_contain_text("person card")
+    return kim, host
+
+
+async def test_the_host_console_in_english_shows_no_raw_key(tabs: Tabs, server: ServerProcess) -> None:
+    """Signed in, with a held message, a person's actions and their card open: every word on screen
+    is a catalog's, none a key or a {placeholder}; the page says it is English."""
+    _, host = await busy_console(tabs, server)
+    await expect(host.locator("html")).to_have_attribute("lang", "en")
+    await expect(host.locator("#queue-title")).to_have_text("Waiting for a host 1")
+    assert await raw_keys_on_screen(host) == []
+    # The check is real: a key on screen is found.
+    await host.evaluate(
+        "document.getElementById('queue-empty').hidden = false;"
+        "document.getElementById('queue-empty').textContent = 'host.no_such_words'"
+    )
+    assert await raw_keys_on_screen(host) == ["host.no_such_words"]
+    assert tabs.errors == []
+
+
+async def test_switching_the_console_language_changes_its_words(tabs: Tabs, server: ServerProcess) -> None:
+    """Choosing Español in the console's header: the words change at once, without a reload (the held
+    message and the open panels stay), no English console sentence is left, <html lang> follows."""
+    _, host = await busy_console(tabs, server)
+    await host.evaluate("window.__sameConsole = true")
+    picker = host.get_by_label("Language")
+    await expect(picker.locator("option")).to_have_text(["English", "Español"])
+    await picker.select_option("es")
+    await expect(host.locator("html")).to_have_attribute("lang", "es")
+    await expect(host.locator("#queue-title")).to_have_text("A la espera de un anfitrión 1")
+    await expect(host.locator("#queue .held button.release")).to_have_text(ES["host.held.release"])
+    await expect(host.locator("#duty-toggle")).to_have_text(ES["host.duty.take_break"])
+    await expect(host.locator(".person-card h3")).to_contain_text("ficha de la persona")
+    assert await host.evaluate("window.__sameConsole") is True
+    assert await english_on_screen(host) == []
+    assert await raw_keys_on_screen(host) == []
+    assert await host.title() == ES["host.page_title_count"].replace("{count}", "1")
+    # The choice is this browser's: a reload keeps it.
+    await host.reload()
+    await expect(host.locator("#queue-title")).to_contain_text("A la espera de un anfitrión")
+    assert tabs.errors == []
+
+
+async def test_the_admin_view_follows_the_picker(tabs: Tabs, server: ServerProcess) -> None:
+    """The admin view in English has no raw key; Español redraws its tables and sentences at once."""
+    page = await tabs.new("admin")
+    await page.goto(server.base + "/admin.html")
+    await page.get_by_label("Admin token").fill(server.tokens["root"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator('#rooms-table tbody tr[data-room="lobby"]')).to_be_visible()
+    await expect(page.locator("#coverage-summary")).not_to_be_empty()
+    assert await raw_keys_on_screen(page) == []
+    await page.get_by_label("Language").select_option("es")
+    await expect(page.locator("#coverage-title")).to_have_text(ES["admin.coverage.title"])
+    await expect(page.locator("#rooms-updated")).to_contain_text("Actualizado")
+    await expect(page.locator("#coverage-table th").first).to_have_text(ES["admin.col.room"])
+    await expect(page.locator("#rooms-table .link").first).to_have_text(ES["admin.rooms.search"])
+    assert await english_on_screen(page) == []
+    assert await raw_keys_on_screen(page) == []
+    assert tabs.errors == []
+
+
+@pytest.mark.parametrize("code", ["en", "es"])
+async def test_axe_finds_nothing_serious_in_the_console(tabs: Tabs, server: ServerProcess, code: str) -> None:
+    """The host console (held message, person panel and card open) and the admin view, on a phone, in
+    English and Spanish: no serious or critical axe-core findings."""
+    script = axe_script()
+    if isinstance(script, str):
+        pytest.fail(script) if strict() else pytest.skip(script)
+    kim = await participant(tabs, "Kim", "Lobby")
+    host = await host_console(tabs, server.tokens["alice"], "Alice", width=390, height=844, bypass_csp=True)
+    await say(kim, "I love grapefruit")
+    await expect(host.locator("#queue .held")).to_have_count(1)
+    await host.get_by_role("button", name="Actions for Kim").click()
+    await host.get_by_role("button", name="Person card").click()
+    await expect(host.locator(".person-card h3")).to_be_visible()
+    await host.get_by_label("Language").select_option(code)
+    await expect(host.locator("html")).to_have_attribute("lang", code)
+    assert await axe_violations(host, script) == []
+    admin = await tabs.new(f"admin {code}", width=390, height=844, bypass_csp=True, locale=code)
+    await admin.goto(server.base + "/admin.html")
+    await expect(admin.locator("html")).to_have_attribute("lang", code)
+    await admin.get_by_label(words(code, f"console/{code}")["admin.signin.token"]).fill(server.tokens["root"])
+    await admin.locator("#signin-form button[type=submit]").click()
+    await expect(admin.locator('#rooms-table tbody tr[data-room="lobby"]')).to_be_visible()
+    assert await axe_violations(admin, script) == []
+
+
+PICKER_FITS = """(select) => {
+    // The chosen language's name, in the select's own font, against the room the select gives it.
+    const probe = document.createElement("span");
+    const style = getComputedStyle(select);
+    probe.style.font = style.font;
+    probe.style.position = "absolute";
+    probe.style.whiteSpace = "pre";
+    probe.textContent = select.selectedOptions[0].textContent;
+    document.body.append(probe);
+    const need = probe.getBoundingClientRect().width;
+    probe.remove();
+    const inner = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const bar = select.closest(".bar").getBoundingClientRect();
+    const box = select.getBoundingClientRect();
+    return {need, inner, inside: box.left >= bar.left && box.right <= bar.right};
+}"""
+
+
+@pytest.mark.parametrize(
+    ("page_path", "locale"), [("/", "fr-FR"), ("/", "nl-NL"), ("/", "pt-PT"), ("/host.html", "es-ES")]
+)
+async def test_the_picker_shows_the_whole_name_on_a_phone(
+    tabs: Tabs, server: ServerProcess, page_path: str, locale: str
+) -> None:
+    """On a 360 px phone the picker shows its language's whole name ("Français", not "Françai"),
+    with room for the arrow, and stays inside the header."""
+    page = await tabs.new(locale, locale=locale, width=360, height=740)
+    await page.goto(server.base + page_path)
+    select = page.locator("select.lang-pick")
+    await expect(select).to_have_value(locale[:2])
+    fit = await select.evaluate(PICKER_FITS)
+    assert fit["inside"], fit
+    # A select draws its arrow inside its padding box: the name needs its width and the arrow's.
+    assert fit["inner"] >= fit["need"] + 12, fit
+
+
+async def test_a_muted_notice_is_read_with_its_minutes(tabs: Tabs, server: ServerProcess) -> None:
+    """A host mutes a Spanish participant for 5 minutes: the notice is the catalog's, with the 5."""
+    kim = await tabs.new("kim", locale="es-ES")
+    await kim.goto(server.base + "/")
+    await kim.get_by_label(ES["name.label"]).fill("Kim")
+    await kim.get_by_role("button", name=ES["name.continue"]).click()
+    await kim.get_by_role("button", name=f"{ES['rooms.join']} Lobby").click()
+    await expect(kim.locator("#room-title")).to_have_text("Lobby")
+    await kim.get_by_label(ES["composer.label"]).fill("hola")
+    await kim.get_by_label(ES["composer.label"]).press("Enter")
+    host = await host_console(tabs, server.tokens["alice"], "Alice")
+    await host.get_by_role("button", name="Actions for Kim").click()
+    await host.get_by_label("Mute for").select_option("5")
+    await host.get_by_role("button", name="Mute", exact=True).click()
+    want = ES["code.muted"].replace("{minutes}", "5")
+    await expect(kim.locator("#log").get_by_text(want)).to_be_visible()
+
+
+# ---- screenshots -------------------------------------------------------------------------------
+async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
+    """The host console and the admin view in Spanish, on a phone and a desktop."""
+    written: list[Path] = []
+    with throwaway_server(ROOMS, "console-lang", admins=("root",)) as (server, tokens):
+        async with chromium() as browser:
+            tabs = Tabs(browser, server.base)
+            kim = await participant(tabs, "Kim", "Lobby")
+            await say(kim, "Hola a todos. Esta noche me cuesta dormir.")
+            await say(kim, "I love grapefruit")
+            host = await tabs.new("host", locale="es-ES")
+            await host.goto(server.base + "/host.html")
+            await host.get_by_label(ES["host.signin.name"]).fill("Alicia")
+            await host.get_by_label(ES["host.signin.token"]).fill(tokens["alice"])
+            await host.get_by_role("button", name=ES["console.sign_in"]).click()
+            await expect(host.locator("#queue .held")).to_have_count(1)
+            admin = await tabs.new("admin", locale="es-ES")
+            await admin.goto(server.base + "/admin.html")
+            await admin.get_by_label(ES["admin.signin.token"]).fill(tokens["root"])
+            await admin.locator("#signin-form button[type=submit]").click()
+            await expect(admin.locator('#rooms-table tbody tr[data-room="lobby"]')).to_be_visible()
+            for page, stem in ((host, "console"), (admin, "admin")):
+                for width, height, kind in ((390, 844, "phone"), (1280, 800, "desktop")):
+                    await page.set_viewport_size({"width": width, "height": height})
+                    await page.evaluate("window.scrollTo(0, 0)")
+                    path = out / f"{stem}-es-{kind}.png"
+                    await page.screenshot(path=str(path))
+                    written.append(path)
+            await tabs.close()
+    return written
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(take_screenshots))
