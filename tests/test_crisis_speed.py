@@ -4,6 +4,7 @@ the slow way it stands for, on every line of the corpus, the held-out and the tr
 from __future__ import annotations
 
 import json
+import re
 from functools import reduce
 from operator import itemgetter, or_
 from pathlib import Path
@@ -16,6 +17,7 @@ from chatserver.crisis import opinion as opinion_module
 from chatserver.crisis import recogniser_for
 from chatserver.crisis import text as text_module
 from chatserver.crisis.opinion import STEM, Opinion
+from chatserver.crisis.patterns import WORD_START
 from chatserver.crisis.text import deobfuscate, plain
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -107,7 +109,7 @@ def test_the_needs_of_a_pattern_never_hide_a_match() -> None:
             have = reduce(or_, map(itemgetter(2), entries), 0)
             assert found == {n for n in anchored if index.needs.get(n, 0) & ~have == 0}, text
             for number in anchored - found:
-                assert index.groups[number].regex.search(low) is None, (text, number)
+                assert not index.groups[number].spans(low), (text, number)
 
 
 def test_anchors_ranked_by_everyday_chat_find_what_the_packs_own_ranking_finds(
@@ -148,3 +150,21 @@ def test_plain_by_its_character_table_is_plain_the_whole_way(text: str) -> None:
 def test_plain_by_its_character_table_reads_every_line_as_the_whole_way_does() -> None:
     for text in LINES:
         assert plain(text) == text_module._plain(text), text
+
+
+def test_a_pattern_found_from_word_starts_matches_where_its_word_start_check_would() -> None:
+    """`spans` (the regex without its leading word-start check, the check made on each match) gives
+    the matches the pattern led by the check gives, on every line and every pattern its words bring."""
+    index = recogniser_for(None)._families
+    led: dict[int, re.Pattern[str]] = {}
+    compared = 0
+    for text in LINES:
+        for low in {plain(text), deobfuscate(plain(text))}:
+            found, _ = index.triggered(low)
+            for number in found:
+                group = index.groups[number]
+                if number not in led:
+                    led[number] = re.compile(WORD_START + group._source)
+                assert group.spans(low) == [m.span() for m in led[number].finditer(low)], (text, number)
+                compared += 1
+    assert compared > 10_000

@@ -42,16 +42,37 @@ class Compiled:
         self.pack = pack
         # A pattern that spells out its own negation ("i don't want to live") is never lowered by it.
         self.own_negation = anc.has_word(seq, pack.pieces, pack.negators)
-        self._source = pat.pattern_source([seq], pack.pieces)
+        source = pat.pattern_source([seq], pack.pieces) or "(?!)"
+        # Without its leading word-start check, a pattern that starts with a letter lets the regex
+        # engine jump from one place holding that letter to the next instead of trying every
+        # place; `spans` checks the word start instead (about twice as fast per pattern run).
+        self._source = source.removeprefix(pat.WORD_START)
         self._regex: re.Pattern[str] | None = None
 
     @property
     def regex(self) -> re.Pattern[str]:
+        """The pattern's regex, with no word-start check of its own: use `spans`."""
         if self._regex is None:  # a race only compiles twice: the result is the same
-            self._regex = re.compile(self._source or "(?!)")
+            self._regex = re.compile(self._source)
         return self._regex
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the pattern matches `text` starting at the start of a word, left to right, each
+        match after the last: what `finditer` gives for the pattern led by its word-start check."""
+        search = self.regex.search
+        found = []
+        at = 0
+        while (match := search(text, at)) is not None:
+            start, end = match.span()
+            if start and _WORD_CHAR.match(text, start - 1) is not None:
+                at = start + 1  # inside a word: the next match may start anywhere after
+                continue
+            found.append((start, end))
+            at = end if end > start else start + 1
+        return found
 
+
+_WORD_CHAR = re.compile(r"\w")
 _EDGES = ".,!?;:()[]{}\"'`*_~<>/\\|#+=^&%"
 _INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... into parts
 _LEETISH = frozenset("013457@$!")

@@ -41,6 +41,8 @@ DEFAULT_GAP = 3
 
 # Between two words: anything that is neither a letter or digit nor the end of a sentence.
 SEP = r"[^\w.!?;:\n]*+"
+#: What every pattern source starts with: the match begins at the start of a word.
+WORD_START = r"(?<!\w)"
 _SEP_REQUIRED = r"[^\w.!?;:\n]++"
 _WORD_END = r"(?!\w)"
 _SPECIAL = set("(){}|?*")
@@ -322,4 +324,4 @@ def pattern_source(seqs: Iterable[Seq], pieces: Pieces) -> str | None:
     sources = [render(seq, pieces) for seq in seqs]
     if not sources:
         return None
-    return r"(?<!\w)(?:" + "|".join(f"(?:{s})" for s in sources) + ")"
+    return WORD_START + "(?:" + "|".join(f"(?:{s})" for s in sources) + ")"

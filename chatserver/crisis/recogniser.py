@@ -132,18 +132,9 @@ class Recogniser:
         groups = index.groups
         for number in sorted(found):
             group = groups[number]
-            for match in group.regex.finditer(low):
-                if match.end() > offset:
-                    hits.append(
-                        Hit(
-                            group.level,
-                            group.kind,
-                            match.start(),
-                            match.end(),
-                            group.pack,
-                            group.own_negation,
-                        )
-                    )
+            for start, end in group.spans(low):
+                if end > offset:
+                    hits.append(Hit(group.level, group.kind, start, end, group.pack, group.own_negation))
         return hits
 
     def _apply_frames(self, low: str, hits: list[Hit]) -> None:
@@ -152,8 +143,7 @@ class Recogniser:
         recent = [h for h in hits if h.kind in ("time", "recent") and h.level >= 0]
         for number in sorted(found):
             frame = groups[number]
-            for match in frame.regex.finditer(low):
-                start, end = match.span()
+            for start, end in frame.spans(low):
                 for hit in hits:
                     # Figurative speech cancels signals too ("every day this week" is no date).
                     if (
