@@ -43,6 +43,7 @@ rooms:
   - id: lobby
     title: Lobby
     topic: A calm place to talk.
+    max_length: 80
     hosts: [alice]
     resources: [crisis]
     filters:
@@ -249,6 +250,38 @@ async def test_a_muted_notice_is_read_with_its_minutes(tabs: Tabs, server: Serve
     await host.get_by_role("button", name="Mute", exact=True).click()
     want = ES["code.muted"].replace("{minutes}", "5")
     await expect(kim.locator("#log").get_by_text(want)).to_be_visible()
+
+
+async def send_too_long(tabs: Tabs, server: ServerProcess, code: str, locale: str) -> Page:
+    """A person in the lobby, in `code`, who sent a message longer than the room allows (80)."""
+    cat = words(code)
+    page = await tabs.new(code, locale=locale)
+    await page.goto(server.base + "/")
+    await page.get_by_label(cat["name.label"]).fill("Kim" + code)
+    await page.get_by_role("button", name=cat["name.continue"]).click()
+    await page.get_by_role("button", name=f"{cat['rooms.join']} Lobby").click()
+    await expect(page.locator("#room-title")).to_have_text("Lobby")
+    await page.get_by_label(cat["composer.label"]).fill("x" * 120)
+    await page.get_by_label(cat["composer.label"]).press("Enter")
+    return page
+
+
+async def test_a_refusal_the_catalogs_have_no_code_for_is_said_in_the_persons_language(
+    tabs: Tabs, server: ServerProcess
+) -> None:
+    """A message too long for the room comes back rejected with the filter's English words (code
+    rejected_max_length, not in the catalogs): a Spanish page says why in Spanish, never in English;
+    an English page shows the server's words, which say more."""
+    spanish = await send_too_long(tabs, server, "es", "es-ES")
+    status = spanish.locator("#log .msg .status").last
+    await expect(status).to_contain_text(ES["reason.max_length"])
+    await expect(status).not_to_contain_text("characters")
+    english = await send_too_long(tabs, server, "en", "en-GB")
+    status = english.locator("#log .msg .status").last
+    await expect(status).to_contain_text("longer than this room's limit of 80 characters")
+    # A switch of language follows: the Spanish words for the case, not the English explanation.
+    await english.get_by_label("Language").select_option("es")
+    await expect(status).to_contain_text(ES["reason.max_length"])
 
 
 # ---- screenshots -------------------------------------------------------------------------------

@@ -270,9 +270,14 @@ function serverKey(frame) {
   else if (notice && code === "shield") key += frame.on === false ? ".off" : "";
   else if (notice && code === "duty") key += frame.on_duty === false ? ".off" : "";
   else if (notice && code === "crisis" && frame.risk === "imminent") key += ".imminent";
+  else if (notice && code === "maybe_returning") key += frame.signal === "browser" ? ".browser" : ".network";
+  else if (notice && code === "join_burst") key += frame.offer_shield === false ? ".applied" : "";
   // A notice that says which host action it is about (done, removed: action mute, ban, kick…) has
   // words of its own per action where the catalogs have them, else the code's general words.
-  else if (notice && frame.action && has(`${key}.${frame.action}`)) key += "." + String(frame.action);
+  else if (notice && frame.action && has(`${key}.${frame.action}`)) {
+    key += "." + String(frame.action);
+    if (frame.on === false && has(key + ".off")) key += ".off";
+  }
   // A catalog sentence whose {placeholders} this frame cannot fill would say less than the server did.
   const template = typeof catalog[key] === "string" ? catalog[key] : english[key];
   const fillable = typeof template === "string"

@@ -5,7 +5,7 @@ import {
 } from "./common.js";
 import { badgeEls, cardEl, fetchAbout, peerNoteFallback, pushedCardEl, sessionEls, titleBadge } from "./library.js";
 import { onQuickExit } from "./exit.js";
-import { lang, languageNames, mountPickers, serverSpan, serverText, t, tParts, translate, translateAttr } from "./i18n.js";
+import { has, lang, languageNames, mountPickers, serverSpan, serverText, t, tParts, translate, translateAttr } from "./i18n.js";
 import { browserId, hideWarning, notSharedEl, renderRules, showWarning } from "./warning.js";
 
 const TYPING_SEND_EVERY = 2500;
@@ -764,7 +764,7 @@ function onAck(a) {
   } else {
     entry.status = "rejected";
     entry.el.classList.remove("pending"); // settled: later messages go below it
-    const reason = a.code || a.message ? ackSpan(a, "reason.default") : tEl("span", {}, reasonKey(a.reason));
+    const reason = ackSpan(a, reasonKey(a.reason));
     setStatus(entry.el, "failed", notPosted(reason, a.retry_after), { label: "send.edit_again", action: () => editAgain(entry) });
   }
 }
@@ -776,10 +776,16 @@ function notPosted(reason, retryAfter) {
   return el("span", {}, node, " ", tEl("span", {}, "send.retry_in", { seconds: Math.ceil(retryAfter) }));
 }
 
-/** An ack's words: by its `code` in the person's language, else the server's `message`, else `fallbackKey`. */
+/**
+ * An ack's words: by its `code` where the catalogs know it; else, in English, the server's `message`
+ * (a filter's own explanation says more), and in any other language the page's words for the case
+ * (`fallbackKey`), never English words in a Spanish page. Either follows a change of language.
+ */
 function ackSpan(a, fallbackKey) {
-  if (a.code || a.message) return serverSpan({ ...a, text: a.message }, t(fallbackKey));
-  return tEl("span", {}, fallbackKey);
+  if (a.code && has("code." + a.code)) return serverSpan({ ...a, text: a.message }, t(fallbackKey));
+  const node = tEl("span", {}, fallbackKey);
+  if (a.message && lang() === "en") node.textContent = String(a.message);
+  return node;
 }
 
 function reasonKey(reason) {
