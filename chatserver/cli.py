@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import socket
 import sys
@@ -161,19 +162,26 @@ def cmd_crisis_score(args: argparse.Namespace) -> int:
 
 # ---- hosts -----------------------------------------------------------------------
 def cmd_hosts(args: argparse.Namespace) -> int:
-    from chatserver import auth
+    from chatserver import auth, shared_hosts
 
     db = Path(args.db)
+    url = args.redis or None
     if args.hosts_cmd == "add":
-        token = auth.add_host(
-            db, args.name, admin=args.admin, title=args.title, professional=args.professional
+        add = functools.partial(
+            auth.add_host, db, args.name, admin=args.admin, title=args.title, professional=args.professional
         )
+        if url:
+            token, records = shared_hosts.around(url, db, add)
+            credential = auth.hash_token(token)[:16]
+            shared_hosts.check_won(records, auth.check_name(args.name), revoked=False, credential=credential)
+        else:
+            token = add()
         role = "admin" if args.admin else "host"
         print(f"Added {role} {args.name!r}. Give them this token privately; it is shown only once.")
         print(f"token: {token}")
         return 0
     if args.hosts_cmd == "list":
-        records = auth.list_hosts(db)
+        records = shared_hosts.around(url, db, lambda: None)[1] if url else auth.list_hosts(db)
         if not records:
             print("No hosts yet. Add one with: chatserver hosts add NAME [--admin]")
         for r in records:
@@ -182,21 +190,38 @@ def cmd_hosts(args: argparse.Namespace) -> int:
             print(f"{r.name}\t{'admin' if r.is_admin else 'host'}\t{state}\tadded {r.created_at}{badge}")
         return 0
     if args.hosts_cmd == "title":
-        title = None if args.clear else args.title
-        if title is None and not args.clear:
-            print("Give a title (hosts title NAME 'Registered counsellor') or --clear", file=sys.stderr)
-            return 2
-        if not auth.set_title(db, args.name, title, professional=args.professional):
-            print(f"No host named {args.name!r}", file=sys.stderr)
-            return 1
-        shown = f"{title!r}{' (professional)' if args.professional else ''}" if title else "no title"
-        print(f"{args.name!r} now shows {shown}.")
-        return 0
-    if auth.revoke_host(db, args.name):
-        print(f"Revoked {args.name!r}: their token no longer works.")
+        return _hosts_title(args, db, url)
+    if url:
+        revoked, records = shared_hosts.around(url, db, lambda: auth.revoke_host(db, args.name))
+        if revoked:
+            shared_hosts.check_won(records, args.name.strip(), revoked=True)
+    else:
+        revoked = auth.revoke_host(db, args.name)
+    if revoked:
+        print(f"Revoked {args.name!r}: their token no longer works" + (" on any machine." if url else "."))
         return 0
     print(f"No host named {args.name!r}", file=sys.stderr)
     return 1
+
+
+def _hosts_title(args: argparse.Namespace, db: Path, url: str | None) -> int:
+    from chatserver import auth, shared_hosts
+
+    title = None if args.clear else args.title
+    if title is None and not args.clear:
+        print("Give a title (hosts title NAME 'Registered counsellor') or --clear", file=sys.stderr)
+        return 2
+    if url:
+        title = auth.title_of(title, args.professional)
+        found = shared_hosts.shared_title(url, db, args.name.strip(), title, args.professional)
+    else:
+        found = auth.set_title(db, args.name, title, professional=args.professional)
+    if not found:
+        print(f"No host named {args.name!r}", file=sys.stderr)
+        return 1
+    shown = f"{title!r}{' (professional)' if args.professional else ''}" if title else "no title"
+    print(f"{args.name!r} now shows {shown}.")
+    return 0
 
 
 # ---- audit -----------------------------------------------------------------------
@@ -251,6 +276,14 @@ def _db_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _redis_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis",
+        default=env("REDIS_URL"),
+        help="the deployment's Redis (env CHATSERVER_REDIS_URL): hosts are then shared by every machine",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatserver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -287,17 +320,21 @@ def _add_hosts(sub: _Subparsers) -> None:
     add.add_argument("--admin", action="store_true", help="an admin: may moderate every room")
     _title_flags(add)
     _db_flag(add)
+    _redis_flag(add)
     title = hosts_sub.add_parser("title", help="set or clear a host's title (keeps their token)")
     title.add_argument("name")
     title.add_argument("title", nargs="?", default=None, help="e.g. 'Registered counsellor'")
     title.add_argument("--professional", action="store_true", help="a licensed professional")
     title.add_argument("--clear", action="store_true", help="take the title away")
     _db_flag(title)
+    _redis_flag(title)
     lst = hosts_sub.add_parser("list", help="list hosts (never tokens)")
     _db_flag(lst)
+    _redis_flag(lst)
     rev = hosts_sub.add_parser("revoke", help="revoke a host's token")
     rev.add_argument("name")
     _db_flag(rev)
+    _redis_flag(rev)
     hosts.set_defaults(func=cmd_hosts)
 
 

@@ -320,6 +320,8 @@ class Hub:
         elif kind == "presence":
             if room is not None:
                 self.presence.on_presence(room, envelope)
+        elif kind == "hosts_changed":  # `hosts` run on some machine (chatserver/shared_hosts.py)
+            self.signin.hosts_changed()
         elif kind == "reload":
             if origin != self.worker_id and self.reload_hook is not None:
                 self.reload_hook(str(envelope.get("by", "another worker")))

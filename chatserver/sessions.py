@@ -4,16 +4,15 @@ end when they change."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
-from chatserver.auth import list_hosts
 from chatserver.badges import imitates_badge
 from chatserver.errors import BadRequest
 from chatserver.identity import imitates_staff
@@ -31,6 +30,9 @@ log = logging.getLogger(__name__)
 
 #: How often each worker re-reads the host list (revocations take effect within this).
 HOST_REFRESH_S = 3.0
+
+#: Where the host list comes from: this machine's file, or Redis kept in step with it (shared_hosts).
+HostSource = Callable[[], Awaitable[list["HostRecord"]]]
 
 
 def token_hash(token: str) -> str:
@@ -60,6 +62,7 @@ class SignIn:
         self.host_names: set[str] = set()
         #: Hosts' titles, which nobody else may write into their name.
         self.host_titles: set[str] = set()
+        self._wake = asyncio.Event()
 
     async def hello(
         self, conn: Connection, frame: dict[str, Any], hosted: Callable[[Connection], list[str]]
@@ -118,20 +121,30 @@ class SignIn:
         if conn.session:
             self.metrics.connections.labels(conn.role).dec()
 
-    async def refresh_loop(self, db: str | os.PathLike[str]) -> None:
-        """Keep the host list fresh: new hosts' names and titles are reserved; revoked, replaced or
+    def hosts_changed(self) -> None:
+        """Another process changed the hosts (a `hosts_changed` event): refresh now."""
+        self._wake.set()
+
+    async def refresh(self, source: HostSource) -> None:
+        """Read the hosts once: new hosts' names and titles are reserved; revoked, replaced or
         re-roled credentials are signed out; a changed title shows from the next message."""
+        records = await source()
+        self.host_names = {r.name for r in records if not r.revoked}
+        self.host_titles = {r.title for r in records if r.title and not r.revoked}
+        self.check_credentials(records)
+
+    async def refresh_loop(self, source: HostSource) -> None:
+        """Refresh every HOST_REFRESH_S, and at once when woken (`hosts_changed`)."""
         while True:
+            self._wake.clear()
             try:
-                records = await asyncio.to_thread(list_hosts, db)
-                self.host_names = {r.name for r in records if not r.revoked}
-                self.host_titles = {r.title for r in records if r.title and not r.revoked}
-                self.check_credentials(records)
+                await self.refresh(source)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("host names not refreshed", exc_info=True)
-            await asyncio.sleep(HOST_REFRESH_S)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), HOST_REFRESH_S)
 
     def check_credentials(self, records: Iterable[HostRecord]) -> None:
         """Powers follow the credential a connection signed in with: sign out every host or admin
