@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import cluster_bench, report
 from bench.procs import (
     BENCH,
     PEERS_PY,
@@ -44,7 +44,7 @@ from bench.procs import (
 )
 
 NET_SCENARIOS = ("fanout", "chat", "idle", "storm")
-SCENARIOS = (*NET_SCENARIOS, "filters", "audit")
+SCENARIOS = (*NET_SCENARIOS, "filters", "audit", "cluster")
 LOADGEN_TIMEOUT = 900.0
 
 
@@ -295,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     if "audit" in args.only:
         say("\n== audit log alone (bench/audit_bench.py)")
         results["audit"] = run_audit(args)
+    if "cluster" in args.only:
+        say("\n== Redis Cluster against one Redis, chatserver only (bench/cluster_bench.py)")
+        results["cluster"] = cluster_bench.from_bench(args.quick, args.quiet_wait, logdir)
     results["meta"]["took_s"] = time.time() - started
     text = report.markdown(results)
     for target in (logdir, args.out):

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench import cluster_bench
+
 Results = Mapping[str, Any]
 
 
@@ -318,6 +320,8 @@ def markdown(results: Results) -> str:
         audit_line(results),
         "\n### 6. Reconnect storm: a worker restart drops 5,000 joined people at once\n\n",
         storm_table(results),
+        "\n### 7. Redis Cluster (3 masters + 3 replicas) against one Redis, chatserver only\n\n",
+        cluster_bench.markdown(results.get("cluster") or {}),
     ]
     for name, prof in results.get("profiles", {}).items():
         out.append(f"\n### py-spy: {name} during fan-out at its highest sustained rate\n\n{prof}")
