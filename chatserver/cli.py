@@ -228,31 +228,11 @@ def _hosts_title(args: argparse.Namespace, db: Path, url: str | None) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from chatserver import audit
 
+    if args.audit_cmd in ("export", "verify"):
+        return _audit_machines(args)
     db = Path(args.db)
     if not db.exists():
         print(f"No database at {db}: pass --db PATH (or CHATSERVER_DB)", file=sys.stderr)
-        return 1
-    if args.audit_cmd == "export":
-        audit.export(
-            db,
-            sys.stdout,
-            room=args.room,
-            since=args.since,
-            until=args.until,
-            kind=args.kind,
-            fmt=args.format,
-            redact=args.redact,
-        )
-        return 0
-    if args.audit_cmd == "verify":
-        result = audit.verify(db)
-        if result.ok:
-            print(
-                f"OK: {result.rows} row(s), hash chain intact; last row {result.head_id} {result.head_hash}"
-            )
-            print("Keep that id and hash somewhere else: a later verify can then show no rows were cut off.")
-            return 0
-        print(f"FAILED at row {result.first_bad_id}: {result.problem}", file=sys.stderr)
         return 1
     if args.audit_cmd == "transcript":
         for message in audit.transcript(db, args.room, args.since, args.until):
@@ -269,10 +249,47 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_machines(args: argparse.Namespace) -> int:
+    """export and verify: one file, or several machines' files (--db once per file, or a glob)."""
+    from chatserver import audit
+    from chatserver.audit import merge
+
+    paths = merge.expand(args.db or [env("DB", "chat.db") or "chat.db"])
+    if args.audit_cmd == "export":
+        filters = {"room": args.room, "since": args.since, "until": args.until, "kind": args.kind}
+        if len(paths) == 1:
+            audit.export(paths[0], sys.stdout, fmt=args.format, redact=args.redact, **filters)
+        else:
+            merge.export_merged(paths, sys.stdout, fmt=args.format, redact=args.redact, **filters)
+        return 0
+    failed = 0
+    for path, result in merge.verify_each(paths):
+        named = f"{path}: " if len(paths) > 1 else ""
+        if result.ok:
+            head = f"last row {result.head_id} {result.head_hash}"
+            print(f"{named}OK: {result.rows} row(s), hash chain intact; {head}")
+        else:
+            failed += 1
+            print(f"{named}FAILED at row {result.first_bad_id}: {result.problem}", file=sys.stderr)
+    if failed:
+        return 1
+    print("Keep that id and hash somewhere else: a later verify can then show no rows were cut off.")
+    return 0
+
+
 # ---- parser ----------------------------------------------------------------------
 def _db_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", default=env("DB", "chat.db"), help="SQLite database (env CHATSERVER_DB; default chat.db)"
+    )
+
+
+def _dbs_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        action="append",
+        help="SQLite database (env CHATSERVER_DB; default chat.db); give it once per machine's file, "
+        "or a quoted glob, to read several machines' logs as one",
     )
 
 
@@ -359,9 +376,9 @@ def _add_audit(sub: _Subparsers) -> None:
     exp.add_argument("--kind", help="event kind, or several comma-separated")
     exp.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     exp.add_argument("--redact", action="store_true", help="mask e-mail addresses and phone numbers")
-    _db_flag(exp)
-    ver = aud_sub.add_parser("verify", help="check the hash chain")
-    _db_flag(ver)
+    _dbs_flag(exp)
+    ver = aud_sub.add_parser("verify", help="check the hash chain (of every file given)")
+    _dbs_flag(ver)
     pur = aud_sub.add_parser("purge", help="delete rows older than DAYS, keeping the chain verifiable")
     pur.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     _db_flag(pur)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
@@ -159,16 +159,19 @@ def iter_rows(
     until: Any = None,
     kind: str | list[str] | None = None,
     redact: bool = False,
+    order: str = "id",
 ) -> Iterator[dict[str, Any]]:
-    """Audit rows in id order, filtered, as export dicts (see `records.export_row`).
+    """Audit rows in id order (`order="ts"`: time order, then id), filtered, as export dicts
+    (see `records.export_row`).
 
     `since` is inclusive and `until` exclusive: `--since 2026-11-27 --until 2026-11-28` is one day.
     Filters are validated before the database is opened, so a bad value fails fast.
     """
     where, args = _where(room, since, until, kind)
+    ordering = "ts, id" if order == "ts" else "id"
     conn = connect(db_path, readonly=True)
     try:
-        for row in conn.execute(f"SELECT {COLUMNS} FROM audit{where} ORDER BY id", args):
+        for row in conn.execute(f"SELECT {COLUMNS} FROM audit{where} ORDER BY {ordering}", args):
             out = export_row(row)
             yield redact_row(out) if redact else out
     finally:
@@ -202,9 +205,18 @@ def export(
     Raises:
         ChatError: an unknown format, a bad --since/--until/--kind, or no database at `db_path`.
     """
+    check_format(fmt)
+    rows = iter_rows(db_path, room=room, since=since, until=until, kind=kind, redact=redact)
+    return write_rows(rows, out, fmt)
+
+
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise ChatError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    rows = iter_rows(db_path, room=room, since=since, until=until, kind=kind, redact=redact)
+
+
+def write_rows(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str, *, source: bool = False) -> int:
+    """Write export rows as JSON lines or CSV (`source`: a first CSV column naming each row's file)."""
     count = 0
     if fmt == "jsonl":
         for row in rows:
@@ -213,7 +225,7 @@ def export(
             count += 1
         return count
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(("source", *CSV_COLUMNS) if source else CSV_COLUMNS)
     for row in rows:
         detail = orjson.dumps(row["detail"], option=orjson.OPT_SORT_KEYS).decode() if row["detail"] else ""
         flat = (
@@ -231,7 +243,7 @@ def export(
             row["prev_hash"],
             row["hash"],
         )
-        writer.writerow([_csv_cell(v) for v in flat])
+        writer.writerow([_csv_cell(v) for v in ((row["source"], *flat) if source else flat)])
         count += 1
     return count
 
