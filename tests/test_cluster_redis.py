@@ -204,3 +204,16 @@ async def test_a_room_s_slot_moved_to_another_master_is_followed(workers, redis_
             for n, m in enumerate([f"before-{i}" for i in range(3)] + [f"after-{i}" for i in range(4)])
         ]
     )
+
+
+async def test_a_room_added_while_running_is_subscribed_on_its_master(workers):
+    """A room added by a reload gets its shard channel subscribed: its messages reach both workers."""
+    (one, l1), (two, l2) = workers
+    for broker, _ in workers:
+        broker.add_rooms(["teens"], {})
+    assert (await publish(one, "teens", "t1"))[1] is None
+    assert (await publish(two, "teens", "t2"))[1] is None
+    await until(
+        lambda: len(l1.seen("teens")) == 2 and len(l2.seen("teens")) == 2, 10, "the new room delivered"
+    )
+    assert l1.seen("teens") == l2.seen("teens") == [(1, "t1"), (2, "t2")]

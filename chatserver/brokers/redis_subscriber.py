@@ -52,7 +52,8 @@ class RedisSubscriber:
         self._url = url
         self._keys = keys
         self._last = last
-        #: Rooms added since the subscription was made (a cluster subscribes each room's channel).
+        #: The rooms the cluster subscription covers: one shard channel each; rooms added later (a
+        #: reload) are subscribed on the next turn of the read loop.
         self._subscribed: set[str] = set()
         self._on_health = on_health
         self._on_reconnect = on_reconnect
