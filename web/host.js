@@ -2,7 +2,7 @@
 import {
   $, ChatSocket, el, flash, nameEl, newId, ss, tEl, textEl, timeEl,
 } from "./common.js";
-import { has, locale, mountPickers, serverText, t, translate, translateAttr } from "./i18n.js";
+import { has, lang, locale, mountPickers, serverText, t, translate, translateAttr } from "./i18n.js";
 import { nextWords, personTools, reasonPicker, rememberRoomModeration, renderCard, shieldControl } from "./person-card.js";
 import { cardEl, fetchAbout } from "./library.js";
 
@@ -748,6 +748,14 @@ function heldCount(roomId) {
 /** Why a message is held, in a few words; a reason the catalogs do not know shows as it is. */
 const reasonEl = (reason) => (has(`host.reason.${reason}`) ? tEl("strong", {}, `host.reason.${reason}`) : el("strong", {}, String(reason)));
 
+/**
+ * A filter's own explanation ("contains a word on this room's blocklist"): the server's English, so
+ * shown beside the reason in English, or where the catalogs have no words for the reason.
+ */
+function explainEl(text, known) {
+  return el("span", { class: "explain", dataset: { known: known ? "1" : "" }, hidden: known && lang() !== "en" }, ": ", String(text));
+}
+
 function addHeld(h, live) {
   if (!h.id) return;
   const room = state.rooms.get(h.room);
@@ -824,7 +832,7 @@ function heldEl(h) {
   const article = el("article", {},
       heading,
       reasons.length ? el("ul", { class: "reasons" }, ...reasons.map((r, i) => el("li", {},
-        reasonEl(r), explanations[i] ? `: ${explanations[i]}` : ""))) : null,
+        reasonEl(r), explanations[i] ? explainEl(explanations[i], has(`host.reason.${r}`)) : ""))) : null,
       text, srNote,
       notesEl(h.room, h.from?.session, h.notes),
       el("div", { class: "actions" }, reveal, release, rejectToggle),
@@ -1326,6 +1334,7 @@ function onLanguage() {
   renderCounts();
   renderDuty();
   renderNotify();
+  for (const node of document.querySelectorAll("#queue .explain")) node.hidden = Boolean(node.dataset.known) && lang() !== "en";
   for (const room of state.rooms.values()) {
     updateRoom(room);
     renderSnippets(room);
