@@ -142,6 +142,11 @@ async def test_events_and_shared_state_work_across_slots(workers):
     assert all(after[room] == before.get(room, 0) + 2 for room in ROOMS), (before, after)
     await one.delete_message("lobby", "gone")
     assert (await store_two.versions())["lobby"] == after["lobby"] + 1
+    for room in ROOMS:  # notes in three slots: the purge scans every master
+        await store_one.add_note(room, "s1", {"ts": "2020-01-01T00:00:00Z", "text": "old"})
+        await store_one.add_note(room, "s1", {"ts": "2040-01-01T00:00:00Z", "text": "new"})
+    await store_two.purge_notes("2030-01-01T00:00:00Z")
+    assert [[n["text"] for n in await store_one.notes(room, "s1")] for room in ROOMS] == [["new"]] * 3
 
 
 async def test_a_killed_master_is_replaced_and_delivery_resumes_with_no_duplicate(workers, redis_cluster):
