@@ -181,7 +181,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         print(f"token: {token}")
         return 0
     if args.hosts_cmd == "list":
-        records = shared_hosts.around(url, db, lambda: None)[1] if url else auth.list_hosts(db)
+        records = shared_hosts.around(url, db)[1] if url else auth.list_hosts(db)
         if not records:
             print("No hosts yet. Add one with: chatserver hosts add NAME [--admin]")
         for r in records:

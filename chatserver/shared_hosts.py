@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from chatserver.sessions import HostSource
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 HOSTS_KEY = f"{PREFIX}:hosts"
 #: The event every worker wakes its host sync on (hub.on_event).
@@ -159,6 +161,14 @@ def merge_local(
     return sorted(local.values(), key=lambda r: r.name), up
 
 
+def _decoded(values: Iterable[bytes | str]) -> Iterator[HostRow]:
+    for raw in values:
+        try:
+            yield HostRow.from_json(raw)
+        except (ValueError, KeyError, TypeError):  # one bad entry must not stop every sign-out
+            log.warning("ignored a malformed host row in Redis")
+
+
 class SharedHosts:
     """The deployment's hosts in Redis, kept in step with this machine's SQLite file."""
 
@@ -167,6 +177,7 @@ class SharedHosts:
         self._db = db
         self._push = client.register_script(_PUSH_LUA)
         self._title = client.register_script(_TITLE_LUA)
+        self._degraded = False
 
     @classmethod
     def for_broker(cls, broker: object, db: str | os.PathLike[str]) -> SharedHosts | None:
@@ -177,7 +188,7 @@ class SharedHosts:
     async def sync(self) -> list[HostRecord]:
         """Make Redis and the file agree (see the module docstring); every host, revoked included."""
         raw = await self._redis.hgetall(HOSTS_KEY)
-        shared = {r.name: r for r in (HostRow.from_json(v) for v in raw.values())}
+        shared = {r.name: r for r in _decoded(raw.values())}
         rows, up = await asyncio.to_thread(merge_local, self._db, shared)
         pushed = 0
         for row in up:
@@ -185,6 +196,23 @@ class SharedHosts:
         if pushed:
             await self.announce()
         return [row.record() for row in rows]
+
+    async def records(self) -> list[HostRecord]:
+        """`sync` for a worker's refresh: while Redis does not answer, this machine's file alone, so
+        a revocation made here still signs people out here."""
+        try:
+            records = await self.sync()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self._degraded:
+                log.warning("hosts not synced with Redis (%s); using this machine's file", type(exc).__name__)
+            self._degraded = True
+            return await asyncio.to_thread(list_hosts, self._db)
+        if self._degraded:
+            log.info("hosts synced with Redis again")
+        self._degraded = False
+        return records
 
     async def announce(self) -> None:
         """Wake every worker's sync now, rather than at its next round."""
@@ -200,7 +228,7 @@ def host_source(broker: object, db: str | os.PathLike[str]) -> HostSource:
     """What a worker's host refresh reads: Redis in step with the file, or the file alone."""
     shared = SharedHosts.for_broker(broker, db)
     if shared is not None:
-        return shared.sync
+        return shared.records
     return functools.partial(asyncio.to_thread, list_hosts, db)
 
 
@@ -259,7 +287,9 @@ async def _around(
         await client.aclose()
 
 
-def around(url: str, db: str | os.PathLike[str], change: Callable[[], T]) -> tuple[T, list[HostRecord]]:
+def around(
+    url: str, db: str | os.PathLike[str], change: Callable[[], T] | None = None
+) -> tuple[T, list[HostRecord]]:
     """For the `hosts` command: `change` this machine's file between two syncs with Redis, then wake
     every worker. Returns what `change` returned and every host as the deployment now has them."""
     result, records = asyncio.run(_around(url, db, change, None))

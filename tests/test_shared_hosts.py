@@ -164,3 +164,23 @@ def test_a_change_that_loses_to_a_newer_one_elsewhere_says_so(redis_server, tmp_
     assert HostRow.from_json(redis.Redis.from_url(redis_server.url).hget(HOSTS_KEY, "dana")).revoked_at
     down = cli("hosts", "list", "--db", str(tmp_path / "nowhere.db"), "--redis", "redis://127.0.0.1:1/0")
     assert down.returncode == 1 and "did not answer" in down.stderr, down.stderr
+
+
+async def test_while_redis_does_not_answer_a_worker_reads_its_own_file(tmp_path: Path):
+    """A worker's refresh falls back to its machine's file, so a revocation made there still applies."""
+    import redis.asyncio as aioredis
+
+    from chatserver.shared_hosts import SharedHosts
+    from tests.support import free_port
+
+    db = tmp_path / "chat.db"
+    add_host(db, "erin")
+    revoke_host(db, "erin")
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    try:
+        shared = SharedHosts(client, db)
+        with pytest.raises(redis.ConnectionError):
+            await shared.sync()
+        assert [(r.name, r.revoked) for r in await shared.records()] == [("erin", True)]
+    finally:
+        await client.aclose()
