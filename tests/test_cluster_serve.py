@@ -21,6 +21,7 @@ from tests.fault_fixtures import (
     assert_consecutive,
     assert_increasing,
     messages,
+    notices,
     settle,
     until,
 )
@@ -116,6 +117,10 @@ async def test_a_master_killed_mid_conversation_loses_nothing_for_a_rejoin_with_
         live = [m["id"] for m in messages(c, "lobby")]
         assert len(live) == len(set(live)), f"{c.label} got a message twice"
         assert [m["seq"] for m in messages(c, "lobby")] == sorted(m["seq"] for m in messages(c, "lobby"))
+    for c in (ann, ben):  # told of the trouble, then that it is over
+        await until(lambda c=c: notices(c, "broker_ok"), 10, f"[{c.label}] broker_ok")
+        codes = [f["code"] for f in c.frames if f.get("type") == "notice"]
+        assert codes.index("broker_degraded") < len(codes) - 1 - codes[::-1].index("broker_ok"), codes
     ready = [(await aget(s, "/readyz")).status_code for s in (one, two)]
     assert ready == [200, 200], ready
     assert_clean_log(one, two)
