@@ -13,6 +13,7 @@ import redis
 
 from chatserver.auth import add_host, hash_token, list_hosts, revoke_host
 from chatserver.shared_hosts import HOSTS_KEY, HostRow, merge_local, plan
+from tests.cluster_fixtures import cluster_fixture  # noqa: F401
 from tests.support import ClientPool, ServerProcess, cli, wait_for
 
 ROW = HostRow("dana", "a" * 64, 0, "2026-12-01T10:00:00.000Z", None, None, 0)
@@ -184,3 +185,43 @@ async def test_while_redis_does_not_answer_a_worker_reads_its_own_file(tmp_path:
         assert [(r.name, r.revoked) for r in await shared.records()] == [("erin", True)]
     finally:
         await client.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_on_a_redis_cluster_hosts_are_shared_and_the_notice_reaches_a_worker(
+    redis_cluster, tmp_path: Path
+):
+    """With a redis+cluster:// URL: an add on one file reaches another through the cluster, a title
+    set there comes down, and the revoke's notice reaches a worker's broker as a hosts_changed event."""
+    from chatserver.brokers.redis import RedisBroker
+    from chatserver.shared_hosts import SharedHosts
+    from tests.test_cluster_redis import Collector
+
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    listener = Collector()
+    broker = RedisBroker(redis_cluster.url, worker_id="w1")
+    await broker.start(listener, ["lobby"], {})
+    try:
+        token = _token(cli("hosts", "add", "dana", "--db", str(a), "--redis", redis_cluster.url))
+        shared = SharedHosts.for_broker(broker, b)
+        assert shared is not None
+        (dana,) = await shared.sync()
+        assert dana.credential == hash_token(token)[:16] and not dana.revoked
+        assert (
+            cli(
+                "hosts", "title", "dana", "Peer mentor", "--db", str(a), "--redis", redis_cluster.url
+            ).returncode
+            == 0
+        )
+        done = cli("hosts", "revoke", "dana", "--db", str(a), "--redis", redis_cluster.url)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 10
+        while not any(e.get("kind") == "hosts_changed" for e in listener.events):
+            assert time.monotonic() < deadline, listener.events
+            await asyncio.sleep(0.05)
+        (dana,) = await shared.sync()
+        assert dana.revoked and dana.title == "Peer mentor"
+        assert list_hosts(b)[0].revoked  # B's own file holds it too
+    finally:
+        await broker.close()
