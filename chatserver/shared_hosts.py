@@ -264,13 +264,15 @@ async def _around(
     change: Callable[[], T] | None,
     title: tuple[str, str | None, bool] | None,
 ) -> tuple[T | bool | None, list[HostRecord]]:
+    from redis.exceptions import RedisError
+
     client = open_client(url)
     try:
         shared = SharedHosts(client, db)
         try:
             await shared.sync()  # first, so a host made on another machine is here to change
             result: T | bool | None = await shared.set_title(*title) if title else None
-        except Exception as exc:
+        except (RedisError, OSError) as exc:
             raise _redis_error(url, exc, "nothing was changed; fix --redis or start Redis") from None
         if change is not None:
             result = change()
@@ -278,7 +280,7 @@ async def _around(
             records = await shared.sync()
             if change is not None or result:
                 await shared.announce()
-        except Exception as exc:
+        except (RedisError, OSError) as exc:
             raise _redis_error(
                 url, exc, "changed in this machine's file only; its server shares it once Redis answers"
             ) from None
