@@ -94,7 +94,6 @@ class Membership:
             history = [f for _, f in older] + (room.after(older[-1][0] if older else since_seq) or [])
         room.members[conn] = None
         conn.rooms.add(cfg.id)
-        conn.sent.setdefault(cfg.id, 0)
         pages = [history[i : i + REPLAY_PAGE] for i in range(0, len(history), REPLAY_PAGE)] or [[]]
         if first is None:
             conn.send_frame(frames.joined(head, pages[0], more=len(pages) > 1))

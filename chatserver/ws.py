@@ -78,6 +78,8 @@ class WebSocketEndpoint:
         if raw is None:
             raise RuntimeError("chatserver must be served with chatserver.transport.ChatWebSocketProtocol")
         await send({"type": "websocket.accept"})
+        # The headers were read (origin, address) before the accept; ~1 KiB a connection kept for nothing.
+        scope["headers"] = []
         hub = self._hub()
         conn = Connection(raw, frames_per_second=self.frames_per_second)
         conn.peer = address
