@@ -37,9 +37,7 @@ from chatserver.hub import Hub, new_worker_id
 from chatserver.metrics import CONTENT_TYPE, Metrics
 from chatserver.rooms import load_rooms
 from chatserver.rooms.languages import requested
-from chatserver.sessions import HostSource
 from chatserver.settings import Settings
-from chatserver.shared_hosts import host_source
 from chatserver.ws import WebSocketEndpoint
 
 log = logging.getLogger(__name__)
@@ -87,8 +85,6 @@ class State:
     audit: AuditLog
     hosts: HostDirectory
     metrics: Metrics
-    #: Where the host list comes from: Redis kept in step with the file when shared (shared_hosts).
-    host_source: HostSource
 
 
 def chat_state(app: Starlette) -> State:
@@ -156,8 +152,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     hub.moderation.evasion_network = settings.max_connections_per_ip > 0
     metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
     await hub.start()
-    source = host_source(backend.broker, settings.db)
-    st = app.state.chat = State(settings, hub, audit, hosts, metrics, host_source=source)
+    st = app.state.chat = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
     hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
     tasks = _start_loops(st)
     loop = asyncio.get_running_loop()
@@ -188,7 +183,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def _start_loops(st: State) -> list[asyncio.Task[None]]:
     """The worker's background loops, in the order shutdown cancels them."""
-    tasks = [asyncio.create_task(st.hub.signin.refresh_loop(st.host_source), name="host-names")]
+    tasks = [asyncio.create_task(st.hub.signin.refresh_loop(st.settings.db, st.hub.broker), name="hosts")]
     if st.metrics.multiprocess_dir:
         tasks.append(asyncio.create_task(metrics_loop(st.metrics), name="metrics"))
     if st.settings.retention_days:

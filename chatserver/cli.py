@@ -170,12 +170,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         add = functools.partial(
             auth.add_host, db, args.name, admin=args.admin, title=args.title, professional=args.professional
         )
-        if url:
-            token, records = shared_hosts.around(url, db, add)
-            credential = auth.hash_token(token)[:16]
-            shared_hosts.check_won(records, auth.check_name(args.name), revoked=False, credential=credential)
-        else:
-            token = add()
+        token = shared_hosts.shared_add(url, db, add, args.name) if url else add()
         role = "admin" if args.admin else "host"
         print(f"Added {role} {args.name!r}. Give them this token privately; it is shown only once.")
         print(f"token: {token}")
@@ -191,12 +186,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         return 0
     if args.hosts_cmd == "title":
         return _hosts_title(args, db, url)
-    if url:
-        revoked, records = shared_hosts.around(url, db, lambda: auth.revoke_host(db, args.name))
-        if revoked:
-            shared_hosts.check_won(records, args.name.strip(), revoked=True)
-    else:
-        revoked = auth.revoke_host(db, args.name)
+    revoked = shared_hosts.shared_revoke(url, db, args.name) if url else auth.revoke_host(db, args.name)
     if revoked:
         print(f"Revoked {args.name!r}: their token no longer works" + (" on any machine." if url else "."))
         return 0

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,6 +19,7 @@ from chatserver.errors import BadRequest
 from chatserver.identity import imitates_staff
 from chatserver.protocol import CLOSE_POLICY, clean_name
 from chatserver.readers import Readers, checked
+from chatserver.shared_hosts import host_source
 
 if TYPE_CHECKING:
     from chatserver.auth import HostDirectory, HostRecord
@@ -133,8 +135,10 @@ class SignIn:
         self.host_titles = {r.title for r in records if r.title and not r.revoked}
         self.check_credentials(records)
 
-    async def refresh_loop(self, source: HostSource) -> None:
-        """Refresh every HOST_REFRESH_S, and at once when woken (`hosts_changed`)."""
+    async def refresh_loop(self, db: str | os.PathLike[str], broker: object = None) -> None:
+        """Refresh every HOST_REFRESH_S, and at once when woken (`hosts_changed`). With a Redis
+        broker the hosts are the deployment's (chatserver/shared_hosts.py), else this file's."""
+        source = host_source(broker, db)
         while True:
             self._wake.clear()
             try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 
-from chatserver.auth import HostRecord, list_hosts
+from chatserver.auth import HostRecord, check_name, hash_token, list_hosts, revoke_host
 from chatserver.brokers.redis_scripts import EVT_CHANNEL, PREFIX
 from chatserver.db import connect, write_transaction
 from chatserver.errors import ChatError
@@ -296,6 +296,21 @@ def around(
     every worker. Returns what `change` returned and every host as the deployment now has them."""
     result, records = asyncio.run(_around(url, db, change, None))
     return cast(T, result), records
+
+
+def shared_add(url: str, db: str | os.PathLike[str], add: Callable[[], str], name: str) -> str:
+    """`hosts add` where the hosts are shared: the token `add` made, once it stands everywhere."""
+    token, records = around(url, db, add)
+    check_won(records, check_name(name), revoked=False, credential=hash_token(token)[:16])
+    return token
+
+
+def shared_revoke(url: str, db: str | os.PathLike[str], name: str) -> bool:
+    """`hosts revoke` where the hosts are shared; False: no such host, or already revoked."""
+    revoked, records = around(url, db, lambda: revoke_host(db, name))
+    if revoked:
+        check_won(records, name.strip(), revoked=True)
+    return revoked
 
 
 def shared_title(
