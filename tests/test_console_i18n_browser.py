@@ -140,6 +140,9 @@ async def test_switching_the_console_language_changes_its_words(tabs: Tabs, serv
     message and the open panels stay), no English console sentence is left, <html lang> follows."""
     _, host = await busy_console(tabs, server)
     await host.evaluate("window.__sameConsole = true")
+    # The blocklist filter's own English explanation is shown beside "Blocked word" in English only.
+    explain = host.locator("#queue .held .explain")
+    await expect(explain).to_contain_text("blocklist")
     picker = host.get_by_label("Language")
     await expect(picker.locator("option")).to_have_text(["English", "Español"])
     await picker.select_option("es")
@@ -147,6 +150,8 @@ async def test_switching_the_console_language_changes_its_words(tabs: Tabs, serv
     await expect(host.locator("#queue-title")).to_have_text("A la espera de un anfitrión 1")
     await expect(host.locator("#queue .held button.release")).to_have_text(ES["host.held.release"])
     await expect(host.locator("#duty-toggle")).to_have_text(ES["host.duty.take_break"])
+    await expect(host.locator("#queue .held .reasons strong")).to_have_text(ES["host.reason.blocklist"])
+    await expect(explain).to_be_hidden()
     await expect(host.locator(".person-card h3")).to_contain_text("ficha de la persona")
     assert await host.evaluate("window.__sameConsole") is True
     assert await english_on_screen(host) == []

@@ -371,6 +371,38 @@ async def test_the_room_texts_come_in_the_persons_language(browser: Any, make_se
         await tabs.close()
 
 
+async def test_the_built_in_peer_note_is_in_the_persons_language(tabs: Tabs, server: ServerProcess) -> None:
+    """The server's built-in note on what peer support is (peer_note_code, in English) is shown on
+    first joining a room: in German it is the German catalog's, in English the server's own words."""
+    for code, locale in (("de", "de-DE"), ("en", "en-GB")):
+        cat = words(code)
+        page = await tabs.new(code, locale=locale)
+        await page.goto(server.base + "/")
+        await page.get_by_label(cat["name.label"]).fill("Kim " + code)
+        await page.get_by_role("button", name=cat["name.continue"]).click()
+        await page.get_by_role("button", name=f"{cat['rooms.join']} Lobby").click()
+        await expect(page.locator("#peer-note")).to_be_visible()
+        if code == "de":
+            await expect(page.locator("#peer-note-text")).to_have_text(cat["peer.note"])
+        else:
+            await expect(page.locator("#peer-note-text")).to_contain_text("hosts included, are peers")
+
+
+async def test_the_support_box_says_why_in_the_persons_language(tabs: Tabs, server: ServerProcess) -> None:
+    """The support box's reason comes from the server in English with code crisis_resources: a
+    Spanish page says it in Spanish (the catalog's), never in English."""
+    page = await tabs.new("es", locale="es-ES")
+    await page.goto(server.base + "/")
+    await page.get_by_label(ES["name.label"]).fill("Lucía")
+    await page.get_by_role("button", name=ES["name.continue"]).click()
+    await page.get_by_role("button", name=f"{ES['rooms.join']} Lobby").click()
+    await expect(page.locator("#room-title")).to_have_text("Lobby")
+    await say_in(page, ES, "I want to kill myself tonight")
+    await expect(page.locator("#help-card-title")).to_have_text(ES["card.title"])
+    want = ES.get("code.crisis_resources", ES["card.why"])
+    await expect(page.locator("#help-card-why")).to_have_text(want)
+
+
 # ---- screenshots -------------------------------------------------------------------------------
 async def take_screenshots(out: Path = SCREENSHOTS) -> list[Path]:
     """A phone in Spanish, French and German: the room with a conversation and the support box."""

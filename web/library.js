@@ -20,9 +20,12 @@ export async function fetchAbout(roomId = "") {
     const response = await fetch(`/api/library${query}`, { credentials: "same-origin" });
     if (!response.ok) return null;
     const body = await response.json();
+    // The built-in note (`peer_note_code`) is the server's English: the catalogs say it in any other
+    // language. A room's own note is the room's words, in the language the server could find.
+    const builtIn = body.peer_note_code === "peer_note" && lang() !== "en";
     const value = {
       cards: Array.isArray(body.cards) ? body.cards.filter((c) => c && typeof c === "object") : [],
-      peer_note: String(body.peer_note || peerNoteFallback()),
+      peer_note: builtIn ? peerNoteFallback() : String(body.peer_note || peerNoteFallback()),
       professional_led: Boolean(body.professional_led),
     };
     about.set(key, value);

@@ -1125,7 +1125,7 @@ function renderCardWords() {
   $("#help-card-note").textContent = state.about?.peer_note || peerNoteFallback();
   // The server's `why` is English: in another language the catalog's words, unless its code is known.
   const why = c.draft ? t("card.draft_why")
-    : c.why && (lang() === "en" || c.code) ? serverText({ code: c.code, text: c.why }, t("card.why")) : t("card.why");
+    : c.why && (lang() === "en" || has("code." + c.code)) ? serverText({ code: c.code, text: c.why }, t("card.why")) : t("card.why");
   $("#help-card-why").textContent = why;
 }
 
