@@ -28,9 +28,10 @@ NODE_TIMEOUT_MS = 1000
 
 
 def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    """A free port whose cluster bus port (port + 10000) is free too. Both lie below Linux's ephemeral
+    range (32768 up), so no connection another test opens meanwhile can take them."""
     while True:
-        port = random.randrange(20000, 45000)
+        port = random.randrange(20000, 22760)
         try:
             with socket.socket() as a, socket.socket() as b:
                 a.bind((LOOPBACK, port))
