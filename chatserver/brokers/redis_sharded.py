@@ -51,7 +51,8 @@ class ShardedSubscription:
         self._queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue(QUEUE_MAX)
         #: node name -> (its client, its pubsub)
         self._nodes: dict[str, tuple[aioredis.Redis, aioredis.client.PubSub]] = {}
-        self._pumps: list[asyncio.Task[None]] = []
+        #: node name -> the task reading it
+        self._pumps: dict[str, asyncio.Task[None]] = {}
 
     async def open(self) -> None:
         """Read the slot map afresh and subscribe every channel on the master serving it."""
@@ -59,11 +60,18 @@ class ShardedSubscription:
         await self._subscribe(self._events, plain=True)
         for channel in self._channels:
             await self._subscribe(channel)
+        self._read_new_nodes()
 
     async def add(self, channels: list[str]) -> None:
         """Subscribe rooms added while running (a reload)."""
         for channel in channels:
             await self._subscribe(channel)
+        self._read_new_nodes()
+
+    def _read_new_nodes(self) -> None:
+        for name, (_, pubsub) in self._nodes.items():
+            if name not in self._pumps:
+                self._pumps[name] = asyncio.create_task(self._pump(name, pubsub), name=f"redis-{name}")
 
     async def _subscribe(self, channel: str, *, plain: bool = False) -> None:
         node = self._cluster.get_node_from_key(channel)
@@ -82,8 +90,6 @@ class ShardedSubscription:
         pubsub = entry[1]
         # One channel per SSUBSCRIBE: several in one command must share a slot.
         await (pubsub.subscribe(channel) if plain else pubsub.ssubscribe(channel))
-        if len(self._pumps) < len(self._nodes):
-            self._pumps.append(asyncio.create_task(self._pump(node.name, pubsub), name=f"redis-{node.name}"))
 
     async def _pump(self, name: str, pubsub: aioredis.client.PubSub) -> None:
         """Read one node: messages and pongs to the queue; silence, an error or being unsubscribed ends
@@ -129,9 +135,9 @@ class ShardedSubscription:
         """Nothing to do: each node's reader pings its own connection when it is quiet."""
 
     async def aclose(self) -> None:
-        for task in self._pumps:
+        for task in self._pumps.values():
             task.cancel()
-        for task in self._pumps:
+        for task in self._pumps.values():
             with contextlib.suppress(BaseException):
                 await task
         for client, pubsub in self._nodes.values():
