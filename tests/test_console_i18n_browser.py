@@ -63,6 +63,7 @@ def words(*names: str) -> dict[str, str]:
 
 EN = words("en", "console/en")
 ES = words("es", "console/es")
+FR = words("fr", "console/fr")
 CONSOLE_EN = words("console/en")
 
 
@@ -100,10 +101,10 @@ async def raw_keys_on_screen(page: Page) -> list[str]:
     return sorted({s for s in shown if RAW_KEY.search(s)})
 
 
-async def english_on_screen(page: Page) -> list[str]:
-    """Visible console sentences in English that the Spanish console catalog says differently."""
+async def english_on_screen(page: Page, other: dict[str, str] = ES) -> list[str]:
+    """Visible console sentences in English that the other console catalog says differently."""
     shown: list[str] = await page.evaluate(SHOWN)
-    sentences = {v for k, v in CONSOLE_EN.items() if ES.get(k) != v and len(v) > 3 and "{" not in v}
+    sentences = {v for k, v in CONSOLE_EN.items() if other.get(k) != v and len(v) > 3 and "{" not in v}
     return sorted({s for s in shown if s in sentences})
 
 
@@ -136,15 +137,17 @@ async def test_the_host_console_in_english_shows_no_raw_key(tabs: Tabs, server: 
 
 
 async def test_switching_the_console_language_changes_its_words(tabs: Tabs, server: ServerProcess) -> None:
-    """Choosing Español in the console's header: the words change at once, without a reload (the held
-    message and the open panels stay), no English console sentence is left, <html lang> follows."""
+    """Choosing Español, then Français, in the console's header: the words change at once, without a
+    reload (the held message and the open panels stay), no English console sentence is left, <html
+    lang> follows, and a reload keeps the choice."""
     _, host = await busy_console(tabs, server)
     await host.evaluate("window.__sameConsole = true")
     # The blocklist filter's own English explanation is shown beside "Blocked word" in English only.
     explain = host.locator("#queue .held .explain")
     await expect(explain).to_contain_text("blocklist")
-    picker = host.get_by_label("Language")
-    await expect(picker.locator("option")).to_have_text(["English", "Español"])
+    await expect(host.get_by_label("Language")).to_be_visible()
+    picker = host.locator("select.lang-pick")  # its label changes with the language
+    await expect(picker.locator("option")).to_have_text(["English", "Español", "Français"])
     await picker.select_option("es")
     await expect(host.locator("html")).to_have_attribute("lang", "es")
     await expect(host.locator("#queue-title")).to_have_text("A la espera de un anfitrión 1")
@@ -157,9 +160,15 @@ async def test_switching_the_console_language_changes_its_words(tabs: Tabs, serv
     assert await english_on_screen(host) == []
     assert await raw_keys_on_screen(host) == []
     assert await host.title() == ES["host.page_title_count"].replace("{count}", "1")
+    # And on to French: every console sentence again, nothing left in English or Spanish.
+    await picker.select_option("fr")
+    await expect(host.locator("#queue-title")).to_have_text("En attente d'un hôte 1")
+    await expect(host.locator(".person-card h3")).to_contain_text("fiche de la personne")
+    assert await english_on_screen(host, FR) == []
+    assert await raw_keys_on_screen(host) == []
     # The choice is this browser's: a reload keeps it.
     await host.reload()
-    await expect(host.locator("#queue-title")).to_contain_text("A la espera de un anfitrión")
+    await expect(host.locator("#queue-title")).to_contain_text("En attente d'un hôte")
     assert tabs.errors == []
 
 
@@ -182,7 +191,7 @@ async def test_the_admin_view_follows_the_picker(tabs: Tabs, server: ServerProce
     assert tabs.errors == []
 
 
-@pytest.mark.parametrize("code", ["en", "es"])
+@pytest.mark.parametrize("code", ["en", "es", "fr"])
 async def test_axe_finds_nothing_serious_in_the_console(tabs: Tabs, server: ServerProcess, code: str) -> None:
     """The host console (held message, person panel and card open) and the admin view, on a phone, in
     English and Spanish: no serious or critical axe-core findings."""

@@ -557,7 +557,7 @@ function escalationItem(row) {
   const li = el("li", { class: "item", dataset: { id: String(row.id) } },
     el("div", { class: "item-head" }, room, el("span", { class: "meta" }, fullTimeEl(row.ts))),
     Number.isFinite(waited)
-      ? el("p", { class: "meta" }, t("admin.esc.waited", { duration: duration(waited) }))
+      ? tEl("p", { class: "meta" }, "admin.esc.waited", { duration: duration(waited) })
       : tEl("p", { class: "meta" }, "admin.esc.too_long"),
     find);
   labelFind(find, row);
