@@ -264,6 +264,34 @@ async def test_a_muted_notice_is_read_with_its_minutes(tabs: Tabs, server: Serve
     await host.get_by_role("button", name="Mute", exact=True).click()
     want = ES["code.muted"].replace("{minutes}", "5")
     await expect(kim.locator("#log").get_by_text(want)).to_be_visible()
+    # Posting while muted: the error's retry_after says how long is left, in Spanish.
+    await kim.get_by_label(ES["composer.label"]).fill("¿sigo aquí?")
+    await kim.get_by_label(ES["composer.label"]).press("Enter")
+    left = re.escape(ES["code.muted.left"]).replace(re.escape("{minutes}"), "[56]")
+    await expect(kim.locator("#log .msg .status").last).to_contain_text(re.compile(left))
+
+
+async def test_errors_that_read_differently_by_a_field(tabs: Tabs, server: ServerProcess) -> None:
+    """Still muted (retry_after: how long is left) and a room read-only for want of a host (mode) are
+    said in the person's language, not as "locked"; in English the server's words."""
+    page = await tabs.new("codes", locale="es-ES")
+    await page.goto(server.base + "/")
+    await expect(page.locator("html")).to_have_attribute("lang", "es")
+    shown = await page.evaluate(
+        """async () => {
+            const { serverText } = await import('/static/i18n.js');
+            return [
+                serverText({type: 'error', code: 'muted', retry_after: 125, message: 'Muted for 3 more.'}),
+                serverText({type: 'error', code: 'locked', mode: 'read_only', message: 'Read-only now.'}),
+                serverText({type: 'error', code: 'locked', message: 'Locked.'}),
+            ];
+        }"""
+    )
+    assert shown == [
+        ES["code.muted.left"].replace("{minutes}", "3"),
+        ES["code.mode.read_only"],
+        ES["code.locked"],
+    ]
 
 
 async def send_too_long(tabs: Tabs, server: ServerProcess, code: str, locale: str) -> Page:

@@ -272,6 +272,12 @@ function serverKey(frame) {
   else if (notice && code === "crisis" && frame.risk === "imminent") key += ".imminent";
   else if (notice && code === "maybe_returning") key += frame.signal === "browser" ? ".browser" : ".network";
   else if (notice && code === "join_burst") key += frame.offer_shield === false ? ".applied" : "";
+  // Errors that read differently by a field: still muted (how long is left, from retry_after), and a
+  // room that is read-only or closed for want of a host (its mode's words) rather than locked.
+  else if (!notice && code === "muted" && Number(frame.retry_after) > 0) {
+    key += ".left";
+    params.minutes = Math.floor(Number(frame.retry_after) / 60) + 1;
+  } else if (!notice && code === "locked" && ["read_only", "closed"].includes(frame.mode)) key = "code.mode." + frame.mode;
   // A notice that says which host action it is about (done, removed: action mute, ban, kick…) has
   // words of its own per action where the catalogs have them, else the code's general words.
   else if (notice && frame.action && has(`${key}.${frame.action}`)) {
