@@ -91,6 +91,9 @@ class Membership:
         if since_seq is None:
             history = room.history(cfg.history)
         else:
+            # A row is committed before its message is published: storage may hold messages this
+            # worker has not delivered yet. They reach the joiner live, so the replay stops at them.
+            older = [entry for entry in older if entry[0] <= room.last_seq]
             history = [f for _, f in older] + (room.after(older[-1][0] if older else since_seq) or [])
         room.members[conn] = None
         conn.rooms.add(cfg.id)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
+from chatserver import rooms_state
 from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, add_host
 from chatserver.brokers import open_backend
@@ -186,6 +187,47 @@ async def test_a_participant_cannot_use_host_powers(hub):
     await hub.handle(conn, b'{"type":"lock","room":"lobby","locked":true}')
     assert kim.of("error", code="forbidden")
     assert hub.rooms["lobby"].locked is False
+
+
+async def test_join_since_from_storage_leaves_a_committed_message_to_its_live_delivery(tmp_path, monkeypatch):
+    """A message's row is committed before it is published: a rejoin that reads storage (its `since`
+    older than the live log) must not replay a row this worker has not delivered yet, or the joiner
+    gets it twice (replayed, then live). Seen in the reconnect storm (`make bench`, issue 17).
+
+    The live log keeps what the room shows as history (as after a restart, when the broker's recent
+    messages are all there is); 80 messages are out; row 81 is on disk, its publish still on the way
+    (as another worker commits before it publishes). Rejoining after seq 15 replays 16..80 only.
+    """
+    monkeypatch.setattr(rooms_state, "LOG_KEEP", 10)
+    async with running_hub(tmp_path, ROOMS, ("alice", "bob")) as hub:
+        await _rejoin_while_a_row_waits_for_its_publish(hub)
+
+
+async def _rejoin_while_a_row_waits_for_its_publish(hub: Hub) -> None:
+    conn, sam = await person(hub, "sam", "lobby")
+    for n in range(1, 81):
+        hub.sending.send(conn, {"type": "send", "room": "lobby", "text": f"m{n}", "client_id": n})
+    acks = await until(lambda: len(sam.of("ack")) == 80 and sam.of("ack"), "every ack")
+    since = next(a["id"] for a in acks if a["client_id"] == 15)
+    room = hub.rooms["lobby"]
+    assert room.last_seq == 80 and room.after(15) is None  # storage, not the live log, holds 16..
+    await hub.audit.append_and_wait(
+        "published",
+        room="lobby",
+        actor_session="s-other",
+        actor_name="kim",
+        message_id="m-81",
+        text="m81",
+        seq=81,
+    )
+    _, ben = await person(hub, "ben")
+    await hub.handle(_, orjson.dumps({"type": "join", "room": "lobby", "since": since}))
+    await until(lambda: ben.of("joined", room="lobby"), "joined")
+    pages = [
+        f.get("history", f.get("messages", [])) for f in ben.frames if f["type"] in ("joined", "history")
+    ]
+    got = [m["seq"] for page in pages for m in page]
+    assert got == list(range(16, 81)), str(got)
 
 
 async def test_join_since_just_past_the_live_log_replays_the_stored_page_too(hub):
