@@ -371,6 +371,57 @@ async def test_the_room_texts_come_in_the_persons_language(browser: Any, make_se
         await tabs.close()
 
 
+GUIDED_ROOMS = """\
+resources:
+  crisis:
+    - name: {en: "Listening line (example)", fr: "Ligne d'écoute (exemple)"}
+      phone: "116 123"
+rooms:
+  - id: guided
+    title: {en: Guided, fr: Accompagné}
+    topic: A calm place to talk.
+    guidelines: {en: "Be gentle with each other.", fr: "Soyez doux les uns avec les autres."}
+    hosts: [alice]
+    resources: [crisis]
+"""
+
+
+async def test_switching_language_changes_the_rooms_own_words_without_rejoining(
+    browser: Any, make_server
+) -> None:
+    """The room's guidelines and helplines are rooms.yaml maps: a switch to French shows them in
+    French (the guidelines before joining, then in the room, and the help dialog's helpline) with no
+    reload and no rejoin: the page sends a `lang` frame and the server answers with the words."""
+    server = make_server(GUIDED_ROOMS)
+    tabs = Tabs(browser, server.base)
+    try:
+        page = await tabs.new("Ana", locale="en-GB")
+        await page.goto(server.base + "/")
+        await page.get_by_label(EN["name.label"]).fill("Ana")
+        await page.get_by_role("button", name=EN["name.continue"]).click()
+        await page.get_by_role("button", name=f"{EN['rooms.join']} Guided").click()
+        await expect(page.locator("#guidelines-text")).to_have_text("Be gentle with each other.")
+        await page.get_by_label(EN["lang.label"]).select_option("fr")
+        await expect(page.locator("#guidelines-text")).to_have_text("Soyez doux les uns avec les autres.")
+        await page.get_by_label(FR["lang.label"]).select_option("en")
+        await expect(page.locator("#guidelines-text")).to_have_text("Be gentle with each other.")
+        await page.get_by_role("button", name=EN["guidelines.accept"]).click()
+        await expect(page.locator("#room-title")).to_have_text("Guided")
+        await expect(page.locator("#room-guidelines-text")).to_have_text("Be gentle with each other.")
+        await page.evaluate("window.__sameDocument = true")
+        await page.get_by_label(EN["lang.label"]).select_option("fr")
+        await expect(page.locator("#room-guidelines-text")).to_have_text(
+            "Soyez doux les uns avec les autres."
+        )
+        await expect(page.locator("#room-title")).to_have_text("Accompagné")
+        await page.get_by_role("button", name=FR["help.open"]).first.click()
+        await expect(page.locator("#help-dialog")).to_contain_text("Ligne d'écoute (exemple)")
+        assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+        assert not tabs.errors, tabs.errors
+    finally:
+        await tabs.close()
+
+
 async def test_the_built_in_peer_note_is_in_the_persons_language(tabs: Tabs, server: ServerProcess) -> None:
     """The server's built-in note on what peer support is (peer_note_code, in English) is shown on
     first joining a room: in German it is the German catalog's, in English the server's own words."""

@@ -127,6 +127,7 @@ function handle(frame) {
     case "presence": return onPresence(frame);
     case "typing": return onTyping(frame);
     case "resources": return showHelpCard(frame);
+    case "lang": return onLangFrame(frame);
     case "notice": return onNotice(frame);
     case "private": return onPrivate(frame);
     case "card": return onCard(frame);
@@ -1334,6 +1335,8 @@ function wire() {
 // drawn again; the room's own texts are fetched again in the new language (?lang=), and the next
 // connection says hello in it.
 function onLanguage() {
+  // The server sends the room's own words (guidelines, helplines) in the new language: no reconnect.
+  socket.send({ type: "lang", lang: lang() });
   renderConnection();
   if (!$("#view-rooms").hidden || !$("#view-closed").hidden || state.joinedRoom) loadRooms();
   if (state.closed) renderClosed();
@@ -1363,6 +1366,21 @@ function onLanguage() {
     $("#help-note").textContent = state.about?.peer_note || peerNoteFallback();
   }
   for (const time of document.querySelectorAll("#log time[datetime]")) time.replaceWith(timeEl(time.getAttribute("datetime")));
+}
+
+/** The server's answer to a change of language: each joined room's own words in it. */
+function onLangFrame(f) {
+  const words = f.rooms && state.joinedRoom ? f.rooms[state.joinedRoom] : null;
+  if (words) {
+    if (state.info) state.info = { ...state.info, guidelines: words.guidelines, lang: words.lang };
+    $("#room-guidelines-text").textContent = words.guidelines || "";
+    $("#room-guidelines").hidden = !words.guidelines;
+    const items = (words.resources || []).filter((r) => r && typeof r === "object");
+    if (items.length) state.resources = items;
+    if ($("#help-dialog").open) renderHelplines(helpItems(), $("#help-country"), $("#help-where"), $("#help-list"));
+  }
+  // The guidelines asked for before joining come again, in the new language.
+  if (!$("#view-guidelines").hidden && state.room && state.joinedRoom !== state.room) join(state.room);
 }
 
 mountPickers();
