@@ -185,6 +185,27 @@ def _audit_size(tmp: Path) -> dict[str, Any]:
     return {"audit_rows": rows, "db_bytes": size}
 
 
+def _redis_memory(url: str) -> dict[str, Any]:
+    """Memory the masters use after the run, and one room's stream (MEMORY USAGE, XLEN): what a room
+    costs a Redis, for docs/scaling.md."""
+    ports = [int(hp.rsplit(":", 1)[1].split("/")[0]) for hp in url.split("://", 1)[1].split(",")]
+    cluster = url.startswith("redis+cluster")
+    used = 0
+    for port in ports:
+        if cluster and _fields(_redis_cli(port, "info", "replication")).get("role") != "master":
+            continue
+        used += int(_fields(_redis_cli(port, "info", "memory")).get("used_memory", "0"))
+    key = "chatserver:room:{chat-00}:log" if cluster else "chatserver:room:chat-00:log"
+    args = ("-c",) if cluster else ()
+    stream = _redis_cli(ports[0], *args, "memory", "usage", key).strip()
+    xlen = _redis_cli(ports[0], *args, "xlen", key).strip()
+    return {
+        "redis_used_bytes": used,
+        "stream_bytes": int(stream) if stream.isdigit() else 0,
+        "stream_len": int(xlen) if xlen.isdigit() else 0,
+    }
+
+
 def run_backend(backend: str, args: argparse.Namespace, logdir: Path) -> dict[str, Any]:
     """A fresh backend, two chatserver workers on it sharing one database, one load-generator run."""
     busy_before = wait_for_quiet(args.quiet_wait)
@@ -220,6 +241,7 @@ def run_backend(backend: str, args: argparse.Namespace, logdir: Path) -> dict[st
                 result = json.loads(lines[-1]) if lines else {"error": "the load generator printed no result"}
             except subprocess.TimeoutExpired:
                 result = {"error": f"the load generator did not finish within {LOAD_TIMEOUT:.0f} s"}
+            result.update(_redis_memory(url))
             for w, _ in workers:
                 if not w.alive():
                     result["error"] = f"{w.name} exited with {w.popen.returncode}: {w.log_tail(3)}"
@@ -325,7 +347,9 @@ def markdown(res: Mapping[str, Any]) -> str:
                 f"({r['db_bytes'] / r['audit_rows']:.0f} bytes/row on disk, WAL included); "
                 f"refused {sum((r.get('refused') or {}).values())}, worst machine stall "
                 f"{r.get('worst_stall_ms', 0):.0f} ms, other processes before the run "
-                f"{r.get('busy_before', 0):.0f}% CPU\n"
+                f"{r.get('busy_before', 0):.0f}% CPU; Redis masters' memory after the run "
+                f"{r.get('redis_used_bytes', 0) / 2**20:.1f} MiB, a room's stream {r.get('stream_len', 0):,} "
+                f"entries in {r.get('stream_bytes', 0) / 2**10:,.0f} KiB\n"
             )
     return head + body + ("\n" + "".join(notes) if notes else "")
 
