@@ -115,6 +115,9 @@ def serve_nodes(workdir: Path, ports: list[int]) -> int:
     signal.signal(signal.SIGTERM, stop)
     while not stopping and all(c.poll() is None for c in children):
         time.sleep(0.2)
+    for port, c in zip(ports, children, strict=True):
+        if c.poll() is not None:  # say which node gave up; its redis.log is in its folder
+            print(f"node {port} exited with {c.returncode}", file=sys.stderr, flush=True)
     for c in children:
         if c.poll() is None:
             c.terminate()
@@ -132,7 +135,11 @@ def redis_cluster(logdir: Path, workdir: Path) -> Iterator[tuple[Proc, str]]:
     """Three masters and three replicas on free loopback ports; yields (the nodes' parent, the URL)."""
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
         raise BenchSetupError("redis-server and redis-cli are needed (apt-get install redis-server)")
-    ports = [cluster_port() for _ in range(MASTERS * 2)]
+    ports: list[int] = []
+    while len(ports) < MASTERS * 2:  # six distinct ports, no one's bus port another's port
+        port = cluster_port()
+        if not {port, port + 10000, port - 10000} & set(ports):
+            ports.append(port)
     cmd = [sys.executable, "-m", "bench.cluster_bench", "--nodes", str(workdir), *map(str, ports)]
     proc = start("redis-cluster", cmd, logdir=logdir)
     try:
