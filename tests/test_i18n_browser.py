@@ -403,6 +403,7 @@ async def test_switching_language_changes_the_rooms_own_words_without_rejoining(
         await expect(page.locator("#guidelines-text")).to_have_text("Be gentle with each other.")
         await page.get_by_label(EN["lang.label"]).select_option("fr")
         await expect(page.locator("#guidelines-text")).to_have_text("Soyez doux les uns avec les autres.")
+        await expect(page.locator("#guidelines-room")).to_have_text("Accompagné")
         await page.get_by_label(FR["lang.label"]).select_option("en")
         await expect(page.locator("#guidelines-text")).to_have_text("Be gentle with each other.")
         await page.get_by_role("button", name=EN["guidelines.accept"]).click()

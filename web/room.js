@@ -1339,6 +1339,12 @@ function onLanguage() {
   socket.send({ type: "lang", lang: lang() });
   renderConnection();
   if (!$("#view-rooms").hidden || !$("#view-closed").hidden || state.joinedRoom) loadRooms();
+  if (!$("#view-guidelines").hidden) {
+    // The room's title above its guidelines comes from the room list, read again in the new language.
+    loadRooms().then(() => {
+      if (!$("#view-guidelines").hidden && state.room) $("#guidelines-room").textContent = roomTitle(state.room);
+    });
+  }
   if (state.closed) renderClosed();
   if (state.joinedRoom) {
     $("#member-count").textContent = peopleHere(state.members);
