@@ -362,7 +362,7 @@ async def reload_rooms(st: State, *, everywhere: bool = False, by: str = "signal
             detail={"status": "refused", "problems": exc.problems, "by": by, "worker": st.hub.worker_id},
         )
         return False, exc.problems
-    changes = st.hub.apply_rooms(config)
+    changes = await st.hub.apply_rooms(config)
     st.audit.append("reload", detail={"status": "reloaded", "by": by, "worker": st.hub.worker_id, **changes})
     log.info("rooms reloaded: %s", changes)
     if everywhere:

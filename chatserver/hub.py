@@ -348,13 +348,25 @@ class Hub:
         self.delivery.to_all(self.delivery.connections, frames.wire(notice))
 
     # ---- reload and retention -----------------------------------------------------------------
-    def apply_rooms(self, config: RoomsConfig) -> dict[str, list[str]]:
-        """Swap in a new rooms.yaml: add, update and close rooms; returns what changed."""
+    async def apply_rooms(self, config: RoomsConfig) -> dict[str, list[str]]:
+        """Swap in a new rooms.yaml: add, update and close rooms; returns what changed.
+
+        A room the file adds may have a past (it was in an earlier rooms.yaml): it is loaded as at
+        start, before anyone can join it, so its numbering goes on and `join since` finds its history.
+        """
+        new = [rid for rid in config.rooms if rid not in self.rooms]
+        fresh: dict[str, RoomState] = {}
+        if new:
+            known = await self.audit.room_max_seqs()
+            await self.broker.add_rooms(new, known)
+            for rid in new:
+                fresh[rid] = RoomState(config.rooms[rid])
+                await self._load_room(fresh[rid], known.get(rid, 0))
         added, changed, removed = [], [], []
         for rid, cfg in config.rooms.items():
             room = self.rooms.get(rid)
             if room is None:
-                self.rooms[rid] = RoomState(cfg)
+                self.rooms[rid] = fresh.get(rid) or RoomState(cfg)
                 added.append(rid)
             elif room.config.source != cfg.source:
                 room.config = cfg
@@ -373,8 +385,6 @@ class Hub:
                 member.send_frame(wire)
                 member.rooms.discard(rid)
             room.members.clear()
-        if added:
-            self.broker.add_rooms(added, {})
         return {"added": added, "changed": changed, "removed": removed}
 
     async def purge_before(self, cutoff: float) -> None:

@@ -215,7 +215,7 @@ async def test_a_room_added_while_running_is_subscribed_on_its_master(workers):
     """A room added by a reload gets its shard channel subscribed: its messages reach both workers."""
     (one, l1), (two, l2) = workers
     for broker, _ in workers:
-        broker.add_rooms(["teens"], {})
+        await broker.add_rooms(["teens"], {})
     assert (await publish(one, "teens", "t1"))[1] is None
     assert (await publish(two, "teens", "t2"))[1] is None
     await until(

@@ -60,8 +60,8 @@ class Broker:
         """
         raise NotImplementedError
 
-    def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
-        """Start carrying more rooms (after a reload)."""
+    async def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        """Start carrying more rooms (after a reload), numbering each on from `known_seqs` as `start` does."""
         raise NotImplementedError
 
     def reserve(self, room: str, message_id: str, done: ReserveDone) -> None:

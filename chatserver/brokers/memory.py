@@ -26,9 +26,9 @@ class MemoryBroker(Broker):
 
     async def start(self, listener: BrokerListener, rooms: list[str], known_seqs: dict[str, int]) -> None:
         self._listener = listener
-        self.add_rooms(rooms, known_seqs)
+        await self.add_rooms(rooms, known_seqs)
 
-    def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+    async def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
         for room in rooms:
             order = self._rooms.get(room)
             if order is None:

@@ -142,7 +142,9 @@ class RedisBroker(Broker):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(subscribed.wait(), 5)
 
-    def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+    async def add_rooms(self, rooms: list[str], known_seqs: dict[str, int]) -> None:
+        # The publisher raises a room's counter to its floor here (`_last`) with the first reserve,
+        # so a Redis that lost the counter still numbers on; the subscriber picks the rooms up.
         for room in rooms:
             self._last.setdefault(room, known_seqs.get(room, 0))
 
