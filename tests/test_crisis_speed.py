@@ -164,7 +164,7 @@ def test_a_pattern_found_from_word_starts_matches_where_its_word_start_check_wou
             for number in found:
                 group = index.groups[number]
                 if number not in led:
-                    led[number] = re.compile(WORD_START + group._source)
+                    led[number] = re.compile(WORD_START + group.source)
                 assert group.spans(low) == [m.span() for m in led[number].finditer(low)], (text, number)
                 compared += 1
     assert compared > 10_000

@@ -150,10 +150,22 @@ def has_word(seq: Seq, pieces: Pieces, keys: frozenset[str], _seen: frozenset[st
                 if inner.name in _seen:
                     continue
                 _seen = _seen | {inner.name}
-            alt = pieces[inner.name] if isinstance(inner, Ref) else inner
-            if any(has_word(option, pieces, keys, _seen) for option in alt.options):
+            # Remembered per pack and word set, as `_element_anchors` is: every pattern asks this of
+            # the same pieces. (`_seen` only stops a cycle, and a pack with one is refused.)
+            memo_key = (id(pieces), id(keys), inner)
+            entry = _HAS_WORD.get(memo_key)
+            if entry is None or entry[0] is not pieces or entry[1] is not keys:
+                alt = pieces[inner.name] if isinstance(inner, Ref) else inner
+                found = any(has_word(option, pieces, keys, _seen) for option in alt.options)
+                if len(_HAS_WORD) > 200_000:
+                    _HAS_WORD.clear()
+                entry = _HAS_WORD[memo_key] = (pieces, keys, found)
+            if entry[2]:
                 return True
     return False
+
+
+_HAS_WORD: dict[tuple[int, int, Element], tuple[Pieces, frozenset[str], bool]] = {}
 
 
 def required_words(seq: Seq, pieces: Pieces, cost: Callable[[str], int]) -> list[Element]:
@@ -166,10 +178,27 @@ def required_words(seq: Seq, pieces: Pieces, cost: Callable[[str], int]) -> list
     return [seq[index] for _, _, index in sorted(out)]
 
 
+_SPELLINGS: dict[tuple[int, Element, bool], tuple[Pieces, tuple[str, ...]]] = {}
+
+
 def spellings(element: Element, pieces: Pieces, cost: Callable[[str], int] | None = None) -> tuple[str, ...]:
     """Plain words one of which any match of `element` contains: for a group, each option's rarest
     required word (by `cost`), as written and with doubled letters once ("pills", "pils"),
     without apostrophes. Empty when some option has no word to offer."""
+    # Remembered per pack as `_element_anchors` is: a pack's pieces are spelled out again for each
+    # of the thousands of patterns that use them (most of building an index, before this).
+    memo_key = (id(pieces), element, cost is None)
+    entry = _SPELLINGS.get(memo_key)
+    if entry is not None and entry[0] is pieces:
+        return entry[1]
+    if len(_SPELLINGS) > 200_000:
+        _SPELLINGS.clear()
+    found = _spellings(element, pieces, cost)
+    _SPELLINGS[memo_key] = (pieces, found)
+    return found
+
+
+def _spellings(element: Element, pieces: Pieces, cost: Callable[[str], int] | None) -> tuple[str, ...]:
     if isinstance(element, Word):
         chunks = re.split(r"[\s\-_/]+", element.text.lower().replace("'", "").replace("\u2019", ""))
         first = next((c for c in chunks if any(ch.isalnum() for ch in c)), "")

@@ -32,7 +32,7 @@ class Compiled:
     needed by most rooms, and compiling them all would slow every start and reload.
     """
 
-    __slots__ = ("level", "kind", "scope", "kinds", "pack", "own_negation", "_source", "_regex")
+    __slots__ = ("level", "kind", "scope", "kinds", "pack", "own_negation", "_seq", "_regex")
 
     def __init__(self, group: Family | Frame, pack: Pack, seq: pat.Seq) -> None:
         self.level = LEVELS.index(group.level)
@@ -42,18 +42,27 @@ class Compiled:
         self.pack = pack
         # A pattern that spells out its own negation ("i don't want to live") is never lowered by it.
         self.own_negation = anc.has_word(seq, pack.pieces, pack.negators)
-        source = pat.pattern_source([seq], pack.pieces) or "(?!)"
-        # Without its leading word-start check, a pattern that starts with a letter lets the regex
-        # engine jump from one place holding that letter to the next instead of trying every
-        # place; `spans` checks the word start instead (about twice as fast per pattern run).
-        self._source = source.removeprefix(pat.WORD_START)
+        # The source (a kilobyte or more once its pieces are spelled out) is rendered with the
+        # regex, on first use: most patterns never run, and rendering them all slowed every start.
+        self._seq = seq
         self._regex: re.Pattern[str] | None = None
+
+    @property
+    def source(self) -> str:
+        """The pattern's regex source, without its leading word-start check.
+
+        Without it, a pattern that starts with a letter lets the regex engine jump from one place
+        holding that letter to the next instead of trying every place; `spans` checks the word start
+        instead (about twice as fast per pattern run).
+        """
+        source = pat.pattern_source([self._seq], self.pack.pieces) or "(?!)"
+        return source.removeprefix(pat.WORD_START)
 
     @property
     def regex(self) -> re.Pattern[str]:
         """The pattern's regex, with no word-start check of its own: use `spans`."""
         if self._regex is None:  # a race only compiles twice: the result is the same
-            self._regex = re.compile(self._source)
+            self._regex = re.compile(self.source)
         return self._regex
 
     def spans(self, text: str) -> list[tuple[int, int]]:
