@@ -7,6 +7,7 @@ It builds and owns the parts (dependencies point one way, downwards):
          ├─ sending.SendPipeline   send → filters → hold | audit → publish → ack
          ├─ moderation.Moderation  held queue, host actions, reports, crisis alerts, escalation
          ├─ presence.Presence      member counts across workers, heartbeats
+         ├─ room_loader.RoomLoader a room's log, numbering and sanctions, at start and on reload
          └─ delivery.Delivery      this worker's connections: to_room, to_hosts, to_session, leave
 
 and is the broker's listener: every published message and event comes back
@@ -31,10 +32,11 @@ from chatserver.delivery import Delivery
 from chatserver.errors import BadRequest, ChatError
 from chatserver.hosting import Hosting
 from chatserver.hours import iso_z
-from chatserver.membership import Membership, message_from_row
+from chatserver.membership import Membership
 from chatserver.moderation import Moderation
 from chatserver.presence import WORKER_STALE_S, Presence
 from chatserver.protocol import CLOSE_POLICY, HOST_ACTIONS, error_frame, parse_frame, ws_text_frame
+from chatserver.room_loader import RoomLoader
 from chatserver.rooms_state import RoomState
 from chatserver.sending import SendPipeline
 from chatserver.sessions import SignIn
@@ -73,6 +75,7 @@ class Hub:
         self.metrics = metrics
         self.worker_id = worker_id or secrets.token_hex(4)
         self.rooms: dict[str, RoomState] = {rid: RoomState(cfg) for rid, cfg in rooms.rooms.items()}
+        self.loader = RoomLoader(broker, store, audit)
         self.delivery = Delivery()
         self.signin = SignIn(hosts=hosts, store=store, delivery=self.delivery, metrics=metrics)
         self.readers = self.signin.readers  # the language each connection reads (issue 19)
@@ -147,7 +150,7 @@ class Hub:
         known = await self.audit.room_max_seqs()
         await self.broker.start(self, list(self.rooms), known)
         for room in self.rooms.values():
-            await self._load_room(room, known.get(room.id, 0))
+            await self.loader.load(room, known.get(room.id, 0))
         if not self.broker.distributed:
             await self._restore_held()
         self.hosting.refresh()  # nobody is connected yet: rooms start in their unhosted mode after the grace
@@ -161,25 +164,6 @@ class Hub:
             asyncio.create_task(resync.loop(self), name="hub-resync"),
             asyncio.create_task(self.hosting.loop(), name="hub-hosting"),
         ]
-
-    async def _load_room(self, room: RoomState, known_seq: int) -> None:
-        """Fill a room's recent log from the broker (freshest) or else the audit log."""
-        keep = room.log.maxlen or 0
-        entries = await self.broker.recent(room.id, keep)
-        if not entries:
-            rows = await self.audit.recent_messages(room.id, keep)
-            entries = [(r["seq"], r["id"], orjson.dumps(message_from_row(r))) for r in rows]
-        for seq, message_id, frame in entries:
-            room.remember(seq, message_id, frame)
-        room.last_seq = max(room.last_seq, known_seq)
-        try:
-            room.apply_sanctions(await self.store.sanctions(room.id))
-            flags = await self.store.flags(room.id)
-        except Exception:
-            log.warning("room %s: moderation state not loaded", room.id, exc_info=True)
-            flags = {}
-        room.slowmode = float(flags.get("slowmode", 0) or 0)
-        room.locked = bool(flags.get("locked", False))
 
     async def _restore_held(self) -> None:
         """One process, in-memory store: rebuild the held queue from the audit log after a restart.
@@ -354,14 +338,7 @@ class Hub:
         A room the file adds may have a past (it was in an earlier rooms.yaml): it is loaded as at
         start, before anyone can join it, so its numbering goes on and `join since` finds its history.
         """
-        new = [rid for rid in config.rooms if rid not in self.rooms]
-        fresh: dict[str, RoomState] = {}
-        if new:
-            known = await self.audit.room_max_seqs()
-            await self.broker.add_rooms(new, known)
-            for rid in new:
-                fresh[rid] = RoomState(config.rooms[rid])
-                await self._load_room(fresh[rid], known.get(rid, 0))
+        fresh = await self.loader.open_new({r: c for r, c in config.rooms.items() if r not in self.rooms})
         added, changed, removed = [], [], []
         for rid, cfg in config.rooms.items():
             room = self.rooms.get(rid)
