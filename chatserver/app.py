@@ -12,14 +12,14 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,8 @@ from chatserver import audit as audit_mod
 from chatserver import summaries
 from chatserver.admission import Admission
 from chatserver.audit import AuditLog
+from chatserver.audit.machines import MachineRegistry, check_url
+from chatserver.audit_views import admin_transcript, audit_api, require_admin
 from chatserver.auth import HostDirectory
 from chatserver.brokers import open_backend
 from chatserver.crisis import client_hints
@@ -85,6 +87,8 @@ class State:
     audit: AuditLog
     hosts: HostDirectory
     metrics: Metrics
+    #: The deployment's machines in the shared Redis, for one audit view; None without Redis.
+    machines: MachineRegistry | None = None
 
 
 def chat_state(app: Starlette) -> State:
@@ -152,7 +156,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     hub.moderation.evasion_network = settings.max_connections_per_ip > 0
     metrics.bind_audit(lambda: float(audit.queue_depth), lambda: float(audit.last_commit_seconds))
     await hub.start()
-    st = app.state.chat = State(settings=settings, hub=hub, audit=audit, hosts=hosts, metrics=metrics)
+    url = check_url(settings.machine_url) if settings.machine_url else None
+    machines = MachineRegistry.for_broker(backend.broker, settings.machine_name, url)
+    st = app.state.chat = State(settings, hub, audit, hosts, metrics, machines)
     hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
     tasks = _start_loops(st)
     loop = asyncio.get_running_loop()
@@ -186,6 +192,8 @@ def _start_loops(st: State) -> list[asyncio.Task[None]]:
     tasks = [asyncio.create_task(st.hub.signin.refresh_loop(st.settings.db, st.hub.broker), name="hosts")]
     if st.metrics.multiprocess_dir:
         tasks.append(asyncio.create_task(metrics_loop(st.metrics), name="metrics"))
+    if st.machines is not None:
+        tasks.append(asyncio.create_task(st.machines.loop(), name="machines"))
     if st.settings.retention_days:
         tasks.append(asyncio.create_task(retention_loop(st.settings, st.hub), name="retention"))
     return tasks
@@ -257,71 +265,6 @@ async def admin_rooms(request: Request) -> Response:
         for r in summaries.room_summaries(hub)
     ]
     return Response(orjson.dumps(rooms), media_type="application/json")
-
-
-async def admin_transcript(request: Request) -> Response:
-    refused = await require_admin(request)
-    if refused is not None:
-        return refused
-    q = request.query_params
-    if not q.get("room"):
-        return JSONResponse({"error": "bad_request", "message": "Name a room: ?room=ID"}, status_code=400)
-    db = chat_state(request.app).settings.db
-    try:
-        redact = q.get("redact") in ("1", "true", "yes")
-        messages = await asyncio.to_thread(
-            audit_mod.transcript, db, q["room"], q.get("since") or None, q.get("until") or None, redact=redact
-        )
-    except ChatError as exc:
-        return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
-    return Response(orjson.dumps(messages), media_type="application/json")
-
-
-async def require_admin(request: Request) -> Response | None:
-    """None for a request bearing an admin token (its name kept as `request.state.admin`), else the
-    401 or 403 to answer with."""
-    auth = request.headers.get("authorization", "")
-    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    if not token:
-        return JSONResponse(
-            {"error": "unauthorized", "message": "Send an admin token as 'Authorization: Bearer TOKEN'"},
-            status_code=401,
-            headers={"www-authenticate": "Bearer"},
-        )
-    record = await chat_state(request.app).hosts.authenticate(token)
-    if record is None or not record.is_admin:
-        return JSONResponse({"error": "forbidden", "message": "This needs an admin token"}, status_code=403)
-    request.state.admin = record.name
-    return None
-
-
-async def audit_api(request: Request) -> Response:
-    refused = await require_admin(request)
-    if refused is not None:
-        return refused
-    q = request.query_params
-    rows = audit_mod.iter_rows(
-        chat_state(request.app).settings.db,
-        room=q.get("room") or None,
-        since=q.get("since") or None,
-        until=q.get("until") or None,
-        kind=q.get("kind") or None,
-        redact=q.get("redact") in ("1", "true", "yes"),
-    )
-    try:
-        first = await asyncio.to_thread(next, rows, None)  # bad filters fail here, before any byte is sent
-    except ChatError as exc:
-        return JSONResponse({"error": "bad_request", "message": exc.message}, status_code=400)
-
-    def lines() -> Iterator[bytes]:
-        if first is None:
-            return
-        yield orjson.dumps(first) + b"\n"
-        for row in rows:
-            yield orjson.dumps(row) + b"\n"
-
-    # A sync iterator: Starlette reads it in a worker thread, so a large export never blocks the loop.
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 async def reload_api(request: Request) -> Response:

@@ -17,7 +17,7 @@ import orjson
 
 from chatserver.errors import ChatError, ConfigError
 from chatserver.logs import setup_logging
-from chatserver.settings import Settings, add_serve_flags, env, settings_from
+from chatserver.settings import Settings, add_serve_flags, env, serve_problem, settings_from
 
 if TYPE_CHECKING:
     import uvicorn
@@ -32,16 +32,9 @@ log = logging.getLogger("chatserver")
 def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_format, args.log_level)
     settings = settings_from(args)
-    if settings.workers < 1:
-        print("--workers must be 1 or more", file=sys.stderr)
-        return 2
-    if settings.workers > 1 and not settings.redis_url:
-        print(
-            f"--workers {settings.workers} needs Redis: several processes can only share rooms through a "
-            "broker. Start redis-server and pass --redis redis://127.0.0.1:6379/0 "
-            "(or CHATSERVER_REDIS_URL), or run one worker.",
-            file=sys.stderr,
-        )
+    problem = serve_problem(settings)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     try:
         from chatserver.rooms import load_rooms

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -32,6 +33,11 @@ class Settings:
     #: Keys the ban-evasion hashes (issue 16); workers of one deployment must share it. None: a random
     #: key per process (the supervisor gives its workers one).
     evasion_secret: str | None = None
+    #: The base URL other machines reach this machine's HTTP server at, for one audit view of the
+    #: deployment (issue 18; chatserver/audit/machines.py). None: the others cannot read this one.
+    machine_url: str | None = None
+    #: This machine's name in that view (and in `source`); the host name unless told otherwise.
+    machine_name: str = field(default_factory=socket.gethostname)
     web_dir: Path = field(default_factory=lambda: default_web_dir())
 
     @property
@@ -73,6 +79,26 @@ def env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def serve_problem(settings: Settings) -> str | None:
+    """Why `serve` cannot start with these settings, before anything is loaded; None when it can."""
+    if settings.workers < 1:
+        return "--workers must be 1 or more"
+    if settings.workers > 1 and not settings.redis_url:
+        return (
+            f"--workers {settings.workers} needs Redis: several processes can only share rooms through a "
+            "broker. Start redis-server and pass --redis redis://127.0.0.1:6379/0 "
+            "(or CHATSERVER_REDIS_URL), or run one worker."
+        )
+    from chatserver.audit.machines import check_machine
+    from chatserver.errors import ChatError
+
+    try:
+        check_machine(settings.machine_name, settings.machine_url)
+    except ChatError as exc:
+        return f"chatserver: not started: {exc.message}"
+    return None
+
+
 # ---- the serve flags -------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from parsed `serve` flags: every flag named like its field is taken as is."""
@@ -82,7 +108,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         db=Path(args.db),
         redis_url=args.redis or None,
         allowed_origins=tuple(o for o in (args.allowed_origin or []) if o),
+        machine_url=getattr(args, "machine_url", None) or None,
     )
+    if not values.get("machine_name"):
+        values.pop("machine_name", None)  # the default: this host's name
     return Settings(**values)
 
 
@@ -118,6 +147,24 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
         help="purge audit rows older than this many days, once a day; 0 keeps everything",
     )
     _limit_flags(serve)
+    _machine_flags(serve)
+
+
+def _machine_flags(serve: argparse.ArgumentParser) -> None:
+    """Where this machine is, for an audit view of every machine sharing the Redis (issue 18)."""
+    twin(
+        serve,
+        "--machine-url",
+        default=None,
+        help="the base URL other machines reach this machine's HTTP server at on the private network, "
+        "such as http://10.0.0.12:8000, so an admin's audit view on any machine includes this one's rows",
+    )
+    twin(
+        serve,
+        "--machine-name",
+        default=None,
+        help="this machine's name in the audit view (default: the host name)",
+    )
 
 
 def _limit_flags(serve: argparse.ArgumentParser) -> None:
