@@ -210,6 +210,7 @@ function forget() {
   $("#transcript-list").replaceChildren();
   $("#results").hidden = true;
   $("#transcript").hidden = true;
+  showMissing([]);
   for (const id of ["#held-summary", "#people-summary", "#rooms-updated", "#search-status", "#search-error",
     "#coverage-summary", "#coverage-hosts", "#coverage-next"]) {
     $(id).textContent = "";
@@ -513,7 +514,9 @@ function syncRoomChoices() {
 
 function renderEscalations(rows) {
   const list = $("#escalations");
-  const keep = new Set(rows.map((r) => String(r.id)));
+  // Audit ids are per machine: with several machines, the machine is part of a row's key.
+  const keyOf = (r) => (r.source ? `${r.source}/${r.id}` : String(r.id));
+  const keep = new Set(rows.map(keyOf));
   for (const [id, li] of state.escalations) {
     if (!keep.has(id)) {
       li.remove();
@@ -523,7 +526,7 @@ function renderEscalations(rows) {
   // Newest first: what is new is newer than everything shown, so it goes on top, in order.
   let before = list.firstElementChild;
   for (const row of rows) {
-    const id = String(row.id);
+    const id = keyOf(row);
     const known = state.escalations.get(id);
     if (known) {
       known.querySelector(".esc-room").textContent = roomTitle(row.room);
@@ -604,6 +607,7 @@ function startRequest() {
 
 function failRequest(err, controller) {
   if (err?.name === "AbortError" || controller !== state.search) return;
+  showMissing([]);
   if (err instanceof Refused) {
     refused(true);
     return;
@@ -633,6 +637,7 @@ async function runSearch() {
     });
     if (controller !== state.search) return;
     renderResults(rows, total, q);
+    showMissing(missingMachines(response));
   } catch (err) {
     failRequest(err, controller);
   } finally {
@@ -662,7 +667,7 @@ function resultRow(row) {
     ? [nameEl(actor.name), actor.session ? el("span", { class: "hint session" }, String(actor.session)) : ""]
     : el("span", { class: "hint" }, actor.session ? String(actor.session) : t("admin.results.server"));
   return el("tr", { dataset: { kind: String(row.kind || "") } },
-    el("td", { class: "when" }, fullTimeEl(row.ts)),
+    el("td", { class: "when" }, fullTimeEl(row.ts), sourceEl(row.source)),
     el("td", {}, row.room ? el("span", { dir: "auto" }, roomTitle(row.room)) : el("span", { class: "hint" }, t("admin.results.all_rooms"))),
     el("td", { class: "kind" }, String(row.kind || "")),
     el("td", { class: "who" }, who),
@@ -708,6 +713,7 @@ async function showTranscript() {
     const messages = await response.json();
     if (controller !== state.search) return;
     renderTranscript(q.room, Array.isArray(messages) ? messages : []);
+    showMissing(missingMachines(response));
   } catch (err) {
     failRequest(err, controller);
   }
@@ -734,8 +740,39 @@ function transcriptItem(m) {
       nameEl(from.name || t("host.someone")),
       host ? el("span", { class: "badge" }, t("host.chip.host")) : "",
       fullTimeEl(m.ts),
-      m.cw ? el("span", { class: "badge warn", dir: "auto" }, t("admin.transcript.cw", { cw: m.cw })) : ""),
+      m.cw ? el("span", { class: "badge warn", dir: "auto" }, t("admin.transcript.cw", { cw: m.cw })) : "",
+      sourceEl(m.source)),
     textEl(m.text));
+}
+
+// ---- one view of every machine (issue 18) ------------------------------------------
+/** Which machine recorded a row, as a small muted label; nothing when the view is one machine's. */
+function sourceEl(source) {
+  if (!source) return "";
+  const machine = String(source);
+  return el("span", { class: "hint source", title: t("admin.source.label", { machine }) },
+    t("admin.source", { machine }));
+}
+
+/**
+ * The machines whose rows an answer lacks, from `Chatserver-Audit-Missing`
+ * ("b (did not answer), c (no CHATSERVER_MACHINE_URL)"), as sentences to show.
+ */
+function missingMachines(response) {
+  const header = response.headers.get("chatserver-audit-missing") || "";
+  return header.split(/,\s*(?![^()]*\))/).map((part) => part.trim()).filter(Boolean).map((part) => {
+    const [, machine = part, reason = ""] = /^(.*?) \((.*)\)$/.exec(part) || [];
+    if (/^Redis\b/.test(reason)) return t("admin.missing.registry");
+    if (/CHATSERVER_MACHINE_URL/.test(reason)) return t("admin.missing.no_url", { machine });
+    if (/^did not answer$/.test(reason)) return t("admin.missing.no_answer", { machine });
+    return t("admin.missing.other", { machine, reason });
+  });
+}
+
+function showMissing(sentences) {
+  const notice = $("#search-missing");
+  notice.replaceChildren(...sentences.map((text) => el("p", {}, text)));
+  notice.hidden = sentences.length === 0;
 }
 
 // ---- wiring ---------------------------------------------------------------------
