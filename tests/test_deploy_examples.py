@@ -666,7 +666,8 @@ def test_deploy_guide_names_only_real_metrics_settings_and_flags():
     assert not exported - named, f"metrics not in the guide: {sorted(exported - named)}"
     assert not named - exported, f"metrics the server does not export: {sorted(named - exported)}"
 
-    settings = set(Settings(redis_url="redis://x").to_env())
+    # to_env leaves out settings that are None: give those the guide names a value.
+    settings = set(Settings(redis_url="redis://x", machine_url="http://10.0.0.12:8000").to_env())
     assert not set(re.findall(r"\bCHATSERVER_[A-Z_]+[A-Z]", text)) - settings
 
     options: set[str] = set()
