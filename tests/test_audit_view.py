@@ -154,3 +154,25 @@ async def test_a_message_deleted_by_a_host_on_another_machine_leaves_the_merged_
         m["text"] for m in a.get("/api/admin/transcript?room=lobby&scope=local", headers=auth).json()
     ] == ["please take this down"]  # A's own file alone cannot know
     assert a.get("/api/admin/transcript?room=lobby", headers=auth).json() == []
+
+
+@pytest.mark.redis
+async def test_a_message_released_on_another_machine_keeps_its_author_in_the_merged_transcript(
+    redis_server, make_server, clients: ClientPool
+):
+    """ann's message waits on A (her `held` row is in A's file), alice releases it from B (the
+    `released` row is in B's): the deployment's transcript names ann as its author, not alice."""
+    a = machine(make_server, redis_server.url, "a")
+    b = machine(make_server, redis_server.url, "b")
+    wait_for(lambda: registered(redis_server.url) >= {"a", "b"}, 10, "both machines registered")
+    auth = {"Authorization": f"Bearer {a.tokens['root']}"}
+    ann = await clients.user(a, "ann", ("moderated",))
+    alice = await clients.host(b, "alice", ("moderated",))
+    ack = await ann.post("moderated", "may I share something?")
+    await alice.expect("held", id=ack["id"])
+    await alice.send(type="release", room="moderated", message_id=ack["id"])
+    await ann.expect("message", id=ack["id"])
+    said = b.get("/api/admin/transcript?room=moderated", headers=auth).json()
+    assert [(m["text"], m["from"]["name"]) for m in said] == [("may I share something?", "ann")]
+    alone = b.get("/api/admin/transcript?room=moderated&scope=local", headers=auth).json()
+    assert [m["from"]["name"] for m in alone] == ["ann"]  # B's own file says who wrote it too

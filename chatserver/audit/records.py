@@ -51,11 +51,13 @@ HIDING_KINDS = ("deleted", "publish_failed")
 
 
 def _author(column: str) -> str:
-    # A `released` row's actor is the host who released it; the author is the actor
-    # of the message's `held` row. The unary + keeps SQLite on the message_id index
-    # (without it, it may pick the far less selective kind index).
+    # A `released` row's actor is the host who released it; the author is in its detail (since
+    # issue 18: the `held` row may be in another machine's file), or else the actor of the
+    # message's `held` row. The unary + keeps SQLite on the message_id index (without it, it may
+    # pick the far less selective kind index).
+    named = f"json_extract(a.detail, '$.author_{column.removeprefix('actor_')}')"
     held = f"(SELECT h.{column} FROM audit h WHERE h.message_id = a.message_id AND +h.kind = 'held' LIMIT 1)"
-    return f"CASE WHEN a.kind = 'released' THEN coalesce({held}, a.{column}) ELSE a.{column} END"
+    return f"CASE WHEN a.kind = 'released' THEN coalesce({named}, {held}, a.{column}) ELSE a.{column} END"
 
 
 #: The messages people were shown, as rows for `message_of`; callers append

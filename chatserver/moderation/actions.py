@@ -78,6 +78,9 @@ async def release(mod: Moderation, conn: Connection, room: RoomState, frame: dic
     sender = body["from"]["session"]
     detail: dict[str, Any] = {
         "role": body["from"].get("role", "participant"),
+        # The author, here too: the `held` row that names them may be in another machine's file.
+        "author_name": body["from"].get("name"),
+        "author_session": sender,
         "by": who,
         "reasons": item.get("reasons", []),
     }
