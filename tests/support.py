@@ -195,7 +195,9 @@ class ServerProcess:
         ]
         if self.redis_url:
             argv += ["--redis", self.redis_url]
-        return argv + list(self.extra)
+        # "{base}" in an extra argument is this server's own URL, as it is at start (after a retry
+        # on another port too).
+        return argv + [arg.replace("{base}", self.base) for arg in self.extra]
 
     def start(self, timeout: float = 30) -> None:
         """Start and wait for /readyz; a port taken meanwhile by another test is retried on a new one."""

@@ -20,7 +20,7 @@ from tests.support import ClientPool, ServerProcess, cli, wait_for
 def machine(make_server: Any, redis_url: str, name: str) -> ServerProcess:
     """A machine called `name`, registered with the URL of its own port."""
     server = make_server(redis=redis_url, label=name, start=False)
-    server.extra = ("--machine-name", name, "--machine-url", server.base)
+    server.extra = ("--machine-name", name, "--machine-url", "{base}")
     server.start()
     return server
 
