@@ -34,9 +34,10 @@ LOBBY_SEQ = KeySpace(cluster=True).room_key("lobby", "seq")
 async def test_two_servers_on_a_cluster_deliver_in_one_order_with_consecutive_seq(
     make_server, redis_cluster, clients
 ):
-    """Messages sent to either process reach members of both, in one order, with consecutive seq."""
-    one = make_server(redis=redis_cluster.url)
-    two = make_server(redis=redis_cluster.url, share=one)
+    """Messages sent to either process reach members of both, in one order, with consecutive seq.
+    The two are two machines (a file each), and an admin asking one sees both machines' rows."""
+    one = make_server(redis=redis_cluster.url, extra=("--machine-name", "a", "--machine-url", "{base}"))
+    two = make_server(redis=redis_cluster.url, extra=("--machine-name", "b", "--machine-url", "{base}"))
     ann = await clients.user(one, "ann", ("lobby",))
     ben = await clients.user(two, "ben", ("lobby",))
     cat = await clients.user(one, "cat", ("lobby",))
@@ -54,6 +55,19 @@ async def test_two_servers_on_a_cluster_deliver_in_one_order_with_consecutive_se
         assert [m["text"] for m in seen["cat"] if m["text"].startswith(tag)] == [
             f"{tag}{i}" for i in range(20)
         ]
+    # The machine registry is one hash key: it lives on one master of the cluster.
+    auth = {"Authorization": f"Bearer {one.tokens['root']}"}
+    said = await until(
+        lambda: (
+            (r := one.get("/api/admin/transcript?room=lobby", headers=auth)).status_code == 200
+            and len(r.json()) == 40
+            and r
+        ),
+        10,
+        "both machines' messages in the transcript",
+    )
+    assert [m["id"] for m in said.json()] == orders["cat"]
+    assert {m["source"] for m in said.json()} == {"a", "b"}
     assert_clean_log(one, two)
 
 
