@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis
 from redis.crc import key_slot
 
 from chatserver.brokers import open_backend
@@ -222,3 +223,16 @@ async def test_a_room_added_while_running_is_subscribed_on_its_master(workers):
         lambda: len(l1.seen("teens")) == 2 and len(l2.seen("teens")) == 2, 10, "the new room delivered"
     )
     assert l1.seen("teens") == l2.seen("teens") == [(1, "t1"), (2, "t2")]
+
+
+async def test_a_master_that_lost_its_scripts_leaves_no_other_rooms_send_unanswered(workers, redis_cluster):
+    """The master of one room lost its scripts (as a promoted replica has none) while a send to a room
+    on another master rides in the same pipeline: both are answered and published, in order."""
+    (one, listener), _ = workers
+    port = redis_cluster.owner_port(KEYS.room_key("lobby", "seq"))
+    assert port != redis_cluster.owner_port(KEYS.room_key("quiet", "seq"))
+    redis.Redis("127.0.0.1", port).script_flush()
+    results = await asyncio.gather(publish(one, "quiet", "q1"), publish(one, "lobby", "l1"))
+    assert results == [(1, None), (1, None)]
+    await until(lambda: len(listener.seen("quiet")) == len(listener.seen("lobby")) == 1, 10, "both out")
+    assert (await publish(one, "quiet", "q2"))[0] == 2, "no seq of quiet was taken and skipped"

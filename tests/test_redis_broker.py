@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from chatserver.brokers import redis_publisher
@@ -248,3 +249,47 @@ async def test_a_cancelled_seq_is_given_back_when_nothing_follows_it(broker):
     assert await publish(b, "m2") == (seq, None)
     await asyncio.wait_for(listener.arrived.wait(), 5)
     assert listener.messages == [("lobby", seq, "m2")]
+
+
+async def test_a_failed_script_load_fails_those_sends_and_the_publisher_goes_on(broker, monkeypatch):
+    """Redis lost its scripts and the link drops again while they load: the sends waiting on them
+    hear `unavailable`, and the publisher keeps working (it used to end, and no send was answered
+    again until a restart)."""
+    b, listener, admin = broker
+    publisher = b._publisher
+    load = publisher.load_scripts
+    failed_once: list[bool] = []
+
+    async def flaky_load() -> None:
+        if not failed_once:
+            failed_once.append(True)
+            raise redis.exceptions.ConnectionError("Connection reset by peer")
+        await load()
+
+    monkeypatch.setattr(publisher, "load_scripts", flaky_load)
+    await admin.script_flush()
+    seq, error = await publish(b, "m1")
+    assert seq is None and isinstance(error, Unavailable)
+    assert await publish(b, "m2") == (1, None), "the publisher is still running"
+    await asyncio.wait_for(listener.arrived.wait(), 5)
+    assert [m for _, _, m in listener.messages] == ["m2"]
+
+
+async def test_a_release_whose_reply_was_lost_on_its_own_is_settled_not_refused(broker, monkeypatch):
+    """A cluster pipeline hands back a lost connection as one command's result, not as an error of
+    the whole pipeline: the release ran and everyone was shown it, so its sender must hear
+    `published` (it used to hear "refused"; a resend would then show it twice)."""
+    b, listener, admin = broker
+    publisher = b._publisher
+    send_batch = publisher._send_batch
+
+    async def reply_lost(commands, deadline):
+        results = await send_batch(commands, deadline)  # Redis really ran every command
+        return [redis.exceptions.ConnectionError("lost") for _ in results]
+
+    seq = await reserve(b, "m1")
+    monkeypatch.setattr(publisher, "_send_batch", reply_lost)
+    outcome = await asyncio.wait_for(release(b, seq, "m1"), 10)
+    assert outcome == (1, None)
+    await asyncio.wait_for(listener.arrived.wait(), 5)
+    assert listener.messages == [("lobby", 1, "m1")]

@@ -23,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.brokers.base import PublishDone, ReserveDone
 from chatserver.brokers.redis_lua import DELETED, LAPSED, PARKED, PUBLISHED, TOO_LATE, numbering_scripts
@@ -48,6 +50,9 @@ HOLD_S = 2.0
 PARK_S = HOLD_S + 1.0
 #: After a pipeline failed mid-way, how long we may take to find out what Redis published.
 SETTLE_S = 1.5
+
+#: A command's result saying its reply was lost, not that Redis refused it: it may have run.
+_REPLY_LOST = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 SHUTTING_DOWN = "The server is shutting down; nothing was published"
 UNREACHABLE = "The message service is unavailable; nothing was published"
@@ -141,9 +146,15 @@ class RedisPublisher:
                 batch = [await self._outbox.get()]
                 while len(batch) < MAX_PIPELINE and not self._outbox.empty():
                     batch.append(self._outbox.get_nowait())
-                again = await self._publish_once(batch, retry_late=True)
-                if again:  # "too late" at once: our estimate of Redis's clock was off; it is corrected now
-                    await self._publish_once(again, retry_late=False)
+                try:
+                    again = await self._publish_once(batch, retry_late=True)
+                    if again:  # NOSCRIPT, or "too late" at once (our estimate of Redis's clock was off)
+                        _fail(await self._publish_once(again, retry_late=False), Unavailable(UNREACHABLE))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a bug must not end the publisher: every later send would hang
+                    log.exception("publishing a batch to Redis failed; going on with the next")
+                    _fail(batch, Unavailable(UNREACHABLE))
         finally:
             watcher.cancel()
             self.parked.fail_all(Unavailable(SHUTTING_DOWN))
@@ -168,21 +179,18 @@ class RedisPublisher:
             _fail(queued, Unavailable(UNREACHABLE))
             await self._settle_unknown(batch)
             return []
-        if any(isinstance(result, NoScriptError) for result in results):
-            # Redis restarted or its scripts were flushed: nothing that asked for one ran. Load them
-            # and send again what did not run (events went out; reservations are taken in order).
-            await self.load_scripts()
-            return [
-                item
-                for group, result in zip(commands, results, strict=True)
-                for item in group
-                if isinstance(result, NoScriptError)
-            ]
+        again = await self._without_scripts(commands, results)
         quick = retry_late and time.monotonic() - started < PUBLISH_DEADLINE_S / 2
-        again: list[Outgoing] = []
+        unknown: list[Outgoing] = []
         for group, result in zip(commands, results, strict=True):
             item = group[0]
-            if isinstance(item, Reserve):
+            if isinstance(result, NoScriptError):
+                continue
+            if isinstance(result, _REPLY_LOST) and isinstance(item, Release | Settle):
+                # A cluster pipeline hands back one node's lost link as that command's result: it
+                # may have run (and been shown to everyone), so ask Redis, as for a whole pipeline.
+                unknown.extend(group)
+            elif isinstance(item, Reserve):
                 if result == TOO_LATE and quick:
                     again.extend(group)  # it ran at once, yet "too late": only a clock error explains that
                 else:
@@ -196,7 +204,29 @@ class RedisPublisher:
                         self._released(release, status)
             elif isinstance(item, Settle):
                 answer(item, None if isinstance(result, BaseException) else int(result), None)
+        if unknown:
+            await self._settle_unknown(unknown)
         return again
+
+    async def _without_scripts(self, commands: list[list[Outgoing]], results: list[Any]) -> list[Outgoing]:
+        """The groups Redis answered NOSCRIPT, to send again once the scripts are loaded (failed at once
+        when they cannot be). Redis restarted, its scripts were flushed, or (on a cluster) a promoted
+        replica has none: those groups did not run; every other group ran (on a cluster, on the other
+        masters) and is answered as usual."""
+        missing = [
+            group
+            for group, result in zip(commands, results, strict=True)
+            if isinstance(result, NoScriptError)
+        ]
+        if not missing:
+            return []
+        try:
+            await self.load_scripts()
+        except Exception as exc:
+            log.warning("loading the scripts into Redis failed: %s", exc.__class__.__name__)
+            _fail([item for group in missing for item in group], Unavailable(UNREACHABLE))
+            return []
+        return [item for group in missing for item in group]
 
     def _reserved(self, group: list[Outgoing], result: Any) -> None:
         if isinstance(result, BaseException) or result <= 0:
