@@ -64,6 +64,7 @@ def words(*names: str) -> dict[str, str]:
 EN = words("en", "console/en")
 ES = words("es", "console/es")
 FR = words("fr", "console/fr")
+DE = words("de", "console/de")
 CONSOLE_EN = words("console/en")
 
 
@@ -147,7 +148,9 @@ async def test_switching_the_console_language_changes_its_words(tabs: Tabs, serv
     await expect(explain).to_contain_text("blocklist")
     await expect(host.get_by_label("Language")).to_be_visible()
     picker = host.locator("select.lang-pick")  # its label changes with the language
-    await expect(picker.locator("option")).to_have_text(["English", "Español", "Français"])
+    await expect(picker.locator("option")).to_have_text(
+        ["Deutsch", "English", "Español", "Français", "Italiano", "Nederlands", "Português"]
+    )
     await picker.select_option("es")
     await expect(host.locator("html")).to_have_attribute("lang", "es")
     await expect(host.locator("#queue-title")).to_have_text("A la espera de un anfitrión 1")
@@ -166,6 +169,13 @@ async def test_switching_the_console_language_changes_its_words(tabs: Tabs, serv
     await expect(host.locator(".person-card h3")).to_contain_text("fiche de la personne")
     assert await english_on_screen(host, FR) == []
     assert await raw_keys_on_screen(host) == []
+    # And German, one of the four added later: nothing left in English either.
+    await picker.select_option("de")
+    await expect(host.locator("#queue-title")).to_have_text(DE["host.queue.title"].replace("{count}", "1"))
+    await expect(host.locator("#queue .held button.release")).to_have_text(DE["host.held.release"])
+    assert await english_on_screen(host, DE) == []
+    assert await raw_keys_on_screen(host) == []
+    await picker.select_option("fr")
     # The choice is this browser's: a reload keeps it.
     await host.reload()
     await expect(host.locator("#queue-title")).to_contain_text("En attente d'un hôte")
