@@ -25,6 +25,14 @@ def machine(make_server: Any, redis_url: str, name: str) -> ServerProcess:
     return server
 
 
+def two_machines(make_server: Any, redis_url: str) -> tuple[ServerProcess, ServerProcess, dict[str, str]]:
+    """Machines a and b, both registered, and an admin's Authorization header (known to both)."""
+    a = machine(make_server, redis_url, "a")
+    b = machine(make_server, redis_url, "b")
+    wait_for(lambda: registered(redis_url) >= {"a", "b"}, 10, "both machines registered")
+    return a, b, {"Authorization": f"Bearer {a.tokens['root']}"}
+
+
 def registered(redis_url: str) -> set[str]:
     raw = redis.Redis.from_url(redis_url).hgetall(MACHINES_KEY)
     return {k.decode() for k in raw}
@@ -140,10 +148,7 @@ async def test_a_message_deleted_by_a_host_on_another_machine_leaves_the_merged_
     redis_server, make_server, clients: ClientPool
 ):
     """ann posts on A, alice deletes it from B: the deployment's transcript (asked on A) leaves it out."""
-    a = machine(make_server, redis_server.url, "a")
-    b = machine(make_server, redis_server.url, "b")
-    wait_for(lambda: registered(redis_server.url) >= {"a", "b"}, 10, "both machines registered")
-    auth = {"Authorization": f"Bearer {a.tokens['root']}"}
+    a, b, auth = two_machines(make_server, redis_server.url)
     ann = await clients.user(a, "ann", ("lobby",))
     alice = await clients.host(b, "alice", ("lobby",))
     ack = await ann.post("lobby", "please take this down")
@@ -162,10 +167,7 @@ async def test_a_message_released_on_another_machine_keeps_its_author_in_the_mer
 ):
     """ann's message waits on A (her `held` row is in A's file), alice releases it from B (the
     `released` row is in B's): the deployment's transcript names ann as its author, not alice."""
-    a = machine(make_server, redis_server.url, "a")
-    b = machine(make_server, redis_server.url, "b")
-    wait_for(lambda: registered(redis_server.url) >= {"a", "b"}, 10, "both machines registered")
-    auth = {"Authorization": f"Bearer {a.tokens['root']}"}
+    a, b, auth = two_machines(make_server, redis_server.url)
     ann = await clients.user(a, "ann", ("moderated",))
     alice = await clients.host(b, "alice", ("moderated",))
     ack = await ann.post("moderated", "may I share something?")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from chatserver.crisis.patterns import (
     UMLAUT_MARK,
@@ -83,6 +84,8 @@ def ranked_anchors(
     return sorted(found, key=lambda a: (a[0], -max((len(k) for k, _ in a[1]), default=0)))
 
 
+T = TypeVar("T")
+
 _MEMO: dict[tuple[int, Element], tuple[Pieces, tuple[int, frozenset[Anchor]] | None]] = {}
 
 
@@ -91,14 +94,21 @@ def _element_anchors(
 ) -> tuple[int, frozenset[Anchor]] | None:
     # Pieces are shared by many patterns: remember each element's anchors per pack (a pack's pieces
     # and cost go together). Only a cache: the entry keeps its pieces, so an id reused is no hit.
-    memo_key = (id(pieces), element)
-    entry = _MEMO.get(memo_key)
+    return _per_pack(
+        _MEMO, (id(pieces), element), pieces, lambda: _element_anchors_uncached(element, pieces, cost)
+    )
+
+
+def _per_pack(memo: dict[Any, tuple[Pieces, T]], key: Any, pieces: Pieces, work: Callable[[], T]) -> T:
+    """`work()`, remembered under `key` (which starts with `id(pieces)`) for as long as those pieces
+    live: the entry keeps its pieces, so an id reused by another pack is no hit. Bounded."""
+    entry = memo.get(key)
     if entry is not None and entry[0] is pieces:
         return entry[1]
-    if len(_MEMO) > 200_000:
-        _MEMO.clear()
-    found = _element_anchors_uncached(element, pieces, cost)
-    _MEMO[memo_key] = (pieces, found)
+    if len(memo) > 200_000:
+        memo.clear()
+    found = work()
+    memo[key] = (pieces, found)
     return found
 
 
@@ -187,15 +197,9 @@ def spellings(element: Element, pieces: Pieces, cost: Callable[[str], int] | Non
     without apostrophes. Empty when some option has no word to offer."""
     # Remembered per pack as `_element_anchors` is: a pack's pieces are spelled out again for each
     # of the thousands of patterns that use them (most of building an index, before this).
-    memo_key = (id(pieces), element, cost is None)
-    entry = _SPELLINGS.get(memo_key)
-    if entry is not None and entry[0] is pieces:
-        return entry[1]
-    if len(_SPELLINGS) > 200_000:
-        _SPELLINGS.clear()
-    found = _spellings(element, pieces, cost)
-    _SPELLINGS[memo_key] = (pieces, found)
-    return found
+    return _per_pack(
+        _SPELLINGS, (id(pieces), element, cost is None), pieces, lambda: _spellings(element, pieces, cost)
+    )
 
 
 def _spellings(element: Element, pieces: Pieces, cost: Callable[[str], int] | None) -> tuple[str, ...]:
