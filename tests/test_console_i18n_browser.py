@@ -176,6 +176,7 @@ async def test_switching_the_console_language_changes_its_words(tabs: Tabs, serv
     assert await english_on_screen(host, DE) == []
     assert await raw_keys_on_screen(host) == []
     await picker.select_option("fr")
+    await expect(host.locator("#queue-title")).to_have_text("En attente d'un hôte 1")
     # The choice is this browser's: a reload keeps it.
     await host.reload()
     await expect(host.locator("#queue-title")).to_contain_text("En attente d'un hôte")
