@@ -18,6 +18,8 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+#: Compiled modules (C, typed by a stub beside them): they import nothing of chatserver.
+COMPILED = {_module_name(p) for p in PACKAGE.rglob("*.pyi")}
 
 
 def _runtime_imports(path: Path) -> set[str]:
@@ -34,7 +36,7 @@ def _runtime_imports(path: Path) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chatserver"):
                 for alias in node.names:  # `from pkg import submodule` depends on the submodule only
                     sub = f"{node.module}.{alias.name}"
-                    found.add(sub if sub in MODULES else node.module)
+                    found.add(sub if sub in MODULES or sub in COMPILED else node.module)
             elif isinstance(node, (ast.If, ast.Try)):
                 visit(node.body)
                 visit(node.orelse)

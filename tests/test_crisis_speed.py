@@ -63,7 +63,8 @@ def test_the_second_opinion_gate_remembered_per_word_opens_exactly_when_the_set_
     model = opinion_module.shipped()
     assert model is not None
     monkeypatch.setattr(opinion_module, "_OPENS_CACHE", 500)  # clearing on the way must not matter
-    fresh = Opinion(json.loads(opinion_module.MODEL_PATH.read_text(encoding="utf-8")))
+    # The Python reading (the C weigher keeps its own cache; tests/test_crisis_scan.py holds it to this).
+    fresh = Opinion(json.loads(opinion_module.MODEL_PATH.read_text(encoding="utf-8")), native=False)
     for text in LINES:
         low = plain(text)
         fresh.level(low)

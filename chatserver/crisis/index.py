@@ -9,6 +9,7 @@ messages, made of common words, run no pattern at all. The regexes compile on fi
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from functools import reduce
 from operator import itemgetter, or_
@@ -18,6 +19,11 @@ from chatserver.crisis import anchors as anc
 from chatserver.crisis import chatwords as chat
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
+
+try:
+    from chatserver.crisis import _scan
+except ImportError:  # built without a C compiler: the same answers, from the Python below
+    _scan = None  # type: ignore[assignment]
 
 _DELEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
@@ -116,7 +122,7 @@ class Index:
 
     CACHE = 50_000
 
-    def __init__(self, groups: Sequence[tuple[Family | Frame, Pack]]) -> None:
+    def __init__(self, groups: Sequence[tuple[Family | Frame, Pack]], *, native: bool = True) -> None:
         self.groups: list[Compiled] = []
         exact: dict[str, set[int]] = {}
         stems: dict[str, set[int]] = {}
@@ -149,32 +155,68 @@ class Index:
         self.exact = {k: frozenset(v) for k, v in exact.items()}
         self.stems = {k: frozenset(v) for k, v in stems.items()}
         self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
-        # Needs as bits: each group of spellings is one bit; a word carries the bits of the groups
-        # its starts satisfy; a pattern may run when its bits are all among the message's. The
-        # groups that patterns with common anchors need (looked at for most messages) take the low
-        # bits, so their tests work on small ints.
+        self._number_needs(needs, anchor_cost)
+        # word as typed -> (patterns it anchors, flags, the `needs` bits it satisfies); flags are
+        # LEET for leetspeak and 1 for a single letter, so one sum tells "perhaps obfuscated".
+        self._words: dict[str, tuple[frozenset[int], int, int]] = {}
+        self._scanner: Any = None
+        self._scanner_cache: dict[str, bytes] = {}
+        if native and _scan is not None:
+            self._scanner = self._native_scanner()
+
+    def _number_needs(
+        self, needs: dict[int, tuple[frozenset[str], ...]], anchor_cost: dict[int, int]
+    ) -> None:
+        # Needs as bits: each group of spellings is one bit (its number); a word carries the bits
+        # of the groups its starts satisfy; a pattern may run when its bits are all among the
+        # message's. The groups that patterns with common anchors need (looked at for most
+        # messages) take the low bits, so their tests work on small ints.
         weight: dict[frozenset[str], int] = {}
         for number, required in needs.items():
             for spelled in required:
                 weight[spelled] = weight.get(spelled, 0) + anchor_cost[number]
         order = sorted(weight, key=lambda spelled: -weight[spelled])
-        bit_of = {spelled: 1 << i for i, spelled in enumerate(order)}
+        group_of = {spelled: i for i, spelled in enumerate(order)}
+        self.need_groups = len(order)
         self.start_bits: dict[str, int] = {}
+        start_groups: dict[str, set[int]] = {}
         self.needs: dict[int, int] = {}
+        self._need_lists: dict[int, list[int]] = {}
         for number, required in needs.items():
-            bits = 0
             for spelled in required:
-                bit = bit_of[spelled]
-                bits |= bit
                 for start in spelled:
-                    self.start_bits[start] = self.start_bits.get(start, 0) | bit
-            self.needs[number] = bits
-        # word as typed -> (patterns it anchors, flags, the `needs` bits it satisfies); flags are
-        # LEET for leetspeak and 1 for a single letter, so one sum tells "perhaps obfuscated".
-        self._words: dict[str, tuple[frozenset[int], int, int]] = {}
+                    start_groups.setdefault(start, set()).add(group_of[spelled])
+            self._need_lists[number] = sorted({group_of[spelled] for spelled in required})
+            self.needs[number] = sum(1 << group for group in self._need_lists[number])
+        self.start_groups = {start: frozenset(groups) for start, groups in start_groups.items()}
+        self.start_bits = {start: sum(1 << g for g in groups) for start, groups in start_groups.items()}
+
+    def _native_scanner(self) -> Any:
+        """The same word pass in C (chatserver/crisis/_scan.c), with each pattern's needs as a list
+        of group numbers."""
+        need_start, need_ids = array("I", [0]), array("I")
+        for number in range(len(self.groups)):
+            need_ids.extend(self._need_lists.get(number, ()))
+            need_start.append(len(need_ids))
+        return _scan.Scanner(
+            self._scanner_cache,
+            self._packed,
+            self.CACHE,
+            len(self.groups),
+            self.need_groups,
+            need_start.tobytes(),
+            need_ids.tobytes(),
+        )
 
     def triggered(self, text: str) -> tuple[set[int], bool]:
         """The patterns whose anchors occur in `text`, and whether the text looked obfuscated."""
+        if self._scanner is not None:
+            found, flags = self._scanner.triggered(text)
+            return found, flags >= LEET
+        return self._triggered(text)
+
+    def _triggered(self, text: str) -> tuple[set[int], bool]:
+        # The Python word pass (the reference the C scanner is tested against).
         cache = self._words
         words = text.split()
         # map/itemgetter keep the per-word work in C: this runs for every message.
@@ -197,6 +239,21 @@ class Index:
         return found, obfuscated
 
     def _word(self, typed: str) -> tuple[frozenset[int], int, int]:
+        numbers, flags, offered = self._read(typed)
+        bits = 0
+        for start in offered:
+            bits |= self.start_bits.get(start, 0)
+        return frozenset(numbers), flags, bits
+
+    def _packed(self, typed: str) -> bytes:
+        """`_word` for the C scanner: flags, counts, pattern ids, need-group ids, as uint32s."""
+        numbers, flags, offered = self._read(typed)
+        groups = sorted({g for start in offered for g in self.start_groups.get(start, ())})
+        return array("I", [flags, len(numbers), len(groups), *sorted(numbers), *groups]).tobytes()
+
+    def _read(self, typed: str) -> tuple[set[int], int, set[str]]:
+        """What a word as typed stands for: the patterns it anchors, its flags, and the starts (2 to
+        6 letters) it offers to other patterns' needs."""
         word = typed.strip(_EDGES)
         leet = not _LEETISH.isdisjoint(word) and any(c.isalpha() for c in word)
         if leet:
@@ -217,7 +274,4 @@ class Index:
                     if length <= len(candidate) and candidate[:length] in self.stems:
                         numbers |= self.stems[candidate[:length]]
         single = len(typed) == 1 or (len(typed) == 2 and typed[1] in ".-*")
-        bits = 0
-        for start in offered:
-            bits |= self.start_bits.get(start, 0)
-        return frozenset(numbers), LEET if leet else int(single), bits
+        return numbers, LEET if leet else int(single), offered

@@ -21,6 +21,7 @@ import math
 import random
 import re
 import sys
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+try:
+    from chatserver.crisis import _scan
+except ImportError:  # built without a C compiler: the same answers, from the Python below
+    _scan = None  # type: ignore[assignment]
 
 MODEL_PATH = Path(__file__).resolve().parent / "opinion.json"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -100,12 +106,14 @@ class _Scorer:
             else:
                 self.words[feature] = weight
 
-    def probability(self, words: list[str], unique: set[str], stems: set[str]) -> float:
+    def probability(self, words: list[str], unique: dict[str, None], stems: dict[str, None]) -> float:
+        # Each sum in first-appearance order (dicts, not sets): the same float every run, and the
+        # same as the C weigher's (chatserver/crisis/_scan.c).
         z = self.bias + sum(map(self.words.get, unique, _ZEROS))
         if stems:
             z += sum(map(self.stems.get, stems, _ZEROS))
         if len(words) > 1:
-            z += sum(map(self.pairs.get, set(zip(words, words[1:], strict=False)), _ZEROS))
+            z += sum(map(self.pairs.get, dict.fromkeys(zip(words, words[1:], strict=False)), _ZEROS))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -115,7 +123,7 @@ _ZEROS = repeat(0.0)
 class Opinion:
     """The trained model: `level(plain_text)` is "passive", "active", "imminent" or None."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], *, native: bool = True) -> None:
         self.threshold = float(data["threshold"])
         self.risk = _Weights(data["risk"]["bias"], data["risk"]["weights"])
         self.imminent = _Weights(data["imminent"]["bias"], data["imminent"]["weights"])
@@ -128,9 +136,46 @@ class Opinion:
         # the gate, its words and the stems of its long words; remembered, bounded: chat repeats its
         # words, so the gate costs a lookup per word and the scoring no regex.
         self._typed: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...]]] = {}
+        self._weigher: Any = self._native_weigher() if native and _scan is not None else None
+
+    def _native_weigher(self) -> Any:
+        """The same model in C: words, stems and pairs numbered, three weights (risk, imminent,
+        active) per number."""
+        scorers = self._scorers
+        vocabulary = dict.fromkeys(
+            w for s in scorers for w in chain(s.words, (w for pair in s.pairs for w in pair))
+        )
+        self._word_ids = {word: i for i, word in enumerate(vocabulary)}
+        self._stem_ids = {
+            stem: i for i, stem in enumerate(dict.fromkeys(s for sc in scorers for s in sc.stems))
+        }
+        pairs = list(dict.fromkeys(pair for s in scorers for pair in s.pairs))
+        word_ids = self._word_ids
+        return _scan.Weigher(
+            {},
+            self._packed,
+            _OPENS_CACHE,
+            len(self._word_ids),
+            len(self._stem_ids),
+            array("d", (s.words.get(w, 0.0) for w in self._word_ids for s in scorers)).tobytes(),
+            array("d", (s.stems.get(t, 0.0) for t in self._stem_ids for s in scorers)).tobytes(),
+            array("I", (word_ids[w] for pair in pairs for w in pair)).tobytes(),
+            array("d", (s.pairs.get(pair, 0.0) for pair in pairs for s in scorers)).tobytes(),
+            (scorers[0].bias, scorers[1].bias, scorers[2].bias),
+            self.threshold,
+        )
+
+    def _packed(self, typed: str) -> bytes:
+        """`_read` for the C weigher: gate, counts, word numbers (UNKNOWN when unweighed), stem numbers."""
+        opens, words, stems = self._read(typed)
+        word_ids = [self._word_ids.get(w, _scan.UNKNOWN) for w in words]
+        stem_ids = [self._stem_ids[s] for s in stems if s in self._stem_ids]
+        return array("I", [int(opens), len(word_ids), len(stem_ids), *word_ids, *stem_ids]).tobytes()
 
     def level(self, text: str) -> str | None:
         """The risk level the model reads in `plain()` text, or None."""
+        if self._weigher is not None:
+            return _LEVEL_NAMES[self._weigher.level(text)]
         typed = text.split()
         cache = self._typed
         try:
@@ -145,9 +190,9 @@ class Opinion:
         if not any(map(_OPENS, entries)):
             return None
         words = list(chain.from_iterable(map(_WORDS, entries)))
-        stems = set(chain.from_iterable(map(_STEMS, entries)))
+        stems = dict.fromkeys(chain.from_iterable(map(_STEMS, entries)))
         risk, imminent, active = self._scorers
-        unique = set(words)
+        unique = dict.fromkeys(words)
         if risk.probability(words, unique, stems) <= self.threshold:
             return None
         if imminent.probability(words, unique, stems) > 0.5:
@@ -167,6 +212,8 @@ class Opinion:
 
 
 _OPENS, _WORDS, _STEMS = (itemgetter(i) for i in range(3))
+#: The C weigher's answers by number.
+_LEVEL_NAMES = (None, "passive", "active", "imminent")
 _OPENS_CACHE = 50_000
 
 

@@ -1,0 +1,37 @@
+"""Types of the C word passes in _scan.c (chatserver.crisis.index and .opinion use them)."""
+
+from collections.abc import Callable
+
+UNKNOWN: int
+
+class Scanner:
+    stamp: int
+    def __init__(
+        self,
+        cache: dict[str, bytes],
+        miss: Callable[[str], bytes],
+        limit: int,
+        patterns: int,
+        groups: int,
+        need_start: bytes,
+        need_ids: bytes,
+    ) -> None: ...
+    def triggered(self, text: str, /) -> tuple[set[int], int]: ...
+
+class Weigher:
+    stamp: int
+    def __init__(
+        self,
+        cache: dict[str, bytes],
+        miss: Callable[[str], bytes],
+        limit: int,
+        words: int,
+        stems: int,
+        word_weights: bytes,
+        stem_weights: bytes,
+        pair_ids: bytes,
+        pair_weights: bytes,
+        biases: tuple[float, float, float],
+        threshold: float,
+    ) -> None: ...
+    def level(self, text: str, /) -> int: ...

@@ -1,0 +1,151 @@
+"""The crisis recogniser's word passes in C (chatserver/crisis/_scan.c) answer exactly as the Python
+they stand in for: which patterns a message may match, and the second opinion's level, on every line
+of the corpus, the held-out and the training sets, and on generated text."""
+
+from __future__ import annotations
+
+import json
+import random
+from array import array
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatserver.crisis import index as index_module
+from chatserver.crisis import opinion as opinion_module
+from chatserver.crisis import recogniser_for
+from chatserver.crisis.index import Index
+from chatserver.crisis.opinion import Opinion
+from chatserver.crisis.text import deobfuscate, plain
+from tests.test_crisis_speed import LINES
+
+_scan = index_module._scan
+
+
+def test_the_c_word_passes_are_built_and_used() -> None:
+    """`make test` installs the package, which compiles them: without them the chain is twice as slow."""
+    assert _scan is not None, "chatserver/crisis/_scan.c was not compiled (is a C compiler installed?)"
+    assert recogniser_for(None)._families._scanner is not None
+    model = opinion_module.shipped()
+    assert model is not None and model._weigher is not None
+
+
+def _pair(monkeypatch: pytest.MonkeyPatch, cache: int = 50_000) -> tuple[Index, Index]:
+    """The shipped families' index in C and in Python, with word caches of `cache` entries."""
+    monkeypatch.setattr(Index, "CACHE", cache)
+    recogniser = recogniser_for(None)
+    groups = [(family, pack) for pack in recogniser.packs for family in pack.families]
+    native, python = Index(groups), Index(groups, native=False)
+    assert native._scanner is not None and python._scanner is None
+    return native, python
+
+
+def _opinions() -> tuple[Opinion, Opinion]:
+    data = json.loads(opinion_module.MODEL_PATH.read_text(encoding="utf-8"))
+    native, python = Opinion(data), Opinion(data, native=False)
+    assert native._weigher is not None and python._weigher is None
+    return native, python
+
+
+def _readings(text: str) -> set[str]:
+    low = plain(text)
+    return {low, deobfuscate(low), text, text.upper(), low + " " + low}
+
+
+def test_the_index_in_c_finds_the_patterns_python_finds_on_every_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found patterns and the obfuscation flag, each line as typed, plain, deobfuscated, shouted and
+    doubled; a word cache of 300 entries, so it is cleared many times on the way."""
+    native, python = _pair(monkeypatch, cache=300)
+    found_any = 0
+    for text in LINES:
+        for reading in _readings(text):
+            answer = native.triggered(reading)
+            assert answer == python.triggered(reading), reading
+            found_any += bool(answer[0])
+    assert found_any > 10_000  # the comparison covered many matches, not just empty answers
+    assert len(native._scanner_cache) <= 300
+
+
+def test_the_second_opinion_in_c_gives_every_line_the_level_python_gives() -> None:
+    """Each line plain, doubled and with its words shuffled (pairs change, words repeat)."""
+    native, python = _opinions()
+    shuffle = random.Random(13)
+    levels: dict[str | None, int] = {}
+    for text in LINES:
+        low = plain(text)
+        words = low.split()
+        shuffle.shuffle(words)
+        for reading in (low, low + " " + low, " ".join(words)):
+            level = native.level(reading)
+            assert level == python.level(reading), reading
+            levels[level] = levels.get(level, 0) + 1
+    assert set(levels) == {None, "passive", "active", "imminent"}
+    assert min(levels.values()) > 500
+
+
+_WORDS = st.sampled_from(
+    "i want to die kill myself kms k1ll mys3lf s u i c i d e tonight pills bridge not never "
+    "my friend said burden everyone better off without me cut again ya no puedo más quiero "
+    "desaparecer je n'en peux plus ich will nicht mehr leben self-harm 💛 ... a b c".split()
+)
+
+
+@given(st.lists(_WORDS, max_size=90), st.sampled_from([" ", "  ", "\n", " \t"]))
+@settings(max_examples=400, deadline=None)
+def test_generated_messages_read_the_same_in_c_and_python(words: list[str], space: str) -> None:
+    """Crisis words, leetspeak, spelt-out letters and other languages in any order and number
+    (past 64 words the C side takes its long-message path)."""
+    text = space.join(words)
+    index = recogniser_for(None)._families
+    python_index = _PYTHON_INDEX.get("index")
+    if python_index is None:
+        groups = [(f, p) for p in recogniser_for(None).packs for f in p.families]
+        python_index = _PYTHON_INDEX["index"] = Index(groups, native=False)
+    assert index.triggered(text) == python_index.triggered(text)
+    native, python = _PYTHON_OPINIONS.get("pair") or _PYTHON_OPINIONS.setdefault("pair", _opinions())
+    assert native.level(text) == python.level(text)
+
+
+_PYTHON_INDEX: dict[str, Index] = {}
+_PYTHON_OPINIONS: dict[str, tuple[Opinion, Opinion]] = {}
+
+
+def test_stamps_that_wrap_around_forget_nothing_and_invent_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After 2**32 messages the per-message stamps start again: answers stay the same across it."""
+    native, python = _pair(monkeypatch)
+    weigher_native, weigher_python = _opinions()
+    native._scanner.stamp = 2**32 - 3
+    weigher_native._weigher.stamp = 2**32 - 3
+    risky = [t for t in LINES[:400] if python.triggered(plain(t))[0]]
+    for text in risky[:40]:
+        low = plain(text)
+        assert native.triggered(low) == python.triggered(low), text
+        assert weigher_native.level(low) == weigher_python.level(low), text
+    assert 0 < native._scanner.stamp < 100 and 0 < weigher_native._weigher.stamp < 100
+
+
+def test_a_broken_word_entry_is_a_clear_error_not_a_crash() -> None:
+    """Entries come from Python; one that does not fit its counts or names an unknown pattern raises
+    (or is skipped), and the scanner goes on working."""
+    entries = {
+        "short": b"\x00",
+        "counts": array("I", [0, 5, 0, 1]).tobytes(),
+        "unknown": array("I", [0, 1, 1, 99, 7]).tobytes(),
+        "fine": array("I", [1, 1, 0, 0]).tobytes(),
+    }
+    scanner = _scan.Scanner({}, entries.__getitem__, 10, 2, 1, array("I", [0, 0, 0]).tobytes(), b"")
+    with pytest.raises(TypeError):
+        scanner.triggered("short")
+    with pytest.raises(ValueError):
+        scanner.triggered("fine counts")
+    assert scanner.triggered("unknown fine") == ({0}, 1)
+    with pytest.raises(KeyError):
+        scanner.triggered("missing")
+    assert scanner.triggered("fine fine") == ({0}, 2)
+    with pytest.raises(ValueError):
+        _scan.Scanner({}, entries.__getitem__, 10, 2, 1, array("I", [0, 1]).tobytes(), b"")
+    with pytest.raises(ValueError):  # a need naming a group that does not exist
+        _scan.Scanner({}, str, 10, 1, 1, array("I", [0, 1]).tobytes(), array("I", [5]).tobytes())
