@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from confusable_homoglyphs import confusables as _confusables
 
@@ -147,6 +148,10 @@ def fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
+    return _fold_by_pieces(text)
+
+
+def _fold(text: str) -> str:
     text = _normalize(text)
     if text.isascii():
         return text
@@ -156,6 +161,45 @@ def fold(text: str) -> str:
     if _MARK.search(text) is not None:
         text = _MARKS_ON_ASCII.sub(r"\1", text)
     return text
+
+
+PieceFunction = Callable[[str], str]
+
+
+def by_pieces(function: PieceFunction, *, limit: int = 20_000, longest: int = 64) -> PieceFunction:
+    """`function` applied to each space-separated piece of a text, each piece's answer remembered.
+
+    For functions that work within pieces (nothing they do crosses a plain space: normal forms,
+    case, invisible characters, token-wise look-alike mapping; tests/test_lookalikes.py holds
+    `fold` to it): chat repeats its words, so most texts that are not plain ASCII then cost a
+    split, a lookup per word and a join instead of the whole folding. Bounded: `limit` pieces of
+    at most `longest` characters are kept; a flood of new ones only clears the memory.
+    """
+    memory: dict[str, str] = {}
+    lookup = memory.__getitem__
+
+    def apply(text: str) -> str:
+        pieces = text.split(" ")
+        try:
+            return " ".join(map(lookup, pieces))
+        except KeyError:
+            pass
+        if len(memory) >= limit:
+            memory.clear()
+        out = []
+        for piece in pieces:
+            answer = memory.get(piece)
+            if answer is None:
+                answer = function(piece)
+                if len(piece) <= longest:
+                    memory[piece] = answer
+            out.append(answer)
+        return " ".join(out)
+
+    return apply
+
+
+_fold_by_pieces = by_pieces(_fold)
 
 
 def skeleton(text: str) -> str:

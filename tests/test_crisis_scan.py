@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from chatserver.crisis import index as index_module
 from chatserver.crisis import opinion as opinion_module
 from chatserver.crisis import recogniser_for
-from chatserver.crisis.index import Index
+from chatserver.crisis.index import LEET, Index
 from chatserver.crisis.opinion import Opinion
-from chatserver.crisis.text import deobfuscate, plain
+from chatserver.crisis.text import ALL_HINTS, LEET_HINT, SINGLE_HINT, SPACED_HINT, deobfuscate, plain
 from tests.test_crisis_speed import LINES
 
 _scan = index_module._scan
@@ -130,22 +130,88 @@ def test_stamps_that_wrap_around_forget_nothing_and_invent_nothing(monkeypatch: 
 def test_a_broken_word_entry_is_a_clear_error_not_a_crash() -> None:
     """Entries come from Python; one that does not fit its counts or names an unknown pattern raises
     (or is skipped), and the scanner goes on working."""
+    single, leet = 1 | SINGLE_HINT, 3 | LEET_HINT
     entries = {
         "short": b"\x00",
         "counts": array("I", [0, 5, 0, 1]).tobytes(),
         "unknown": array("I", [0, 1, 1, 99, 7]).tobytes(),
-        "fine": array("I", [1, 1, 0, 0]).tobytes(),
+        "fine": array("I", [single, 1, 0, 0]).tobytes(),
+        "l33t": array("I", [leet, 0, 0]).tobytes(),
     }
-    scanner = _scan.Scanner({}, entries.__getitem__, 10, 2, 1, array("I", [0, 0, 0]).tobytes(), b"")
+    no_needs = array("I", [0, 0, 0]).tobytes()
+    scanner = _scan.Scanner({}, entries.__getitem__, 10, 2, 1, no_needs, b"", LEET)
     with pytest.raises(TypeError):
         scanner.triggered("short")
     with pytest.raises(ValueError):
         scanner.triggered("fine counts")
-    assert scanner.triggered("unknown fine") == ({0}, 1)
+    assert scanner.triggered("unknown fine") == ({0}, 0)
     with pytest.raises(KeyError):
         scanner.triggered("missing")
-    assert scanner.triggered("fine fine") == ({0}, 2)
+    assert scanner.triggered("fine fine") == ({0}, 0)  # counts 2: not obfuscated
+    assert scanner.triggered("fine fine fine") == ({0}, SPACED_HINT)  # letters alone, in a row
+    assert scanner.triggered("fine unknown fine fine") == ({0}, SPACED_HINT)
+    assert scanner.triggered("fine unknown fine unknown fine") == ({0}, 0)  # never two in a row
+    assert scanner.triggered("l33t") == (set(), LEET_HINT)
     with pytest.raises(ValueError):
-        _scan.Scanner({}, entries.__getitem__, 10, 2, 1, array("I", [0, 1]).tobytes(), b"")
+        _scan.Scanner({}, entries.__getitem__, 10, 2, 1, array("I", [0, 1]).tobytes(), b"", LEET)
     with pytest.raises(ValueError):  # a need naming a group that does not exist
-        _scan.Scanner({}, str, 10, 1, 1, array("I", [0, 1]).tobytes(), array("I", [5]).tobytes())
+        _scan.Scanner({}, str, 10, 1, 1, array("I", [0, 1]).tobytes(), array("I", [5]).tobytes(), LEET)
+
+
+def _counted_obfuscated(index: Index, low: str) -> bool:
+    # "Perhaps obfuscated" as first written: leetspeak counts 3, a word of one letter 1; 3 in all.
+    return sum(index._word(w)[1] & 0xFFFF for w in low.split()) >= LEET
+
+
+def _check_hints(index: Index, low: str) -> bool:
+    """Deobfuscating what the hints name gives what deobfuscating everything gives; True when the
+    hints left something out."""
+    _, obfuscation = index.triggered(low)
+    if not _counted_obfuscated(index, low):
+        assert obfuscation == 0, low
+        return False
+    assert deobfuscate(low, obfuscation) == deobfuscate(low), low
+    return obfuscation != ALL_HINTS
+
+
+def test_deobfuscating_what_the_word_hints_name_is_deobfuscating_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every corpus line that counts as perhaps obfuscated reads the same deobfuscated either way, in
+    C and in Python; for most of them the hints leave a step out (the point of them)."""
+    native, python = _pair(monkeypatch)
+    skipped = checked = 0
+    for text in LINES:
+        for low in _readings(text):
+            assert native.triggered(low)[1] == python.triggered(low)[1], low
+            if _counted_obfuscated(python, low):
+                checked += 1
+                skipped += _check_hints(python, low)
+    assert checked > 1000 and skipped > checked // 4
+    spelt = (
+        "a xx b xx c xx s .u .i .c .i .d .e",  # spacers before the letters: the words are ".u", ".i"
+        "a b c k. i. l. l",
+        "so i said a thing, a k.i.l.l m.y.s.e.l.f",
+        "x a y b z c d-i-e",
+        "a xx b xx c xx s _u_ i_ c",
+        "a 1 b $ c i 4m d0n3",
+    )
+    for low in spelt:
+        assert _counted_obfuscated(python, low) and deobfuscate(low) != low, low
+        _check_hints(python, low)
+        _check_hints(native, low)
+    walk = plain("I went for a short walk and it helped a little.")  # "i", "a", "a": three letters alone
+    assert _counted_obfuscated(python, walk) and native.triggered(walk)[1] == 0
+
+
+_SPELLING = st.text(alphabet="ab1$@!5 .*_-\té", max_size=24)
+
+
+@given(_SPELLING)
+@settings(max_examples=3000, deadline=None)
+def test_spelt_out_letters_and_leetspeak_are_never_hidden_by_the_hints(text: str) -> None:
+    """Letters, leetspeak characters, spacers and spaces in any order: the hints never skip a step
+    that would have changed the text."""
+    index = recogniser_for(None)._families
+    _check_hints(index, text)
+    _check_hints(index, plain(text))

@@ -83,6 +83,25 @@ def test_fold_is_idempotent(text):
     assert fold(once) == once
 
 
+# Characters whose folding may depend on their neighbours: look-alikes (Cyrillic, Greek, a capital
+# sigma), marks, invisible and compatibility characters (a spacing acute becomes space + mark, a
+# no-break and an ideographic space become spaces), full-width, ligatures, Hangul jamo, ß and İ.
+_PIECE_TRICKY = (
+    "aAzZ 19.,-!?\t\n\u00a0\u3000\u043c\u043e\u0455\u0430\u03bf\u03a3\u00e9\u00c9\u0301\u0338"
+    "\u200b\u200d\u00ad\uff4d\ufb01\u00b4\u2026\u01f0\u0130\u1100\u1161\u3164\U0001d426\u00df"
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=_PIECE_TRICKY, max_size=16))
+def test_fold_piece_by_piece_is_fold_of_the_whole_text(text):
+    """`fold` folds each space-separated piece on its own (and remembers it): the same as folding the
+    whole text at once, whatever stands beside the spaces."""
+    from chatserver.textfold import _fold
+
+    assert fold(text) == (text.lower() if text.isascii() else _fold(text))
+
+
 def test_fold_is_fast():
     """fold costs a few µs on a 100-character chat message, and almost nothing on plain ASCII."""
     samples = [

@@ -11,6 +11,7 @@
  * typed, and kept in a bounded dict as a small packed `bytes` entry of unsigned 32-bit ints:
  *
  *   index entry:   flags, n_patterns, n_groups, pattern ids..., need-group ids...
+ *                  (flags: a count in the low 16 bits, hint bits above; see Scanner.triggered)
  *   opinion entry: opens_gate, n_words, n_stems, word ids (UNKNOWN if unweighed)..., stem ids...
  *
  * "Seen in this message" is a stamp per pattern, group, word, stem and pair: a message bumps the
@@ -25,6 +26,12 @@
 #include <string.h>
 
 #define UNKNOWN 0xFFFFFFFFu
+/* A word's flags: a count (leetspeak 3, a single letter 1) and what deobfuscating could change. */
+#define COUNT_MASK 0xFFFFu
+#define HINT_LEET (1u << 16)   /* leetspeak inside the word */
+#define HINT_INNER (1u << 17)  /* letters spelt out inside the word ("k.i.l.l") */
+#define HINT_SINGLE (1u << 18) /* one letter, perhaps with spacers ("s", "s.", ".s") */
+#define HINT_SPACED (1u << 19) /* two such words in a row (set here, not by a word) */
 #define STACK_WORDS 64
 
 /* ---- shared: gather each word's entry from the cache, computing the missing ones ------------- */
@@ -136,6 +143,7 @@ typedef struct {
     uint32_t *pattern_stamp;
     uint32_t *group_stamp;
     uint32_t stamp;
+    long obfuscated_at; /* the count from which a text may be obfuscated */
 } Scanner;
 
 static void
@@ -150,15 +158,17 @@ Scanner_dealloc(Scanner *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Scanner(cache, miss, limit, patterns, groups, need_start, need_ids) */
+/* Scanner(cache, miss, limit, patterns, groups, need_start, need_ids, obfuscated_at) */
 static int
 Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
     PyObject *cache, *miss, *starts, *ids;
     Py_ssize_t limit, patterns, groups, count;
-    static char *names[] = {"cache", "miss", "limit", "patterns", "groups", "need_start", "need_ids", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OnnnSS", names, &PyDict_Type, &cache, &miss, &limit,
-                                     &patterns, &groups, &starts, &ids)) {
+    long obfuscated_at;
+    static char *names[] = {"cache",    "miss",     "limit",         "patterns", "groups",
+                            "need_start", "need_ids", "obfuscated_at", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OnnnSSl", names, &PyDict_Type, &cache, &miss, &limit,
+                                     &patterns, &groups, &starts, &ids, &obfuscated_at)) {
         return -1;
     }
     if (self->need_start != NULL) {
@@ -205,6 +215,7 @@ Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
     self->patterns = patterns;
     self->groups = groups;
     self->limit = limit;
+    self->obfuscated_at = obfuscated_at;
     Py_INCREF(cache);
     self->cache = cache;
     Py_INCREF(miss);
@@ -225,9 +236,10 @@ next_stamp(uint32_t *stamp, uint32_t **arrays, const Py_ssize_t *sizes, int coun
 }
 
 PyDoc_STRVAR(Scanner_triggered_doc,
-             "triggered(text) -> (found, flags)\n\n"
-             "The patterns anchored by a word of `text` whose need groups are all met by its words, and\n"
-             "the sum of its words' flags: what `Index.triggered` computes in Python.");
+             "triggered(text) -> (found, obfuscation)\n\n"
+             "The patterns anchored by a word of `text` whose need groups are all met by its words, and,\n"
+             "when its words' counts reach `obfuscated_at`, the hint bits of what deobfuscating may\n"
+             "change (else 0): what `Index.triggered` computes in Python.");
 
 static PyObject *
 Scanner_triggered(Scanner *self, PyObject *text)
@@ -248,6 +260,8 @@ Scanner_triggered(Scanner *self, PyObject *text)
     PyObject *stack[STACK_WORDS];
     PyObject **entries = n <= STACK_WORDS ? stack : PyMem_Malloc(n * sizeof(PyObject *));
     PyObject *found = NULL;
+    long count = 0;
+    uint32_t hints = 0, previous = 0;
     if (entries == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -263,11 +277,16 @@ Scanner_triggered(Scanner *self, PyObject *text)
     uint32_t *arrays[2] = {self->pattern_stamp, self->group_stamp};
     Py_ssize_t sizes[2] = {self->patterns, self->groups};
     uint32_t stamp = next_stamp(&self->stamp, arrays, sizes, 2);
-    long flags = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(entries[i]);
         const uint32_t *groups = ints + 3 + ints[1];
-        flags += ints[0];
+        uint32_t flags = ints[0];
+        count += flags & COUNT_MASK;
+        hints |= flags & (HINT_LEET | HINT_INNER);
+        if (flags & previous & HINT_SINGLE) {
+            hints |= HINT_SPACED;
+        }
+        previous = flags;
         for (uint32_t j = 0; j < ints[2]; j++) {
             if (groups[j] < (uint32_t)self->groups) {
                 self->group_stamp[groups[j]] = stamp;
@@ -314,7 +333,7 @@ done:
     if (found == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(Nl)", found, flags);
+    return Py_BuildValue("(Nk)", found, (unsigned long)(count >= self->obfuscated_at ? hints : 0));
 }
 
 static PyMethodDef Scanner_methods[] = {
@@ -366,6 +385,7 @@ typedef struct {
     double bias[MODELS];
     double threshold;
     uint32_t stamp;
+    PyObject *names; /* what level() answers for 0 (nothing), 1 passive, 2 active, 3 imminent */
 } Weigher;
 
 static void
@@ -373,6 +393,7 @@ Weigher_dealloc(Weigher *self)
 {
     Py_XDECREF(self->cache);
     Py_XDECREF(self->miss);
+    Py_XDECREF(self->names);
     PyMem_Free(self->word_weight);
     PyMem_Free(self->stem_weight);
     PyMem_Free(self->word_stamp);
@@ -419,18 +440,23 @@ copy_doubles(PyObject *data, Py_ssize_t expected)
 }
 
 /* Weigher(cache, miss, limit, words, stems, word_weights, stem_weights, pair_ids, pair_weights,
- *         biases, threshold) */
+ *         biases, threshold, names) */
 static int
 Weigher_init(Weigher *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *cache, *miss, *word_weights, *stem_weights, *pair_ids, *pair_weights;
+    PyObject *cache, *miss, *word_weights, *stem_weights, *pair_ids, *pair_weights, *answers;
     Py_ssize_t limit, words, stems, count;
     double b0, b1, b2, threshold;
-    static char *names[] = {"cache",        "miss",     "limit",        "words",  "stems",     "word_weights",
-                            "stem_weights", "pair_ids", "pair_weights", "biases", "threshold", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OnnnSSSS(ddd)d", names, &PyDict_Type, &cache, &miss,
+    static char *names[] = {"cache",        "miss",         "limit",  "words",     "stems", "word_weights",
+                            "stem_weights", "pair_ids",     "pair_weights", "biases", "threshold", "names",
+                            NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OnnnSSSS(ddd)dO!", names, &PyDict_Type, &cache, &miss,
                                      &limit, &words, &stems, &word_weights, &stem_weights, &pair_ids,
-                                     &pair_weights, &b0, &b1, &b2, &threshold)) {
+                                     &pair_weights, &b0, &b1, &b2, &threshold, &PyTuple_Type, &answers)) {
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(answers) != 4) {
+        PyErr_SetString(PyExc_ValueError, "names must hold four answers: nothing, passive, active, imminent");
         return -1;
     }
     if (self->word_weight != NULL) {
@@ -493,6 +519,8 @@ Weigher_init(Weigher *self, PyObject *args, PyObject *kwds)
     self->bias[2] = b2;
     self->threshold = threshold;
     self->limit = limit;
+    Py_INCREF(answers);
+    self->names = answers;
     Py_INCREF(cache);
     self->cache = cache;
     Py_INCREF(miss);
@@ -510,9 +538,9 @@ probability(double z)
 }
 
 PyDoc_STRVAR(Weigher_level_doc,
-             "level(text) -> int\n\n"
-             "0 when the gate stays shut or risk is not above the threshold, else 3 imminent,\n"
-             "2 active or 1 passive: what `Opinion.level` computes in Python.");
+             "level(text) -> names[0 .. 3]\n\n"
+             "names[0] when the gate stays shut or risk is not above the threshold, else names[3]\n"
+             "(imminent), [2] (active) or [1] (passive): what `Opinion.level` computes in Python.");
 
 static PyObject *
 Weigher_level(Weigher *self, PyObject *text)
@@ -632,7 +660,9 @@ done:
     if (answer < 0) {
         return NULL;
     }
-    return PyLong_FromLong(answer);
+    PyObject *name = PyTuple_GET_ITEM(self->names, answer);
+    Py_INCREF(name);
+    return name;
 }
 
 static PyMethodDef Weigher_methods[] = {

@@ -19,6 +19,7 @@ from chatserver.crisis import anchors as anc
 from chatserver.crisis import chatwords as chat
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
+from chatserver.crisis.text import LEET_HINT, SINGLE_HINT, SPACED_HINT, SPELT_HINTS, spelling_hints
 
 try:
     from chatserver.crisis import _scan
@@ -93,8 +94,10 @@ _INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... i
 _LEETISH = frozenset("013457@$!")
 _START = 6  # `needs` compares the first letters of words, at most this many
 _PATTERNS, _FLAGS, _BITS = (itemgetter(i) for i in range(3))  # a word's cache entry
-#: A word's flag for leetspeak; a single letter counts 1, and three of them say "spelled out" too.
+#: A word's count for leetspeak; a single letter counts 1, and three of them say "spelled out" too.
+#: A word's flags hold its count in the low 16 bits and its hints (text.LEET_HINT...) above.
 LEET = 3
+_COUNT = 0xFFFF
 
 
 def _rarest(ranked: list[tuple[int, frozenset[anc.Anchor]]]) -> tuple[int, frozenset[anc.Anchor]]:
@@ -206,16 +209,19 @@ class Index:
             self.need_groups,
             need_start.tobytes(),
             need_ids.tobytes(),
+            LEET,
         )
 
-    def triggered(self, text: str) -> tuple[set[int], bool]:
-        """The patterns whose anchors occur in `text`, and whether the text looked obfuscated."""
+    def triggered(self, text: str) -> tuple[set[int], int]:
+        """The patterns whose anchors occur in `text`, and whether it may be obfuscated: 0, or the
+        hints of what `text.deobfuscate` may change (text.LEET_HINT...)."""
         if self._scanner is not None:
-            found, flags = self._scanner.triggered(text)
-            return found, flags >= LEET
+            found: set[int]
+            found, obfuscation = self._scanner.triggered(text)
+            return found, obfuscation
         return self._triggered(text)
 
-    def _triggered(self, text: str) -> tuple[set[int], bool]:
+    def _triggered(self, text: str) -> tuple[set[int], int]:
         # The Python word pass (the reference the C scanner is tested against).
         cache = self._words
         words = text.split()
@@ -228,15 +234,20 @@ class Index:
                 if entries[i] is None:
                     entries[i] = cache[word] = self._word(word)
         # Leetspeak, or perhaps letters spelled out ("s u i c i d e"): the caller reads it joined.
-        obfuscated = sum(map(_FLAGS, entries)) >= LEET
-        found: set[int] = set().union(*map(_PATTERNS, entries))
+        flags = list(map(_FLAGS, entries))
+        obfuscation = 0
+        if sum(f & _COUNT for f in flags) >= LEET:
+            obfuscation = reduce(or_, flags, 0) & (LEET_HINT | SPELT_HINTS)
+            if any(a & b & SINGLE_HINT for a, b in zip(flags, flags[1:], strict=False)):
+                obfuscation |= SPACED_HINT
+        found = set().union(*map(_PATTERNS, entries))
         if found and self.needs:
             # `need & have == need` on non-negative ints: `need & ~have` would build a negative int
             # as wide as every need group for each pattern (a quarter of this method's time).
             have = reduce(or_, map(_BITS, entries), 0)
             needs = self.needs
             found = {n for n in found if (need := needs.get(n, 0)) & have == need}
-        return found, obfuscated
+        return found, obfuscation
 
     def _word(self, typed: str) -> tuple[frozenset[int], int, int]:
         numbers, flags, offered = self._read(typed)
@@ -274,4 +285,5 @@ class Index:
                     if length <= len(candidate) and candidate[:length] in self.stems:
                         numbers |= self.stems[candidate[:length]]
         single = len(typed) == 1 or (len(typed) == 2 and typed[1] in ".-*")
-        return numbers, LEET if leet else int(single), offered
+        count = LEET if leet else int(single)
+        return numbers, count | spelling_hints(typed) | (LEET_HINT if leet else 0), offered

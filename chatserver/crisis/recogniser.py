@@ -95,9 +95,11 @@ class Recogniser:
             prefix = plain(before) + " "
             low = prefix + low
             offset = len(prefix)
-        found, obfuscated = self._families.triggered(low)
-        if obfuscated:
-            clear = deobfuscate(low)
+        found, obfuscation = self._families.triggered(low)
+        if not found and not obfuscation:
+            return NOTHING  # most messages: no pattern's words are there
+        if obfuscation:
+            clear = deobfuscate(low, obfuscation)
             if clear != low:
                 if offset:
                     offset = len(deobfuscate(low[:offset]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from chatserver.textfold import fold
+from chatserver.textfold import by_pieces, fold
 
 # Leetspeak inside a word ("k1ll", "mys3lf", "$uicide", "su!c!dal"). "1" is read as i: "k1ll" is the
 # common spelling. A word that starts with digits ("3am", "10mg", "2nd") is left alone.
@@ -62,12 +62,17 @@ def plain(text: str) -> str:
 
     ASCII text only needs lowering. Anything else goes through `textfold.fold` (NFKC, casefold,
     zero-width removal, look-alikes to Latin) and then loses its accents: people often leave them
-    out ("suicidio" for "suicídio"), so neither side keeps them. Text whose other characters are all
-    ones that fold the same wherever they stand (accented Latin letters, most emoji and punctuation)
-    takes a table instead, with the same result (`_Plainer`).
+    out ("suicidio" for "suicídio"), so neither side keeps them. Like `fold`, it works within each
+    space-separated piece, so each piece's answer is remembered (`textfold.by_pieces`); a piece whose
+    other characters are all ones that fold the same wherever they stand (accented Latin letters,
+    most emoji and punctuation) takes a table instead, with the same result (`_Plainer`).
     """
     if text.isascii():
         return text.lower()
+    return _plain_by_pieces(text)
+
+
+def _plain_piece(text: str) -> str:
     quick = text.translate(_PLAINER)
     if quick.isascii():
         return quick.lower()
@@ -149,16 +154,36 @@ _SURROUNDINGS = (
     ("e", ""),
 )
 _PLAINER = _Plainer()
+_plain_by_pieces = by_pieces(_plain_piece)
 
 
-def deobfuscate(text: str) -> str:
+#: What `Index.triggered` tells `deobfuscate` it may change, read off each word as typed: leetspeak in
+#: a word (LEET_HINT), letters spelt out inside a word ("k.i.l.l", INNER_HINT), a word of one letter
+#: (SINGLE_HINT; two in a row, "s u i c", make SPACED_HINT). Whatever they leave out cannot be there.
+LEET_HINT, INNER_HINT, SINGLE_HINT, SPACED_HINT = 1 << 16, 1 << 17, 1 << 18, 1 << 19
+SPELT_HINTS = INNER_HINT | SPACED_HINT
+ALL_HINTS = LEET_HINT | SPELT_HINTS
+# A `_SPACED` run needs letters one to two spacers apart: inside a word with no space between, or
+# words of one letter (and the spacers beside it) in a row.
+_INNER_SPELT = re.compile(r"[^\W\d_][.*_\-]{1,2}[^\W\d_]")
+_SPELT_SINGLE = re.compile(r"[.*_\-]{0,2}[^\W\d_][.*_\-]{0,2}")
+
+
+def spelling_hints(typed: str) -> int:
+    """INNER_HINT and SINGLE_HINT for one word as typed (between whitespace)."""
+    hints = INNER_HINT if _INNER_SPELT.search(typed) is not None else 0
+    return hints | SINGLE_HINT if _SPELT_SINGLE.fullmatch(typed) is not None else hints
+
+
+def deobfuscate(text: str, hints: int = ALL_HINTS) -> str:
     """`plain` text with leetspeak undone inside words and spaced-out letters joined.
 
     "i want to k1ll mys3lf" -> "i want to kill myself"; "s u i c i d e" -> "suicide". Joined letters
     make one word ("k i l l m y s e l f" -> "killmyself"); the patterns accept words written together.
+    `hints` (see LEET_HINT) skip the steps that cannot change `text`, with the same result.
     """
-    if _HAS_LEET.search(text) is not None:
+    if hints & LEET_HINT and _HAS_LEET.search(text) is not None:
         text = _LEET_WORD.sub(lambda m: m.group().translate(_DELEET), text)
-    if _SPACED.search(text) is not None:
+    if hints & SPELT_HINTS and _SPACED.search(text) is not None:
         text = _SPACED.sub(lambda m: _SPACER.sub("", m.group()), text)
     return text

@@ -53,7 +53,6 @@ REMEMBERED_CHARS = 300
 LEVEL_NUMBER = {name: number for number, name in enumerate(RISK_LEVELS, 1)}
 #: The kinds a second-opinion finding counts as: thoughts of dying, for combining with later messages.
 OPINION_KINDS = frozenset({"ideation"})
-NOTHING = Assessment()
 _REASONS = {
     "concern": "mentions suicide or self-harm",
     "passive": "may be about suicide or self-harm",
@@ -284,6 +283,16 @@ class CrisisFilter(Filter):
         self._memory: dict[str, deque[_Seen]] = {}
         self._sweep_at = self.max_sessions
 
+    @property
+    def opinion(self) -> Opinion | None:
+        """The word model asked where the packs found nothing (None: not asked)."""
+        return self._opinion
+
+    @opinion.setter
+    def opinion(self, model: Opinion | None) -> None:
+        self._opinion = model
+        self._opinion_level = model.reader() if model is not None else None
+
     def _level_verdicts(self) -> list[Verdict | None]:
         verdicts: list[Verdict | None] = [None]
         for level in RISK_LEVELS:
@@ -327,7 +336,7 @@ class CrisisFilter(Filter):
         before = ""
         if seen:
             cutoff = now - self.context_seconds
-            recent = [s.assessment for s in seen if s.at >= cutoff and s.assessment.kinds]
+            recent = [s.assessment for s in seen if s.assessment.kinds and s.at >= cutoff]
             last = seen[-1]
             # A thought split over messages leaves the first unfinished: it is short, with no full
             # stop, and was sent a moment ago.
@@ -335,37 +344,40 @@ class CrisisFilter(Filter):
                 before = last.text
         low = plain(text)
         assessment = self.recogniser.assess(text, before=before, context=bool(recent), plain_text=low)
-        if not assessment.kinds and self.opinion is not None:
-            assessment = self._second_opinion(self.opinion, low)
-        # A message that brings nothing cannot raise what was said before (every rule of combine()
-        # needs the new message to bring a part), and an assessment without kinds is level 0.
-        level = combine(assessment, recent) if assessment.kinds else 0
-        if self.context_messages and (assessment.kinds or seen or _unfinished(text)):
-            self._remember(ctx.session, now, assessment, text, seen)
+        if assessment.kinds:
+            # A message that brings nothing cannot raise what was said before (every rule of
+            # combine() needs the new message to bring a part), and one without kinds is level 0.
+            level = combine(assessment, recent)
+        elif self._opinion_level is not None and (guess := self._opinion_level(low)) is not None:
+            assessment = self._second_opinion(guess)
+            level = combine(assessment, recent)
+        else:
+            level = 0
+        if self.context_messages:
+            unfinished = _unfinished(text)
+            if assessment.kinds or seen or unfinished:
+                self._remember(ctx.session, now, assessment, text if unfinished else "", seen)
         return self._verdicts[level]
 
     @staticmethod
-    def _second_opinion(opinion: Opinion, low: str) -> Assessment:
-        """What the word model reads in `plain()` text where the packs found nothing, as thoughts of
+    def _second_opinion(guess: str) -> Assessment:
+        """What the word model read (in `plain()` text where the packs found nothing), as thoughts of
         dying at its level (so a later message with a means or a time still combines with it)."""
-        guess = opinion.level(low)
-        if guess is None:
-            return NOTHING
         level = LEVEL_NUMBER[guess]
         return Assessment(level=level, kinds=OPINION_KINDS, ideation=level)
 
     def _remember(
-        self, session: str, now: float, assessment: Assessment, text: str, seen: deque[_Seen] | None
+        self, session: str, now: float, assessment: Assessment, unfinished: str, seen: deque[_Seen] | None
     ) -> None:
         # Only what can count later is kept: messages that said something, and the text of the
-        # last one when a thought may continue in the next.
+        # last one (`unfinished`, or "") when a thought may continue in the next.
         if seen is None:
             if len(self._memory) >= self._sweep_at:
                 self._sweep(now)
             seen = self._memory[session] = deque(maxlen=self.context_messages)
         if not assessment.kinds and seen and not seen[-1].assessment.kinds:
             seen.pop()  # an earlier plain message only mattered as the "last" one
-        seen.append(_Seen(now, assessment, text[:REMEMBERED_CHARS] if _unfinished(text) else ""))
+        seen.append(_Seen(now, assessment, unfinished[:REMEMBERED_CHARS]))
 
     def _sweep(self, now: float) -> None:
         # Sessions quiet for longer than the window have nothing left worth remembering.
