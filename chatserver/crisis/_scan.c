@@ -34,6 +34,33 @@
 #define HINT_SPACED (1u << 19) /* two such words in a row (set here, not by a word) */
 #define STACK_WORDS 64
 
+/* ---- shared: split a text into words, once for both passes --------------------------------------- */
+
+/* The last text split and its words: the filter asks the index and then the second opinion about
+ * the same text object, so the second split (and the hashing of its words) is saved. Strong
+ * references: the text cannot be freed and its address reused while it is remembered. */
+static PyObject *last_text = NULL;
+static PyObject *last_words = NULL;
+
+/* A new reference to `text.split()`. */
+static PyObject *
+split_words(PyObject *text)
+{
+    if (text == last_text) {
+        Py_INCREF(last_words);
+        return last_words;
+    }
+    PyObject *words = PyUnicode_Split(text, NULL, -1);
+    if (words == NULL) {
+        return NULL;
+    }
+    Py_INCREF(text);
+    Py_INCREF(words);
+    Py_XSETREF(last_text, text);
+    Py_XSETREF(last_words, words);
+    return words;
+}
+
 /* ---- shared: gather each word's entry from the cache, computing the missing ones ------------- */
 
 /* New references to the entries of `words` (a list of str) in `out`; on error none is held. */
@@ -252,7 +279,7 @@ Scanner_triggered(Scanner *self, PyObject *text)
         PyErr_SetString(PyExc_TypeError, "text must be str");
         return NULL;
     }
-    PyObject *words = PyUnicode_Split(text, NULL, -1);
+    PyObject *words = split_words(text);
     if (words == NULL) {
         return NULL;
     }
@@ -553,7 +580,7 @@ Weigher_level(Weigher *self, PyObject *text)
         PyErr_SetString(PyExc_TypeError, "text must be str");
         return NULL;
     }
-    PyObject *typed = PyUnicode_Split(text, NULL, -1);
+    PyObject *typed = split_words(text);
     if (typed == NULL) {
         return NULL;
     }
