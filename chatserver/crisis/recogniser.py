@@ -95,7 +95,7 @@ class Recogniser:
             prefix = plain(before) + " "
             low = prefix + low
             offset = len(prefix)
-        found, obfuscation = self._families.triggered(low)
+        found, obfuscation = self._families.find(low)
         if not found and not obfuscation:
             return NOTHING  # most messages: no pattern's words are there
         if obfuscation:
@@ -104,7 +104,7 @@ class Recogniser:
                 if offset:
                     offset = len(deobfuscate(low[:offset]))
                 low = clear
-                found, _ = self._families.triggered(low)
+                found, _ = self._families.find(low)
         signals = found & self._signal
         hits = self._hits(low, found - signals, self._families, offset) if found else []
         if signals and (hits or context):
@@ -140,7 +140,7 @@ class Recogniser:
         return hits
 
     def _apply_frames(self, low: str, hits: list[Hit]) -> None:
-        found, _ = self._frames.triggered(low)
+        found, _ = self._frames.find(low)
         groups = self._frames.groups
         recent = [h for h in hits if h.kind in ("time", "recent") and h.level >= 0]
         for number in sorted(found):
