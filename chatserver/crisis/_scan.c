@@ -127,6 +127,65 @@ entry_ints(PyObject *entry)
     return ints;
 }
 
+/* One text's words and their entries, gathered for a pass over them. */
+typedef struct {
+    PyObject *words;
+    PyObject **entries;
+    Py_ssize_t n;
+    PyObject *stack[STACK_WORDS];
+} Gathered;
+
+/* Split `text` and gather its words' entries, each checked against its counts: 0, or -1 with an
+ * exception and nothing held. `cache` is NULL when the object was never initialised. */
+static int
+gather_text(Gathered *g, PyObject *cache, PyObject *miss, Py_ssize_t limit, PyObject *text)
+{
+    if (cache == NULL) {
+        PyErr_SetString(PyExc_TypeError, "not initialised");
+        return -1;
+    }
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "text must be str");
+        return -1;
+    }
+    g->words = split_words(text);
+    if (g->words == NULL) {
+        return -1;
+    }
+    g->n = PyList_GET_SIZE(g->words);
+    g->entries = g->n <= STACK_WORDS ? g->stack : PyMem_Malloc(g->n * sizeof(PyObject *));
+    if (g->entries == NULL) {
+        PyErr_NoMemory();
+        Py_DECREF(g->words);
+        return -1;
+    }
+    int failed = gather(cache, miss, limit, g->words, g->entries) < 0;
+    for (Py_ssize_t i = 0; !failed && i < g->n; i++) {
+        if (entry_ints(g->entries[i]) == NULL) {
+            release(g->entries, g->n);
+            failed = 1;
+        }
+    }
+    if (!failed) {
+        return 0;
+    }
+    if (g->entries != g->stack) {
+        PyMem_Free(g->entries);
+    }
+    Py_DECREF(g->words);
+    return -1;
+}
+
+static void
+gathered_release(Gathered *g)
+{
+    release(g->entries, g->n);
+    if (g->entries != g->stack) {
+        PyMem_Free(g->entries);
+    }
+    Py_DECREF(g->words);
+}
+
 /* Read a bytes object of native uint32s into a fresh array (NULL and an exception on error). */
 static uint32_t *
 copy_uints(PyObject *data, Py_ssize_t *count)
@@ -271,41 +330,17 @@ PyDoc_STRVAR(Scanner_triggered_doc,
 static PyObject *
 Scanner_triggered(Scanner *self, PyObject *text)
 {
-    if (self->cache == NULL) {
-        PyErr_SetString(PyExc_TypeError, "Scanner is not initialised");
+    Gathered g;
+    if (gather_text(&g, self->cache, self->miss, self->limit, text) < 0) {
         return NULL;
-    }
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "text must be str");
-        return NULL;
-    }
-    PyObject *words = split_words(text);
-    if (words == NULL) {
-        return NULL;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(words);
-    PyObject *stack[STACK_WORDS];
-    PyObject **entries = n <= STACK_WORDS ? stack : PyMem_Malloc(n * sizeof(PyObject *));
-    PyObject *found = NULL;
-    long count = 0;
-    uint32_t hints = 0, previous = 0;
-    if (entries == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (gather(self->cache, self->miss, self->limit, words, entries) < 0) {
-        goto free_entries;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (entry_ints(entries[i]) == NULL) {
-            goto release_entries;
-        }
     }
     uint32_t *arrays[2] = {self->pattern_stamp, self->group_stamp};
     Py_ssize_t sizes[2] = {self->patterns, self->groups};
     uint32_t stamp = next_stamp(&self->stamp, arrays, sizes, 2);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(entries[i]);
+    long count = 0;
+    uint32_t hints = 0, previous = 0;
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(g.entries[i]);
         const uint32_t *groups = ints + 3 + ints[1];
         uint32_t flags = ints[0];
         count += flags & COUNT_MASK;
@@ -320,12 +355,9 @@ Scanner_triggered(Scanner *self, PyObject *text)
             }
         }
     }
-    found = PySet_New(NULL);
-    if (found == NULL) {
-        goto release_entries;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(entries[i]);
+    PyObject *found = PySet_New(NULL);
+    for (Py_ssize_t i = 0; found != NULL && i < g.n; i++) {
+        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(g.entries[i]);
         const uint32_t *patterns = ints + 3;
         for (uint32_t j = 0; j < ints[1]; j++) {
             uint32_t p = patterns[j];
@@ -344,19 +376,12 @@ Scanner_triggered(Scanner *self, PyObject *text)
             if (number == NULL || PySet_Add(found, number) < 0) {
                 Py_XDECREF(number);
                 Py_CLEAR(found);
-                goto release_entries;
+                break;
             }
             Py_DECREF(number);
         }
     }
-release_entries:
-    release(entries, n);
-free_entries:
-    if (entries != stack) {
-        PyMem_Free(entries);
-    }
-done:
-    Py_DECREF(words);
+    gathered_release(&g);
     if (found == NULL) {
         return NULL;
     }
@@ -569,45 +594,19 @@ PyDoc_STRVAR(Weigher_level_doc,
              "names[0] when the gate stays shut or risk is not above the threshold, else names[3]\n"
              "(imminent), [2] (active) or [1] (passive): what `Opinion.level` computes in Python.");
 
-static PyObject *
-Weigher_level(Weigher *self, PyObject *text)
+/* The answer's number (0 nothing, 1 passive, 2 active, 3 imminent) for gathered words. */
+static int
+weigh(Weigher *self, const Gathered *g)
 {
-    if (self->cache == NULL) {
-        PyErr_SetString(PyExc_TypeError, "Weigher is not initialised");
-        return NULL;
-    }
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "text must be str");
-        return NULL;
-    }
-    PyObject *typed = split_words(text);
-    if (typed == NULL) {
-        return NULL;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(typed);
-    PyObject *stack[STACK_WORDS];
-    PyObject **entries = n <= STACK_WORDS ? stack : PyMem_Malloc(n * sizeof(PyObject *));
-    long answer = -1;
-    if (entries == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (gather(self->cache, self->miss, self->limit, typed, entries) < 0) {
-        goto free_entries;
-    }
     int opens = 0;
     Py_ssize_t word_count = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const uint32_t *ints = entry_ints(entries[i]);
-        if (ints == NULL) {
-            goto release_entries;
-        }
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(g->entries[i]);
         opens |= ints[0] != 0;
         word_count += ints[1];
     }
-    answer = 0;
     if (!opens) {
-        goto release_entries;
+        return 0;
     }
     uint32_t *arrays[2] = {self->word_stamp, self->stem_stamp};
     Py_ssize_t sizes[2] = {self->words, self->stems};
@@ -621,9 +620,8 @@ Weigher_level(Weigher *self, PyObject *text)
      * appearance, then bias + words, + stems, + pairs (so both give the same float). */
     double words[MODELS] = {0.0, 0.0, 0.0}, stems[MODELS] = {0.0, 0.0, 0.0}, pairs[MODELS] = {0.0, 0.0, 0.0};
     uint32_t previous = UNKNOWN;
-    int first = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(entries[i]);
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(g->entries[i]);
         const uint32_t *ids = ints + 3;
         for (uint32_t j = 0; j < ints[1]; j++) {
             uint32_t id = ids[j];
@@ -633,7 +631,7 @@ Weigher_level(Weigher *self, PyObject *text)
                     words[m] += self->word_weight[(Py_ssize_t)id * MODELS + m];
                 }
             }
-            if (!first && previous < (uint32_t)self->words && id < (uint32_t)self->words) {
+            if (previous < (uint32_t)self->words && id < (uint32_t)self->words) {
                 PairSlot *slot = pair_slot(self, previous, id);
                 if (slot->key != 0 && slot->stamp != stamp) {
                     slot->stamp = stamp;
@@ -643,11 +641,10 @@ Weigher_level(Weigher *self, PyObject *text)
                 }
             }
             previous = id;
-            first = 0;
         }
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(entries[i]);
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        const uint32_t *ints = (const uint32_t *)PyBytes_AS_STRING(g->entries[i]);
         const uint32_t *ids = ints + 3 + ints[1];
         for (uint32_t j = 0; j < ints[2]; j++) {
             uint32_t id = ids[j];
@@ -668,25 +665,23 @@ Weigher_level(Weigher *self, PyObject *text)
         }
     }
     if (probability(z[0]) <= self->threshold) {
-        answer = 0;
+        return 0;
     }
-    else if (probability(z[1]) > 0.5) {
-        answer = 3;
+    if (probability(z[1]) > 0.5) {
+        return 3;
     }
-    else {
-        answer = probability(z[2]) > 0.5 ? 2 : 1;
-    }
-release_entries:
-    release(entries, n);
-free_entries:
-    if (entries != stack) {
-        PyMem_Free(entries);
-    }
-done:
-    Py_DECREF(typed);
-    if (answer < 0) {
+    return probability(z[2]) > 0.5 ? 2 : 1;
+}
+
+static PyObject *
+Weigher_level(Weigher *self, PyObject *text)
+{
+    Gathered g;
+    if (gather_text(&g, self->cache, self->miss, self->limit, text) < 0) {
         return NULL;
     }
+    int answer = weigh(self, &g);
+    gathered_release(&g);
     PyObject *name = PyTuple_GET_ITEM(self->names, answer);
     Py_INCREF(name);
     return name;
