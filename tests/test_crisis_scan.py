@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from chatserver.crisis import index as index_module
 from chatserver.crisis import opinion as opinion_module
+from chatserver.crisis import reading as reading_module
 from chatserver.crisis import recogniser_for
 from chatserver.crisis.index import LEET, Index
 from chatserver.crisis.opinion import Opinion
@@ -215,3 +216,59 @@ def test_spelt_out_letters_and_leetspeak_are_never_hidden_by_the_hints(text: str
     index = recogniser_for(None)._families
     _check_hints(index, text)
     _check_hints(index, plain(text))
+
+
+_WORDY = st.text(alphabet="ab_1 '’.,-é\u0301\u00a0\u4e00\U0001d41a", max_size=30)
+
+
+@given(_WORDY)
+@settings(max_examples=3000, deadline=None)
+def test_words_and_where_they_stand_are_what_the_word_pattern_finds(text: str) -> None:
+    """C's `word_spans` and the Python fallback give `_WORDS.finditer`'s words and spans: apostrophes
+    that join words or not, underscores, digits, accents, marks, other scripts, edges."""
+    expected = [(m.group(), m.start(), m.end()) for m in reading_module._WORDS.finditer(text)]
+    words, starts, ends = _scan.word_spans(text)
+    assert list(zip(words, starts, ends, strict=True)) == expected
+    fallback = _python_words(text)
+    assert list(zip(fallback.words, fallback.starts, fallback.ends, strict=True)) == expected
+
+
+def _python_words(text: str) -> reading_module.Words:
+    saved = reading_module._scan
+    reading_module._scan = None  # type: ignore[assignment]
+    try:
+        return reading_module.Words(text)
+    finally:
+        reading_module._scan = saved
+
+
+def test_reading_around_every_match_with_the_words_found_once_is_reading_it_afresh() -> None:
+    """Negation and someone else's words, for every match of every pattern on every corpus line (and the
+    line joined after a previous one, so the negation window starts at the join), read from `Words`
+    (C and Python) exactly as `negated` and `someone_else` read the text again for each match."""
+    recogniser = recogniser_for(None)
+    families = recogniser._families
+    compared = 0
+    for text in LINES:
+        low = plain(text)
+        for joined, offset in ((low, 0), ("i can't say it. " + low, 16)):
+            found, _ = families.triggered(joined)
+            hits = recogniser._hits(joined, found, families, 0)
+            if not hits:
+                continue
+            for words in (reading_module.Words(joined), _python_words(joined)):
+                for hit in hits:
+                    assert reading_module.negated_in(words, hit, offset) == reading_module.negated(
+                        joined, hit, offset
+                    ), (
+                        joined,
+                        hit.start,
+                    )
+                    assert reading_module.someone_else_in(words, hit) == reading_module.someone_else(
+                        joined, hit
+                    ), joined
+                    assert words.inside(hit.start + 1, hit.end - 1) == reading_module._WORDS.findall(
+                        joined, hit.start + 1, hit.end - 1
+                    )
+                    compared += 1
+    assert compared > 10_000

@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 UNKNOWN: int
 
+def word_spans(text: str, /) -> tuple[list[str], list[int], list[int]]: ...
+
 class Scanner:
     stamp: int
     def __init__(

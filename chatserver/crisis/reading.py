@@ -8,15 +8,23 @@ die") or quotation marks make it someone else's words.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import Pack
+
+try:
+    from chatserver.crisis import _scan
+except ImportError:  # built without a C compiler: the same answers, from the Python below
+    _scan = None  # type: ignore[assignment]
 
 _CLAUSE_END = re.compile(r"[.!?;:\n]")
 # The end of the last clause (or part of one) in a text: greedy, so one call in C finds it.
 _LAST_CLAUSE_END = re.compile(r"(?s).*[.!?;:\n]")
 _LAST_SOFT_END = re.compile(r"(?s).*[.!?;:,\n]")
 _WORDS = re.compile(r"\w+(?:['’]\w+)*")
+_SPLIT_WORDS = re.compile(f"({_WORDS.pattern})")
 NEGATION_WORDS = 3
 SUBJECT_WORDS = 6
 # word -> its key as the packs' word lists hold it (no apostrophes, stretched letters collapsed),
@@ -92,6 +100,80 @@ def someone_else(text: str, hit: Hit) -> bool:
     if not pack.self_words.isdisjoint(word_keys(_WORDS.findall(text, hit.start, hit.end))):
         return False
     for word in reversed(_words_before(text, hit.start, SUBJECT_WORDS, _LAST_CLAUSE_END)):
+        if word in pack.self_words:
+            return False
+        if word in pack.other_words:
+            return True
+    return False
+
+
+class Words:
+    """The words of one text and where they stand, found once for every match read in it.
+
+    `negated` and `someone_else` look at the words just before a match and inside it; a risk message
+    has two to six matches, and finding the words again around each was most of the time spent
+    reading them. `words_before` and `inside` give exactly what `_words_before` and `_WORDS.findall`
+    give (a word cut by the window's edge counts as the part inside it), held to that by
+    tests/test_crisis_scan.py.
+    """
+
+    __slots__ = ("text", "words", "starts", "ends")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        if _scan is not None:
+            self.words, self.starts, self.ends = _scan.word_spans(text)
+            return
+        # Split keeps the words (odd places) and what lies between them (even places): their lengths,
+        # added up, are where each word starts and ends.
+        parts = _SPLIT_WORDS.split(text)
+        at = [0, *accumulate(map(len, parts))]
+        self.words = parts[1::2]
+        self.starts = at[1::2][: len(self.words)]
+        self.ends = at[2::2][: len(self.words)]
+
+    def inside(self, lo: int, hi: int) -> list[str]:
+        """The words of text[lo:hi], as `_WORDS.findall(text, lo, hi)` finds them."""
+        first = bisect_right(self.ends, lo)
+        last = bisect_left(self.starts, hi)
+        if first >= last:
+            return []
+        found = self.words[first:last]
+        if self.starts[first] < lo:
+            found[0:1] = _WORDS.findall(self.text, lo, min(self.ends[first], hi))
+            if last - first == 1:
+                return found
+        if self.ends[last - 1] > hi:
+            found[-1:] = _WORDS.findall(self.text, max(self.starts[last - 1], lo), hi)
+        return found
+
+    def words_before(self, at: int, count: int, stop: re.Pattern[str], base: int = 0) -> list[str]:
+        """`_words_before(text[base:], at - base, count, stop)`: up to `count` keys of the words
+        before `at`, within a window of 12 characters a word and after the window's last `stop`."""
+        lo = max(base, at - 12 * count)
+        last_end = stop.match(self.text, lo, at)
+        return word_keys(self.inside(last_end.end() if last_end else lo, at)[-count:])
+
+
+def negated_in(words: Words, hit: Hit, join: int = 0) -> bool:
+    """`negated(words.text, hit, join)`, reading the words found once."""
+    negators = hit.pack.negators
+    if not negators:
+        return False
+    start = join if hit.start >= join else 0
+    found = words.words_before(hit.start, NEGATION_WORDS, _LAST_SOFT_END, start)
+    found += word_keys(words.inside(hit.start, hit.end))
+    return not negators.isdisjoint(found)
+
+
+def someone_else_in(words: Words, hit: Hit) -> bool:
+    """`someone_else(words.text, hit)`, reading the words found once."""
+    pack = hit.pack
+    if not pack.other_words:
+        return False
+    if not pack.self_words.isdisjoint(word_keys(words.inside(hit.start, hit.end))):
+        return False
+    for word in reversed(words.words_before(hit.start, SUBJECT_WORDS, _LAST_CLAUSE_END)):
         if word in pack.self_words:
             return False
         if word in pack.other_words:
