@@ -11,7 +11,7 @@ PORT ?= 8000
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml chatserver/crisis/_scan.c
+$(STAMP): $(BIN)/python pyproject.toml $(wildcard chatserver/crisis/_scan*.c chatserver/crisis/_scan.h)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)

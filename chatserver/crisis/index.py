@@ -159,8 +159,9 @@ class Index:
         self.stems = {k: frozenset(v) for k, v in stems.items()}
         self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
         self._number_needs(needs, anchor_cost)
-        # word as typed -> (patterns it anchors, flags, the `needs` bits it satisfies); flags are
-        # LEET for leetspeak and 1 for a single letter, so one sum tells "perhaps obfuscated".
+        # word as typed -> (patterns it anchors, flags, the `needs` bits it satisfies); flags count
+        # LEET for leetspeak and 1 for a single letter (so one sum tells "perhaps obfuscated"), with
+        # the word's hints for deobfuscating above (text.LEET_HINT...).
         self._words: dict[str, tuple[frozenset[int], int, int]] = {}
         self._scanner: Any = None
         self._scanner_cache: dict[str, bytes] = {}

@@ -1,0 +1,42 @@
+/* Shared by the crisis recogniser's C word passes (_scan.c, _scan_index.c, _scan_opinion.c). */
+#ifndef CHATSERVER_CRISIS_SCAN_H
+#define CHATSERVER_CRISIS_SCAN_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#define UNKNOWN 0xFFFFFFFFu
+/* A word's flags: a count (leetspeak 3, a single letter 1) and what deobfuscating could change. */
+#define COUNT_MASK 0xFFFFu
+#define HINT_LEET (1u << 16)   /* leetspeak inside the word */
+#define HINT_INNER (1u << 17)  /* letters spelt out inside the word ("k.i.l.l") */
+#define HINT_SINGLE (1u << 18) /* one letter, perhaps with spacers ("s", "s.", ".s") */
+#define HINT_SPACED (1u << 19) /* two such words in a row (set here, not by a word) */
+#define STACK_WORDS 64
+
+/* One text's words and their entries, gathered for a pass over them. */
+typedef struct {
+    PyObject *words;
+    PyObject **entries;
+    Py_ssize_t n;
+    PyObject *stack[STACK_WORDS];
+} Gathered;
+
+/* Split `text` and gather its words' entries (from `cache`, computing the missing ones with `miss`),
+ * each checked against its counts: 0, or -1 with an exception and nothing held. */
+int scan_gather_text(Gathered *g, PyObject *cache, PyObject *miss, Py_ssize_t limit, PyObject *text);
+void scan_gathered_release(Gathered *g);
+/* The next per-message stamp; when it wraps, every array in `arrays` is cleared first. */
+uint32_t scan_next_stamp(uint32_t *stamp, uint32_t **arrays, const Py_ssize_t *sizes, int count);
+/* A fresh array copied from packed native uint32 bytes (NULL and an exception on error). */
+uint32_t *scan_copy_uints(PyObject *data, Py_ssize_t *count);
+/* A fresh zeroed array of `count` (+1) uint32s (NULL and an exception on error). */
+uint32_t *scan_zeros(Py_ssize_t count);
+
+extern PyTypeObject ScannerType; /* _scan_index.c */
+extern PyTypeObject WeigherType; /* _scan_opinion.c */
+
+#endif
