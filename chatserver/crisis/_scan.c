@@ -285,7 +285,7 @@ static PyMethodDef scan_functions[] = {
 static struct PyModuleDef scan_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "chatserver.crisis._scan",
-    .m_doc = PyDoc_STR("The crisis recogniser's per-message word passes in C (see _scan.c)."),
+    .m_doc = PyDoc_STR("The crisis recogniser's per-message word passes in C (see _scan.c, _scan_index.c, _scan_opinion.c)."),
     .m_size = -1,
     .m_methods = scan_functions,
 };

@@ -1,4 +1,4 @@
-"""Types of the C word passes in _scan.c (chatserver.crisis.index and .opinion use them)."""
+"""Types of the C word passes in _scan*.c (chatserver.crisis.index, .opinion and .reading use them)."""
 
 from collections.abc import Callable
 

@@ -200,7 +200,7 @@ class Index:
         self.start_bits = {start: sum(1 << g for g in groups) for start, groups in start_groups.items()}
 
     def _native_scanner(self) -> Any:
-        """The same word pass in C (chatserver/crisis/_scan.c), with each pattern's needs as a list
+        """The same word pass in C (chatserver/crisis/_scan_index.c), with each pattern's needs as a list
         of group numbers."""
         need_start, need_ids = array("I", [0]), array("I")
         for number in range(len(self.groups)):

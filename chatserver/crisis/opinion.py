@@ -108,7 +108,7 @@ class _Scorer:
 
     def probability(self, words: list[str], unique: dict[str, None], stems: dict[str, None]) -> float:
         # Each sum in first-appearance order (dicts, not sets): the same float every run, and the
-        # same as the C weigher's (chatserver/crisis/_scan.c).
+        # same as the C weigher's (chatserver/crisis/_scan_opinion.c).
         z = self.bias + sum(map(self.words.get, unique, _ZEROS))
         if stems:
             z += sum(map(self.stems.get, stems, _ZEROS))
