@@ -272,3 +272,21 @@ def test_reading_around_every_match_with_the_words_found_once_is_reading_it_afre
                     )
                     compared += 1
     assert compared > 10_000
+
+
+def test_an_index_and_a_model_nobody_holds_any_more_are_freed() -> None:
+    """The C passes hold their cache and a bound method of their owner (a cycle): the collector frees
+    them, so a reload or `check-rooms` that builds new ones does not keep the old ones forever."""
+    import gc
+    import weakref
+
+    groups = [(f, p) for p in recogniser_for(("en",)).packs for f in p.families]
+    index = Index(groups)
+    model = _opinions()[0]
+    assert index._scanner is not None and model._weigher is not None
+    gone = [weakref.ref(index), weakref.ref(model)]
+    index.find("i want to die")
+    model.level("i want to die")
+    del index, model
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None]

@@ -19,11 +19,30 @@ typedef struct {
     long obfuscated_at; /* the count from which a text may be obfuscated */
 } Scanner;
 
+/* The cache and the miss callable (a bound method of the Python object that owns this one) make
+ * a reference cycle: the collector must see it, or every index or model dropped (a rooms.yaml
+ * reload, check-rooms) would stay in memory. */
+static int
+Scanner_traverse(Scanner *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cache);
+    Py_VISIT(self->miss);
+    return 0;
+}
+
+static int
+Scanner_clear(Scanner *self)
+{
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->miss);
+    return 0;
+}
+
 static void
 Scanner_dealloc(Scanner *self)
 {
-    Py_XDECREF(self->cache);
-    Py_XDECREF(self->miss);
+    PyObject_GC_UnTrack(self);
+    Scanner_clear(self);
     PyMem_Free(self->need_start);
     PyMem_Free(self->need_ids);
     PyMem_Free(self->pattern_stamp);
@@ -179,10 +198,12 @@ PyTypeObject ScannerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "chatserver.crisis._scan.Scanner",
     .tp_doc = PyDoc_STR("The pattern index's word pass (see chatserver/crisis/index.py)."),
     .tp_basicsize = sizeof(Scanner),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Scanner_init,
     .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_traverse = (traverseproc)Scanner_traverse,
+    .tp_clear = (inquiry)Scanner_clear,
     .tp_methods = Scanner_methods,
     .tp_members = Scanner_members,
 };

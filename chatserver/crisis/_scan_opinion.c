@@ -31,12 +31,32 @@ typedef struct {
     PyObject *names; /* what level() answers for 0 (nothing), 1 passive, 2 active, 3 imminent */
 } Weigher;
 
+/* The cache and the miss callable (a bound method of the Python object that owns this one) make
+ * a reference cycle: the collector must see it, or every index or model dropped (a rooms.yaml
+ * reload, check-rooms) would stay in memory. */
+static int
+Weigher_traverse(Weigher *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cache);
+    Py_VISIT(self->miss);
+    Py_VISIT(self->names);
+    return 0;
+}
+
+static int
+Weigher_clear(Weigher *self)
+{
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->miss);
+    Py_CLEAR(self->names);
+    return 0;
+}
+
 static void
 Weigher_dealloc(Weigher *self)
 {
-    Py_XDECREF(self->cache);
-    Py_XDECREF(self->miss);
-    Py_XDECREF(self->names);
+    PyObject_GC_UnTrack(self);
+    Weigher_clear(self);
     PyMem_Free(self->word_weight);
     PyMem_Free(self->stem_weight);
     PyMem_Free(self->word_stamp);
@@ -316,10 +336,12 @@ PyTypeObject WeigherType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "chatserver.crisis._scan.Weigher",
     .tp_doc = PyDoc_STR("The second opinion's word pass (see chatserver/crisis/opinion.py)."),
     .tp_basicsize = sizeof(Weigher),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Weigher_init,
     .tp_dealloc = (destructor)Weigher_dealloc,
+    .tp_traverse = (traverseproc)Weigher_traverse,
+    .tp_clear = (inquiry)Weigher_clear,
     .tp_methods = Weigher_methods,
     .tp_members = Weigher_members,
 };
