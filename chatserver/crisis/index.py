@@ -220,11 +220,7 @@ class Index:
     def triggered(self, text: str) -> tuple[set[int], int]:
         """The patterns whose anchors occur in `text`, and whether it may be obfuscated: 0, or the
         hints of what `text.deobfuscate` may change (text.LEET_HINT...)."""
-        if self._scanner is not None:
-            found: set[int]
-            found, obfuscation = self._scanner.triggered(text)
-            return found, obfuscation
-        return self._triggered(text)
+        return self.find(text)
 
     def _triggered(self, text: str) -> tuple[set[int], int]:
         # The Python word pass (the reference the C scanner is tested against).

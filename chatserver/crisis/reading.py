@@ -67,25 +67,6 @@ def word_keys(words: list[str]) -> list[str]:
         return list(map(keys.__getitem__, words))
 
 
-def _words_before(text: str, at: int, count: int, stop: re.Pattern[str]) -> list[str]:
-    head = text[max(0, at - 12 * count) : at]
-    last_end = stop.match(head)
-    return word_keys(_WORDS.findall(head, last_end.end() if last_end else 0)[-count:])
-
-
-def negated(text: str, hit: Hit, join: int = 0) -> bool:
-    """Whether a negator comes just before `hit` or inside it. `join`: where the message starts
-    in `text` when the person's previous message was joined before it; a match that starts in the
-    new message is not negated by the previous one ("i'm not okay" / "tonight")."""
-    negators = hit.pack.negators
-    if not negators:
-        return False
-    start = join if hit.start >= join else 0
-    words = _words_before(text[start:], hit.start - start, NEGATION_WORDS, _LAST_SOFT_END)
-    words += word_keys(_WORDS.findall(text, hit.start, hit.end))
-    return not negators.isdisjoint(words)
-
-
 def quoted(text: str, hit: Hit) -> bool:
     # Words in quotation marks are someone's words reported ("she said 'i want to die'"): concern.
     head = text[: hit.start]
@@ -93,28 +74,14 @@ def quoted(text: str, hit: Hit) -> bool:
     return straight % 2 == 1 or head.count("\u201c") > head.count("\u201d")
 
 
-def someone_else(text: str, hit: Hit) -> bool:
-    pack = hit.pack
-    if not pack.other_words:
-        return False
-    if not pack.self_words.isdisjoint(word_keys(_WORDS.findall(text, hit.start, hit.end))):
-        return False
-    for word in reversed(_words_before(text, hit.start, SUBJECT_WORDS, _LAST_CLAUSE_END)):
-        if word in pack.self_words:
-            return False
-        if word in pack.other_words:
-            return True
-    return False
-
-
 class Words:
     """The words of one text and where they stand, found once for every match read in it.
 
     `negated` and `someone_else` look at the words just before a match and inside it; a risk message
     has two to six matches, and finding the words again around each was most of the time spent
-    reading them. `words_before` and `inside` give exactly what `_words_before` and `_WORDS.findall`
-    give (a word cut by the window's edge counts as the part inside it), held to that by
-    tests/test_crisis_scan.py.
+    reading them. `inside` gives what `_WORDS.findall(text, lo, hi)` gives and `words_before` the
+    words of a window before a match (a word cut by the window's edge counts as the part inside
+    it), as reading the window afresh would: tests/test_crisis_scan.py holds them to that.
     """
 
     __slots__ = ("text", "words", "starts", "ends")
@@ -148,15 +115,17 @@ class Words:
         return found
 
     def words_before(self, at: int, count: int, stop: re.Pattern[str], base: int = 0) -> list[str]:
-        """`_words_before(text[base:], at - base, count, stop)`: up to `count` keys of the words
-        before `at`, within a window of 12 characters a word and after the window's last `stop`."""
+        """Up to `count` keys of the words before `at` (not before `base`), within a window of 12
+        characters a word and after the window's last `stop`."""
         lo = max(base, at - 12 * count)
         last_end = stop.match(self.text, lo, at)
         return word_keys(self.inside(last_end.end() if last_end else lo, at)[-count:])
 
 
-def negated_in(words: Words, hit: Hit, join: int = 0) -> bool:
-    """`negated(words.text, hit, join)`, reading the words found once."""
+def negated(words: Words, hit: Hit, join: int = 0) -> bool:
+    """Whether a negator comes just before `hit` or inside it. `join`: where the message starts
+    in the text when the person's previous message was joined before it; a match that starts in the
+    new message is not negated by the previous one ("i'm not okay" / "tonight")."""
     negators = hit.pack.negators
     if not negators:
         return False
@@ -166,8 +135,8 @@ def negated_in(words: Words, hit: Hit, join: int = 0) -> bool:
     return not negators.isdisjoint(found)
 
 
-def someone_else_in(words: Words, hit: Hit) -> bool:
-    """`someone_else(words.text, hit)`, reading the words found once."""
+def someone_else(words: Words, hit: Hit) -> bool:
+    """Whether the nearest subject before `hit`, in its clause, is someone else ("my friend ...")."""
     pack = hit.pack
     if not pack.other_words:
         return False

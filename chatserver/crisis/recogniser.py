@@ -37,7 +37,7 @@ from chatserver.crisis.context import (
 )
 from chatserver.crisis.index import Index
 from chatserver.crisis.packs import LEVELS, Pack
-from chatserver.crisis.reading import Hit, Words, clause, negated_in, quoted, someone_else_in
+from chatserver.crisis.reading import Hit, Words, clause, negated, quoted, someone_else
 from chatserver.crisis.text import deobfuscate, plain
 
 __all__ = [
@@ -116,11 +116,11 @@ class Recogniser:
             if hit.level > CONCERN or hit.kind in SIGNALS:
                 if words is None:
                     words = Words(low)
-                if not hit.own_negation and negated_in(words, hit, offset):
+                if not hit.own_negation and negated(words, hit, offset):
                     hit.level = min(hit.level, CONCERN) if hit.level > CONCERN else -1
                     if hit.level == CONCERN:
                         hit.kind = "topic"
-                elif hit.level > CONCERN and (someone_else_in(words, hit) or quoted(low, hit)):
+                elif hit.level > CONCERN and (someone_else(words, hit) or quoted(low, hit)):
                     hit.level, hit.kind = CONCERN, "topic"
         if any(hit.level >= CONCERN for hit in hits):
             self._apply_frames(low, hits)
