@@ -10,7 +10,7 @@ import re
 from array import array
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chatserver.crisis import index as index_module
@@ -210,6 +210,8 @@ _SPELLING = st.text(alphabet="ab1$@!5 .*_-\té", max_size=24)
 
 
 @given(_SPELLING)
+@example("a_1_1_1")  # leetspeak undone makes letters spelt out: once missed
+@example("s.u.1.c.1.d.3")
 @settings(max_examples=3000, deadline=None)
 def test_spelt_out_letters_and_leetspeak_are_never_hidden_by_the_hints(text: str) -> None:
     """Letters, leetspeak characters, spacers and spaces in any order: the hints never skip a step

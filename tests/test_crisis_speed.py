@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from chatserver.crisis import opinion as opinion_module
 from chatserver.crisis import recogniser_for
 from chatserver.crisis import text as text_module
+from chatserver.crisis.context import Assessment, combine
 from chatserver.crisis.opinion import STEM, Opinion
 from chatserver.crisis.patterns import WORD_START
 from chatserver.crisis.text import deobfuscate, plain
@@ -169,3 +170,64 @@ def test_a_pattern_found_from_word_starts_matches_where_its_word_start_check_wou
                 assert group.spans(low) == [m.span() for m in led[number].finditer(low)], (text, number)
                 compared += 1
     assert compared > 10_000
+
+
+def _combine_as_first_written(current, recent) -> int:
+    """`combine` as first written (a closure per call, generators): the reference for the fast one."""
+    from chatserver.crisis.context import ACTIVE, IMMINENT, NONE, PASSIVE, PREPARATION, SIGNALS
+
+    at_hand, plan_with = frozenset({"means", "place"}), frozenset({"time", "means", "place"})
+    if not current.kinds and not recent:
+        return NONE
+    level = current.level
+    now = current.kinds
+    before: frozenset[str] = frozenset().union(*(a.kinds for a in recent))
+    kinds = now | before
+    ideation_before = max((a.ideation for a in recent), default=NONE)
+    ideation = max(ideation_before, current.ideation)
+    harm = max(current.selfharm, max((a.selfharm for a in recent), default=NONE))
+
+    def brings(*parts):
+        sets = [frozenset({p}) if isinstance(p, str) else p for p in parts]
+        return all(kinds & s for s in sets) and any(now & s for s in sets)
+
+    if ideation >= PASSIVE and kinds & PREPARATION and (now & PREPARATION or current.ideation >= PASSIVE):
+        return IMMINENT
+    if ideation >= ACTIVE and "time" in kinds and ("time" in now or current.ideation >= ACTIVE):
+        return IMMINENT
+    if harm >= ACTIVE and kinds & at_hand and (now & at_hand or current.selfharm >= ACTIVE):
+        return IMMINENT
+    if brings("attempt", "effects") or (
+        brings("attempt", "recent") and (ideation >= ACTIVE or kinds & PREPARATION - {"farewell"})
+    ):
+        return IMMINENT
+    if brings("plan", plan_with):
+        return IMMINENT
+    if len(kinds & PREPARATION) >= 2 and now & PREPARATION:
+        return IMMINENT
+    if "vague" in now:
+        if "time" in kinds and kinds & plan_with - {"time"}:
+            return IMMINENT
+        if ideation >= PASSIVE:
+            level = max(level, ACTIVE)
+    if now and now <= SIGNALS:
+        harm_before = max((a.selfharm for a in recent), default=NONE)
+        level = max(level, ideation_before if ideation_before >= PASSIVE else NONE, harm_before)
+    return level
+
+
+_KINDS = ("ideation", "attempt", "selfharm", "topic", "means", "plan", "place", "farewell", "time")
+_KINDS += ("recent", "vague", "effects")
+_ASSESSMENTS = st.builds(
+    Assessment,
+    st.integers(0, 4),
+    st.frozensets(st.sampled_from(_KINDS), max_size=4),
+    st.integers(0, 4),
+    st.integers(0, 4),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_ASSESSMENTS, st.lists(_ASSESSMENTS, max_size=4))
+def test_combine_answers_as_first_written_for_any_message_and_window(current, recent) -> None:
+    assert combine(current, recent) == _combine_as_first_written(current, recent)

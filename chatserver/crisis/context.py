@@ -53,20 +53,19 @@ def combine(current: Assessment, recent: Sequence[Assessment]) -> int:
       dying, active at least;
     - a message of signals only ("tonight", "i'm here now") carries the level of the thoughts before.
     """
-    if not current.kinds and not recent:
-        return NONE
-    level = current.level
     now = current.kinds
-    before: frozenset[str] = frozenset().union(*(a.kinds for a in recent))
-    kinds = now | before
-    ideation_before = max((a.ideation for a in recent), default=NONE)
-    ideation = max(ideation_before, current.ideation)
-    harm = max(current.selfharm, max((a.selfharm for a in recent), default=NONE))
-
-    def brings(*parts: frozenset[str] | str) -> bool:
-        # Every part present in the window, and this message brings at least one of them.
-        sets = [frozenset({p}) if isinstance(p, str) else p for p in parts]
-        return all(kinds & s for s in sets) and any(now & s for s in sets)
+    if recent:
+        before = frozenset().union(*[a.kinds for a in recent])
+        kinds = now | before
+        ideation_before = max([a.ideation for a in recent])
+        harm_before = max([a.selfharm for a in recent])
+    elif not now:
+        return NONE
+    else:  # the message alone: most calls, so nothing is built for an empty window
+        kinds, ideation_before, harm_before = now, NONE, NONE
+    level = current.level
+    ideation = current.ideation if current.ideation > ideation_before else ideation_before
+    harm = current.selfharm if current.selfharm > harm_before else harm_before
 
     if ideation >= PASSIVE and kinds & PREPARATION and (now & PREPARATION or current.ideation >= PASSIVE):
         return IMMINENT
@@ -74,11 +73,11 @@ def combine(current: Assessment, recent: Sequence[Assessment]) -> int:
         return IMMINENT
     if harm >= ACTIVE and kinds & _AT_HAND and (now & _AT_HAND or current.selfharm >= ACTIVE):
         return IMMINENT
-    if brings("attempt", "effects") or (
-        brings("attempt", "recent") and (ideation >= ACTIVE or kinds & PREPARATION - {"farewell"})
+    if _brings(kinds, now, _ATTEMPT, _EFFECTS) or (
+        _brings(kinds, now, _ATTEMPT, _RECENT) and (ideation >= ACTIVE or kinds & PREPARATION - {"farewell"})
     ):
         return IMMINENT
-    if brings("plan", _PLAN_WITH):
+    if _brings(kinds, now, _PLAN, _PLAN_WITH):
         return IMMINENT
     if len(kinds & PREPARATION) >= 2 and now & PREPARATION:  # at the station, and saying sorry
         return IMMINENT
@@ -88,10 +87,20 @@ def combine(current: Assessment, recent: Sequence[Assessment]) -> int:
         if ideation >= PASSIVE:
             level = max(level, ACTIVE)
     if now and now <= SIGNALS:
-        harm_before = max((a.selfharm for a in recent), default=NONE)
         level = max(level, ideation_before if ideation_before >= PASSIVE else NONE, harm_before)
     return level
 
 
+def _brings(
+    kinds: frozenset[str], now: frozenset[str], first: frozenset[str], second: frozenset[str]
+) -> bool:
+    # Both parts present in the window, and this message brings at least one of them.
+    return bool(kinds & first and kinds & second and (now & first or now & second))
+
+
+_ATTEMPT = frozenset({"attempt"})
+_EFFECTS = frozenset({"effects"})
+_RECENT = frozenset({"recent"})
+_PLAN = frozenset({"plan"})
 _AT_HAND = frozenset({"means", "place"})
 _PLAN_WITH = frozenset({"time", "means", "place"})

@@ -124,13 +124,23 @@ class Recogniser:
                     hit.level, hit.kind = CONCERN, "topic"
         if any(hit.level >= CONCERN for hit in hits):
             self._apply_frames(low, hits)
-        live = [hit for hit in hits if hit.level >= 0]
-        if not live:
+        level = ideation = selfharm = NONE
+        kinds = set()
+        for hit in hits:  # one pass: the highest level, of thoughts of dying, of self-harm; the kinds
+            found_level = hit.level
+            if found_level < 0:
+                continue  # cancelled by what was read around it
+            kinds.add(hit.kind)
+            if found_level > level:
+                level = found_level
+            if hit.kind in IDEATION:
+                if found_level > ideation:
+                    ideation = found_level
+            elif hit.kind == "selfharm" and found_level > selfharm:
+                selfharm = found_level
+        if not kinds:
             return NOTHING
-        level = max(hit.level for hit in live)
-        ideation = max((hit.level for hit in live if hit.kind in IDEATION), default=NONE)
-        selfharm = max((hit.level for hit in live if hit.kind == "selfharm"), default=NONE)
-        return Assessment(level, frozenset(hit.kind for hit in live), ideation, selfharm)
+        return Assessment(level, frozenset(kinds), ideation, selfharm)
 
     def _hits(self, low: str, found: set[int], index: Index, offset: int) -> list[Hit]:
         hits = []

@@ -164,9 +164,11 @@ LEET_HINT, INNER_HINT, SINGLE_HINT, SPACED_HINT = 1 << 16, 1 << 17, 1 << 18, 1 <
 SPELT_HINTS = INNER_HINT | SPACED_HINT
 ALL_HINTS = LEET_HINT | SPELT_HINTS
 # A `_SPACED` run needs letters one to two spacers apart: inside a word with no space between, or
-# words of one letter (and the spacers beside it) in a row.
-_INNER_SPELT = re.compile(r"[^\W\d_][.*_\-]{1,2}[^\W\d_]")
-_SPELT_SINGLE = re.compile(r"[.*_\-]{0,2}[^\W\d_][.*_\-]{0,2}")
+# words of one letter (and the spacers beside it) in a row. Leetspeak counts as letters: undone
+# first, it can make them ("a_1_1_1" reads "a_i_i_i", then "aiii").
+_LETTERISH = r"(?:[^\W\d_]|[013457@$!])"
+_INNER_SPELT = re.compile(_LETTERISH + r"[.*_\-]{1,2}" + _LETTERISH)
+_SPELT_SINGLE = re.compile(r"[.*_\-]{0,2}" + _LETTERISH + r"[.*_\-]{0,2}")
 
 
 def spelling_hints(typed: str) -> int:
