@@ -215,6 +215,80 @@ def test_word_matching_stays_fast_on_hostile_input(text):
     assert time.perf_counter() - start < 0.5
 
 
+def _phrase_regex_as_first_written(phrases):
+    """The matcher's regex as first written: it consumes the character before the phrase (the text
+    comes with a space in front), then every branch starts with its own first letter's class."""
+    import re
+
+    from chatserver.filters import words
+
+    trie: dict = {}
+    for phrase in phrases:
+        tokens = words._tokens(phrase)
+        for form in (tokens, *words._spelt_out(tokens)):
+            node = trie
+            for token in form:
+                node = node.setdefault(token, {})
+            node[None] = True
+    branches = [
+        words._cls(letter) + words._run(letter, count, first_consumed=True) + words._render(child, True)
+        for (_, letter, count), child in trie.items()
+    ]
+    first = "[" + re.escape("".join(sorted({c for _, letter, _ in trie for c in words._chars(letter)}))) + "]"
+    return re.compile(r"[\W_](?=" + first + ")(" + "|".join(branches) + ")")
+
+
+_PHRASES = st.lists(
+    st.text(alphabet="ikls1 y'", min_size=1, max_size=6).filter(str.strip), min_size=1, max_size=4
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_PHRASES, st.text(alphabet="iklsy1|!$5 .-_'éx", max_size=30))
+def test_word_matcher_finds_what_the_matcher_as_first_written_finds(phrases, text):
+    """Starting the regex at the phrase's first letter (skipped to quickly) instead of the character
+    before it finds a phrase exactly where the first version did, for any phrases and text."""
+    from chatserver.filters.words import phrase_problem, phrase_regex
+
+    phrases = [p for p in phrases if phrase_problem(p) is None]
+    if not phrases:
+        return
+    fast, first = phrase_regex(phrases), _phrase_regex_as_first_written(phrases)
+    assert (fast.search(" " + text) is None) == (first.search(" " + text) is None)
+    assert fast.search(" " + text) is None or fast.search(" " + text).span(1) == first.search(
+        " " + text
+    ).span(1)
+
+
+def test_word_matcher_finds_the_shipped_blocklist_as_first_written_on_the_corpus():
+    """The shipped blocklist over every line of the crisis corpus and the bench's chat: the same first
+    match, or none, as the first version of the regex."""
+    import json
+
+    import yaml
+
+    from chatserver.filters.words import phrase_regex
+
+    defaults = yaml.safe_load((Path(__file__).resolve().parent.parent / "rooms.yaml").read_text())["defaults"]
+    phrases = next(
+        f["blocklist"]["words"] for f in defaults["filters"] if isinstance(f, dict) and "blocklist" in f
+    )
+    fast, first = phrase_regex(phrases), _phrase_regex_as_first_written(phrases)
+    texts = [
+        json.loads(row)["text"]
+        for path in sorted((Path(__file__).resolve().parent / "data").rglob("*.jsonl"))
+        for row in path.read_text(encoding="utf-8").splitlines()
+        if row.strip()
+    ]
+    texts += [t.upper() for t in texts] + [t.replace(" ", "  ") for t in texts]
+    found = 0
+    for text in texts:
+        a, b = fast.search(" " + text), first.search(" " + text)
+        assert (a and a.span(1)) == (b and b.span(1)), text
+        found += a is not None
+    assert len(texts) > 10_000 and found > 0
+
+
 # -- links ----------------------------------------------------------------------
 
 

@@ -208,17 +208,17 @@ def phrase_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
             node[None] = True
     if not trie:
         return None
-    # Each branch starts with a plain character class, which `re` checks before entering it.
+    # The regex starts with one class, every phrase's first letter: `re` then skips from one place
+    # holding such a letter to the next in a tight loop instead of trying the pattern at every
+    # place (about a third less time per message than starting with the character before the
+    # phrase). That letter must start a word (the negative lookbehind: the character before it, if
+    # any, is no letter or digit); then each branch checks which letter it was and goes on.
     branches = [
-        _cls(letter) + _run(letter, count, first_consumed=True) + _render(child, True)
+        f"(?<={_cls(letter)})" + _run(letter, count, first_consumed=True) + _render(child, True)
         for (_, letter, count), child in trie.items()
     ]
-    # The leading [\W_] consumes the character before the phrase (the caller puts a space in front
-    # of the text): a pattern that starts with a sparse class lets `re` skip ahead quickly. The
-    # lookahead, every branch's first letter in one class, turns most word starts away with one
-    # test instead of one per branch (a fifth less time per message with the shipped list).
     first = "[" + re.escape("".join(sorted({c for _, letter, _ in trie for c in _chars(letter)}))) + "]"
-    return re.compile(r"[\W_](?=" + first + ")(" + "|".join(branches) + ")")
+    return re.compile("(" + first + r"(?<![^\W_].)(?:" + "|".join(branches) + "))")
 
 
 def phrase_problem(phrase: str) -> str | None:
