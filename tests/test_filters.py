@@ -425,6 +425,18 @@ def test_crisis_extra_phrases():
 # -- repeat ---------------------------------------------------------------------
 
 
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("aB .,!\t\n\u00a0\u2003\u3000\x1f\x85\u200bß-*"), max_size=20)
+    | st.text()
+)
+def test_repeat_normalises_as_splitting_on_whitespace_would(text):
+    """The shortcut for text with single spaces only gives what splitting and joining gives."""
+    from chatserver.filters.limits import _EDGE_PUNCTUATION, normalised
+
+    assert normalised(text) == " ".join(text.casefold().split()).strip(_EDGE_PUNCTUATION)
+
+
 def test_repeat_rejects_the_same_text_within_the_window():
     """The same text again within the window is rejected, ignoring case and spacing."""
     f = RepeatFilter(window_seconds=30)

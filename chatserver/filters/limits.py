@@ -85,6 +85,17 @@ class RateLimitFilter(Filter):
 _EDGE_PUNCTUATION = " .,;:!?'\"-~*"
 
 
+def normalised(text: str) -> str:
+    """`text` as the repeat filter compares it: case folded, runs of whitespace made one space, and
+    spaces and punctuation trimmed from both ends."""
+    folded = text.casefold()
+    if "  " not in folded and folded.isprintable():
+        # Only single ASCII spaces between words (any other space or control character is not
+        # printable): splitting and joining again would give the same text, less its end spaces.
+        return folded.strip(_EDGE_PUNCTUATION)
+    return " ".join(folded.split()).strip(_EDGE_PUNCTUATION)
+
+
 class RepeatFilter(Filter):
     """The same text (ignoring case, spacing and end punctuation) from one session within `window_seconds`.
 
@@ -115,7 +126,7 @@ class RepeatFilter(Filter):
     def check(self, ctx: MessageContext) -> Verdict | None:
         if ctx.role != "participant":
             return None
-        norm = " ".join(ctx.text.casefold().split()).strip(_EDGE_PUNCTUATION)
+        norm = normalised(ctx.text)
         if len(norm) < self.min_length:
             return None
         key = hash(norm)
