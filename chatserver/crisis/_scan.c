@@ -8,7 +8,8 @@
  * by tests/test_crisis_scan.py over every corpus line, in both directions), without allocating.
  *
  * What each word stands for is still worked out in Python (a `miss` callable), once per word as
- * typed, and kept in a bounded dict as a small packed `bytes` entry of unsigned 32-bit ints:
+ * typed, and kept in a bounded dict as a small packed `bytes` entry of unsigned 32-bit ints (and,
+ * for the words met lately, in a table found straight from the text's characters, `FrontSlot`):
  *
  *   index entry:   flags, n_patterns, n_groups, pattern ids..., need-group ids...
  *                  (flags: a count in the low 16 bits, hint bits above; see Scanner.triggered)
@@ -20,76 +21,93 @@
  */
 #include "_scan.h"
 
-/* ---- shared: split a text into words, once for both passes --------------------------------------- */
+/* ---- shared: a text's words and their entries ---------------------------------------------- */
 
-/* The last text split and its words: the filter asks the index and then the second opinion about
- * the same text object, so the second split (and the hashing of its words) is saved. Strong
- * references: the text cannot be freed and its address reused while it is remembered. */
-static PyObject *last_text = NULL;
-static PyObject *last_words = NULL;
-
-/* A new reference to `text.split()`. */
-static PyObject *
-split_words(PyObject *text)
+FrontSlot *
+scan_front_new(void)
 {
-    if (text == last_text) {
-        Py_INCREF(last_words);
-        return last_words;
+    FrontSlot *front = PyMem_Calloc(FRONT_SLOTS, sizeof(FrontSlot));
+    if (front == NULL) {
+        PyErr_NoMemory();
     }
-    PyObject *words = PyUnicode_Split(text, NULL, -1);
-    if (words == NULL) {
-        return NULL;
-    }
-    Py_INCREF(text);
-    Py_INCREF(words);
-    Py_XSETREF(last_text, text);
-    Py_XSETREF(last_words, words);
-    return words;
+    return front;
 }
 
-/* ---- shared: gather each word's entry from the cache, computing the missing ones ------------- */
-
-/* New references to the entries of `words` (a list of str) in `out`; on error none is held. */
-static int
-gather(PyObject *cache, PyObject *miss, Py_ssize_t limit, PyObject *words, PyObject **out)
+void
+scan_front_free(FrontSlot *front)
 {
-    Py_ssize_t n = PyList_GET_SIZE(words);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *word = PyList_GET_ITEM(words, i);
-        PyObject *entry = PyDict_GetItemWithError(cache, word);
-        if (entry != NULL) {
-            Py_INCREF(entry);
-        }
-        else {
-            if (PyErr_Occurred()) {
-                goto fail;
-            }
-            if (PyDict_GET_SIZE(cache) >= limit) {
-                PyDict_Clear(cache);
-            }
-            entry = PyObject_CallOneArg(miss, word);
-            if (entry == NULL) {
-                goto fail;
-            }
-            if (!PyBytes_Check(entry) || PyBytes_GET_SIZE(entry) < 12 || PyBytes_GET_SIZE(entry) % 4) {
-                Py_DECREF(entry);
-                PyErr_SetString(PyExc_TypeError, "a word's entry must be packed uint32 bytes");
-                goto fail;
-            }
-            if (PyDict_SetItem(cache, word, entry) < 0) {
-                Py_DECREF(entry);
-                goto fail;
-            }
-        }
-        out[i] = entry;
-        continue;
-    fail:
-        for (Py_ssize_t j = 0; j < i; j++) {
-            Py_DECREF(out[j]);
-        }
-        return -1;
+    if (front == NULL) {
+        return;
     }
-    return 0;
+    for (Py_ssize_t i = 0; i < FRONT_SLOTS; i++) {
+        Py_XDECREF(front[i].word);
+        Py_XDECREF(front[i].entry);
+    }
+    PyMem_Free(front);
+}
+
+/* FNV-1a over the word's code points: the slot, and a quick first test of the word in it. */
+static inline uint64_t
+word_hash(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (Py_ssize_t i = start; i < end; i++) {
+        h = (h ^ PyUnicode_READ(kind, data, i)) * 0x100000001b3u;
+    }
+    return h;
+}
+
+/* Whether `word` (a str) is text[start:end]. */
+static inline int
+same_word(PyObject *word, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    Py_ssize_t n = end - start;
+    if (PyUnicode_GET_LENGTH(word) != n) {
+        return 0;
+    }
+    int word_kind = PyUnicode_KIND(word);
+    const void *word_data = PyUnicode_DATA(word);
+    if (word_kind == kind) {
+        return memcmp(word_data, (const char *)data + start * kind, n * kind) == 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_READ(word_kind, word_data, i) != PyUnicode_READ(kind, data, start + i)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The entry of the word text[start:end] from the dict `cache`, computed with `miss` when it is not
+ * there: a new reference, checked against its counts, or NULL with an exception. */
+static PyObject *
+entry_from_dict(PyObject *cache, PyObject *miss, Py_ssize_t limit, PyObject *word)
+{
+    PyObject *entry = PyDict_GetItemWithError(cache, word);
+    if (entry != NULL) {
+        Py_INCREF(entry);
+        return entry;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(cache) >= limit) {
+        PyDict_Clear(cache);
+    }
+    entry = PyObject_CallOneArg(miss, word);
+    if (entry == NULL) {
+        return NULL;
+    }
+    if (!PyBytes_Check(entry) || PyBytes_GET_SIZE(entry) < 12 || PyBytes_GET_SIZE(entry) % 4) {
+        Py_DECREF(entry);
+        PyErr_SetString(PyExc_TypeError, "a word's entry must be packed uint32 bytes");
+        return NULL;
+    }
+    if (PyDict_SetItem(cache, word, entry) < 0) {
+        Py_DECREF(entry);
+        return NULL;
+    }
+    return entry;
 }
 
 static void
@@ -113,13 +131,25 @@ entry_ints(PyObject *entry)
     return ints;
 }
 
-
-/* Split `text` and gather its words' entries, each checked against its counts: 0, or -1 with an
- * exception and nothing held. `cache` is NULL when the object was never initialised. */
-int
-scan_gather_text(Gathered *g, PyObject *cache, PyObject *miss, Py_ssize_t limit, PyObject *text)
+/* How many words `str.split()` finds in the text. */
+static Py_ssize_t
+count_words(int kind, const void *data, Py_ssize_t n)
 {
-    if (cache == NULL) {
+    Py_ssize_t words = 0;
+    int inside = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int space = Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i));
+        words += !space && !inside;
+        inside = !space;
+    }
+    return words;
+}
+
+int
+scan_gather_text(Gathered *g, FrontSlot *front, PyObject *cache, PyObject *miss, Py_ssize_t limit,
+                 PyObject *text)
+{
+    if (cache == NULL || front == NULL) {
         PyErr_SetString(PyExc_TypeError, "not initialised");
         return -1;
     }
@@ -127,32 +157,54 @@ scan_gather_text(Gathered *g, PyObject *cache, PyObject *miss, Py_ssize_t limit,
         PyErr_SetString(PyExc_TypeError, "text must be str");
         return -1;
     }
-    g->words = split_words(text);
-    if (g->words == NULL) {
-        return -1;
-    }
-    g->n = PyList_GET_SIZE(g->words);
-    g->entries = g->n <= STACK_WORDS ? g->stack : PyMem_Malloc(g->n * sizeof(PyObject *));
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t words = count_words(kind, data, length);
+    g->n = 0;
+    g->entries = words <= STACK_WORDS ? g->stack : PyMem_Malloc(words * sizeof(PyObject *));
     if (g->entries == NULL) {
         PyErr_NoMemory();
-        Py_DECREF(g->words);
         return -1;
     }
-    int failed = gather(cache, miss, limit, g->words, g->entries) < 0;
-    for (Py_ssize_t i = 0; !failed && i < g->n; i++) {
-        if (entry_ints(g->entries[i]) == NULL) {
-            release(g->entries, g->n);
-            failed = 1;
+    Py_ssize_t i = 0;
+    while (g->n < words) {
+        while (Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) {
+            i++;
         }
+        Py_ssize_t start = i;
+        while (i < length && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) {
+            i++;
+        }
+        uint64_t hash = word_hash(kind, data, start, i);
+        FrontSlot *slot = &front[hash & (FRONT_SLOTS - 1)];
+        PyObject *entry;
+        if (slot->word != NULL && slot->hash == hash && same_word(slot->word, kind, data, start, i)) {
+            entry = slot->entry;
+            Py_INCREF(entry);
+        }
+        else {
+            /* Python code (the miss callable) may run here: nothing of `front` is held across it. */
+            PyObject *word = PyUnicode_Substring(text, start, i);
+            entry = word == NULL ? NULL : entry_from_dict(cache, miss, limit, word);
+            if (entry == NULL || entry_ints(entry) == NULL) {
+                Py_XDECREF(word);
+                Py_XDECREF(entry);
+                scan_gathered_release(g);
+                return -1;
+            }
+            slot = &front[hash & (FRONT_SLOTS - 1)];
+            PyObject *old_word = slot->word, *old_entry = slot->entry;
+            Py_INCREF(entry);
+            slot->hash = hash;
+            slot->word = word; /* the reference made above */
+            slot->entry = entry;
+            Py_XDECREF(old_word);
+            Py_XDECREF(old_entry);
+        }
+        g->entries[g->n++] = entry;
     }
-    if (!failed) {
-        return 0;
-    }
-    if (g->entries != g->stack) {
-        PyMem_Free(g->entries);
-    }
-    Py_DECREF(g->words);
-    return -1;
+    return 0;
 }
 
 void
@@ -162,7 +214,8 @@ scan_gathered_release(Gathered *g)
     if (g->entries != g->stack) {
         PyMem_Free(g->entries);
     }
-    Py_DECREF(g->words);
+    g->n = 0;
+    g->entries = g->stack;
 }
 
 /* Read a bytes object of native uint32s into a fresh array (NULL and an exception on error). */

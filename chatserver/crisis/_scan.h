@@ -17,17 +17,32 @@
 #define HINT_SPACED (1u << 19) /* two such words in a row (set here, not by a word) */
 #define STACK_WORDS 64
 
-/* One text's words and their entries, gathered for a pass over them. */
+/* One text's words' entries, gathered for a pass over them (new references). */
 typedef struct {
-    PyObject *words;
     PyObject **entries;
     Py_ssize_t n;
     PyObject *stack[STACK_WORDS];
 } Gathered;
 
-/* Split `text` and gather its words' entries (from `cache`, computing the missing ones with `miss`),
- * each checked against its counts: 0, or -1 with an exception and nothing held. */
-int scan_gather_text(Gathered *g, PyObject *cache, PyObject *miss, Py_ssize_t limit, PyObject *text);
+/* The words met lately and their entries, found straight from the text's characters: most words of
+ * a message were in an earlier one, and finding them here needs no str object made, hashed and
+ * looked up in the dict (about two thirds of a pass's time). Direct-mapped; a slot holds its word
+ * (str) and entry (bytes), both strong references (neither can refer back: no cycle). */
+#define FRONT_SLOTS 4096
+typedef struct {
+    uint64_t hash;
+    PyObject *word;
+    PyObject *entry;
+} FrontSlot;
+
+FrontSlot *scan_front_new(void);
+void scan_front_free(FrontSlot *front);
+
+/* Split `text` on whitespace as `str.split()` does and gather its words' entries (from `front`,
+ * then `cache`, computing the missing ones with `miss`), each checked against its counts: 0, or -1
+ * with an exception and nothing held. */
+int scan_gather_text(Gathered *g, FrontSlot *front, PyObject *cache, PyObject *miss, Py_ssize_t limit,
+                     PyObject *text);
 void scan_gathered_release(Gathered *g);
 /* The next per-message stamp; when it wraps, every array in `arrays` is cleared first. */
 uint32_t scan_next_stamp(uint32_t *stamp, uint32_t **arrays, const Py_ssize_t *sizes, int count);

@@ -6,6 +6,7 @@
 typedef struct {
     PyObject_HEAD
     PyObject *cache;
+    FrontSlot *front; /* the words met lately, before `cache` */
     PyObject *miss;
     Py_ssize_t limit;
     Py_ssize_t patterns;
@@ -43,6 +44,7 @@ Scanner_dealloc(Scanner *self)
 {
     PyObject_GC_UnTrack(self);
     Scanner_clear(self);
+    scan_front_free(self->front);
     PyMem_Free(self->need_start);
     PyMem_Free(self->need_ids);
     PyMem_Free(self->pattern_stamp);
@@ -108,10 +110,15 @@ Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
     self->groups = groups;
     self->limit = limit;
     self->obfuscated_at = obfuscated_at;
+    scan_front_free(self->front); /* __init__ called again */
+    self->front = scan_front_new();
+    if (self->front == NULL) {
+        return -1;
+    }
     Py_INCREF(cache);
-    self->cache = cache;
+    Py_XSETREF(self->cache, cache);
     Py_INCREF(miss);
-    self->miss = miss;
+    Py_XSETREF(self->miss, miss);
     return 0;
 }
 
@@ -126,7 +133,7 @@ static PyObject *
 Scanner_triggered(Scanner *self, PyObject *text)
 {
     Gathered g;
-    if (scan_gather_text(&g, self->cache, self->miss, self->limit, text) < 0) {
+    if (scan_gather_text(&g, self->front, self->cache, self->miss, self->limit, text) < 0) {
         return NULL;
     }
     uint32_t *arrays[2] = {self->pattern_stamp, self->group_stamp};

@@ -15,6 +15,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *cache;
+    FrontSlot *front; /* the words met lately, before `cache` */
     PyObject *miss;
     Py_ssize_t limit;
     Py_ssize_t words;
@@ -57,6 +58,7 @@ Weigher_dealloc(Weigher *self)
 {
     PyObject_GC_UnTrack(self);
     Weigher_clear(self);
+    scan_front_free(self->front);
     PyMem_Free(self->word_weight);
     PyMem_Free(self->stem_weight);
     PyMem_Free(self->word_stamp);
@@ -194,10 +196,15 @@ Weigher_init(Weigher *self, PyObject *args, PyObject *kwds)
     self->limit = limit;
     Py_INCREF(answers);
     self->names = answers;
+    scan_front_free(self->front); /* __init__ called again */
+    self->front = scan_front_new();
+    if (self->front == NULL) {
+        return -1;
+    }
     Py_INCREF(cache);
-    self->cache = cache;
+    Py_XSETREF(self->cache, cache);
     Py_INCREF(miss);
-    self->miss = miss;
+    Py_XSETREF(self->miss, miss);
     return 0;
 }
 
@@ -312,7 +319,7 @@ static PyObject *
 Weigher_level(Weigher *self, PyObject *text)
 {
     Gathered g;
-    if (scan_gather_text(&g, self->cache, self->miss, self->limit, text) < 0) {
+    if (scan_gather_text(&g, self->front, self->cache, self->miss, self->limit, text) < 0) {
         return NULL;
     }
     int answer = weigh(self, &g);
