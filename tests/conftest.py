@@ -14,10 +14,18 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 
 from tests.support import ClientPool, RedisProcess, ServerProcess, add_host, strict
 
 TESTS = Path(__file__).resolve().parent
+
+# Generated examples: new ones on every local run (they find what the fixed cases miss), the same
+# ones under CI, so that a landing is judged on the code and not on which examples came up.
+# Anything a local run finds is pinned with @example next to its test.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+    settings.load_profile("ci")
 
 
 def need_binary(name: str, *fallbacks: str) -> str:
