@@ -124,23 +124,7 @@ class Recogniser:
                     hit.level, hit.kind = CONCERN, "topic"
         if any(hit.level >= CONCERN for hit in hits):
             self._apply_frames(low, hits)
-        level = ideation = selfharm = NONE
-        kinds = set()
-        for hit in hits:  # one pass: the highest level, of thoughts of dying, of self-harm; the kinds
-            found_level = hit.level
-            if found_level < 0:
-                continue  # cancelled by what was read around it
-            kinds.add(hit.kind)
-            if found_level > level:
-                level = found_level
-            if hit.kind in IDEATION:
-                if found_level > ideation:
-                    ideation = found_level
-            elif hit.kind == "selfharm" and found_level > selfharm:
-                selfharm = found_level
-        if not kinds:
-            return NOTHING
-        return Assessment(level, frozenset(kinds), ideation, selfharm)
+        return _summed(hits)
 
     def _hits(self, low: str, found: set[int], index: Index, offset: int) -> list[Hit]:
         hits = []
@@ -183,3 +167,25 @@ class Recogniser:
                         hit.level = frame.level if frame.level > NONE else -1
                         if frame.level == CONCERN:
                             hit.kind = "topic"
+
+
+def _summed(hits: list[Hit]) -> Assessment:
+    """The hits that still count, in one pass: the highest level, that of thoughts of dying and that of
+    self-harm, and the kinds found."""
+    level = ideation = selfharm = NONE
+    kinds = set()
+    for hit in hits:
+        found_level = hit.level
+        if found_level < 0:
+            continue  # cancelled by what was read around it
+        kinds.add(hit.kind)
+        if found_level > level:
+            level = found_level
+        if hit.kind in IDEATION:
+            if found_level > ideation:
+                ideation = found_level
+        elif hit.kind == "selfharm" and found_level > selfharm:
+            selfharm = found_level
+    if not kinds:
+        return NOTHING
+    return Assessment(level, frozenset(kinds), ideation, selfharm)
