@@ -78,12 +78,15 @@ class SignIn:
         name = clean_name(frame["name"])
         lang = checked(frame.get("lang"))
         role, host_name, credential = "participant", None, ""
+        # Judged against the hosts as they were when the hello began: a refresh that lands while
+        # the token is looked up must not reserve the name of the host whose token it just missed.
+        reserved_names, reserved_titles = self.host_names, self.host_titles
         record = await self.hosts.authenticate(frame.get("token")) if frame.get("token") else None
         if record is not None:
             role, host_name, credential = record.role, record.name, record.credential
-        if role == "participant" and imitates_staff(name, self.host_names):
+        if role == "participant" and imitates_staff(name, reserved_names):
             raise BadRequest("That name could be mistaken for a host's; please choose another")
-        if not (record and record.professional) and imitates_badge(name, self.host_titles):
+        if not (record and record.professional) and imitates_badge(name, reserved_titles):
             raise BadRequest(
                 "That name could be mistaken for a professional's title. Titles are shown only for "
                 "people the organisers have marked; please choose another name"

@@ -19,10 +19,12 @@ from chatserver.audit import AuditLog
 from chatserver.auth import HostDirectory, add_host
 from chatserver.brokers import open_backend
 from chatserver.connection import Connection
+from chatserver.errors import BadRequest
 from chatserver.filters.base import Filter, MessageContext, Verdict
 from chatserver.hub import Hub
 from chatserver.metrics import Metrics
 from chatserver.rooms import load_rooms
+from chatserver.shared_hosts import host_source
 
 ROOMS = """
 resources:
@@ -191,6 +193,27 @@ async def test_a_participant_cannot_use_host_powers(hub):
     await hub.handle(conn, b'{"type":"lock","room":"lobby","locked":true}')
     assert kim.of("error", code="forbidden")
     assert hub.rooms["lobby"].locked is False
+
+
+async def test_a_hello_is_judged_by_the_hosts_as_they_were_when_it_began(hub, tmp_path, monkeypatch):
+    """A host list refresh landing while erin's token is looked up (it missed: her row was not yet
+    here) does not refuse her name as a host's: she is welcomed as a participant, then as admin.
+    CI met this race between two machines sharing hosts (tests/test_shared_hosts.py)."""
+    token = add_host(tmp_path / "chat.db", "erin", admin=True)
+    looked_up = hub.signin.hosts.authenticate
+
+    async def missed_while_a_refresh_lands(offered: str | None):
+        await hub.signin.refresh(host_source(None, tmp_path / "chat.db"))
+        return None
+
+    monkeypatch.setattr(hub.signin.hosts, "authenticate", missed_while_a_refresh_lands)
+    _, early = await person(hub, "erin", token=token)
+    assert early.of("welcome", role="participant"), early.frames
+    monkeypatch.setattr(hub.signin.hosts, "authenticate", looked_up)
+    _, later = await person(hub, "erin", token=token)
+    assert later.of("welcome", role="admin"), later.frames
+    with pytest.raises(BadRequest, match="mistaken for a host"):
+        await person(hub, "Erin")
 
 
 async def test_join_since_from_storage_leaves_a_committed_message_to_its_live_delivery(tmp_path, monkeypatch):
