@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,13 +29,61 @@ EXTENSION = "chatserver.raw_socket"
 log = logging.getLogger(__name__)
 
 
+#: Bytes a socket's batch may hold before it is written at once rather than at the end of the turn.
+FLUSH_AT = 64 * 1024
+
+
+class WriteBatch:
+    """The frames written in one turn of the event loop, sent per socket when the turn ends.
+
+    Why: one message reaches every member of a room, and under load several messages arrive in
+    one turn (a Redis read holds many). Each `transport.write` is a `send()` system call; the
+    batch makes it one call per socket per turn, whatever the number of frames. Frames keep their
+    order, and nothing waits longer than the rest of the turn (one `call_soon`).
+    """
+
+    __slots__ = ("_loop", "_waiting", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: list[RawSocket] = []
+        self._scheduled = False
+
+    def add(self, raw: RawSocket) -> None:
+        self._waiting.append(raw)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        waiting, self._waiting = self._waiting, []
+        for raw in waiting:
+            raw.flush()
+
+
+_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatch] = weakref.WeakKeyDictionary()
+
+
+def batch_for(loop: asyncio.AbstractEventLoop) -> WriteBatch:
+    """The one write batch of this event loop (a worker has one loop; tests may have several)."""
+    batch = _batches.get(loop)
+    if batch is None:
+        batch = _batches[loop] = WriteBatch(loop)
+    return batch
+
+
 class RawSocket:
     """Direct, synchronous writes of pre-built frames to one WebSocket connection."""
 
-    __slots__ = ("_proto", "max_buffer", "closed", "in_flight")
+    __slots__ = ("_proto", "_batch", "_pending", "_pending_bytes", "max_buffer", "closed", "in_flight")
 
     def __init__(self, proto: ChatWebSocketProtocol, max_buffer: int) -> None:
         self._proto = proto
+        self._batch = batch_for(proto.loop)
+        #: Frames written this turn of the loop, not yet handed to the transport (None: none).
+        self._pending: list[bytes] | None = None
+        self._pending_bytes = 0
         self.max_buffer = max_buffer
         self.closed = False
         #: Sends accepted but not yet answered; shutdown waits for them (see ChatWebSocketProtocol).
@@ -49,20 +98,41 @@ class RawSocket:
         if proto.close_sent or transport.is_closing():
             self.closed = True
             return False
-        if transport.get_write_buffer_size() > self.max_buffer:
+        if transport.get_write_buffer_size() + self._pending_bytes > self.max_buffer:
             self.abort(1008, "send queue full: the client is not reading")
             return False
-        transport.write(frame)
+        pending = self._pending
+        if pending is None:
+            self._pending = [frame]
+            self._batch.add(self)
+        else:
+            pending.append(frame)
+        self._pending_bytes += len(frame)
+        if self._pending_bytes >= FLUSH_AT:  # a replay's pages: to the kernel now, as before batching
+            self.flush()
         return True
+
+    def flush(self) -> None:
+        """Hand this turn's frames to the transport in one write (the batch calls it; so does
+        anything about to write to the socket directly, so frames stay in order)."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending, self._pending_bytes = None, 0
+        proto = self._proto
+        if self.closed or proto.close_sent or proto.transport.is_closing():
+            return
+        proto.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     @property
     def buffered(self) -> int:
-        return self._proto.transport.get_write_buffer_size()
+        return self._proto.transport.get_write_buffer_size() + self._pending_bytes
 
     def abort(self, code: int, reason: str) -> None:
         """Send a close frame without waiting for the peer (it may never read again)."""
         if self.closed:
             return
+        self.flush()  # what was written before the close goes before it (an error saying why)
         self.closed = True
         proto = self._proto
         if proto.close_sent or proto.transport.is_closing():
@@ -189,10 +259,29 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.request = self.response = None  # type: ignore[assignment]
         super().start_keepalive()
 
+    def _raw(self) -> RawSocket | None:
+        scope = getattr(self, "scope", None)
+        return scope["extensions"].get(EXTENSION) if scope is not None else None
+
+    def _flush_raw(self) -> None:
+        """Frames the hub wrote this turn go out before anything uvicorn writes itself (a close)."""
+        raw = self._raw()
+        if raw is not None:
+            raw.flush()
+
+    async def send(self, message: Any) -> None:
+        self._flush_raw()
+        await super().send(message)
+
+    def handle_close(self, event) -> None:  # type: ignore[no-untyped-def]
+        self._flush_raw()
+        super().handle_close(event)
+
     def shutdown(self) -> None:
         """Stop reading, let accepted sends be answered (ack or `unavailable`), then close with 1012."""
-        scope = getattr(self, "scope", None)
-        raw = scope["extensions"].get(EXTENSION) if scope is not None else None
+        raw = self._raw()
+        if raw is not None:
+            raw.flush()
         if raw is None or raw.in_flight <= 0 or self.close_sent or self.transport.is_closing():
             super().shutdown()
             return
@@ -203,6 +292,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         deadline = self.loop.time() + self.settle_timeout
         while raw.in_flight > 0 and self.loop.time() < deadline and not self.transport.is_closing():
             await asyncio.sleep(0.02)
+        raw.flush()
         if not self.transport.is_closing():
             super().shutdown()
 
