@@ -59,7 +59,10 @@ class WriteBatch:
         self._scheduled = False
         waiting, self._waiting = self._waiting, []
         for raw in waiting:
-            raw.flush()
+            try:
+                raw.flush()
+            except Exception:  # one broken socket must not leave the others' frames unsent
+                log.warning("a connection's frames could not be written", exc_info=True)
 
 
 _batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatch] = weakref.WeakKeyDictionary()

@@ -102,3 +102,24 @@ async def test_a_close_goes_after_what_was_written_before_it() -> None:
     await _next_turn()
     assert len(writes) == 2
     peer.close()
+
+
+async def test_a_socket_that_fails_to_write_leaves_the_others_unharmed() -> None:
+    """A transport that raises on write loses its own frames only: the next socket's still leave."""
+    broken, broken_peer, _ = await _pair()
+    fine, fine_peer, writes = await _pair()
+
+    def refuse(data: Any) -> None:
+        raise RuntimeError("transport gone")
+
+    broken._proto.transport.write = refuse  # type: ignore[method-assign]
+    frame = ws_text_frame(b'{"n":1}')
+    broken.write(frame)
+    fine.write(frame)
+    await _next_turn()
+    assert writes == [len(frame)] and await _read(fine_peer, len(frame)) == frame
+    fine.write(frame)  # and the batch goes on working next turn
+    await _next_turn()
+    assert writes == [len(frame), len(frame)]
+    broken_peer.close()
+    fine_peer.close()
