@@ -8,6 +8,8 @@ import contextlib
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.workers import children, only_awake
+
 pytestmark = pytest.mark.redis
 
 
@@ -134,11 +136,6 @@ async def answers_ping(client) -> bool:
     return True
 
 
-def children(pid: int) -> set[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return {int(p) for p in f.read().split()}
-
-
 async def test_workers_share_one_port_and_a_killed_worker_is_replaced(make_server, redis_server, clients):
     """`serve --workers 2` runs two processes on one port; SIGKILL of one leaves the room working."""
     import os
@@ -215,11 +212,9 @@ async def test_metrics_with_two_workers_count_for_all_of_them(make_server, redis
     workers = wait_for(
         lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid), 15, "2 workers"
     )
-    # Each member posts once; the ack's message id ends with its worker's tag. Connect until both
-    # workers hold members, so a scrape reaching either one has the other's share to count. One
-    # connection at a time can go to the same idle worker every time (the kernel wakes both, the
-    # same one wins), so they come in bursts: while one worker is busy with a handshake, the other
-    # accepts the next.
+    # Each member posts once; the ack's message id ends with its worker's tag. Both workers must hold
+    # members, so a scrape reaching either one has the other's share to count. Which worker accepts is
+    # the kernel's choice, so each worker in turn is the only one awake to accept.
     members, tags = [], set()
 
     async def member_posts(n: int) -> str:
@@ -227,11 +222,10 @@ async def test_metrics_with_two_workers_count_for_all_of_them(make_server, redis
         members.append(member)
         return (await member.post("lobby", f"counted {n}"))["id"][-6:]
 
-    for burst in range(10):
-        tags.update(await asyncio.gather(*(member_posts(burst * 8 + i) for i in range(8))))
-        if len(tags) == 2:
-            break
-    assert len(tags) == 2, f"the kernel gave all {len(members)} connections, in bursts of 8, to one worker"
+    for turn, awake in enumerate(sorted(workers)):
+        with only_awake(awake, workers):
+            tags.update([await member_posts(turn * 3 + i) for i in range(3)])
+    assert len(tags) == 2, f"{len(members)} members, each worker alone in turn, yet tags {tags}"
     posted = people = float(len(members))  # one message each
 
     def scrapes(n: int) -> list[tuple[float, float]]:

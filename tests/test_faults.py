@@ -37,6 +37,7 @@ from tests.fault_fixtures import (
     wait_exit,
 )
 from tests.proxy import TcpProxy
+from tests.workers import children, only_awake
 
 pytestmark = [pytest.mark.faults, pytest.mark.redis]
 
@@ -398,14 +399,6 @@ async def test_worker_sigkilled_during_bursts_loses_no_acked_message(make_server
     assert_clean_log(other)
 
 
-def children(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return {int(p) for p in f.read().split()}
-    except OSError:
-        return set()
-
-
 def worker_of(client, server_port: int, workers: set[int]) -> int | None:
     """The worker process holding the server side of `client`'s connection (via /proc)."""
     client_port = client.ws.local_address[1]
@@ -431,15 +424,13 @@ async def test_supervisor_replaces_a_sigkilled_worker_mid_burst(make_server, red
     server = make_server(redis=redis_server.url, extra=("--workers", "2"))
     workers = await until(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid), 20, "2")
     people, where = [], {}
-    # Which worker accepts a connection is the kernel's choice: connect until both have some.
-    for k in range(150):
-        c = await clients.user(server, f"p{k}", ("lobby",))
-        people.append(c)
-        where[c] = worker_of(c, server.port, workers)
-        if len(people) >= 6 and len(set(where.values())) == 2:
-            break
-    assert None not in where.values()
-    assert len(set(where.values())) == 2, "the kernel gave every connection to one worker"
+    for turn, awake in enumerate(sorted(workers)):  # three people on each worker
+        with only_awake(awake, workers):
+            for k in range(turn * 3, turn * 3 + 3):
+                c = await clients.user(server, f"p{k}", ("lobby",))
+                people.append(c)
+                where[c] = worker_of(c, server.port, workers)
+    assert list(where.values()) == [w for w in sorted(workers) for _ in range(3)], "each worker took its own"
     victim = where[people[0]]
     writers = [c for w in workers for c in [p for p in people if where[p] == w][:3]]
     sent = {c: await fire(c, "lobby", [f"{c.label} n{i}" for i in range(30)], c.label) for c in writers}
