@@ -23,6 +23,7 @@ class Connection:
     __slots__ = (
         "raw",
         "session",
+        "resumed",
         "name",
         "role",
         "host_name",
@@ -46,6 +47,8 @@ class Connection:
     def __init__(self, raw: RawSocket, *, frames_per_second: float = FRAMES_PER_SECOND) -> None:
         self.raw = raw
         self.session = ""
+        #: The hello restored an earlier identity (`resume`): this person was here before.
+        self.resumed = False
         self.name = ""
         self.role = "participant"
         self.host_name: str | None = None

@@ -150,7 +150,7 @@ class Hub:
         known = await self.audit.room_max_seqs()
         await self.broker.start(self, list(self.rooms), known)
         for room in self.rooms.values():
-            await self.loader.load(room, known.get(room.id, 0))
+            await self.loader.load(room)
         if not self.broker.distributed:
             await self._restore_held()
         self.hosting.refresh()  # nobody is connected yet: rooms start in their unhosted mode after the grace

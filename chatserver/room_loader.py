@@ -32,16 +32,18 @@ class RoomLoader:
         self.store = store
         self.audit = audit
 
-    async def load(self, room: RoomState, known_seq: int) -> None:
-        """Fill a room's recent log from the broker (freshest) or else the audit log."""
+    async def load(self, room: RoomState) -> None:
+        """Fill a room's recent log from the broker (freshest) or else the audit log (the broker has
+        already been told the room's numbering: `start`, `add_rooms`)."""
         keep = room.log.maxlen or 0
         entries = await self.broker.recent(room.id, keep)
         if not entries:
             rows = await self.audit.recent_messages(room.id, keep)
             entries = [(r["seq"], r["id"], orjson.dumps(message_from_row(r))) for r in rows]
-        for seq, message_id, frame in entries:
-            room.remember(seq, message_id, frame)
-        room.last_seq = max(room.last_seq, known_seq)
+        # Only what this worker will not be handed live: a message another worker has committed but not
+        # yet published (or published since the broker started) arrives by `on_message`, and taking it now
+        # as well would show it twice to anyone who joins in between.
+        room.seed(entries, self.broker.live_from(room.id))
         try:
             room.apply_sanctions(await self.store.sanctions(room.id))
             flags = await self.store.flags(room.id)
@@ -58,6 +60,6 @@ class RoomLoader:
         known = await self.audit.room_max_seqs()
         await self.broker.add_rooms(list(configs), known)
         rooms = {rid: RoomState(cfg) for rid, cfg in configs.items()}
-        for rid, room in rooms.items():
-            await self.load(room, known.get(rid, 0))
+        for room in rooms.values():
+            await self.load(room)
         return rooms

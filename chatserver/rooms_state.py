@@ -92,8 +92,9 @@ class RoomState:
         return len(self.members) + remote
 
     def remember(self, seq: int, message_id: str, frame: bytes) -> bool:
-        """Keep a published message for history; False (and not kept) if it was deleted."""
-        if message_id in self.deleted:
+        """Keep a published message for history; False (and not kept) if it was deleted or is here
+        already (then it must not be shown again either)."""
+        if message_id in self.deleted or message_id in self.index:
             self.last_seq = max(self.last_seq, seq)
             return False
         log = self.log
@@ -104,6 +105,19 @@ class RoomState:
         self.index[message_id] = seq
         self.last_seq = seq
         return True
+
+    def seed(self, past: list[tuple[int, str, bytes]], upto: int) -> None:
+        """Take a room's recent past (seq, id, frame; from the broker or the audit log) into its log, up to
+        seq `upto`: what comes after reaches this worker live. Messages already delivered live (a worker
+        hears its rooms before it has loaded them) stay, once each, in seq order."""
+        fresh = [e for e in past if e[0] <= upto and e[1] not in self.index and e[1] not in self.deleted]
+        if fresh:
+            merged = sorted([*fresh, *self.log], key=_seq_of)
+            self.log.clear()
+            self.log.extend(merged)  # a bounded deque keeps the newest
+            self.index.clear()
+            self.index.update((message_id, seq) for seq, message_id, _ in self.log)
+        self.last_seq = max(self.last_seq, upto, self.log[-1][0] if self.log else 0)
 
     def forget(self, message_id: str) -> bool:
         """Drop a deleted message from history, now and if it turns up later; True if it was here."""
@@ -158,3 +172,7 @@ class RoomState:
 
 def _ts(frame: bytes) -> str:
     return str(orjson.loads(frame).get("ts", ""))
+
+
+def _seq_of(entry: tuple[int, str, bytes]) -> int:
+    return entry[0]

@@ -93,6 +93,7 @@ class SignIn:
             )
         session, resume_token = await self._identity(frame.get("resume"))
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
+        conn.resumed = resume_token == frame.get("resume")
         conn.credential = credential
         conn.title, conn.professional = (record.title, record.professional) if record else (None, False)
         self.readers.set(conn, lang)

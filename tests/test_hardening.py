@@ -294,6 +294,22 @@ def test_retention_drops_old_messages_from_a_workers_room_log():
     assert [m for _, m, _ in room.log] == ["m2"] and set(room.index) == {"m2"}
 
 
+def test_a_room_log_takes_each_message_once_in_seq_order():
+    """A worker hears its rooms before it loads their past: `seed` merges the two, once each, by seq, up
+    to where live delivery goes on; a message handed over again is neither kept nor shown twice."""
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+    assert room.remember(3, "m3", b"{}")  # live, before the past was loaded
+    room.seed([(1, "m1", b"{}"), (2, "m2", b"{}"), (3, "m3", b"{}"), (4, "m4", b"{}")], upto=3)
+    assert [m for _, m, _ in room.log] == ["m1", "m2", "m3"] and room.last_seq == 3
+    assert not room.remember(3, "m3", b"{}"), "handed over twice: shown twice"
+    assert room.remember(4, "m4", b"{}"), "past `upto`, it comes live"
+    assert [m for _, m, _ in room.log] == ["m1", "m2", "m3", "m4"] and room.index["m4"] == 4
+
+
 # ---- also seen: a long `since` replay comes in pages -----------------------------------------------
 @pytest.mark.slow
 async def test_a_long_absence_is_replayed_in_pages_with_no_gap_and_nothing_twice(make_server, clients):

@@ -297,6 +297,30 @@ async def test_a_join_burst_alerts_the_hosts_once_and_offers_shield_mode(pair, c
     assert len(rows(one, "join_burst", room="raid")) == 1
 
 
+async def test_people_coming_back_after_a_drop_are_no_join_burst(make_server, clients):
+    """A restart brings a room back at once: people rejoining with their identity (`resume`) and what they
+    last saw (`since`) are not counted as newcomers, so hosts get no raid alert; newcomers still count,
+    `since` or not."""
+    server = make_server(ROOMS)
+    alice = await clients.host(server, "alice", ("raid",))
+    guests = [await clients.user(server, f"guest{i}", ("raid",)) for i in range(2)]
+    last = (await guests[0].post("raid", "hello all"))["id"]
+    for guest in guests:
+        await guest.close()
+        back = await clients.connect(server, label=f"{guest.label}-back")
+        await back.hello(guest.label, resume=guest.resume_token)
+        assert back.session == guest.session
+        assert (await back.join("raid", since=last))["type"] == "joined"
+    await alice.send(type="ping")
+    await alice.expect("pong")  # the returns' alerts, had there been any, were sent before this
+    assert not [f for f in alice.frames if f.get("code") == "join_burst"], "a return counted as a newcomer"
+    newcomer = await clients.connect(server, label="newcomer")
+    await newcomer.hello("newcomer")
+    await newcomer.join("raid", since=last)
+    alert = await alice.expect("notice", code="join_burst")
+    assert alert["joins"] == 3, "two first joins and the newcomer: the returns were not counted"
+
+
 async def test_a_join_burst_turns_shield_mode_on_where_the_room_says_so(make_server, clients):
     """`join_burst: {action: shield}`: the burst switches shield mode on, and hosts are told so."""
     server = make_server(ROOMS)

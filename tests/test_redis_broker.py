@@ -293,3 +293,50 @@ async def test_a_release_whose_reply_was_lost_on_its_own_is_settled_not_refused(
     assert outcome == (1, None)
     await asyncio.wait_for(listener.arrived.wait(), 5)
     assert listener.messages == [("lobby", 1, "m1")]
+
+
+class RoomListener(Collector):
+    """A worker's hub in miniature: a message reaches the room's people only if its log takes it."""
+
+    def __init__(self, room: Any) -> None:
+        super().__init__()
+        self.room = room
+        self.shown: list[str] = []
+
+    def on_message(self, room: str, seq: int, message_id: str, frame: bytes) -> None:
+        if self.room.remember(seq, message_id, frame):
+            self.shown.append(message_id)
+        super().on_message(room, seq, message_id, frame)
+
+
+async def test_a_worker_starting_mid_publish_shows_the_message_once(broker, redis_server, tmp_path):
+    """A worker that starts while another has a message committed but not yet out (the audit log
+    knows its seq, Redis has not published it) loads the room's past only up to what Redis has
+    published: the message then arrives live, once. It used to count it as already there too, so
+    someone rejoining with `since` in between got it in the replay and again live (the reconnect
+    storm of `make bench` saw 100 people get one message twice)."""
+    from chatserver.room_loader import RoomLoader
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from chatserver.store import MemoryStore
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])  # first: it takes a while
+    listener = RoomListener(room)
+    first, _, _ = broker
+    for n in (1, 2, 3):
+        assert await publish(first, f"m{n}") == (n, None)
+    committed = await reserve(first, "m4")  # its audit row is written next; then it is released
+    restarted = RedisBroker(redis_server.url, worker_id="w2")
+    await restarted.start(listener, ["lobby"], {"lobby": committed})
+    try:
+        await RoomLoader(restarted, MemoryStore(), None).load(room)  # type: ignore[arg-type]
+        assert [m for _, m, _ in room.log] == ["m1", "m2", "m3"] and room.last_seq == 3
+        assert room.after(1) is not None and b"m4" not in b"".join(room.after(1) or [])
+        outcome = await asyncio.wait_for(release(first, committed, "m4"), 10)
+        assert outcome == (4, None), repr(outcome)
+        await asyncio.wait_for(listener.arrived.wait(), 5)
+        assert listener.shown == ["m4"]
+        assert [m for _, m, _ in room.log] == ["m1", "m2", "m3", "m4"]
+    finally:
+        await restarted.close()

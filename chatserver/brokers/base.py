@@ -119,6 +119,14 @@ class Broker:
         """Up to `limit` latest (seq, id, frame) of a room known to the broker, oldest first."""
         raise NotImplementedError
 
+    def live_from(self, room: str) -> int:
+        """The seq after which this worker is handed a room's messages live (`on_message`).
+
+        A worker that starts while others publish finds messages in storage (committed, perhaps
+        not yet out) that will still reach it live: its room log takes the past only up to here.
+        """
+        raise NotImplementedError
+
     async def ping(self) -> bool:
         raise NotImplementedError
 

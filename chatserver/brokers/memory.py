@@ -72,6 +72,9 @@ class MemoryBroker(Broker):
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         return []  # the hub's own room log and the audit log hold everything
 
+    def live_from(self, room: str) -> int:
+        return self._order(room).head
+
     async def ping(self) -> bool:
         return True
 

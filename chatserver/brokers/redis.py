@@ -240,6 +240,9 @@ class RedisBroker(Broker):
                     return
             start = "(" + found[-1][0].decode()
 
+    def live_from(self, room: str) -> int:
+        return self._last.get(room, 0)
+
     async def recent(self, room: str, limit: int) -> list[tuple[int, str, bytes]]:
         if limit <= 0:
             return []

@@ -75,7 +75,7 @@ class Compiled:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the pattern matches `text` starting at the start of a word, left to right, each
         match after the last: what `finditer` gives for the pattern led by its word-start check."""
-        search = self.regex.search
+        search = (self._regex or self.regex).search
         found = []
         at = 0
         while (match := search(text, at)) is not None:

@@ -106,7 +106,8 @@ class Recogniser:
                 low = clear
                 found, _ = self._families.find(low)
         signals = found & self._signal
-        hits = self._hits(low, found - signals, self._families, offset) if found else []
+        rest = found - signals if signals else found
+        hits = self._hits(low, rest, self._families, offset) if rest else []
         if signals and (hits or context):
             hits += self._hits(low, signals, self._families, offset)
         if not hits:

@@ -69,7 +69,15 @@ async def on_join(
         if not rejoin:
             browser = frame.get("browser") if isinstance(frame.get("browser"), str) else None
             await evasion.on_join(mod, conn, room, browser)
-            await shield.count_join(mod, room)
+            if not coming_back(conn, frame):
+                await shield.count_join(mod, room)
     except Exception:
         log.warning("room %s: moderation state not read on join", room.id, exc_info=True)
     return extra
+
+
+def coming_back(conn: Connection, frame: dict[str, Any]) -> bool:
+    """Someone rejoining after a dropped connection: the same identity (`resume`), asking for what they
+    missed here (`since`). A worker restart brings a whole room back at once; that is no raid, and
+    counting it as one would alert every room's hosts (or switch shield mode on) after each restart."""
+    return conn.resumed and bool(frame.get("since"))
