@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 TYPING_EVERY_S = 1.0
 #: Messages per frame when a join replays history: a long absence comes in pages, never one huge frame.
 REPLAY_PAGE = 200
+#: How long a join with `since` waits for this worker to be handed what the joiner has seen elsewhere.
+CATCH_UP_S = 2.0
 DRAIN_POLL_S = 0.01
 
 
@@ -86,6 +88,10 @@ class Membership:
             if cursor is None:
                 return
             since_seq, older = cursor, []
+        if since_seq is not None and since_seq > room.last_seq:
+            # They saw more on another worker than this one has been handed yet: wait for it (a moment,
+            # usually), or what they have already seen would reach them again live.
+            await room.reached(since_seq, CATCH_UP_S)
         # No await from here on: the snapshot and the membership change are one step,
         # so the joiner gets every message exactly once (history, then live).
         if since_seq is None:

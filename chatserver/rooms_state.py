@@ -7,6 +7,7 @@ changes with every message and is rebuilt on nothing: a reload swaps the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class RoomState:
         "warned",
         "shield",
         "flagged",
+        "_advanced",
     )
 
     def __init__(self, config: Room) -> None:
@@ -82,6 +84,8 @@ class RoomState:
         self.warned: dict[str, dict[str, Any]] = {}
         self.shield: dict[str, Any] | None = None
         self.flagged: dict[str, dict[str, Any]] = {}
+        #: Set (and dropped) when `last_seq` moves on, while someone waits for it (`reached`).
+        self._advanced: asyncio.Event | None = None
 
     @property
     def id(self) -> str:
@@ -94,6 +98,9 @@ class RoomState:
     def remember(self, seq: int, message_id: str, frame: bytes) -> bool:
         """Keep a published message for history; False (and not kept) if it was deleted or is here
         already (then it must not be shown again either)."""
+        if self._advanced is not None:
+            self._advanced.set()
+            self._advanced = None
         if message_id in self.deleted or message_id in self.index:
             self.last_seq = max(self.last_seq, seq)
             return False
@@ -118,6 +125,21 @@ class RoomState:
             self.index.clear()
             self.index.update((message_id, seq) for seq, message_id, _ in self.log)
         self.last_seq = max(self.last_seq, upto, self.log[-1][0] if self.log else 0)
+
+    async def reached(self, seq: int, timeout: float) -> bool:
+        """Wait until this worker has been handed the room's messages up to `seq` (at most `timeout`
+        seconds); True if it has. Someone who moves from a worker that is ahead asks for what they
+        have seen there; answered before this worker has it, they would get it again live."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.last_seq < seq:
+            if self._advanced is None:
+                self._advanced = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._advanced.wait(), deadline - loop.time())
+            except TimeoutError:
+                return False
+        return True
 
     def forget(self, message_id: str) -> bool:
         """Drop a deleted message from history, now and if it turns up later; True if it was here."""

@@ -310,6 +310,25 @@ def test_a_room_log_takes_each_message_once_in_seq_order():
     assert [m for _, m, _ in room.log] == ["m1", "m2", "m3", "m4"] and room.index["m4"] == 4
 
 
+async def test_a_join_can_wait_for_the_room_to_reach_what_the_joiner_has_seen():
+    """`reached` returns once the worker has been handed the seq (True), or after its timeout (False)."""
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+    room.seed([(1, "m1", b"{}")], upto=1)
+    assert await room.reached(1, 0.0), "already there: no wait"
+    waiting = asyncio.create_task(room.reached(3, 30))
+    await asyncio.sleep(0)
+    room.remember(2, "m2", b"{}")
+    await asyncio.sleep(0)
+    assert not waiting.done(), "seq 2 is not yet 3"
+    room.remember(3, "m3", b"{}")
+    assert await asyncio.wait_for(waiting, 5) is True
+    assert await room.reached(9, 0.01) is False, "never handed: the join goes on after its timeout"
+
+
 # ---- also seen: a long `since` replay comes in pages -----------------------------------------------
 @pytest.mark.slow
 async def test_a_long_absence_is_replayed_in_pages_with_no_gap_and_nothing_twice(make_server, clients):
