@@ -91,9 +91,8 @@ class SignIn:
                 "That name could be mistaken for a professional's title. Titles are shown only for "
                 "people the organisers have marked; please choose another name"
             )
-        session, resume_token = await self._identity(frame.get("resume"))
+        session, resume_token, conn.resumed = await self._identity(frame.get("resume"))
         conn.session, conn.name, conn.role, conn.host_name = session, name, role, host_name
-        conn.resumed = resume_token == frame.get("resume")
         conn.credential = credential
         conn.title, conn.professional = (record.title, record.professional) if record else (None, False)
         self.readers.set(conn, lang)
@@ -103,8 +102,8 @@ class SignIn:
             frames.welcome(session, resume_token, name, role, hosted(conn) if role != "participant" else None)
         )
 
-    async def _identity(self, resume: Any) -> tuple[str, str]:
-        """(session, resume token): the one `resume` restores, or a new one, stored only now
+    async def _identity(self, resume: Any) -> tuple[str, str, bool]:
+        """(session, resume token, restored): the one `resume` restores, or a new one, stored only now
         (the hello will be welcomed)."""
         if resume:
             try:
@@ -112,7 +111,7 @@ class SignIn:
             except Exception:
                 identity = None
             if identity:
-                return identity["session"], resume
+                return identity["session"], resume, True
         session = "s" + secrets.token_urlsafe(12)
         resume_token = secrets.token_urlsafe(32)
         try:
@@ -121,7 +120,7 @@ class SignIn:
             )
         except Exception:
             log.warning("identity not saved: resume will not work for this session")
-        return session, resume_token
+        return session, resume_token, False
 
     def signed_out(self, conn: Connection) -> None:
         if conn.session:
