@@ -8,6 +8,7 @@ import json
 import random
 import re
 from array import array
+from collections.abc import Callable
 
 import pytest
 from hypothesis import example, given, settings
@@ -311,7 +312,68 @@ def test_reading_around_every_match_with_the_words_found_once_is_reading_it_afre
                         joined, hit.start + 1, hit.end - 1
                     )
                     compared += 1
+            for read in (reading_module.reader(joined), _python_reader(joined)):
+                for hit in hits:
+                    expected = (reading_module.NEGATED if _negated_afresh(joined, hit, offset) else 0) | (
+                        reading_module.SOMEONE_ELSE if _someone_else_afresh(joined, hit) else 0
+                    )
+                    assert read(hit, offset) == expected, (joined, hit.start, hit.end)
     assert compared > 10_000
+
+
+def _python_reader(text: str) -> Callable[[reading_module.Hit, int], int]:
+    saved = reading_module._scan
+    reading_module._scan = None  # type: ignore[assignment]
+    try:
+        return reading_module.reader(text)
+    finally:
+        reading_module._scan = saved
+
+
+def test_reading_in_c_counts_the_same_words_as_the_python_reading() -> None:
+    """The C reading's window sizes are reading.py's, and it refuses what it cannot read."""
+    assert (_scan.NEGATED, _scan.SOMEONE_ELSE) == (reading_module.NEGATED, reading_module.SOMEONE_ELSE)
+    assert (_scan.NEGATION_WORDS, _scan.SUBJECT_WORDS) == (
+        reading_module.NEGATION_WORDS,
+        reading_module.SUBJECT_WORDS,
+    )
+    empty = frozenset()
+    with pytest.raises(ValueError):
+        _scan.read_around("short", 2, 40, 0, empty, empty, empty)
+    with pytest.raises(TypeError):
+        _scan.read_around("text", 0, 1, 0, ["not"], empty, empty)
+
+
+# Texts for reading: several words a window, every stop, and words longer than the C key buffer.
+_READABLE = st.text(alphabet="aaab_1   '’.,;!\n-é\u0301\u4e00", max_size=150) | st.builds(
+    lambda word, rest: word * 3 + " " + rest, st.text(alphabet="ab'", min_size=30, max_size=40), _WORDY
+)
+
+
+@given(_READABLE, st.data())
+@settings(max_examples=2000, deadline=None)
+def test_reading_around_any_span_of_any_text_is_reading_it_afresh(text: str, data: st.DataObject) -> None:
+    """On generated text (apostrophes, accents, stretched letters, long words, stops), for any span and
+    join, the C reading answers as the text read afresh does, with small word lists of its own words."""
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    join = data.draw(st.integers(0, len(text)))
+    keys = reading_module.word_keys(reading_module._WORDS.findall(text))
+    pick = st.frozensets(st.sampled_from(keys), max_size=4) if keys else st.just(frozenset())
+    pack = _WordLists(data.draw(pick), data.draw(pick), data.draw(pick))
+    hit = reading_module.Hit(2, "ideation", start, end, pack, False)  # type: ignore[arg-type]
+    expected = (reading_module.NEGATED if _negated_afresh(text, hit, join) else 0) | (
+        reading_module.SOMEONE_ELSE if _someone_else_afresh(text, hit) else 0
+    )
+    assert reading_module.reader(text)(hit, join) == expected
+    assert _python_reader(text)(hit, join) == expected
+
+
+class _WordLists:
+    """The three word lists of a pack that reading looks at."""
+
+    def __init__(self, negators: frozenset[str], self_words: frozenset[str], other_words: frozenset[str]):
+        self.negators, self.self_words, self.other_words = negators, self_words, other_words
 
 
 def test_an_index_and_a_model_nobody_holds_any_more_are_freed() -> None:

@@ -257,79 +257,9 @@ scan_next_stamp(uint32_t *stamp, uint32_t **arrays, const Py_ssize_t *sizes, int
     return *stamp;
 }
 
-/* ---- the words of a text and where they stand ------------------------------------------------ */
-
-static inline int
-is_word_char(Py_UCS4 ch)
-{
-    /* what `re` counts as \w in a str pattern */
-    return Py_UNICODE_ISALNUM(ch) || ch == '_';
-}
-
-PyDoc_STRVAR(word_spans_doc,
-             "word_spans(text) -> (words, starts, ends)\n\n"
-             "The matches of `\\w+(?:['\\u2019]\\w+)*` in `text`, left to right, and where each starts and ends:\n"
-             "what `[(m.group(), *m.span()) for m in reading._WORDS.finditer(text)]` gives.");
-
-static PyObject *
-word_spans(PyObject *module, PyObject *text)
-{
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "text must be str");
-        return NULL;
-    }
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    PyObject *words = PyList_New(0), *starts = PyList_New(0), *ends = PyList_New(0);
-    if (words == NULL || starts == NULL || ends == NULL) {
-        goto fail;
-    }
-    Py_ssize_t i = 0;
-    while (i < n) {
-        if (!is_word_char(PyUnicode_READ(kind, data, i))) {
-            i++;
-            continue;
-        }
-        Py_ssize_t start = i;
-        while (i < n && is_word_char(PyUnicode_READ(kind, data, i))) {
-            i++;
-        }
-        for (;;) { /* an apostrophe joins the next run of word characters */
-            if (i + 1 >= n) {
-                break;
-            }
-            Py_UCS4 ch = PyUnicode_READ(kind, data, i);
-            if ((ch != '\'' && ch != 0x2019) || !is_word_char(PyUnicode_READ(kind, data, i + 1))) {
-                break;
-            }
-            i += 2;
-            while (i < n && is_word_char(PyUnicode_READ(kind, data, i))) {
-                i++;
-            }
-        }
-        PyObject *word = PyUnicode_Substring(text, start, i);
-        PyObject *at = PyLong_FromSsize_t(start);
-        PyObject *end = PyLong_FromSsize_t(i);
-        int failed = word == NULL || at == NULL || end == NULL || PyList_Append(words, word) < 0 ||
-                     PyList_Append(starts, at) < 0 || PyList_Append(ends, end) < 0;
-        Py_XDECREF(word);
-        Py_XDECREF(at);
-        Py_XDECREF(end);
-        if (failed) {
-            goto fail;
-        }
-    }
-    return Py_BuildValue("(NNN)", words, starts, ends);
-fail:
-    Py_XDECREF(words);
-    Py_XDECREF(starts);
-    Py_XDECREF(ends);
-    return NULL;
-}
-
 static PyMethodDef scan_functions[] = {
-    {"word_spans", (PyCFunction)word_spans, METH_O, word_spans_doc},
+    {"word_spans", (PyCFunction)scan_word_spans, METH_O, scan_word_spans_doc},
+    {"read_around", (PyCFunction)(void (*)(void))scan_read_around, METH_FASTCALL, scan_read_around_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -338,7 +268,7 @@ static PyMethodDef scan_functions[] = {
 static struct PyModuleDef scan_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "chatserver.crisis._scan",
-    .m_doc = PyDoc_STR("The crisis recogniser's per-message word passes in C (see _scan.c, _scan_index.c, _scan_opinion.c)."),
+    .m_doc = PyDoc_STR("The crisis recogniser's per-message word passes in C (see _scan.c, _scan_index.c, _scan_opinion.c, _scan_reading.c)."),
     .m_size = -1,
     .m_methods = scan_functions,
 };
@@ -355,7 +285,11 @@ PyInit__scan(void)
     }
     if (PyModule_AddObjectRef(module, "Scanner", (PyObject *)&ScannerType) < 0 ||
         PyModule_AddObjectRef(module, "Weigher", (PyObject *)&WeigherType) < 0 ||
-        PyModule_AddIntConstant(module, "UNKNOWN", (long)UNKNOWN) < 0) {
+        PyModule_AddIntConstant(module, "UNKNOWN", (long)UNKNOWN) < 0 ||
+        PyModule_AddIntConstant(module, "NEGATED", READ_NEGATED) < 0 ||
+        PyModule_AddIntConstant(module, "SOMEONE_ELSE", READ_SOMEONE_ELSE) < 0 ||
+        PyModule_AddIntConstant(module, "NEGATION_WORDS", NEGATION_WORDS) < 0 ||
+        PyModule_AddIntConstant(module, "SUBJECT_WORDS", SUBJECT_WORDS) < 0) {
         Py_DECREF(module);
         return NULL;
     }

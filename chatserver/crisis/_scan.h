@@ -51,6 +51,16 @@ uint32_t *scan_copy_uints(PyObject *data, Py_ssize_t *count);
 /* A fresh zeroed array of `count` (+1) uint32s (NULL and an exception on error). */
 uint32_t *scan_zeros(Py_ssize_t count);
 
+/* Reading around a match (_scan_reading.c): reading.py's `Words`, `negated` and `someone_else`. */
+#define READ_NEGATED 1
+#define READ_SOMEONE_ELSE 2
+#define NEGATION_WORDS 3
+#define SUBJECT_WORDS 6
+extern const char scan_word_spans_doc[];
+extern const char scan_read_around_doc[];
+PyObject *scan_word_spans(PyObject *module, PyObject *text);
+PyObject *scan_read_around(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
 extern PyTypeObject ScannerType; /* _scan_index.c */
 extern PyTypeObject WeigherType; /* _scan_opinion.c */
 

@@ -3,8 +3,22 @@
 from collections.abc import Callable
 
 UNKNOWN: int
+NEGATED: int
+SOMEONE_ELSE: int
+NEGATION_WORDS: int
+SUBJECT_WORDS: int
 
 def word_spans(text: str, /) -> tuple[list[str], list[int], list[int]]: ...
+def read_around(
+    text: str,
+    start: int,
+    end: int,
+    join: int,
+    negators: frozenset[str],
+    self_words: frozenset[str],
+    other_words: frozenset[str],
+    /,
+) -> int: ...
 
 class Scanner:
     stamp: int

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from itertools import accumulate
 
 from chatserver.crisis import patterns as pat
@@ -27,6 +28,9 @@ _WORDS = re.compile(r"\w+(?:['’]\w+)*")
 _SPLIT_WORDS = re.compile(f"({_WORDS.pattern})")
 NEGATION_WORDS = 3
 SUBJECT_WORDS = 6
+#: What `reader` finds around a match, as bits.
+NEGATED = 1
+SOMEONE_ELSE = 2
 # word -> its key as the packs' word lists hold it (no apostrophes, stretched letters collapsed),
 # remembered, bounded: chat repeats its words, and this runs for every word around every match.
 _KEYS: dict[str, str] = {}
@@ -148,3 +152,34 @@ def someone_else(words: Words, hit: Hit) -> bool:
         if word in pack.other_words:
             return True
     return False
+
+
+def reader(text: str) -> Callable[[Hit, int], int]:
+    """How to read around each match in `text`: called with a match and where the message starts in
+    `text` (`negated`'s `join`), it answers NEGATED when `negated` would say so, plus SOMEONE_ELSE
+    when `someone_else` would.
+
+    In C (`_scan.read_around`, straight from the text's characters) when it is built; in Python the
+    text's `Words` are found once, on the first match read.
+    """
+    if _scan is not None:
+        read_around = _scan.read_around
+
+        def read_native(hit: Hit, join: int) -> int:
+            pack = hit.pack
+            answer: int = read_around(
+                text, hit.start, hit.end, join, pack.negators, pack.self_words, pack.other_words
+            )
+            return answer
+
+        return read_native
+    words: list[Words] = []
+
+    def read(hit: Hit, join: int) -> int:
+        if not words:
+            words.append(Words(text))
+        return (NEGATED if negated(words[0], hit, join) else 0) | (
+            SOMEONE_ELSE if someone_else(words[0], hit) else 0
+        )
+
+    return read

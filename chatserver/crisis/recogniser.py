@@ -37,7 +37,7 @@ from chatserver.crisis.context import (
 )
 from chatserver.crisis.index import Index
 from chatserver.crisis.packs import LEVELS, Pack
-from chatserver.crisis.reading import Hit, Words, clause, negated, quoted, someone_else
+from chatserver.crisis.reading import NEGATED, SOMEONE_ELSE, Hit, clause, quoted, reader
 from chatserver.crisis.text import deobfuscate, plain
 
 __all__ = [
@@ -112,16 +112,15 @@ class Recogniser:
             hits += self._hits(low, signals, self._families, offset)
         if not hits:
             return NOTHING
-        words: Words | None = None  # found once, for every match read below
+        read = reader(low)
         for hit in hits:
             if hit.level > CONCERN or hit.kind in SIGNALS:
-                if words is None:
-                    words = Words(low)
-                if not hit.own_negation and negated(words, hit, offset):
+                around = read(hit, offset)
+                if not hit.own_negation and around & NEGATED:
                     hit.level = min(hit.level, CONCERN) if hit.level > CONCERN else -1
                     if hit.level == CONCERN:
                         hit.kind = "topic"
-                elif hit.level > CONCERN and (someone_else(words, hit) or quoted(low, hit)):
+                elif hit.level > CONCERN and (around & SOMEONE_ELSE or quoted(low, hit)):
                     hit.level, hit.kind = CONCERN, "topic"
         if any(hit.level >= CONCERN for hit in hits):
             self._apply_frames(low, hits)
