@@ -69,10 +69,17 @@ class LevelRule(NamedTuple):
     urgent: bool
 
 
-class _Seen(NamedTuple):
-    at: float
-    assessment: Assessment
-    text: str
+class _Seen:
+    """One remembered message of a session: when, what it said, and its text while a thought may go
+    on in the next. A plain message only matters as the last one, so the next plain one takes its
+    place (updated in place: most messages are plain, and this runs for each)."""
+
+    __slots__ = ("at", "assessment", "text")
+
+    def __init__(self, at: float, assessment: Assessment, text: str) -> None:
+        self.at = at
+        self.assessment = assessment
+        self.text = text
 
 
 def _problem(path: tuple[str | int, ...], message: str) -> tuple[tuple[str | int, ...], str]:
@@ -335,9 +342,11 @@ class CrisisFilter(Filter):
         recent: list[Assessment] = []
         before = ""
         if seen:
-            cutoff = now - self.context_seconds
-            recent = [s.assessment for s in seen if s.assessment.kinds and s.at >= cutoff]
             last = seen[-1]
+            # Only the last entry can be a plain message (see _remember): one alone says nothing.
+            if len(seen) > 1 or last.assessment.kinds:
+                cutoff = now - self.context_seconds
+                recent = [s.assessment for s in seen if s.assessment.kinds and s.at >= cutoff]
             # A thought split over messages leaves the first unfinished: it is short, with no full
             # stop, and was sent a moment ago.
             if last.text and now - last.at <= JOIN_SECONDS:
@@ -375,8 +384,10 @@ class CrisisFilter(Filter):
             if len(self._memory) >= self._sweep_at:
                 self._sweep(now)
             seen = self._memory[session] = deque(maxlen=self.context_messages)
-        if not assessment.kinds and seen and not seen[-1].assessment.kinds:
-            seen.pop()  # an earlier plain message only mattered as the "last" one
+        if not assessment.kinds and seen and not (last := seen[-1]).assessment.kinds:
+            # An earlier plain message only mattered as the "last" one: this one takes its place.
+            last.at, last.assessment, last.text = now, assessment, unfinished[:REMEMBERED_CHARS]
+            return
         seen.append(_Seen(now, assessment, unfinished[:REMEMBERED_CHARS]))
 
     def _sweep(self, now: float) -> None:
