@@ -6,8 +6,9 @@
 rooms.yaml (max_length, then defaults.filters), feeds it a mix of chat messages
 (mostly ordinary, a few with links, contact details, blocked words or crisis
 phrases) from a couple of thousand sessions at a steady pace, and reports mean,
-p50, p99 and max µs per message of the best of a few rounds. Importing this
-module does nothing.
+p50, p99 and max µs per message of the best of a few rounds, after one untimed
+pass over the same mix (as timeit's callers warm up). Importing this module does
+nothing.
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ class Membership:
         seq = room.index.get(since)
         if seq is None:
             try:
-                seq = await self.audit.seq_of(since)
+                seq = await self.audit.seq_of(room.id, since)
             except Exception:
                 seq = None
         if seq is None:

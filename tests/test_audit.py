@@ -458,7 +458,7 @@ async def test_message_rows_carry_their_seq_and_feed_history_and_room_max_seqs(a
     audit.append("held", room="a", actor_session="s9", actor_name="zed", message_id="h1", text="held text")
     audit.append("published", room="b", message_id="b1", text="other room", detail={"role": "host"}, seq=1)
     await audit.flush()
-    assert await audit.seq_of("m3") == 3
+    assert await audit.seq_of("a", "m3") == 3
     audit.append(
         "released",
         room="a",
@@ -494,8 +494,9 @@ async def test_message_rows_carry_their_seq_and_feed_history_and_room_max_seqs(a
     after = await audit.messages_after("a", 1, 10)
     assert [(m["id"], m["seq"]) for m in after] == [("m2", 2), ("m3", 3), ("m5", 5), ("h1", 6)]
     assert after[0]["cw"] == "self-harm"
-    assert await audit.seq_of("m1") == 1
-    assert await audit.seq_of("nope") is None
+    assert await audit.seq_of("a", "m1") == 1
+    assert await audit.seq_of("b", "m1") is None  # another room's message: no place in b's numbering
+    assert await audit.seq_of("a", "nope") is None
     assert [m["id"] for m in transcript(db, "a")] == ["m1", "m2", "m3", "m5", "h1"]
     assert verify(db).ok  # seq is outside the hash
 

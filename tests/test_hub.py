@@ -279,6 +279,24 @@ async def test_join_since_just_past_the_live_log_replays_the_stored_page_too(hub
     assert got == list(range(51, 1101))
 
 
+async def test_join_since_a_message_of_another_room_gets_plain_history(hub):
+    """`since` names the last message seen in the room joined: an id from another room (a client
+    that kept one "last seen" for every room) is not taken as a place in this room's numbering, which
+    would replay only part of it and leave the rest out without a word; the joiner gets plain history."""
+    conn, sam = await person(hub, "sam", "lobby", "watched")
+    for n in range(1, 6):
+        hub.sending.send(conn, {"type": "send", "room": "lobby", "text": f"lobby {n}", "client_id": n})
+    for n in range(6, 9):
+        hub.sending.send(conn, {"type": "send", "room": "watched", "text": f"watched {n}", "client_id": n})
+    acks = await until(lambda: len(sam.of("ack")) == 8 and sam.of("ack"), "every ack")
+    elsewhere = next(a["id"] for a in acks if a["client_id"] == 7)  # seq 2 of watched
+    await hub.audit.flush()
+    _, ben = await person(hub, "ben")
+    await hub.handle(_, orjson.dumps({"type": "join", "room": "lobby", "since": elsewhere}))
+    (joined,) = await until(lambda: ben.of("joined", room="lobby"), "joined")
+    assert [m["text"] for m in joined["history"]] == [f"lobby {n}" for n in range(1, 6)]
+
+
 GARDEN = """
   - id: garden
     title: Garden

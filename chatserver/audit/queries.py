@@ -16,7 +16,10 @@ from chatserver.audit.records import MESSAGE_KINDS, MESSAGES_SQL, decode_detail,
 _KINDS_SQL = ", ".join(f"'{k}'" for k in MESSAGE_KINDS)
 _ROOM_OF = f"SELECT room FROM audit WHERE message_id = ? AND kind IN ('held', {_KINDS_SQL}) LIMIT 1"
 _MESSAGES = MESSAGES_SQL + " AND room = ? AND seq IS NOT NULL"
-_SEQ_OF = f"SELECT seq FROM audit WHERE message_id = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL}) LIMIT 1"
+_SEQ_OF = (
+    f"SELECT seq FROM audit WHERE message_id = ? AND room = ? AND seq IS NOT NULL AND kind IN ({_KINDS_SQL})"
+    " LIMIT 1"
+)
 _PENDING_HELD = (
     "SELECT a.message_id, a.room, a.text, a.ts, a.actor_name, a.actor_session, a.detail FROM audit a"
     " WHERE a.kind = 'held' AND NOT EXISTS (SELECT 1 FROM audit r WHERE r.message_id = a.message_id"
@@ -69,8 +72,8 @@ async def room_of(reader: aiosqlite.Connection, message_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-async def seq_of(reader: aiosqlite.Connection, message_id: str) -> int | None:
-    rows = list(await reader.execute_fetchall(_SEQ_OF, (message_id,)))
+async def seq_of(reader: aiosqlite.Connection, room: str, message_id: str) -> int | None:
+    rows = list(await reader.execute_fetchall(_SEQ_OF, (message_id, room)))
     return rows[0][0] if rows else None
 
 

@@ -243,6 +243,7 @@ class AuditLog:
         """Rows by or about one person and of their messages, newest first (a host's person card)."""
         return await queries.about_person(self._reader, session, limit)
 
-    async def seq_of(self, message_id: str) -> int | None:
-        """The seq a message was published with, or None (unknown, held, or never published)."""
-        return await queries.seq_of(self._reader, message_id)
+    async def seq_of(self, room: str, message_id: str) -> int | None:
+        """The seq a message was published with in `room`, or None (unknown, held, never published,
+        or another room's: seqs number each room on its own)."""
+        return await queries.seq_of(self._reader, room, message_id)
