@@ -19,16 +19,20 @@ from chatserver.crisis import anchors as anc
 from chatserver.crisis import chatwords as chat
 from chatserver.crisis import patterns as pat
 from chatserver.crisis.packs import LEVELS, Family, Frame, Pack
-from chatserver.crisis.text import LEET_HINT, SINGLE_HINT, SPACED_HINT, SPELT_HINTS, spelling_hints
+from chatserver.crisis.text import (
+    DELEET,
+    LEET_HINT,
+    LEETISH,
+    SINGLE_HINT,
+    SPACED_HINT,
+    SPELT_HINTS,
+    spelling_hints,
+)
 
 try:
     from chatserver.crisis import _scan
 except ImportError:  # built without a C compiler: the same answers, from the Python below
     _scan = None  # type: ignore[assignment]
-
-_DELEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
-)
 
 
 class Compiled:
@@ -91,7 +95,6 @@ class Compiled:
 _WORD_CHAR = re.compile(r"\w")
 _EDGES = ".,!?;:()[]{}\"'`*_~<>/\\|#+=^&%"
 _INSIDE = re.compile(r"[^\w@$!]+")  # splits "self-harm", "k.i.l.l", "it's"... into parts
-_LEETISH = frozenset("013457@$!")
 _START = 6  # `needs` compares the first letters of words, at most this many
 _PATTERNS, _FLAGS, _BITS = (itemgetter(i) for i in range(3))  # a word's cache entry
 #: A word's count for leetspeak; a single letter counts 1, and three of them say "spelled out" too.
@@ -267,9 +270,9 @@ class Index:
         """What a word as typed stands for: the patterns it anchors, its flags, and the starts (2 to
         6 letters) it offers to other patterns' needs."""
         word = typed.strip(_EDGES)
-        leet = not _LEETISH.isdisjoint(word) and any(c.isalpha() for c in word)
+        leet = not LEETISH.isdisjoint(word) and any(c.isalpha() for c in word)
         if leet:
-            word = word.translate(_DELEET)
+            word = word.translate(DELEET)
         numbers: set[int] = set()
         offered: set[str] = set()
         # "j'ai" is the anchor "jai"; "self-harm" is "self" and "harm".

@@ -14,9 +14,11 @@ from chatserver.textfold import by_pieces, fold
 
 # Leetspeak inside a word ("k1ll", "mys3lf", "$uicide", "su!c!dal"). "1" is read as i: "k1ll" is the
 # common spelling. A word that starts with digits ("3am", "10mg", "2nd") is left alone.
-_DELEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
-)
+LEET_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+#: `str.translate` table undoing leetspeak (index.py reads words with it too).
+DELEET = str.maketrans(LEET_LETTERS)
+#: The characters that may stand for letters in leetspeak.
+LEETISH = frozenset(LEET_LETTERS)
 _LEET_WORD = re.compile(
     r"(?<![\w@$!])(?:[a-z][\w@$!]*[013457@$!][a-z][\w@$!]*|[a-z][\w@$]*[013457@$][\w@$]*|[@$][a-z][\w@$!]*)"
 )
@@ -166,7 +168,7 @@ ALL_HINTS = LEET_HINT | SPELT_HINTS
 # A `_SPACED` run needs letters one to two spacers apart: inside a word with no space between, or
 # words of one letter (and the spacers beside it) in a row. Leetspeak counts as letters: undone
 # first, it can make them ("a_1_1_1" reads "a_i_i_i", then "aiii").
-_LETTERISH = r"(?:[^\W\d_]|[013457@$!])"
+_LETTERISH = r"(?:[^\W\d_]|[" + re.escape("".join(LEET_LETTERS)) + "])"
 _INNER_SPELT = re.compile(_LETTERISH + r"[.*_\-]{1,2}" + _LETTERISH)
 _SPELT_SINGLE = re.compile(r"[.*_\-]{0,2}" + _LETTERISH + r"[.*_\-]{0,2}")
 
@@ -185,7 +187,7 @@ def deobfuscate(text: str, hints: int = ALL_HINTS) -> str:
     `hints` (see LEET_HINT) skip the steps that cannot change `text`, with the same result.
     """
     if hints & LEET_HINT and _HAS_LEET.search(text) is not None:
-        text = _LEET_WORD.sub(lambda m: m.group().translate(_DELEET), text)
+        text = _LEET_WORD.sub(lambda m: m.group().translate(DELEET), text)
     if hints & SPELT_HINTS and _SPACED.search(text) is not None:
         text = _SPACED.sub(lambda m: _SPACER.sub("", m.group()), text)
     return text
