@@ -259,7 +259,10 @@ class ServerSpec:
         if self.name == "chatserver":
             # Every bench client comes from 127.0.0.1, as every client does behind a reverse proxy: lift the
             # per-address connection cap (default 256) the way its --help tells such deployments to.
-            return {"CHATSERVER_MAX_CONNECTIONS_PER_IP": "0"}
+            # Likewise the per-connection frame rate (20/s, against floods): the chat mix's members send
+            # 35 a second each near saturation, and the peers have no such guard. bench/rooms.yaml lifts
+            # the rooms' rate_limit the same way, so the filter still runs and never binds.
+            return {"CHATSERVER_MAX_CONNECTIONS_PER_IP": "0", "CHATSERVER_MAX_FRAMES_PER_SECOND": "1000000"}
         return {}
 
 
