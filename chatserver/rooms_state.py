@@ -48,6 +48,7 @@ class RoomState:
         "mode",
         "warned",
         "shield",
+        "shield_read_at",
         "flagged",
         "_advanced",
     )
@@ -83,6 +84,8 @@ class RoomState:
         #: warning), the shield preset while shield mode is on, people who may be someone banned earlier.
         self.warned: dict[str, dict[str, Any]] = {}
         self.shield: dict[str, Any] | None = None
+        #: When `shield` was last read from the store (moderation.shield.load), by the service's clock.
+        self.shield_read_at = float("-inf")
         self.flagged: dict[str, dict[str, Any]] = {}
         #: Set (and dropped) when `last_seq` moves on, while someone waits for it (`reached`).
         self._advanced: asyncio.Event | None = None

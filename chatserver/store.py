@@ -107,9 +107,10 @@ class Store:
         """Remove and return the value at `key`; exactly one caller ever gets it."""
         raise NotImplementedError
 
-    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> None:
+    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> list[Any]:
         """Append to the list at `key`, keeping its last `keep` entries; the list expires `ttl` seconds
-        after its last change."""
+        after its last change. Returns the list as it is then, oldest first (read in the same step:
+        a counter needs no second round trip)."""
         raise NotImplementedError
 
     async def entries(self, key: str) -> list[Any]:
@@ -241,9 +242,10 @@ class MemoryStore(Store):
         self._values.pop(key, None)
         return value
 
-    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> None:
+    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> list[Any]:
         kept = list(self._live(key) or [])[-(keep - 1) :] if keep > 1 else []
         self._values[key] = ([*kept, entry], time.time() + ttl)
+        return [*kept, entry]
 
     async def entries(self, key: str) -> list[Any]:
         return list(self._live(key) or [])

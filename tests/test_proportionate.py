@@ -8,11 +8,18 @@ import json
 import re
 import sqlite3
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import redis
 from websockets.asyncio.client import connect
 
+from chatserver.moderation import shield
+from chatserver.resync import RESYNC_S
+from chatserver.rooms import load_rooms
+from chatserver.rooms_state import RoomState
+from chatserver.store import MemoryStore
+from tests.conftest import TESTS
 from tests.support import Client
 
 ROOMS = """
@@ -446,3 +453,33 @@ async def test_behind_a_proxy_only_the_browser_id_counts(make_server, clients):
     assert not [
         f for f in alice.frames if f.get("code") == "maybe_returning" and f["session"] == stranger.session
     ]
+
+
+class _CountedStore(MemoryStore):
+    """The in-process store, counting how often shield mode is read."""
+
+    reads = 0
+
+    async def flags(self, room: str) -> dict:
+        self.reads += 1
+        return await super().flags(room)
+
+
+async def test_a_burst_of_joins_reads_shield_mode_once_and_a_missed_switch_within_the_resync_time():
+    """A reconnect storm brings a room's people back in a second: one read of shield mode serves them
+    all (each was a Redis round trip per join). A switch whose event this worker missed is read by the
+    next join after SHIELD_REREAD_S, no later than the resync loop would apply it."""
+    now = [1000.0]
+    mod = SimpleNamespace(store=_CountedStore(), clock=lambda: now[0])
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+    for _ in range(100):
+        await shield.load(mod, room)  # type: ignore[arg-type]
+    assert mod.store.reads == 1 and room.shield is None
+    await mod.store.set_flag("lobby", "shield", {"preset": {}})  # switched on elsewhere, event lost
+    now[0] += shield.SHIELD_REREAD_S - 0.1
+    await shield.load(mod, room)  # type: ignore[arg-type]
+    assert room.shield is None
+    now[0] += 0.2
+    await shield.load(mod, room)  # type: ignore[arg-type]
+    assert room.shield == {"preset": {}} and mod.store.reads == 2
+    assert shield.SHIELD_REREAD_S <= RESYNC_S

@@ -198,6 +198,23 @@ async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, re
     assert await publish(b, "m9") == (4, None), "numbering goes on after the stream was emptied"
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_adding_an_entry_answers_with_the_list_it_keeps(broker, backend):
+    """A counter (joins in a burst) adds and reads in one step: one Redis transaction, not two trips."""
+    from chatserver.brokers.redis_store import RedisStore
+    from chatserver.store import MemoryStore
+
+    store = RedisStore(broker[0].client) if backend == "redis" else MemoryStore()
+    try:
+        assert await store.add_entry("joins:lobby", 1.0, keep=3, ttl=60) == [1.0]
+        for at in (2.0, 3.0):
+            await store.add_entry("joins:lobby", at, keep=3, ttl=60)
+        assert await store.add_entry("joins:lobby", 4.0, keep=3, ttl=60) == [2.0, 3.0, 4.0]
+        assert await store.entries("joins:lobby") == [2.0, 3.0, 4.0]
+    finally:
+        await store.close()
+
+
 @pytest.fixture
 async def two_workers(redis_server) -> AsyncIterator[tuple[RedisBroker, RedisBroker, Collector]]:
     """Two workers on one Redis; the second one's listener is returned."""

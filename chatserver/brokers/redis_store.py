@@ -194,13 +194,15 @@ class RedisStore(Store):
         raw = await self._redis.getdel(self._key("kv", key))
         return orjson.loads(raw) if raw else None
 
-    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> None:
+    async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> list[Any]:
         name = self._key("kv", key)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.rpush(name, orjson.dumps(entry))
             pipe.ltrim(name, -keep, -1)
             pipe.pexpire(name, max(1, int(ttl * 1000)))
-            await pipe.execute()
+            pipe.lrange(name, 0, -1)
+            *_, kept = await pipe.execute()
+        return [orjson.loads(v) for v in kept]
 
     async def entries(self, key: str) -> list[Any]:
         return [orjson.loads(v) for v in await self._redis.lrange(self._key("kv", key), 0, -1)]

@@ -34,6 +34,10 @@ SHIELD_HELD = "the room is taking extra care for a while, so a host reads some m
 RETURNING_HELD = "a host reads messages here first for now"
 
 
+#: How long one read of shield mode serves the joins of a room (no longer than resync.RESYNC_S).
+SHIELD_REREAD_S = 5.0
+
+
 def _key(room: str) -> str:
     return f"shield:{room}"
 
@@ -89,8 +93,15 @@ async def set_shield(
 
 
 async def load(mod: Moderation, room: RoomState) -> None:
-    """Read whether shield mode is on (a worker that started after it was switched on)."""
+    """Read whether shield mode is on (a worker that started after it was switched on), at most once
+    every SHIELD_REREAD_S per room: in between, events keep it current, and the resync loop
+    (chatserver/resync.py) applies a switch whose event was lost within its RESYNC_S. A reconnect
+    storm brings a hundred people into a room in a second; one read serves them all."""
+    now = mod.clock()
+    if now - room.shield_read_at < SHIELD_REREAD_S:
+        return
     room.shield = (await mod.store.flags(room.id)).get("shield") or None
+    room.shield_read_at = now
 
 
 def holds(room: RoomState, ctx: MessageContext) -> list[tuple[str, str]]:
@@ -141,8 +152,8 @@ async def count_join(mod: Moderation, room: RoomState) -> None:
         return
     now = mod.clock()
     key = f"joins:{room.id}"
-    await mod.store.add_entry(key, now, keep=burst.joins, ttl=burst.per_seconds)
-    recent = [t for t in await mod.store.entries(key) if now - float(t) < burst.per_seconds]
+    joins = await mod.store.add_entry(key, now, keep=burst.joins, ttl=burst.per_seconds)
+    recent = [t for t in joins if now - float(t) < burst.per_seconds]
     if len(recent) < burst.joins:
         return
     if not await mod.store.put_value(f"burst:{room.id}", now, ttl=burst.per_seconds, only_new=True):
