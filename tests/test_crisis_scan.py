@@ -342,6 +342,10 @@ def test_reading_in_c_counts_the_same_words_as_the_python_reading() -> None:
         _scan.read_around("short", 2, 40, 0, empty, empty, empty)
     with pytest.raises(TypeError):
         _scan.read_around("text", 0, 1, 0, ["not"], empty, empty)
+    # A join before the text's start reads from the start (as a regex's pos would), never before it.
+    negators = frozenset({"not"})
+    assert _scan.read_around("not sad", 4, 7, -50, negators, empty, empty) == _scan.NEGATED
+    assert _scan.read_around("sad", 0, 3, -50, negators, empty, empty) == 0
 
 
 # Texts for reading: several words a window, every stop, and words longer than the C key buffer.

@@ -155,6 +155,9 @@ words_before(int kind, const void *data, Py_ssize_t at, Py_ssize_t count, const 
              Py_ssize_t base, Before *out)
 {
     Py_ssize_t lo = at - 12 * count > base ? at - 12 * count : base;
+    if (lo < 0) { /* a negative `join`: as Python's pos, it means the start */
+        lo = 0;
+    }
     for (Py_ssize_t i = at - 1; i >= lo; i--) {
         Py_UCS4 ch = PyUnicode_READ(kind, data, i);
         if (ch < 128 && ch != 0 && strchr(stops, (int)ch) != NULL) {
