@@ -9,6 +9,7 @@ import random
 import re
 from array import array
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from hypothesis import example, given, settings
@@ -24,6 +25,7 @@ from chatserver.crisis.text import ALL_HINTS, LEET_HINT, SINGLE_HINT, SPACED_HIN
 from tests.test_crisis_speed import LINES
 
 _scan = index_module._scan
+T = TypeVar("T")
 
 
 def test_the_c_word_passes_are_built_and_used() -> None:
@@ -237,13 +239,18 @@ def test_words_and_where_they_stand_are_what_the_word_pattern_finds(text: str) -
     assert list(zip(fallback.words, fallback.starts, fallback.ends, strict=True)) == expected
 
 
-def _python_words(text: str) -> reading_module.Words:
+def _in_python(make: Callable[[str], T], text: str) -> T:
+    """`make(text)` built with reading.py's Python fallback instead of the C passes."""
     saved = reading_module._scan
     reading_module._scan = None  # type: ignore[assignment]
     try:
-        return reading_module.Words(text)
+        return make(text)
     finally:
         reading_module._scan = saved
+
+
+def _python_words(text: str) -> reading_module.Words:
+    return _in_python(reading_module.Words, text)
 
 
 def _keys_before(text: str, at: int, count: int, stop: re.Pattern[str]) -> list[str]:
@@ -322,12 +329,7 @@ def test_reading_around_every_match_with_the_words_found_once_is_reading_it_afre
 
 
 def _python_reader(text: str) -> Callable[[reading_module.Hit, int], int]:
-    saved = reading_module._scan
-    reading_module._scan = None  # type: ignore[assignment]
-    try:
-        return reading_module.reader(text)
-    finally:
-        reading_module._scan = saved
+    return _in_python(reading_module.reader, text)
 
 
 def test_reading_in_c_counts_the_same_words_as_the_python_reading() -> None:
