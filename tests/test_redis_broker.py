@@ -215,6 +215,30 @@ async def test_adding_an_entry_answers_with_the_list_it_keeps(broker, backend):
         await store.close()
 
 
+async def test_a_name_held_by_a_worker_that_went_away_is_taken_over_in_one_step(broker, redis_server):
+    """After a restart the worker has a new id and every name of its rooms is still held by the old
+    one: the same person takes theirs back, someone else may take a name only when its worker is
+    gone, and each claim is one script call (it was up to three round trips)."""
+    from chatserver.brokers.redis_store import RedisStore
+
+    store = RedisStore(broker[0].client)
+    claim = store.claim_name
+    assert await claim("lobby", "sam", "s1", "old", {"old"})
+    assert not await claim("lobby", "sam", "s2", "new", {"old", "new"}), "old is alive: sam is s1's"
+    assert await claim("lobby", "sam", "s1", "new", {"new"}), "s1 takes their name back"
+    assert not await claim("lobby", "sam", "s2", "old", {"old", "new"}), "now held by new"
+    assert await claim("lobby", "sam", "s2", "other", {"other"}), "new went away: s2 may"
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        assert admin.hget("chatserver:room:lobby:names", "sam") == b"other s2"
+        calls = admin.info("commandstats")["cmdstat_evalsha"]["calls"]
+        assert await claim("lobby", "sam", "s1", "old", {"old"}), "other went away too: s1 again"
+        stats = admin.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == calls + 1 and "cmdstat_hsetnx" not in stats
+    finally:
+        admin.close()
+
+
 @pytest.fixture
 async def two_workers(redis_server) -> AsyncIterator[tuple[RedisBroker, RedisBroker, Collector]]:
     """Two workers on one Redis; the second one's listener is returned."""

@@ -29,6 +29,26 @@ end
 return v
 """
 
+# KEYS: the room's names hash. ARGV: the name, "<worker> <session>", the session, then the ids of the
+# workers alive. The name is taken when it is free, already this session's, or held by a worker that
+# is gone (one that crashed, or restarted under a new id). One round trip, and atomic: a reconnect
+# storm brings a whole room back at once, every name still held by the worker that went away.
+_CLAIM_LUA = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local space = string.find(current, ' ', 1, true)
+  local owner = string.sub(current, 1, (space or 0) - 1)
+  local session = space and string.sub(current, space + 1) or ''
+  if session ~= ARGV[3] then
+    for i = 4, #ARGV do
+      if ARGV[i] == owner then return 0 end
+    end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 
 def _text(reply: bytes | str) -> str:
     """A reply as text. The client never decodes replies, so this is bytes; redis-py's types allow str."""
@@ -47,6 +67,7 @@ class RedisStore(Store):
         self._keys = keys or KeySpace(cluster=False)
         self._rooms = rooms if rooms is not None else {}
         self._take = self._redis.register_script(_TAKE_LUA)
+        self._claim = self._redis.register_script(_CLAIM_LUA)
 
     @staticmethod
     def _key(*parts: str) -> str:
@@ -63,18 +84,8 @@ class RedisStore(Store):
         return orjson.loads(raw) if raw else None
 
     async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
-        key = self._room(room, "names")
-        value = f"{worker} {session}"
-        if await self._redis.hsetnx(key, name, value):
-            return True
-        current = await self._redis.hget(key, name)
-        if current is None:
-            return bool(await self._redis.hsetnx(key, name, value))
-        owner_worker, _, owner_session = _text(current).partition(" ")
-        if owner_session == session or owner_worker not in alive:
-            await self._redis.hset(key, name, value)
-            return True
-        return False
+        args = [name, f"{worker} {session}", session, *alive]
+        return bool(await self._claim(keys=[self._room(room, "names")], args=args))
 
     async def release_name(self, room: str, name: str, session: str) -> None:
         key = self._room(room, "names")
