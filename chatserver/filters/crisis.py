@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from chatserver.crisis import (
@@ -69,17 +70,13 @@ class LevelRule(NamedTuple):
     urgent: bool
 
 
+@dataclass(slots=True)
 class _Seen:
-    """One remembered message of a session: when, what it said, and its text while a thought may go
-    on in the next. A plain message only matters as the last one, so the next plain one takes its
-    place (updated in place: most messages are plain, and this runs for each)."""
+    """A remembered message of a session (mutable: the next plain message takes a plain one's place)."""
 
-    __slots__ = ("at", "assessment", "text")
-
-    def __init__(self, at: float, assessment: Assessment, text: str) -> None:
-        self.at = at
-        self.assessment = assessment
-        self.text = text
+    at: float
+    assessment: Assessment
+    text: str
 
 
 def _problem(path: tuple[str | int, ...], message: str) -> tuple[tuple[str | int, ...], str]:
@@ -343,8 +340,7 @@ class CrisisFilter(Filter):
         before = ""
         if seen:
             last = seen[-1]
-            # Only the last entry can be a plain message (see _remember): one alone says nothing.
-            if len(seen) > 1 or last.assessment.kinds:
+            if len(seen) > 1 or last.assessment.kinds:  # a plain entry is only ever last, and says nothing
                 cutoff = now - self.context_seconds
                 recent = [s.assessment for s in seen if s.assessment.kinds and s.at >= cutoff]
             # A thought split over messages leaves the first unfinished: it is short, with no full
@@ -385,9 +381,8 @@ class CrisisFilter(Filter):
                 self._sweep(now)
             seen = self._memory[session] = deque(maxlen=self.context_messages)
         if not assessment.kinds and seen and not (last := seen[-1]).assessment.kinds:
-            # An earlier plain message only mattered as the "last" one: this one takes its place.
             last.at, last.assessment, last.text = now, assessment, unfinished[:REMEMBERED_CHARS]
-            return
+            return  # an earlier plain message only mattered as the "last" one: this one takes its place
         seen.append(_Seen(now, assessment, unfinished[:REMEMBERED_CHARS]))
 
     def _sweep(self, now: float) -> None:
