@@ -171,6 +171,35 @@ def audit_line(results: Results) -> str:
     )
 
 
+def fixed_offer_row(results: Results) -> tuple[str, str, bool | None]:
+    """Issue 17: the chat mix's median latency at the fixed offer against this disk's fsync (the floor
+    of "committed before anyone sees it") plus Node's median at the same offer."""
+    target = "chat mix p50 at 10k deliveries/s ≤ 1.5 × fsync p50 + Node's p50 (issue 17)"
+    servers = results["servers"]
+    mine = _get(servers.get("chatserver"), "chat", "fixed", "p50_ms")
+    node = _get(servers.get("socketio-node"), "chat", "fixed", "p50_ms")
+    fsync = _get(results, "audit", "fsync_p50_ms")
+    if mine is None or node is None or fsync is None:
+        return target, "n/a", None
+    limit = 1.5 * fsync + node
+    return target, f"{mine:.2f} vs {limit:.2f} ms (fsync {fsync:.2f}, Node {node:.2f})", mine <= limit
+
+
+def fixed_offer_line(results: Results) -> str:
+    """Each server's latency at the chat mix's fixed offer, and this disk's fsync beside them."""
+    parts = []
+    for name, run in results["servers"].items():
+        fixed = _get(run, "chat", "fixed")
+        if isinstance(fixed, Mapping):
+            lost = f", lost {fixed['lost']}" if fixed.get("lost") else ""
+            parts.append(f"{name} p50 {_ms(fixed['p50_ms'])} / p99 {_ms(fixed['p99_ms'])} ms{lost}")
+    if not parts:
+        return ""
+    fsync = _get(results, "audit", "fsync_p50_ms")
+    disk = f" (this disk's fsync p50: {_ms(fsync)} ms)" if fsync is not None else ""
+    return "\nAt a fixed offer of 1,000 msg/s (10,000 deliveries/s)" + disk + ": " + "; ".join(parts) + ".\n"
+
+
 def targets_table(results: Results) -> str:
     """The issue's targets, each with the measured value and PASS/FAIL (or n/a when a side is missing)."""
     srv = results["servers"]
@@ -222,6 +251,7 @@ def targets_table(results: Results) -> str:
         rows.append(
             (target, f"{storm:.1f} vs {node:.1f} s ({storm / node:.2f}×)", storm <= node and n >= 5000)
         )
+    rows.append(fixed_offer_row(results))
     mean = _get(results, "filters", "mean_us")
     rows.append(
         (
@@ -313,6 +343,7 @@ def markdown(results: Results) -> str:
         saturation_table(results, "fanout"),
         "\n### 2. Chat mix: 20 rooms × 10 members, every member sending\n\n",
         saturation_table(results, "chat"),
+        fixed_offer_line(results),
         "\n### 3. Idle: joined connections, server RSS\n\n",
         idle_table(results),
         "\n### 4. The default filter chain alone\n\n",
