@@ -157,7 +157,7 @@ async def run(rows: int, rate: float, seconds: float, workdir: Path) -> dict[str
     except ImportError as exc:
         return {"skipped": f"chatserver.audit.AuditLog is not importable yet ({exc})"}
     db_path = workdir / "audit-bench.db"
-    log = await _maybe(AuditLog.open(db_path, commit_window=0.002))
+    log = await _maybe(AuditLog.open(db_path))  # the commit window the server runs with
     try:
         synchronous = await log.synchronous()  # the writer's own connection: the PRAGMA is per connection
     except Exception as exc:  # report, don't fail the bench
