@@ -381,3 +381,23 @@ async def test_a_worker_starting_mid_publish_shows_the_message_once(broker, redi
         assert [m for _, m, _ in room.log] == ["m1", "m2", "m3", "m4"]
     finally:
         await restarted.close()
+
+
+async def test_closing_stops_a_task_that_lost_its_cancellation(redis_server):
+    """Python 3.11's wait_for can swallow a cancellation; a broker task that missed one once kept a
+    test's teardown (and would keep a worker's shutdown) waiting forever. close() cancels again."""
+    started = RedisBroker(redis_server.url, worker_id="w1")
+    await started.start(Collector(), ["lobby"], {})
+
+    async def deaf_once() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # the lost cancellation
+        await asyncio.sleep(3600)
+
+    deaf = asyncio.create_task(deaf_once())
+    started._tasks.append(deaf)
+    await asyncio.sleep(0)
+    await asyncio.wait_for(started.close(), 10)
+    assert deaf.cancelled()

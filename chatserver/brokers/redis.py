@@ -171,11 +171,7 @@ class RedisBroker(Broker):
         # Let queued publishes go out before we stop, so nothing accepted is dropped.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._publisher.drain(), 3)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _stop(self._tasks)
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -263,3 +259,17 @@ __all__ = [
     "RedisBroker",
     "deleted_key",
 ]
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until each has ended, cancelling again any still running a second
+    later: a cancellation can be lost (asyncio.wait_for in Python 3.11 swallows one that arrives as
+    its inner wait completes), and a task that missed it would keep a shutdown waiting forever."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: an error while stopping is no news at shutdown
