@@ -47,6 +47,7 @@ from chatserver.brokers.redis_scripts import (
 )
 from chatserver.brokers.redis_subscriber import RedisSubscriber
 from chatserver.brokers.redis_url import RedisClient, cluster_client, is_cluster_url
+from chatserver.brokers.tasks import stop_tasks
 from chatserver.errors import Unavailable
 
 
@@ -171,7 +172,7 @@ class RedisBroker(Broker):
         # Let queued publishes go out before we stop, so nothing accepted is dropped.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._publisher.drain(), 3)
-        await _stop(self._tasks)
+        await stop_tasks(self._tasks)
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -259,17 +260,3 @@ __all__ = [
     "RedisBroker",
     "deleted_key",
 ]
-
-
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel `tasks` and wait until each has ended, cancelling again any still running a second
-    later: a cancellation can be lost (asyncio.wait_for in Python 3.11 swallows one that arrives as
-    its inner wait completes), and a task that missed it would keep a shutdown waiting forever."""
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=1.0)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # retrieved: an error while stopping is no news at shutdown

@@ -24,6 +24,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from chatserver.brokers.tasks import stop_tasks
+
 #: Messages read from the nodes and not yet handled: bounded, so a slow subscriber slows the readers
 #: (Redis then buffers them, up to its client-output-buffer-limit) instead of our memory growing.
 QUEUE_MAX = 10_000
@@ -135,11 +137,7 @@ class ShardedSubscription:
         """Nothing to do: each node's reader pings its own connection when it is quiet."""
 
     async def aclose(self) -> None:
-        for task in self._pumps.values():
-            task.cancel()
-        for task in self._pumps.values():
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_tasks(list(self._pumps.values()))
         for client, pubsub in self._nodes.values():
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
