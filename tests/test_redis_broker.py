@@ -199,12 +199,15 @@ async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, re
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-async def test_adding_an_entry_answers_with_the_list_it_keeps(broker, backend):
+async def test_adding_an_entry_answers_with_the_list_it_keeps(request, backend):
     """A counter (joins in a burst) adds and reads in one step: one Redis transaction, not two trips."""
     from chatserver.brokers.redis_store import RedisStore
     from chatserver.store import MemoryStore
 
-    store = RedisStore(broker[0].client) if backend == "redis" else MemoryStore()
+    client = None
+    if backend == "redis":  # a plain client: no broker to start (and stop) for a store alone
+        client = aioredis.Redis.from_url(request.getfixturevalue("redis_server").url)
+    store = RedisStore(client) if client is not None else MemoryStore()
     try:
         assert await store.add_entry("joins:lobby", 1.0, keep=3, ttl=60) == [1.0]
         for at in (2.0, 3.0):
@@ -213,6 +216,8 @@ async def test_adding_an_entry_answers_with_the_list_it_keeps(broker, backend):
         assert await store.entries("joins:lobby") == [2.0, 3.0, 4.0]
     finally:
         await store.close()
+        if client is not None:
+            await client.aclose()
 
 
 async def test_a_name_held_by_a_worker_that_went_away_is_taken_over_in_one_step(broker, redis_server):
