@@ -27,11 +27,14 @@ MASTERS = 3
 NODE_TIMEOUT_MS = 1000
 
 
-def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free too. Both lie below Linux's ephemeral
-    range (32768 up), so no connection another test opens meanwhile can take them."""
+def cluster_port(chosen: set[int]) -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, and not one of `chosen`: the six
+    nodes are all chosen before any binds, so a free port may already be another node's. Both lie
+    below Linux's ephemeral range (32768 up), so no connection another test opens can take them."""
     while True:
         port = random.randrange(20000, 22760)
+        if port in chosen:
+            continue
         try:
             with socket.socket() as a, socket.socket() as b:
                 a.bind((LOOPBACK, port))
@@ -44,8 +47,9 @@ def cluster_port() -> int:
 class ClusterNode:
     """One cluster-enabled redis-server without persistence, in its own folder."""
 
-    def __init__(self, workdir: Path, binary: str) -> None:
-        self.port = cluster_port()
+    def __init__(self, workdir: Path, binary: str, chosen: set[int]) -> None:
+        self.port = cluster_port(chosen)
+        chosen.add(self.port)
         self.workdir = workdir / str(self.port)
         self.workdir.mkdir(parents=True)
         self.binary = binary
@@ -140,7 +144,8 @@ class RedisClusterProcess:
     """Six nodes made into one cluster (three masters, one replica each)."""
 
     def __init__(self, workdir: Path, binary: str, cli: str) -> None:
-        self.nodes = [ClusterNode(workdir, binary) for _ in range(MASTERS * 2)]
+        chosen: set[int] = set()
+        self.nodes = [ClusterNode(workdir, binary, chosen) for _ in range(MASTERS * 2)]
         self.cli = cli
 
     @property

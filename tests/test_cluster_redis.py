@@ -19,6 +19,7 @@ from chatserver.brokers.redis import RedisBroker
 from chatserver.brokers.redis_scripts import KeySpace
 from chatserver.brokers.redis_store import RedisStore
 from chatserver.brokers.redis_url import parse_cluster_url
+from tests import cluster_fixtures
 from tests.cluster_fixtures import RedisClusterProcess, cluster_fixture  # noqa: F401
 from tests.fault_fixtures import until
 
@@ -236,3 +237,12 @@ async def test_a_master_that_lost_its_scripts_leaves_no_other_rooms_send_unanswe
     assert results == [(1, None), (1, None)]
     await until(lambda: len(listener.seen("quiet")) == len(listener.seen("lobby")) == 1, 10, "both out")
     assert (await publish(one, "quiet", "q2"))[0] == 2, "no seq of quiet was taken and skipped"
+
+
+def test_a_cluster_s_nodes_never_share_a_port(tmp_path, monkeypatch):
+    """The six ports are chosen before any node binds, so the same free port can come up twice (a CI
+    run failed on it): each node gets its own."""
+    draws = iter([21000, 21000, 21001, 21001, 21002, 21003, 21002, 21004, 21005])
+    monkeypatch.setattr(cluster_fixtures.random, "randrange", lambda *_: next(draws))
+    cluster = RedisClusterProcess(tmp_path / "cluster", "redis-server", "redis-cli")
+    assert sorted(n.port for n in cluster.nodes) == [21000, 21001, 21002, 21003, 21004, 21005]
