@@ -50,15 +50,19 @@ class Presence:
         return room.member_count(time.monotonic(), WORKER_STALE_S)
 
     def local_hosts(self, room: RoomState) -> frozenset[str]:
-        """Host names on duty in `room` on this worker."""
+        """Host names on duty in `room` on this worker. Every join and every message asks, and nearly
+        everyone is a participant: the role is compared before anything is called."""
+        is_host_of = self.delivery.is_host_of
         return frozenset(
-            c.host_name or c.name for c in room.members if c.on_duty and self.delivery.is_host_of(c, room)
+            c.host_name or c.name
+            for c in room.members
+            if c.role != "participant" and c.on_duty and is_host_of(c, room)
         )
 
-    def hosts_on_duty(self, room: RoomState) -> frozenset[str]:
-        """Host names on duty in `room` on any live worker."""
+    def hosts_on_duty(self, room: RoomState, local: frozenset[str] | None = None) -> frozenset[str]:
+        """Host names on duty in `room` on any live worker (`local`: this worker's, when known)."""
         now = time.monotonic()
-        names = set(self.local_hosts(room))
+        names = set(self.local_hosts(room) if local is None else local)
         for hosts, heard in room.remote_hosts.values():
             if now - heard < WORKER_STALE_S:
                 names |= hosts
@@ -69,14 +73,15 @@ class Presence:
         (and, for the other workers only, the host name they are on duty as)."""
         seen: dict[str, dict[str, Any]] = {}
         for c in room.members:
-            if c.title and c.on_duty and self.delivery.is_host_of(c, room):
+            if c.title and c.role != "participant" and c.on_duty and self.delivery.is_host_of(c, room):
                 seen[c.session] = {"name": c.name, **badge(c.title, c.professional), "host": c.host_name}
         return sorted(seen.values(), key=lambda s: (not s.get("professional"), s["name"].casefold()))
 
-    def staff(self, room: RoomState) -> list[dict[str, Any]]:
-        """Every titled host on duty in `room`, on any live worker, as participants see them."""
+    def staff(self, room: RoomState, local: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Every titled host on duty in `room`, on any live worker, as participants see them (`local`:
+        this worker's, when known)."""
         now = time.monotonic()
-        everyone = self.local_staff(room)
+        everyone = list(self.local_staff(room) if local is None else local)
         for origin, (hosts, heard) in room.remote_hosts.items():
             if now - heard < WORKER_STALE_S:
                 everyone += [
@@ -86,27 +91,34 @@ class Presence:
 
     def show(self, room: RoomState, **change: Any) -> None:
         """This worker's members see the room's count, its hosts on duty (and who came or went)."""
+        self._show(room, self.local_hosts(room), self.local_staff(room), change)
+
+    def _show(
+        self, room: RoomState, hosts: frozenset[str], staff: list[dict[str, Any]], change: dict[str, Any]
+    ) -> None:
         frame = frames.presence(room.id, self.members(room), **change)
-        frame["hosts"] = len(self.hosts_on_duty(room))
-        frame["staff"] = self.staff(room)
+        frame["hosts"] = len(self.hosts_on_duty(room, hosts))
+        frame["staff"] = self.staff(room, staff)
         self.delivery.to_room(room, frames.wire(frame))
 
     def changed(self, room: RoomState, **change: Any) -> None:
         """Someone joined, left, or went on or off duty here: show it, and tell the other workers.
 
-        A titled host who joins is named with their badge (`title`, `professional`).
+        A titled host who joins is named with their badge (`title`, `professional`). This worker's
+        hosts and staff are read once for both.
         """
         if "joined" in change:
             change.update(self._badge_of(room, str(change.get("session", ""))))
-        self.show(room, **change)
+        hosts, staff = self.local_hosts(room), self.local_staff(room)
+        self._show(room, hosts, staff, change)
         self.broker.publish_event(
             {
                 "kind": "presence",
                 "origin": self.worker_id,
                 "room": room.id,
                 "count": len(room.members),
-                "hosts": sorted(self.local_hosts(room)),
-                "staff": self.local_staff(room),
+                "hosts": sorted(hosts),
+                "staff": staff,
                 **change,
             }
         )

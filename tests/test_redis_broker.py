@@ -200,7 +200,8 @@ async def test_retention_trims_room_histories_and_care_notes_in_redis(broker, re
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_adding_an_entry_answers_with_the_list_it_keeps(request, backend):
-    """A counter (joins in a burst) adds and reads in one step: one Redis transaction, not two trips."""
+    """A counter (joins in a burst) adds, trims, renews its lifetime and reads in one step: one atomic
+    script on Redis, not a pipeline of four (every newcomer is counted)."""
     from chatserver.brokers.redis_store import RedisStore
     from chatserver.store import MemoryStore
 
@@ -214,6 +215,11 @@ async def test_adding_an_entry_answers_with_the_list_it_keeps(request, backend):
             await store.add_entry("joins:lobby", at, keep=3, ttl=60)
         assert await store.add_entry("joins:lobby", 4.0, keep=3, ttl=60) == [2.0, 3.0, 4.0]
         assert await store.entries("joins:lobby") == [2.0, 3.0, 4.0]
+        if client is not None:
+            assert 0 < await client.pttl("chatserver:kv:joins:lobby") <= 60_000
+            stats = await client.info("commandstats")
+            evalsha = stats["cmdstat_evalsha"]  # the first is refused (NOSCRIPT) and loads the script
+            assert evalsha["calls"] - evalsha["failed_calls"] == 4 and "cmdstat_multi" not in stats
     finally:
         await store.close()
         if client is not None:
