@@ -217,7 +217,7 @@ class RedisStore(Store):
         return orjson.loads(raw) if raw else None
 
     async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> list[Any]:
-        args = [orjson.dumps(entry), keep, max(1, int(ttl * 1000))]
+        args: list[bytes | int] = [orjson.dumps(entry), keep, max(1, int(ttl * 1000))]
         kept = await self._add_entry(keys=[self._key("kv", key)], args=args)
         return [orjson.loads(v) for v in kept]
 
