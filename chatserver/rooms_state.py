@@ -49,6 +49,7 @@ class RoomState:
         "warned",
         "shield",
         "shield_read_at",
+        "burst_told_until",
         "flagged",
         "_advanced",
     )
@@ -86,6 +87,8 @@ class RoomState:
         self.shield: dict[str, Any] | None = None
         #: When `shield` was last read from the store (moderation.shield.load), by the service's clock.
         self.shield_read_at = float("-inf")
+        #: Until when (the service's clock) the join burst under way has been told, here or elsewhere.
+        self.burst_told_until = float("-inf")
         self.flagged: dict[str, dict[str, Any]] = {}
         #: Set (and dropped) when `last_seq` moves on, while someone waits for it (`reached`).
         self._advanced: asyncio.Event | None = None

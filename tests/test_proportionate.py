@@ -483,3 +483,38 @@ async def test_a_burst_of_joins_reads_shield_mode_once_and_a_missed_switch_withi
     await shield.load(mod, room)  # type: ignore[arg-type]
     assert room.shield == {"preset": {}} and mod.store.reads == 2
     assert shield.SHIELD_REREAD_S <= RESYNC_S
+
+
+class _CountedBurstStore(MemoryStore):
+    """The in-process store, counting the asks whether a burst was already told."""
+
+    asks = 0
+
+    async def put_value(self, key: str, value, ttl=None, *, only_new: bool = False) -> bool:
+        self.asks += key.startswith("burst:")
+        return await super().put_value(key, value, ttl, only_new=only_new)
+
+
+async def test_a_join_burst_is_asked_about_once_while_it_lasts_and_again_after_its_window():
+    """A raid brings dozens in a minute: once the burst is told (here or on another worker), its later
+    joins do not ask Redis again; once its window has passed, the next burst asks again (the store's
+    lifetime on the mark then decides, on its own clock)."""
+    now = [1000.0]
+    told: list[dict] = []
+    mod = SimpleNamespace(
+        store=_CountedBurstStore(),
+        clock=lambda: now[0],
+        audit=SimpleNamespace(append=lambda *a, **k: None),
+        broker=SimpleNamespace(publish_event=told.append),
+    )
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+    burst = room.config.moderation.join_burst
+    assert burst is not None and burst.action == "alert"
+    for _ in range(burst.joins + 30):
+        now[0] += 0.01
+        await shield.count_join(mod, room)  # type: ignore[arg-type]
+    assert [e["kind"] for e in told] == ["join_burst"] and mod.store.asks == 1
+    now[0] += burst.per_seconds + 1
+    for _ in range(burst.joins):
+        await shield.count_join(mod, room)  # type: ignore[arg-type]
+    assert mod.store.asks == 2

@@ -154,9 +154,13 @@ async def count_join(mod: Moderation, room: RoomState) -> None:
     key = f"joins:{room.id}"
     joins = await mod.store.add_entry(key, now, keep=burst.joins, ttl=burst.per_seconds)
     recent = [t for t in joins if now - float(t) < burst.per_seconds]
-    if len(recent) < burst.joins:
+    if len(recent) < burst.joins or now < room.burst_told_until:
         return
-    if not await mod.store.put_value(f"burst:{room.id}", now, ttl=burst.per_seconds, only_new=True):
+    # Told once per burst across workers; every later join of the burst (a raid, a reconnect storm of
+    # newcomers) knows it here without asking Redis again.
+    first = await mod.store.put_value(f"burst:{room.id}", now, ttl=burst.per_seconds, only_new=True)
+    room.burst_told_until = now + burst.per_seconds
+    if not first:
         return  # already told for this burst
     shielded = False
     if burst.action == "shield" and room.shield is None:
