@@ -9,6 +9,7 @@ generic staff titles are reserved too.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from chatserver.textfold import skeleton as fold_skeleton
@@ -46,8 +47,12 @@ _LOOKALIKES = str.maketrans(
 _TITLES = ("host", "admin", "moderator", "mod", "staff", "team", "official")
 
 
+@functools.lru_cache(maxsize=4096)
 def skeleton(name: str) -> str:
     """The name reduced to what a reader compares: folded letters and digits, look-alikes merged.
+
+    Cached: every hello compares the name with the staff words, the titles and every host's name,
+    whose skeletons never change.
 
     `textfold.skeleton` drops invisible characters (Hangul fillers, zero-width spaces), applies
     NFKC, removes accents and maps letters of other scripts that look Latin (Unicode's confusables
