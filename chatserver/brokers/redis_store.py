@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import orjson
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
+from chatserver.brokers.redis_batch import Batcher
 from chatserver.brokers.redis_scripts import PREFIX, KeySpace
 from chatserver.brokers.redis_url import RedisClient
 from chatserver.store import ALERT_TTL_S, ALERTS_KEEP, HELD_TTL_S, SESSION_TTL_S, Store, live_sanctions
@@ -79,6 +82,8 @@ class RedisStore(Store):
         self._take = self._redis.register_script(_TAKE_LUA)
         self._claim = self._redis.register_script(_CLAIM_LUA)
         self._add_entry = self._redis.register_script(_ADD_ENTRY_LUA)
+        #: What every sign-in and join asks (identity, name, warning, join count) shares round trips.
+        self._batch = Batcher(client)
 
     @staticmethod
     def _key(*parts: str) -> str:
@@ -87,16 +92,26 @@ class RedisStore(Store):
     def _room(self, room: str, part: str) -> str:
         return self._keys.room_key(room, part)
 
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """A script through the shared round trip; loaded first if this Redis does not know it yet
+        (a fresh or restarted server)."""
+        try:
+            return await self._batch.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await script(keys=keys, args=args)
+
     async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
-        await self._redis.set(self._key("identity", token_hash), orjson.dumps(record), ex=SESSION_TTL_S)
+        await self._batch.call(
+            "SET", self._key("identity", token_hash), orjson.dumps(record), "EX", SESSION_TTL_S
+        )
 
     async def load_identity(self, token_hash: str) -> dict[str, Any] | None:
-        raw = await self._redis.get(self._key("identity", token_hash))
+        raw = await self._batch.call("GET", self._key("identity", token_hash))
         return orjson.loads(raw) if raw else None
 
     async def claim_name(self, room: str, name: str, session: str, worker: str, alive: set[str]) -> bool:
         args = [name, f"{worker} {session}", session, *alive]
-        return bool(await self._claim(keys=[self._room(room, "names")], args=args))
+        return bool(await self._run(self._claim, [self._room(room, "names")], args))
 
     async def release_name(self, room: str, name: str, session: str) -> None:
         key = self._room(room, "names")
@@ -205,11 +220,13 @@ class RedisStore(Store):
     async def put_value(
         self, key: str, value: Any, ttl: float | None = None, *, only_new: bool = False
     ) -> bool:
-        px = max(1, int(ttl * 1000)) if ttl else None
-        return bool(await self._redis.set(self._key("kv", key), orjson.dumps(value), px=px, nx=only_new))
+        options: list[Any] = ["PX", max(1, int(ttl * 1000))] if ttl else []
+        if only_new:
+            options.append("NX")
+        return bool(await self._batch.call("SET", self._key("kv", key), orjson.dumps(value), *options))
 
     async def get_value(self, key: str) -> Any:
-        raw = await self._redis.get(self._key("kv", key))
+        raw = await self._batch.call("GET", self._key("kv", key))
         return orjson.loads(raw) if raw else None
 
     async def take_value(self, key: str) -> Any:
@@ -218,7 +235,7 @@ class RedisStore(Store):
 
     async def add_entry(self, key: str, entry: Any, *, keep: int, ttl: float) -> list[Any]:
         args: list[bytes | int] = [orjson.dumps(entry), keep, max(1, int(ttl * 1000))]
-        kept = await self._add_entry(keys=[self._key("kv", key)], args=args)
+        kept = await self._run(self._add_entry, [self._key("kv", key)], args)
         return [orjson.loads(v) for v in kept]
 
     async def entries(self, key: str) -> list[Any]:

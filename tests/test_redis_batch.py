@@ -1,0 +1,77 @@
+"""The store's shared round trips (chatserver/brokers/redis_batch.py) on a real redis-server: what a
+storm of sign-ins and joins asks in one turn goes as one pipeline, each caller gets its own reply or
+its own error, a script Redis has forgotten is loaded again, and a lost Redis fails fast."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from chatserver.brokers.redis_batch import Batcher
+from chatserver.brokers.redis_store import RedisStore
+
+
+class _CountedPipelines(aioredis.Redis):
+    """A real client that counts the pipelines it opens (one per round trip of batched commands)."""
+
+    pipelines = 0
+
+    def pipeline(self, *args, **kwargs):
+        self.pipelines += 1
+        return super().pipeline(*args, **kwargs)
+
+
+@pytest.fixture
+async def client(redis_server):
+    c = _CountedPipelines.from_url(redis_server.url)
+    yield c
+    await c.aclose()
+
+
+async def test_what_one_turn_asks_goes_in_one_round_trip_and_each_caller_gets_its_own_reply(client):
+    store = RedisStore(client)
+    await asyncio.gather(*(store.put_value(f"k{i}", i, ttl=60) for i in range(50)))
+    assert client.pipelines == 1
+    values = await asyncio.gather(*(store.get_value(f"k{i}") for i in range(50)))
+    assert values == list(range(50)) and client.pipelines == 2
+    firsts = await asyncio.gather(
+        store.put_value("once", 1, only_new=True), store.put_value("once", 2, only_new=True)
+    )
+    assert firsts == [True, False] and await store.get_value("once") == 1
+    assert 0 < await client.pttl("chatserver:kv:k7") <= 60_000
+
+
+async def test_one_command_s_error_reaches_its_caller_alone(client):
+    await client.rpush("chatserver:kv:a-list", b"x")
+    store = RedisStore(client)
+    results = await asyncio.gather(
+        store.get_value("a-list"), store.put_value("fine", 1), return_exceptions=True
+    )
+    assert isinstance(results[0], redis.exceptions.ResponseError) and "WRONGTYPE" in str(results[0])
+    assert results[1] is True and await store.get_value("fine") == 1
+
+
+async def test_a_script_redis_has_forgotten_is_loaded_again(client):
+    """A restarted Redis knows no scripts: the first claim after it loads the script and succeeds."""
+    store = RedisStore(client)
+    assert await store.claim_name("lobby", "ana", "s1", "w1", {"w1"})
+    await client.script_flush()
+    assert not await store.claim_name("lobby", "ana", "s2", "w1", {"w1"})  # ana is s1's
+    assert await store.claim_name("lobby", "ben", "s2", "w1", {"w1"})
+    assert await store.add_entry("joins:lobby", 1.0, keep=3, ttl=60) == [1.0]
+
+
+async def test_a_lost_redis_fails_every_waiting_caller_fast(redis_server):
+    c = aioredis.Redis.from_url(redis_server.url, socket_connect_timeout=1)
+    batcher = Batcher(c)
+    assert await batcher.call("PING") is True
+    redis_server.stop()
+    try:
+        calls = [batcher.call("GET", f"k{i}") for i in range(5)]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        assert all(isinstance(r, redis.exceptions.ConnectionError) for r in results), results
+    finally:
+        await c.aclose()
