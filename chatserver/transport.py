@@ -238,6 +238,17 @@ class _ClientFaultsAreQuiet(logging.LoggerAdapter[logging.Logger]):
             return
         self.logger.exception(msg, *args, **kwargs)
 
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        # Its line for every handshake ('%s - "WebSocket /ws" [accepted]') names the client's address:
+        # logs.py's filter would drop it, but only after a record was made, for every connection.
+        if isinstance(msg, str) and msg.startswith('%s - "WebSocket'):
+            return
+        self.logger.info(msg, *args, **kwargs)
+
+
+#: One for every connection: it keeps no state of its own.
+_QUIET_LOG = _ClientFaultsAreQuiet(logging.getLogger("uvicorn.error"), {})
+
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol plus the `RawSocket` scope extension."""
@@ -250,7 +261,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.logger = _ClientFaultsAreQuiet(self.logger, {})  # type: ignore[assignment]
+        self.logger = _QUIET_LOG  # type: ignore[assignment]
         # Idle memory (issue 17): lighter stand-ins for the queue and the event every connection keeps.
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Writable()  # type: ignore[assignment]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -804,3 +805,16 @@ async def test_a_socket_that_never_completes_a_request_is_closed(make_server):
 
     for partial in (b"", b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"):
         assert await asyncio.to_thread(idle, partial) <= 5
+
+
+def test_the_handshake_line_with_the_client_s_address_is_never_even_recorded(caplog):
+    """uvicorn logs every WebSocket handshake with the client's address. logs.py's filter keeps it out
+    of the output; the connection's logger drops it before a record exists (one per connection, in a
+    reconnect storm thousands a second), and passes everything else on."""
+    from chatserver.transport import _QUIET_LOG
+
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        _QUIET_LOG.info('%s - "WebSocket %s" [accepted]', "203.0.113.9:50123", "/ws")
+        _QUIET_LOG.info('%s - "WebSocket %s" 403', "203.0.113.9:50123", "/ws")
+        _QUIET_LOG.info("closed a connection that sent invalid UTF-8 (1007)")
+    assert [r.getMessage() for r in caplog.records] == ["closed a connection that sent invalid UTF-8 (1007)"]
