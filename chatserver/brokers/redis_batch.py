@@ -16,27 +16,34 @@ from chatserver.brokers.redis_url import RedisClient
 
 
 class Batcher:
-    """One pipeline per turn of the loop for the commands queued during it."""
+    """The commands queued while a pipeline is out go together in the next one: one in flight at a
+    time, so the busier the worker, the fuller each round trip (as the publisher's)."""
 
     def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
 
     def call(self, *args: Any) -> asyncio.Future[Any]:
-        """The reply of one command (its error raised), sent with the others of this turn."""
+        """The reply of one command (its error raised), sent with the others queued with it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._send_queued)
         self._queue.append((args, future))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send_all())
         return future
 
-    def _send_queued(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._tasks.add(task)  # held until done, so it is not collected mid-flight
-        task.add_done_callback(self._tasks.discard)
+    async def _send_all(self) -> None:
+        try:
+            await asyncio.sleep(0)  # the rest of this turn's commands join the first pipeline
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+        finally:
+            self._sender = None
+            if self._queue:  # cancelled (shutting down) with commands still waiting: tell them
+                batch, self._queue = self._queue, []
+                _fail(batch, ConnectionError("chatserver is shutting down"))
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:
@@ -44,13 +51,12 @@ class Batcher:
                 for args, _ in batch:
                     pipe.execute_command(*args)
                 replies = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection failed, or we are shutting down: tell everyone
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError(str(exc)))
-            if not isinstance(exc, Exception):
-                raise
+        except Exception as exc:  # the connection failed: every caller in this batch hears it
+            _fail(batch, exc)
             return
+        except BaseException:
+            _fail(batch, ConnectionError("chatserver is shutting down"))
+            raise
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():  # its caller gave up (cancelled); the command ran all the same
                 continue
@@ -58,3 +64,9 @@ class Batcher:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+
+def _fail(batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
