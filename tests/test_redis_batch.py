@@ -75,3 +75,25 @@ async def test_a_lost_redis_fails_every_waiting_caller_fast(redis_server):
         assert all(isinstance(r, redis.exceptions.ConnectionError) for r in results), results
     finally:
         await c.aclose()
+
+
+async def test_what_is_asked_while_a_pipeline_is_out_goes_in_the_next_one(client, redis_server):
+    """One pipeline in flight at a time: the commands of later turns wait for it and share the next."""
+    batcher = Batcher(client)
+    blocked = batcher.call("BLPOP", "q", 10)  # out, and held by Redis until something is pushed
+
+    async def blocked_in_redis() -> None:
+        while (await client.info("clients"))["blocked_clients"] != 1:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(blocked_in_redis(), 10)
+    pipelines = client.pipelines
+    later = []
+    for i in range(5):
+        later.append(batcher.call("SET", f"later{i}", i))
+        await asyncio.sleep(0)  # a turn of its own each
+    async with aioredis.Redis.from_url(redis_server.url) as other:
+        await other.rpush("q", b"go")
+    assert list(await blocked) == [b"q", b"go"]
+    assert await asyncio.gather(*later) == [True] * 5
+    assert client.pipelines == pipelines + 1, "the five later commands went together"

@@ -1,10 +1,12 @@
-"""Commands asked for in the same turn of the event loop share one round trip to Redis.
+"""The store's small commands share round trips to Redis.
 
 A reconnect storm signs in and joins hundreds of people a second, each with a few small commands (an
 identity, a name, a warning, a join count). Sent one by one, each pays redis-py's whole path (a pooled
-connection, a write, a wait, a parse): about 45 µs of CPU. Queued for the end of the turn and sent
-as one pipeline (not a transaction: each command stands alone), each costs about a third of that.
-Callers await their own reply and see their own error, as with a direct call.
+connection, a write, a wait, a parse): about 45 µs of CPU. Queued and sent as one pipeline (not a
+transaction: each command stands alone), each costs about a third of that. One pipeline is out at a
+time: what is asked meanwhile waits for the next, so a busy worker fills each round trip, and a
+command waits at most one round trip longer than alone. Callers await their own reply and see their
+own error, as with a direct call.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ class Batcher:
         return future
 
     async def _send_all(self) -> None:
-        try:
-            await asyncio.sleep(0)  # the rest of this turn's commands join the first pipeline
+        try:  # (a task's first step runs after the rest of this turn: its commands come along)
             while self._queue:
                 batch, self._queue = self._queue, []
                 await self._send(batch)
