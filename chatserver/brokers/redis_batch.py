@@ -31,7 +31,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((args, future))
-        if self._sender is None:
+        sender = self._sender
+        if sender is None or sender.done() or sender.get_loop() is not loop:  # (a loop that ended mid-send)
             self._sender = loop.create_task(self._send_all())
         return future
 
