@@ -242,7 +242,11 @@ async def test_a_master_that_lost_its_scripts_leaves_no_other_rooms_send_unanswe
 def test_a_cluster_s_nodes_never_share_a_port(tmp_path, monkeypatch):
     """The six ports are chosen before any node binds, so the same free port can come up twice (a CI
     run failed on it): each node gets its own."""
-    draws = iter([21000, 21000, 21001, 21001, 21002, 21003, 21002, 21004, 21005])
+    free: set[int] = set()
+    while len(free) < 6:  # six ports free now (a fixed list could be held by an earlier test's node)
+        free.add(cluster_fixtures.cluster_port(free))
+    a, b, c, d, e, f = sorted(free)
+    draws = iter([a, a, b, b, c, d, c, e, f])
     monkeypatch.setattr(cluster_fixtures.random, "randrange", lambda *_: next(draws))
     cluster = RedisClusterProcess(tmp_path / "cluster", "redis-server", "redis-cli")
-    assert sorted(n.port for n in cluster.nodes) == [21000, 21001, 21002, 21003, 21004, 21005]
+    assert sorted(n.port for n in cluster.nodes) == [a, b, c, d, e, f]
