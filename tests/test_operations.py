@@ -147,3 +147,18 @@ async def test_logs_of_a_full_session_hold_no_message_text_or_tokens(make_server
     for token in server.tokens.values():
         assert token not in log
     assert "127.0.0.1:" not in log.replace(f"127.0.0.1:{server.port}", "")
+
+
+def test_each_message_is_counted_once_per_reason_or_as_none():
+    """The per-message counter (its labelled children are kept between messages)."""
+    from chatserver.metrics import Metrics
+
+    metrics = Metrics()
+    for _ in range(2):
+        metrics.count_message("held", iter(["crisis", "links"]))
+    metrics.count_message("published", ())
+    text = metrics.render().decode()
+    assert 'chatserver_messages_total{filter="crisis",outcome="held"} 2.0' in text
+    assert 'chatserver_messages_total{filter="links",outcome="held"} 2.0' in text
+    assert 'chatserver_messages_total{filter="none",outcome="published"} 1.0' in text
+    assert 'filter="none",outcome="held"' not in text
