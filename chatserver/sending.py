@@ -11,14 +11,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver import badges, frames
+from chatserver.db import utc_now
 from chatserver.errors import BadRequest, ChatError, Unavailable
 from chatserver.filters.base import MessageContext
 from chatserver.filters.chain import LABEL_REFUSED
-from chatserver.hours import iso_z
 from chatserver.moderation import sender_refusal
 from chatserver.protocol import dumps
 
@@ -37,11 +36,6 @@ log = logging.getLogger(__name__)
 CW_MAX = 64
 NOT_DELIVERED = "The message could not be delivered right now; nothing was published. Please try again."
 NOT_RECORDED = "The message could not be recorded, so it was not published. Please try again in a moment."
-
-
-def utc_now() -> str:
-    """A message's `ts`: UTC, milliseconds, `Z`."""
-    return iso_z(datetime.now(UTC), "milliseconds")
 
 
 class IdMaker:

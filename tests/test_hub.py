@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -168,6 +169,7 @@ async def test_a_message_reaches_every_member_once_numbered_and_the_sender_is_ac
     for raw in (sam, kim):
         (message,) = raw.of("message", id=ack["id"])
         assert message["seq"] == 1 and message["text"] == "hi"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", message["ts"]), message["ts"]
 
 
 async def test_an_imminent_message_alerts_backup_hosts_and_admins_at_once(hub):
