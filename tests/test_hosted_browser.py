@@ -9,6 +9,7 @@ Also takes the screenshots for docs/ui.md:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from datetime import UTC, datetime, time, timedelta
@@ -216,6 +217,10 @@ async def test_a_held_message_with_no_host_here_says_so_and_points_to_help(tabs:
 async def test_the_duty_toggle_changes_what_participants_see(tabs: Tabs, server: ServerProcess) -> None:
     """A break: the room says no host, then premoderates (or closes); coming back says a host is here."""
     host = await host_console(tabs, server.tokens["alice"], "Alice")
+    # A room's mode follows its hosts once a second: had Dan come in before Alice's arrival was
+    # counted, his log would also hold that change ("A host is here now"), a second mode line.
+    for room in ("evening", "dropin"):
+        await asyncio.to_thread(wait_for, lambda r=room: mode_of(server, r) == "open", 10, f"{room} open")
     dan = await participant(tabs, "Dan", "Evening check-in", **PERSON)
     eve = await participant(tabs, "Eve", "Drop-in", **PERSON)
     await expect(dan.locator("#host-status")).to_have_text("1 host here")
