@@ -4,8 +4,13 @@ workers are alive.
 Each worker counts its own members and on-duty hosts and tells the others on
 every change and in a heartbeat every HEARTBEAT_S; a worker not heard for
 WORKER_STALE_S no longer counts (its people are gone with it), and its claimed
-names can be taken. A host is on duty in a room while they are in it, host it
-(or are an admin) and have not said they are taking a break.
+names can be taken. A worker alone keeps its changes to itself (a reconnect storm
+joins thousands a second, and nobody would read those events): it says who it is
+when it starts, and answers a worker it has not heard before with a heartbeat at
+once, so a newcomer knows every room's count and hosts within a round trip.
+
+A host is on duty in a room while they are in it, host it (or are an admin) and
+have not said they are taking a break.
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class Presence:
             change.update(self._badge_of(room, str(change.get("session", ""))))
         hosts, staff = self.local_hosts(room), self.local_staff(room)
         self._show(room, hosts, staff, change)
+        if not self.others_alive():
+            return
         self.broker.publish_event(
             {
                 "kind": "presence",
@@ -145,6 +152,11 @@ class Presence:
             text = "You are taking a break: your rooms no longer count you as here."
         conn.send(frames.notice("duty", text, on_duty=on))
 
+    def others_alive(self) -> bool:
+        """Whether another worker has been heard lately: only then is a change worth publishing."""
+        now = time.monotonic()
+        return any(now - heard < WORKER_STALE_S for heard in self.worker_seen.values())
+
     def alive_workers(self) -> set[str]:
         now = time.monotonic()
         alive = {w for w, heard in self.worker_seen.items() if now - heard < WORKER_STALE_S}
@@ -153,8 +165,15 @@ class Presence:
 
     # ---- what other workers say ----------------------------------------------------------
     def heard(self, origin: str | None) -> None:
-        if origin and origin != self.worker_id:
-            self.worker_seen[origin] = time.monotonic()
+        """A worker spoke. One not heard lately (new, or back after an outage) is answered with a
+        heartbeat at once: it learns this worker's counts and hosts now, not in HEARTBEAT_S."""
+        if not origin or origin == self.worker_id:
+            return
+        now = time.monotonic()
+        last = self.worker_seen.get(origin)
+        self.worker_seen[origin] = now
+        if last is None or now - last >= WORKER_STALE_S:
+            self.broker.publish_event(self._heartbeat())
 
     def on_presence(self, room: RoomState, envelope: dict[str, Any]) -> None:
         origin = envelope.get("origin")
@@ -193,8 +212,9 @@ class Presence:
 
     # ---- the heartbeat ------------------------------------------------------------------
     async def heartbeat_loop(self) -> None:
+        """The first heartbeat goes out at start: the workers already running hear of this one (and
+        answer) before its people come."""
         while True:
-            await asyncio.sleep(HEARTBEAT_S)
             try:
                 self.broker.publish_event(self._heartbeat())
                 self._expire_workers()
@@ -202,6 +222,7 @@ class Presence:
                 raise
             except Exception:
                 log.exception("heartbeat failed")
+            await asyncio.sleep(HEARTBEAT_S)
 
     def _heartbeat(self) -> dict[str, Any]:
         counts = {rid: len(r.members) for rid, r in self.rooms.items() if r.members}

@@ -341,3 +341,23 @@ async def test_a_room_a_reload_brings_back_goes_on_numbering_and_replays_its_his
         (ack,) = await until(lambda: kim.of("ack", client_id=4), "ack")
         (message,) = await until(lambda: kim.of("message", id=ack["id"]), "message")
         assert message["seq"] == 4
+
+
+async def test_a_worker_alone_keeps_presence_to_itself_and_answers_a_newcomer_at_once(hub, monkeypatch):
+    """Alone, a join is shown here and not published (nobody would read it); a worker heard for the
+    first time gets this worker's counts in a heartbeat at once, and from then on changes go out."""
+    published: list[dict[str, Any]] = []
+    publish = hub.broker.publish_event
+    monkeypatch.setattr(hub.broker, "publish_event", lambda env: (published.append(env), publish(env)))
+    _, sam = await person(hub, "sam", "lobby")
+    await person(hub, "kim", "lobby")
+    assert sam.of("presence", joined="kim", members=2)
+    assert [e for e in published if e["kind"] == "presence"] == []
+    beat = {"kind": "heartbeat", "origin": "w2", "counts": {"lobby": 1}, "hosts": {}, "staff": {}}
+    hub.on_event(beat)
+    (answer,) = [e for e in published if e["kind"] == "heartbeat"]
+    assert answer["origin"] == "w1" and answer["counts"] == {"lobby": 2}
+    hub.on_event(beat)  # a worker already known is not answered again
+    assert len([e for e in published if e["kind"] == "heartbeat"]) == 1
+    await person(hub, "lee", "lobby")
+    assert [e for e in published if e["kind"] == "presence" and e.get("joined") == "lee"]

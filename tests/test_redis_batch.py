@@ -14,29 +14,38 @@ from chatserver.brokers.redis_batch import Batcher
 from chatserver.brokers.redis_store import RedisStore
 
 
-class _CountedPipelines(aioredis.Redis):
-    """A real client that counts the pipelines it opens (one per round trip of batched commands)."""
+class _CountedWrites(aioredis.Connection):
+    """A real connection that counts the writes it makes (one per round trip of batched commands)."""
 
-    pipelines = 0
+    writes = 0
 
-    def pipeline(self, *args, **kwargs):
-        self.pipelines += 1
-        return super().pipeline(*args, **kwargs)
+    async def send_packed_command(self, *args, **kwargs):
+        type(self).writes += 1
+        return await super().send_packed_command(*args, **kwargs)
+
+
+class _Counted(aioredis.Redis):
+    @property
+    def pipelines(self) -> int:
+        return _CountedWrites.writes
 
 
 @pytest.fixture
 async def client(redis_server):
-    c = _CountedPipelines.from_url(redis_server.url)
+    _CountedWrites.writes = 0
+    c = _Counted.from_url(redis_server.url, connection_class=_CountedWrites)
     yield c
     await c.aclose()
 
 
 async def test_what_one_turn_asks_goes_in_one_round_trip_and_each_caller_gets_its_own_reply(client):
     store = RedisStore(client)
+    await store.put_value("warm", 0)  # (its connection made, with its own handshake writes)
+    before = client.pipelines
     await asyncio.gather(*(store.put_value(f"k{i}", i, ttl=60) for i in range(50)))
-    assert client.pipelines == 1
+    assert client.pipelines == before + 1
     values = await asyncio.gather(*(store.get_value(f"k{i}") for i in range(50)))
-    assert values == list(range(50)) and client.pipelines == 2
+    assert values == list(range(50)) and client.pipelines == before + 2
     firsts = await asyncio.gather(
         store.put_value("once", 1, only_new=True), store.put_value("once", 2, only_new=True)
     )
@@ -67,7 +76,7 @@ async def test_a_script_redis_has_forgotten_is_loaded_again(client):
 async def test_a_lost_redis_fails_every_waiting_caller_fast(redis_server):
     c = aioredis.Redis.from_url(redis_server.url, socket_connect_timeout=1)
     batcher = Batcher(c)
-    assert await batcher.call("PING") is True
+    assert await batcher.call("PING") == b"PONG"
     redis_server.stop()
     try:
         calls = [batcher.call("GET", f"k{i}") for i in range(5)]
@@ -95,5 +104,37 @@ async def test_what_is_asked_while_a_pipeline_is_out_goes_in_the_next_one(client
     async with aioredis.Redis.from_url(redis_server.url) as other:
         await other.rpush("q", b"go")
     assert list(await blocked) == [b"q", b"go"]
-    assert await asyncio.gather(*later) == [True] * 5
+    assert await asyncio.gather(*later) == [b"OK"] * 5
     assert client.pipelines == pipelines + 1, "the five later commands went together"
+
+
+async def test_a_restarted_redis_is_reached_again_on_the_next_batch(redis_server):
+    """The batcher's own connection died with Redis: the next batch makes it again and succeeds."""
+    c = aioredis.Redis.from_url(redis_server.url)
+    batcher = Batcher(c)
+    try:
+        assert await batcher.call("SET", "k", b"1") == b"OK"
+        redis_server.stop()
+        redis_server.start()
+        assert await asyncio.wait_for(batcher.call("GET", "k"), 10) is None  # (nothing saved)
+    finally:
+        await batcher.close()
+        await c.aclose()
+
+
+async def test_a_late_reply_fails_its_batch_and_never_answers_the_next(redis_server):
+    """Redis holds a batch past the client's timeout: its callers hear TimeoutError, and the late
+    reply (on that connection) can never be taken for the next batch's."""
+    c = aioredis.Redis.from_url(redis_server.url, socket_timeout=0.5)
+    batcher = Batcher(c)
+    try:
+        await c.set("k", b"v")
+        late = batcher.call("BLPOP", "q", 2)
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await asyncio.wait_for(late, 10)
+        async with aioredis.Redis.from_url(redis_server.url) as other:
+            await other.rpush("q", b"go")
+        assert await asyncio.wait_for(batcher.call("GET", "k"), 10) == b"v"
+    finally:
+        await batcher.close()
+        await c.aclose()

@@ -242,4 +242,4 @@ class RedisStore(Store):
         return [orjson.loads(v) for v in await self._redis.lrange(self._key("kv", key), 0, -1)]
 
     async def close(self) -> None:
-        pass  # the client is the broker's, closed with it
+        await self._batch.close()  # (the client is the broker's, closed with it)
