@@ -84,8 +84,9 @@ class Connection:
         self.raw.in_flight -= 1
         return self.send(frame)
 
-    def send_frame(self, frame: bytes) -> bool:
-        return self.raw.write(frame)
+    def send_frame(self, frame: bytes, later: bool = False) -> bool:
+        """A ready frame; `later`: nobody waits for it (presence), see write_batch.LATER_S."""
+        return self.raw.write(frame, later)
 
     def allow_frame(self) -> bool:
         """Token bucket over incoming frames."""

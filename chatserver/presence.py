@@ -104,7 +104,7 @@ class Presence:
         frame = frames.presence(room.id, self.members(room), **change)
         frame["hosts"] = len(self.hosts_on_duty(room, hosts))
         frame["staff"] = self.staff(room, staff)
-        self.delivery.to_room(room, frames.wire(frame))
+        self.delivery.to_room(room, frames.wire(frame), later=True)
 
     def changed(self, room: RoomState, **change: Any) -> None:
         """Someone joined, left, or went on or off duty here: show it, and tell the other workers.

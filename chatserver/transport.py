@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from chatserver.admission import Admission
+from chatserver.write_batch import batch_for
 
 EXTENSION = "chatserver.raw_socket"
 log = logging.getLogger(__name__)
@@ -33,53 +33,19 @@ log = logging.getLogger(__name__)
 FLUSH_AT = 64 * 1024
 
 
-class WriteBatch:
-    """The frames written in one turn of the event loop, sent per socket when the turn ends.
-
-    Why: one message reaches every member of a room, and under load several messages arrive in
-    one turn (a Redis read holds many). Each `transport.write` is a `send()` system call; the
-    batch makes it one call per socket per turn, whatever the number of frames. Frames keep their
-    order, and nothing waits longer than the rest of the turn (one `call_soon`).
-    """
-
-    __slots__ = ("_loop", "_waiting", "_scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._waiting: list[RawSocket] = []
-        self._scheduled = False
-
-    def add(self, raw: RawSocket) -> None:
-        self._waiting.append(raw)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        waiting, self._waiting = self._waiting, []
-        for raw in waiting:
-            try:
-                raw.flush()
-            except Exception:  # one broken socket must not leave the others' frames unsent
-                log.warning("a connection's frames could not be written", exc_info=True)
-
-
-_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatch] = weakref.WeakKeyDictionary()
-
-
-def batch_for(loop: asyncio.AbstractEventLoop) -> WriteBatch:
-    """The one write batch of this event loop (a worker has one loop; tests may have several)."""
-    batch = _batches.get(loop)
-    if batch is None:
-        batch = _batches[loop] = WriteBatch(loop)
-    return batch
-
-
 class RawSocket:
     """Direct, synchronous writes of pre-built frames to one WebSocket connection."""
 
-    __slots__ = ("_proto", "_batch", "_pending", "_pending_bytes", "max_buffer", "closed", "in_flight")
+    __slots__ = (
+        "_proto",
+        "_batch",
+        "_pending",
+        "_pending_bytes",
+        "_now",
+        "max_buffer",
+        "closed",
+        "in_flight",
+    )
 
     def __init__(self, proto: ChatWebSocketProtocol, max_buffer: int) -> None:
         self._proto = proto
@@ -87,13 +53,16 @@ class RawSocket:
         #: Frames written this turn of the loop, not yet handed to the transport (None: none).
         self._pending: list[bytes] | None = None
         self._pending_bytes = 0
+        #: Whether the pending frames go out at the end of this turn (else within write_batch.LATER_S).
+        self._now = False
         self.max_buffer = max_buffer
         self.closed = False
         #: Sends accepted but not yet answered; shutdown waits for them (see ChatWebSocketProtocol).
         self.in_flight = 0
 
-    def write(self, frame: bytes) -> bool:
-        """Queue one frame; False if the connection is gone or was closed for not reading."""
+    def write(self, frame: bytes, later: bool = False) -> bool:
+        """Queue one frame; False if the connection is gone or was closed for not reading. `later`:
+        nobody waits for it (presence), it may go with the next frames (write_batch.LATER_S)."""
         if self.closed:
             return False
         proto = self._proto
@@ -107,9 +76,16 @@ class RawSocket:
         pending = self._pending
         if pending is None:
             self._pending = [frame]
-            self._batch.add(self)
+            if later:
+                self._batch.add_later(self)
+            else:
+                self._now = True
+                self._batch.add(self)
         else:
             pending.append(frame)
+            if not (later or self._now):  # urgent: takes what waited for later along this turn
+                self._now = True
+                self._batch.add(self)
         self._pending_bytes += len(frame)
         if self._pending_bytes >= FLUSH_AT:  # a replay's pages: to the kernel now, as before batching
             self.flush()
@@ -121,7 +97,7 @@ class RawSocket:
         pending = self._pending
         if pending is None:
             return
-        self._pending, self._pending_bytes = None, 0
+        self._pending, self._pending_bytes, self._now = None, 0, False
         proto = self._proto
         if self.closed or proto.close_sent or proto.transport.is_closing():
             return
@@ -241,9 +217,13 @@ class _ClientFaultsAreQuiet(logging.LoggerAdapter[logging.Logger]):
     def info(self, msg: object, *args: object, **kwargs: Any) -> None:
         # Its line for every handshake ('%s - "WebSocket /ws" [accepted]') names the client's address:
         # logs.py's filter would drop it, but only after a record was made, for every connection.
-        if isinstance(msg, str) and msg.startswith('%s - "WebSocket'):
+        if isinstance(msg, str) and (msg.startswith('%s - "WebSocket') or msg in _PER_CONNECTION):
             return
         self.logger.info(msg, *args, **kwargs)
+
+
+#: What the `websockets` protocol says at info level for every connection (logs.py would drop it too).
+_PER_CONNECTION = frozenset({"connection open", "connection closed"})
 
 
 #: One for every connection: it keeps no state of its own.
@@ -262,6 +242,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.logger = _QUIET_LOG  # type: ignore[assignment]
+        self.conn.logger = _QUIET_LOG
         # Idle memory (issue 17): lighter stand-ins for the queue and the event every connection keeps.
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Writable()  # type: ignore[assignment]

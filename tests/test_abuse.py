@@ -816,5 +816,20 @@ def test_the_handshake_line_with_the_client_s_address_is_never_even_recorded(cap
     with caplog.at_level(logging.INFO, logger="uvicorn.error"):
         _QUIET_LOG.info('%s - "WebSocket %s" [accepted]', "203.0.113.9:50123", "/ws")
         _QUIET_LOG.info('%s - "WebSocket %s" 403', "203.0.113.9:50123", "/ws")
+        _QUIET_LOG.info("connection open")  # the `websockets` protocol's, for every connection
         _QUIET_LOG.info("closed a connection that sent invalid UTF-8 (1007)")
     assert [r.getMessage() for r in caplog.records] == ["closed a connection that sent invalid UTF-8 (1007)"]
+
+
+async def test_every_connection_s_protocol_logs_through_the_quiet_logger():
+    """Both uvicorn's side and the `websockets` protocol under it: its "connection open" line came
+    once per handshake, as a record logs.py then dropped."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from chatserver.transport import _QUIET_LOG, ChatWebSocketProtocol
+
+    config = Config(app=lambda scope, receive, send: None, ws=ChatWebSocketProtocol)
+    config.load()
+    proto = ChatWebSocketProtocol(config=config, server_state=ServerState(), app_state={})
+    assert proto.logger is _QUIET_LOG and proto.conn.logger is _QUIET_LOG

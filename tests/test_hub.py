@@ -88,7 +88,7 @@ class Recorder:
         self.closed = False
         self.in_flight = 0
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data: bytes, later: bool = False) -> bool:
         self.frames.append(_decode(data))
         return True
 

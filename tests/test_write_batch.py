@@ -15,6 +15,7 @@ from websockets.server import ServerProtocol
 
 from chatserver.protocol import ws_text_frame
 from chatserver.transport import FLUSH_AT, RawSocket, _Inbox
+from chatserver.write_batch import LATER_S
 
 
 class _Uvicornish:
@@ -123,3 +124,36 @@ async def test_a_socket_that_fails_to_write_leaves_the_others_unharmed() -> None
     assert writes == [len(frame), len(frame)]
     broken_peer.close()
     fine_peer.close()
+
+
+async def test_frames_nobody_waits_for_go_together_within_the_window() -> None:
+    """Presence written over several turns waits: one write within LATER_S carries it all, in order."""
+    raw, peer, writes = await _pair()
+    frames = [ws_text_frame(f'{{"type":"presence","members":{i}}}'.encode()) for i in range(3)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for frame in frames:
+        raw.write(frame, later=True)
+        await _next_turn()
+    assert writes == [] and raw.buffered == sum(map(len, frames))
+    got = await _read(peer, sum(map(len, frames)))
+    assert got == b"".join(frames) and writes == [len(got)]
+    assert loop.time() - started < LATER_S * 4
+    peer.close()
+
+
+async def test_an_urgent_frame_takes_what_waited_along_in_order() -> None:
+    """A message written after presence that was waiting: both leave at the end of that turn, presence
+    first, and the window's tick later writes nothing more."""
+    raw, peer, writes = await _pair()
+    presence = ws_text_frame(b'{"type":"presence","members":2}')
+    message = ws_text_frame(b'{"type":"message","text":"hi"}')
+    raw.write(presence, later=True)
+    await _next_turn()
+    raw.write(message)
+    await _next_turn()
+    assert writes == [len(presence) + len(message)]
+    assert await _read(peer, writes[0]) == presence + message
+    await asyncio.sleep(LATER_S * 1.5)
+    assert len(writes) == 1
+    peer.close()
