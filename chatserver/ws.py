@@ -92,12 +92,11 @@ class WebSocketEndpoint:
             await hub.detach(conn)
 
     async def _hello(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + HELLO_TIMEOUT_S
+        deadline = asyncio.get_running_loop().time() + HELLO_TIMEOUT_S
         while not conn.session:
-            remaining = deadline - loop.time()
             try:
-                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
+                async with asyncio.timeout_at(deadline):  # (wait_for made a task per connection)
+                    message = await receive()
             except TimeoutError:
                 conn.raw.abort(CLOSE_POLICY, "no hello within 10 seconds")
                 return False
