@@ -174,6 +174,8 @@ class RedisBroker(Broker):
             await asyncio.wait_for(self._publisher.drain(), 3)
         await stop_tasks(self._tasks)
         with contextlib.suppress(Exception):
+            await self._publisher.close()
+        with contextlib.suppress(Exception):
             await self._redis.aclose()
 
     async def ping(self) -> bool:

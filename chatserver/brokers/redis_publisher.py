@@ -23,11 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.brokers.base import PublishDone, ReserveDone
+from chatserver.brokers.redis_batch import Line
 from chatserver.brokers.redis_lua import DELETED, LAPSED, PARKED, PUBLISHED, TOO_LATE, numbering_scripts
 from chatserver.brokers.redis_parked import Parked
 from chatserver.brokers.redis_requests import Outgoing, Release, Reserve, Settle, answer
@@ -106,6 +108,12 @@ class RedisPublisher:
         #: Redis's clock minus ours, in ms; None until measured (then requests carry no deadline).
         self.clock_offset_ms: float | None = None
         self.parked = Parked(self._put, floors=floors, park_s=PARK_S)
+        self._line = Line(client) if isinstance(client, aioredis.Redis) else None
+
+    async def close(self) -> None:
+        """Let go of the publisher's own connection (the client is the broker's to close)."""
+        if self._line is not None:
+            await self._line.close()
 
     def put_reserve(self, room: str, message_id: str, done: ReserveDone) -> None:
         self._put(Reserve(room, message_id, done))
@@ -262,37 +270,42 @@ class RedisPublisher:
         await pipe.execute()
 
     async def _send_batch(self, commands: list[list[Outgoing]], deadline: int) -> list[Any]:
-        """One pipeline: one command per group, then TIME; returns the groups' results."""
-        # EVALSHA goes straight into the pipeline (redis-py's Script objects would first ask SCRIPT
-        # EXISTS, in a round trip of its own); a Redis that lost its scripts answers NOSCRIPT and
-        # _publish_once loads them and sends again.
-        pipe = self._redis.pipeline(transaction=False)
-        for group in commands:
-            item = group[0]
-            if isinstance(item, bytes):
-                pipe.execute_command("PUBLISH", EVT_CHANNEL, item)  # (a cluster pipeline has no .publish)
-                continue
-            keys = self._keys.room_keys(item.room)
-            channel = self._keys.channel(item.room)
-            if isinstance(item, Reserve):
-                ids = [i.message_id for i in group if isinstance(i, Reserve)]
-                args: tuple[Any, ...] = (self._floors.get(item.room, 0), int(HOLD_S * 1000), deadline)
-                pipe.execute_command("EVALSHA", self._reserve.sha, 6, *keys, *args, *ids)
-            elif isinstance(item, Release):
-                args = (item.room, channel, STREAM_MAXLEN, deadline, int(PARK_S * 1000))
-                out = [v for i in group if isinstance(i, Release) for v in (i.seq, i.message_id, i.body)]
-                pipe.execute_command("EVALSHA", self._release.sha, 6, *keys, *args, *out)
-            elif isinstance(item, Settle):
-                args = (item.seq, item.message_id, item.room, channel, STREAM_MAXLEN, item.mark)
-                pipe.execute_command("EVALSHA", self._settle.sha, 6, *keys, *args)
-            else:
-                pipe.execute_command("EVALSHA", self._flush.sha, 6, *keys, item.room, channel, STREAM_MAXLEN)
-        pipe.execute_command("TIME")  # (nor .time(): it goes to one node, any will do)
-        results = await pipe.execute(raise_on_error=False)
+        """One round trip: one command per group, then TIME; returns the groups' results."""
+        # EVALSHA goes straight in (redis-py's Script objects would first ask SCRIPT EXISTS, in a
+        # round trip of their own); a Redis that lost its scripts answers NOSCRIPT and _publish_once
+        # loads them and sends again.
+        sent = [self._command(group, deadline) for group in commands]
+        sent.append(("TIME",))
+        if self._line is not None:  # one server: the publisher's own connection (redis_batch.Line)
+            results = await self._line.exchange(sent)
+        else:  # a cluster: redis-py's pipeline routes each command to its node
+            pipe = self._redis.pipeline(transaction=False)
+            for args in sent:
+                pipe.execute_command(*args)  # (a cluster pipeline has no .publish nor .time)
+            results = await pipe.execute(raise_on_error=False)
         clock = results.pop()
         if not isinstance(clock, BaseException):
             self.observe_clock(*clock)
         return results
+
+    def _command(self, group: list[Outgoing], deadline: int) -> tuple[Any, ...]:
+        item = group[0]
+        if isinstance(item, bytes):
+            return ("PUBLISH", EVT_CHANNEL, item)
+        keys = self._keys.room_keys(item.room)
+        channel = self._keys.channel(item.room)
+        if isinstance(item, Reserve):
+            ids = [i.message_id for i in group if isinstance(i, Reserve)]
+            args: tuple[Any, ...] = (self._floors.get(item.room, 0), int(HOLD_S * 1000), deadline)
+            return ("EVALSHA", self._reserve.sha, 6, *keys, *args, *ids)
+        if isinstance(item, Release):
+            args = (item.room, channel, STREAM_MAXLEN, deadline, int(PARK_S * 1000))
+            out = [v for i in group if isinstance(i, Release) for v in (i.seq, i.message_id, i.body)]
+            return ("EVALSHA", self._release.sha, 6, *keys, *args, *out)
+        if isinstance(item, Settle):
+            args = (item.seq, item.message_id, item.room, channel, STREAM_MAXLEN, item.mark)
+            return ("EVALSHA", self._settle.sha, 6, *keys, *args)
+        return ("EVALSHA", self._flush.sha, 6, *keys, item.room, channel, STREAM_MAXLEN)
 
     async def _settle_unknown(self, batch: list[Outgoing]) -> None:
         """A pipeline failed after it was sent: answer each request with what Redis did.
