@@ -4,8 +4,9 @@ A room is `closed` outside its opening hours. Within them it is `open` while a
 host is on duty (deployment-wide, see presence.py); from the moment the last one
 leaves, after a grace period, it follows its `when_unhosted` mode (`open`,
 `premoderate`, `read_only` or `closed`) until a host returns. Every worker works
-this out on its own from the same shared presence, once a second, so all agree
-within a few seconds; the people in a room are told when its mode changes.
+this out on its own from the same shared presence, once a second (and at once
+when a host comes on duty), so all agree within a few seconds; the people in a
+room are told when its mode changes.
 """
 
 from __future__ import annotations
@@ -104,18 +105,30 @@ class Hosting:
     def refresh(self) -> None:
         """Recompute every room's mode; tell its people when it changed."""
         for room in list(self.rooms.values()):
-            mode = self.mode_of(room)
-            if mode == room.mode:
-                continue
+            self.refresh_room(room)
+
+    def host_here(self, room: RoomState) -> None:
+        """A host is on duty in `room` (presence says so): a room waiting for one opens now, not at
+        the next check, so nobody who comes in meanwhile reads "No host right now"."""
+        if room.mode != "open":
+            self.refresh_room(room)
+
+    def refresh_room(self, room: RoomState) -> None:
+        """Recompute one room's mode; tell its people when it changed."""
+        mode = self.mode_of(room)
+        if mode != room.mode:
             before, room.mode = room.mode, mode
             log.info("room %s: %s -> %s", room.id, before, mode)
-            extra: dict[str, Any] = {"mode": mode}
-            if mode == "closed":
-                extra["opens_at"] = opens_at(room, self.clock())
-            notice = frames.notice("mode", MODE_TEXT[mode], level="info", room=room.id, **extra)
-            self.delivery.to_room(room, frames.wire(notice))
-            if mode == "closed":
-                self._close(room)
+            self._tell(room, mode)
+
+    def _tell(self, room: RoomState, mode: str) -> None:
+        extra: dict[str, Any] = {"mode": mode}
+        if mode == "closed":
+            extra["opens_at"] = opens_at(room, self.clock())
+        notice = frames.notice("mode", MODE_TEXT[mode], level="info", room=room.id, **extra)
+        self.delivery.to_room(room, frames.wire(notice))
+        if mode == "closed":
+            self._close(room)
 
     def _close(self, room: RoomState) -> None:
         """A room that closes: participants leave it; hosts may stay to wrap up."""

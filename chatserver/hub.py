@@ -105,6 +105,7 @@ class Hub:
         self.hosting = Hosting(
             rooms=self.rooms, presence=self.presence, delivery=self.delivery, spawn=self.spawn
         )
+        self.presence.host_here = self.hosting.host_here
         self.membership = Membership(
             room=self.room_or_error,
             rooms=self.rooms,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
@@ -50,6 +51,8 @@ class Presence:
         self.worker_seen: dict[str, float] = {}
         #: (room, worker) -> the titled hosts on duty there, as that worker last said.
         self.remote_staff: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: Told whenever a room shows a host on duty (hosting.py opens a room waiting for one).
+        self.host_here: Callable[[RoomState], None] | None = None
 
     def members(self, room: RoomState) -> int:
         return room.member_count(time.monotonic(), WORKER_STALE_S)
@@ -102,9 +105,11 @@ class Presence:
         self, room: RoomState, hosts: frozenset[str], staff: list[dict[str, Any]], change: dict[str, Any]
     ) -> None:
         frame = frames.presence(room.id, self.members(room), **change)
-        frame["hosts"] = len(self.hosts_on_duty(room, hosts))
+        frame["hosts"] = on_duty = len(self.hosts_on_duty(room, hosts))
         frame["staff"] = self.staff(room, staff)
         self.delivery.to_room(room, frames.wire(frame), later=True)
+        if on_duty and self.host_here is not None:
+            self.host_here(room)
 
     def changed(self, room: RoomState, **change: Any) -> None:
         """Someone joined, left, or went on or off duty here: show it, and tell the other workers.

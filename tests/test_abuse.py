@@ -833,4 +833,3 @@ async def test_every_connection_s_protocol_logs_through_the_quiet_logger():
     config.load()
     proto = ChatWebSocketProtocol(config=config, server_state=ServerState(), app_state={})
     assert proto.logger is _QUIET_LOG and proto.conn.logger is _QUIET_LOG
-

@@ -361,3 +361,33 @@ async def test_a_worker_alone_keeps_presence_to_itself_and_answers_a_newcomer_at
     assert len([e for e in published if e["kind"] == "heartbeat"]) == 1
     await person(hub, "lee", "lobby")
     assert [e for e in published if e["kind"] == "presence" and e.get("joined") == "lee"]
+
+
+WAITING_ROOM = """
+rooms:
+  - id: careful
+    title: Careful
+    topic: Premoderated without a host.
+    hosts: [alice]
+    when_unhosted: premoderate
+    unhosted_grace: 0
+    filters: []
+"""
+
+
+async def test_a_room_waiting_for_a_host_opens_the_moment_one_comes(tmp_path):
+    """The mode is checked once a second; a host's arrival does not wait for the check: when the
+    host's join returns, everyone in the room has read "A host is here now", the host's presence
+    before it, and what a newcomer right after posts is published, not held for a host."""
+    async with running_hub(tmp_path, WAITING_ROOM, ("alice",)) as hub:
+        hub.hosting.refresh()
+        assert hub.rooms["careful"].mode == "premoderate"
+        _, kim = await person(hub, "kim", "careful")
+        await person(hub, "alice", "careful", token=hub.tokens["alice"])
+        assert kim.of("notice", code="mode", mode="open"), kim.frames
+        kinds = [(f["type"], f.get("joined") or f.get("code")) for f in kim.frames]
+        assert kinds.index(("presence", "alice")) < kinds.index(("notice", "mode"))
+        lee_conn, lee = await person(hub, "lee", "careful")
+        await hub.handle(lee_conn, b'{"type":"send","room":"careful","text":"hello all","client_id":"l1"}')
+        ack = (await until(lambda: lee.of("ack", client_id="l1"), "ack"))[0]
+        assert ack["status"] == "published", ack
