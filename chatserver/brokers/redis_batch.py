@@ -77,6 +77,22 @@ class Line:
         await self._conn.disconnect()
 
 
+def line_for(client: RedisClient) -> Line | None:
+    """A connection of its own for one Redis server; None for a cluster (its pipeline routes)."""
+    return Line(client) if isinstance(client, aioredis.Redis) else None
+
+
+async def round_trip(client: RedisClient, line: Line | None, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """Every command in one round trip: each one's raw reply, or the error Redis answered for it.
+    Down `line` on one server; on a cluster, redis-py's pipeline sends each command to its node."""
+    if line is not None:
+        return await line.exchange(commands)
+    async with client.pipeline(transaction=False) as pipe:
+        for args in commands:
+            pipe.execute_command(*args)
+        return await pipe.execute(raise_on_error=False)
+
+
 class Batcher:
     """The commands queued while a pipeline is out go together in the next one: one in flight at a
     time, so the busier the worker, the fuller each round trip (as the publisher's)."""
@@ -85,9 +101,7 @@ class Batcher:
         self._client = client
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sender: asyncio.Task[None] | None = None
-        self._line = Line(client) if isinstance(client, aioredis.Redis) else None
-        #: Round trips so far (tests count them).
-        self.round_trips = 0
+        self._line = line_for(client)
 
     def call(self, *args: Any) -> asyncio.Future[Any]:
         """The reply of one command (its error raised), sent with the others queued with it."""
@@ -111,9 +125,8 @@ class Batcher:
                 _fail(batch, ConnectionError("chatserver is shutting down"))
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        self.round_trips += 1
         try:
-            replies = await self._exchange([args for args, _ in batch])
+            replies = await round_trip(self._client, self._line, [args for args, _ in batch])
         except Exception as exc:  # the connection failed: every caller in this batch hears it
             _fail(batch, exc)
             return
@@ -127,14 +140,6 @@ class Batcher:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
-
-    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        if self._line is not None:
-            return await self._line.exchange(commands)
-        async with self._client.pipeline(transaction=False) as pipe:  # a cluster: routed per command
-            for args in commands:
-                pipe.execute_command(*args)
-            return await pipe.execute(raise_on_error=False)
 
     async def close(self) -> None:
         """Let go of the batcher's own connection (the client's pool is its owner's to close)."""

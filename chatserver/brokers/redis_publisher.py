@@ -23,13 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.brokers.base import PublishDone, ReserveDone
-from chatserver.brokers.redis_batch import Line
+from chatserver.brokers.redis_batch import line_for, round_trip
 from chatserver.brokers.redis_lua import DELETED, LAPSED, PARKED, PUBLISHED, TOO_LATE, numbering_scripts
 from chatserver.brokers.redis_parked import Parked
 from chatserver.brokers.redis_requests import Outgoing, Release, Reserve, Settle, answer
@@ -108,7 +107,8 @@ class RedisPublisher:
         #: Redis's clock minus ours, in ms; None until measured (then requests carry no deadline).
         self.clock_offset_ms: float | None = None
         self.parked = Parked(self._put, floors=floors, park_s=PARK_S)
-        self._line = Line(client) if isinstance(client, aioredis.Redis) else None
+        #: Its own connection to one Redis server (redis_batch.Line); None on a cluster.
+        self._line = line_for(client)
 
     async def close(self) -> None:
         """Let go of the publisher's own connection (the client is the broker's to close)."""
@@ -276,13 +276,8 @@ class RedisPublisher:
         # loads them and sends again.
         sent = [self._command(group, deadline) for group in commands]
         sent.append(("TIME",))
-        if self._line is not None:  # one server: the publisher's own connection (redis_batch.Line)
-            results = await self._line.exchange(sent)
-        else:  # a cluster: redis-py's pipeline routes each command to its node
-            pipe = self._redis.pipeline(transaction=False)
-            for args in sent:
-                pipe.execute_command(*args)  # (a cluster pipeline has no .publish nor .time)
-            results = await pipe.execute(raise_on_error=False)
+        # (PUBLISH and TIME as plain commands: a cluster pipeline has no .publish nor .time)
+        results = await round_trip(self._redis, self._line, sent)
         clock = results.pop()
         if not isinstance(clock, BaseException):
             self.observe_clock(*clock)
