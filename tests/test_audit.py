@@ -666,3 +666,17 @@ def test_purge_rejects_negative_days(db: Path):
     connect(db).close()
     with pytest.raises(ChatError, match="--older-than"):
         purge(db, -1)
+
+
+async def test_rows_that_come_while_a_commit_is_out_share_the_next_one(db: Path):
+    """The writer waits for nobody by default (a lone row goes at once), so under load it is the
+    commit in flight that gathers the next batch: one row, then 300 while it is out, make two
+    transactions, not 301."""
+    async with await AuditLog.open(db) as log:
+        log.append("join", room="r", actor_session="first")
+        while log.commits == 0 and not log._writer._in_flight:  # until it is taken and being written
+            await asyncio.sleep(0)
+        for i in range(300):
+            log.append("join", room="r", actor_session=f"s{i}")
+        await log.flush()
+        assert log.rows_written == 301 and log.commits == 2

@@ -58,7 +58,7 @@ class AuditLog:
         cls,
         db_path: str | os.PathLike[str],
         *,
-        commit_window: float = 0.002,
+        commit_window: float = 0.0,
         max_batch: int = 2000,
         max_queue: int = 100_000,
         busy_timeout: float = BUSY_TIMEOUT,
@@ -66,7 +66,10 @@ class AuditLog:
         """Open (creating if needed) the database at `db_path` and start the writer task.
 
         Args:
-            commit_window: seconds the writer waits after the first queued row for more rows.
+            commit_window: seconds the writer waits after the first queued row for more rows. None
+                by default: one commit is out at a time and the rows queued meanwhile go in the next,
+                so a lone row is written at once (a light load's latency: 3.4 -> 1.4 ms p50 at a
+                fixed 1,000 msg/s, bench run 11 notes) and a heavy load still fills its batches.
             max_batch: most rows in one transaction.
             max_queue: rows waiting for the disk before `append` raises `Unavailable`.
             busy_timeout: seconds SQLite waits for another process's write lock.

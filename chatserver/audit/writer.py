@@ -1,9 +1,10 @@
 """The audit log's group commit: one task, one thread, one sqlite3 connection.
 
 Rows are queued without awaiting and written once (a message's row already carries its seq).
-The writer takes whatever is queued within `commit_window` (or `max_batch` rows), writes it in ONE
-`BEGIN IMMEDIATE … COMMIT` (so one fsync covers the whole batch), then calls each row's `on_commit`
-in the order the rows were queued.
+The writer takes whatever is queued (up to `max_batch` rows), writes it in ONE `BEGIN IMMEDIATE …
+COMMIT` (so one fsync covers the whole batch), then calls each row's `on_commit` in the order the rows
+were queued. One commit is out at a time: what is queued meanwhile goes in the next, so batches grow
+with the load by themselves. `commit_window` (none by default) makes it wait for more rows first.
 
 Several worker processes append to the same file: the hash chain is extended from the last row
 *read inside the write transaction*, so it stays one valid chain whatever the interleaving.
