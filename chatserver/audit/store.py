@@ -66,7 +66,7 @@ class AuditLog:
         """Open (creating if needed) the database at `db_path` and start the writer task.
 
         Args:
-            commit_window: seconds the writer waits after the first queued row for more rows. None
+            commit_window: seconds the writer waits after the first queued row for more rows; 0
                 by default: one commit is out at a time and the rows queued meanwhile go in the next,
                 so a lone row is written at once (a light load's latency: 3.4 -> 1.4 ms p50 at a
                 fixed 1,000 msg/s, bench run 11 notes) and a heavy load still fills its batches.
