@@ -161,6 +161,8 @@ def run_net(spec: ServerSpec, scenario: str, args: argparse.Namespace, logdir: P
             cmd += ["--redis-pid", str(redis_pid)]
         if args.quick:
             cmd.append("--quick")
+        if scenario == "chat":
+            cmd += ["--disk-dir", tmp]  # the folder the server's database is in, or would be
         profile = logdir / f"profile-{spec.name}-{scenario}.txt"
         if scenario == "fanout" and spec.python and not args.no_profile:
             cmd += ["--profile-out", str(profile)]

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import inspect
 import json
-import os
 import sqlite3
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.disk import fsync_latency
 
 TEXT = "I had a rough week but talking here helps, thank you all for listening to me tonight."
 
@@ -130,24 +131,6 @@ async def steady(log: Any, rate: float, seconds: float, unavailable: type[BaseEx
         "commit_p99_ms": 1000 * _pct(counter.latencies, 0.99),
         "commit_max_ms": 1000 * max(counter.latencies, default=0.0),
     }
-
-
-def fsync_latency(workdir: Path, rounds: int = 200) -> dict[str, float]:
-    """This disk's fsync latency: 4 KiB appended and fsynced, `rounds` times (what one commit waits for)."""
-    path = workdir / "fsync-probe"
-    block = b"\0" * 4096
-    times: list[float] = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for _ in range(rounds):
-            os.write(fd, block)
-            started = time.perf_counter()
-            os.fsync(fd)
-            times.append(time.perf_counter() - started)
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-    return {"fsync_p50_ms": 1000 * _pct(times, 0.5), "fsync_p99_ms": 1000 * _pct(times, 0.99)}
 
 
 async def run(rows: int, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:

@@ -173,16 +173,29 @@ def audit_line(results: Results) -> str:
 
 def fixed_offer_row(results: Results) -> tuple[str, str, bool | None]:
     """Issue 17: the chat mix's median latency at the fixed offer against this disk's fsync (the floor
-    of "committed before anyone sees it") plus Node's median at the same offer."""
+    of "committed before anyone sees it") plus Node's median at the same offer.
+
+    The fsync that counts is the one measured at the offer's own pace just before chatserver's fixed
+    offer (what its commits wait for then); the audit bench's back-to-back figure is shown beside it.
+    """
     target = "chat mix p50 at 10k deliveries/s ≤ 1.5 × fsync p50 + Node's p50 (issue 17)"
     servers = results["servers"]
     mine = _get(servers.get("chatserver"), "chat", "fixed", "p50_ms")
     node = _get(servers.get("socketio-node"), "chat", "fixed", "p50_ms")
-    fsync = _get(results, "audit", "fsync_p50_ms")
+    paced = _get(servers.get("chatserver"), "chat", "fixed", "fsync_paced_p50_ms")
+    back_to_back = _get(results, "audit", "fsync_p50_ms")
+    fsync = paced if paced is not None else back_to_back
     if mine is None or node is None or fsync is None:
         return target, "n/a", None
     limit = 1.5 * fsync + node
-    return target, f"{mine:.2f} vs {limit:.2f} ms (fsync {fsync:.2f}, Node {node:.2f})", mine <= limit
+    text = f"{mine:.2f} vs {limit:.2f} ms (fsync {fsync:.2f}, Node {node:.2f})"
+    if paced is not None and back_to_back is not None:
+        strict = 1.5 * back_to_back + node
+        text = (
+            f"{mine:.2f} vs {limit:.2f} ms (fsync at the offer's pace {paced:.2f}, Node {node:.2f}; "
+            f"against the back-to-back fsync {back_to_back:.2f}: {strict:.2f} ms)"
+        )
+    return target, text, mine <= limit
 
 
 def fixed_offer_line(results: Results) -> str:
@@ -196,7 +209,11 @@ def fixed_offer_line(results: Results) -> str:
     if not parts:
         return ""
     fsync = _get(results, "audit", "fsync_p50_ms")
-    disk = f" (this disk's fsync p50: {_ms(fsync)} ms)" if fsync is not None else ""
+    paced = _get(results["servers"].get("chatserver"), "chat", "fixed", "fsync_paced_p50_ms")
+    disk = f" (this disk's fsync p50: {_ms(fsync)} ms back to back" if fsync is not None else ""
+    if paced is not None:
+        disk += (", " if disk else " (this disk's fsync p50: ") + f"{_ms(paced)} ms at the offer's pace"
+    disk += ")" if disk else ""
     return "\nAt a fixed offer of 1,000 msg/s (10,000 deliveries/s)" + disk + ": " + "; ".join(parts) + ".\n"
 
 
