@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,13 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 class RedisProcess:
     """redis-server without persistence, which a test can kill, pause and restart on the same port."""
 
-    def __init__(self, workdir: Path, binary: str) -> None:
+    def __init__(self, workdir: Path, binary: str, extra_args: Sequence[str] = ()) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.binary = binary
         self.port = free_port()
+        #: more redis-server options (e.g. a password or a unix socket)
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,6 +112,7 @@ class RedisProcess:
                 str(self.workdir),
                 "--logfile",
                 str(self.workdir / "redis.log"),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -121,7 +124,7 @@ class RedisProcess:
         try:
             with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # (up, and wants a password)
         except OSError:
             return False
 

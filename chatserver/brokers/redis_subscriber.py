@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 
 from chatserver.brokers.base import BrokerListener
+from chatserver.brokers.redis_pushes import PushSubscription
 from chatserver.brokers.redis_scripts import EVT_CHANNEL, MSG_CHANNEL, KeySpace, entries, entry_seq
 from chatserver.brokers.redis_url import RedisClient, parse_cluster_url
 
@@ -91,14 +93,21 @@ class RedisSubscriber:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
             finally:
-                if pubsub is not None:
+                if isinstance(pubsub, PushSubscription):
+                    pubsub.close()
+                elif pubsub is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(pubsub.aclose(), 1)
 
     async def _subscribe(self) -> Any:
-        """A subscription to both channels: redis-py's PubSub on one Redis, a ShardedSubscription on
-        a cluster (each room's shard channel on the master serving it)."""
+        """A subscription to both channels: our own PushSubscription on one Redis (redis-py's PubSub if
+        it cannot be had), a ShardedSubscription on a cluster (each room's shard channel on the master
+        serving it)."""
         if not self._keys.cluster:
+            assert isinstance(self._redis, aioredis.Redis)
+            own = await PushSubscription.open(self._redis, [MSG_CHANNEL, EVT_CHANNEL], PONG_DEADLINE_S)
+            if own is not None:
+                return own
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(MSG_CHANNEL, EVT_CHANNEL)
@@ -133,22 +142,35 @@ class RedisSubscriber:
         last_heard = loop.time()
         ping_sent = 0.0
         while True:
-            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=PING_EVERY_S / 2)
+            pushes = await self._next(pubsub)
             now = loop.time()
             if self._keys.cluster and len(self._subscribed) != len(self._last):
                 await self._subscribe_added(pubsub)
-            if msg is not None:
+            if pushes:
                 last_heard = now
-                kind = msg.get("type")
-                if kind == "message" or kind == "smessage":
-                    await self._dispatch(msg["channel"], msg["data"])
+                for kind, channel, data in pushes:
+                    if kind == "message" or kind == "smessage":
+                        await self._dispatch(channel, data)
                 continue
             # Quiet: prove the connection is alive, else treat Redis as hung.
             if now - last_heard > PONG_DEADLINE_S + PING_EVERY_S:
                 raise ConnectionError("no answer from Redis on the subscription")
             if now - ping_sent >= PING_EVERY_S:
                 ping_sent = now
-                await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
+                if isinstance(pubsub, PushSubscription):
+                    pubsub.ping()  # its pong is a push like any other
+                else:
+                    await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
+
+    @staticmethod
+    async def _next(pubsub: Any) -> list[tuple[str, bytes, Any]]:
+        """What came on the subscription (kind, channel, data), waiting up to half a ping interval."""
+        if isinstance(pubsub, PushSubscription):
+            return [
+                (kind.decode(), channel, data) for kind, channel, data in await pubsub.take(PING_EVERY_S / 2)
+            ]
+        msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=PING_EVERY_S / 2)
+        return [] if msg is None else [(msg.get("type"), msg.get("channel"), msg.get("data"))]
 
     async def _subscribe_added(self, pubsub: Any) -> None:
         added = [room for room in self._last if room not in self._subscribed]
