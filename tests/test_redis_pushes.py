@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import redis.asyncio as aioredis
 from chatserver.brokers.redis import RedisBroker
 from chatserver.brokers.redis_pushes import PushSubscription
 from tests.conftest import need_binary
-from tests.support import RedisProcess
+from tests.support import RedisProcess, free_port
 from tests.test_redis_broker import Collector, publish
 
 pytestmark = pytest.mark.redis
@@ -24,18 +26,36 @@ PASSWORD = "not-in-the-logs"
 
 @pytest.fixture
 def locked_redis(tmp_path: Path):
-    """A redis-server that wants a password, on a loopback port and a unix socket."""
+    """A redis-server that wants a password, on a loopback port, a unix socket and (when openssl is
+    here to make a certificate) a TLS port."""
     binary = need_binary("redis-server", "/usr/bin/redis-server")
     sock = tmp_path / "r.sock"
-    server = RedisProcess(tmp_path / "redis", binary, ["--requirepass", PASSWORD, "--unixsocket", str(sock)])
+    extra = ["--requirepass", PASSWORD, "--unixsocket", str(sock)]
+    tls_port = None
+    openssl = shutil.which("openssl")
+    if openssl:
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+            + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        tls_port = free_port()
+        extra += ["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+        extra += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+    server = RedisProcess(tmp_path / "redis", binary, extra)
     server.start()
-    yield server, sock
+    yield server, sock, tls_port
     server.stop()
 
 
-@pytest.mark.parametrize("where", ["tcp", "unix"])
+@pytest.mark.parametrize("where", ["tcp", "unix", "tls"])
 async def test_messages_reach_a_subscriber_on_a_redis_with_a_password(locked_redis, where, monkeypatch):
-    server, sock = locked_redis
+    server, sock, tls_port = locked_redis
+    if where == "tls" and tls_port is None:
+        pytest.skip("openssl is not installed (it makes the test certificate)")
     opened: list[PushSubscription | None] = []
     real_open = PushSubscription.open.__func__  # type: ignore[attr-defined]
 
@@ -44,11 +64,11 @@ async def test_messages_reach_a_subscriber_on_a_redis_with_a_password(locked_red
         return opened[-1]
 
     monkeypatch.setattr(PushSubscription, "open", classmethod(spy))
-    url = (
-        f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0"
-        if where == "tcp"
-        else f"unix://{sock}?password={PASSWORD}&db=0"
-    )
+    url = {
+        "tcp": f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0",
+        "unix": f"unix://{sock}?password={PASSWORD}&db=0",
+        "tls": f"rediss://:{PASSWORD}@127.0.0.1:{tls_port}/0?ssl_cert_reqs=none",
+    }[where]
     listener = Collector()
     broker = RedisBroker(url, worker_id="w1")
     await broker.start(listener, ["lobby"], {})
