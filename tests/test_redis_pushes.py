@@ -101,10 +101,10 @@ async def test_pushes_that_arrive_together_are_taken_together(redis_server):
         assert takes <= 5  # several pushes a take, not one each
         assert [push[2] for push in taken] == [f"m{i}".encode() for i in range(50)]
         assert {push[0] for push in taken} == {b"message"}
-        subscription.ping()
+        await subscription.ping()
         assert [push[0] for push in await subscription.take(5)] == [b"pong"]
     finally:
-        subscription.close()
+        await subscription.aclose()
         await client.aclose()
 
 
@@ -118,5 +118,23 @@ async def test_a_redis_that_goes_away_ends_the_subscription(redis_server):
         with pytest.raises(ConnectionError):
             await asyncio.wait_for(subscription.take(30), 10)
     finally:
-        subscription.close()
+        await subscription.aclose()
         await client.aclose()
+
+
+async def test_without_a_socket_to_take_over_redis_py_pubsub_carries_the_messages(redis_server, monkeypatch):
+    """A redis-py whose connection does not expose its socket: the subscriber falls back to PubSub."""
+
+    async def unavailable(cls, *args, **kwargs):
+        return None
+
+    monkeypatch.setattr(PushSubscription, "open", classmethod(unavailable))
+    listener = Collector()
+    broker = RedisBroker(redis_server.url, worker_id="w1")
+    await broker.start(listener, ["lobby"], {})
+    try:
+        assert await publish(broker, "m1") == (1, None)
+        await asyncio.wait_for(listener.arrived.wait(), 10)
+        assert listener.messages == [("lobby", 1, "m1")]
+    finally:
+        await broker.close()

@@ -102,7 +102,7 @@ class PushSubscription:
             transport.write(hiredis.pack_command(command))
             await subscription._confirmed(len(channels), timeout)
         except BaseException:
-            subscription.close()
+            await subscription.aclose()
             raise
         return subscription
 
@@ -132,9 +132,9 @@ class PushSubscription:
             raise ConnectionError("the Redis subscription was lost") from reader.lost
         return pushes
 
-    def ping(self) -> None:
-        """Ask for a pong push: the subscription is alive if one comes back."""
+    async def ping(self) -> None:
+        """Ask for a pong (it comes back as a push like any other): the subscription is alive if it does."""
         self._transport.write(hiredis.pack_command(("PING",)))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._transport.close()

@@ -93,9 +93,7 @@ class RedisSubscriber:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
             finally:
-                if isinstance(pubsub, PushSubscription):
-                    pubsub.close()
-                elif pubsub is not None:
+                if pubsub is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(pubsub.aclose(), 1)
 
@@ -157,10 +155,7 @@ class RedisSubscriber:
                 raise ConnectionError("no answer from Redis on the subscription")
             if now - ping_sent >= PING_EVERY_S:
                 ping_sent = now
-                if isinstance(pubsub, PushSubscription):
-                    pubsub.ping()  # its pong is a push like any other
-                else:
-                    await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
+                await asyncio.wait_for(pubsub.ping(), PONG_DEADLINE_S)
 
     @staticmethod
     async def _next(pubsub: Any) -> list[tuple[str, bytes, Any]]:
