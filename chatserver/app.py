@@ -160,7 +160,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     machines = MachineRegistry.for_broker(backend.broker, settings.machine_name, url)
     st = app.state.chat = State(settings, hub, audit, hosts, metrics, machines)
     hub.reload_hook = lambda by: hub.spawn(reload_rooms(st, by=by))
-    tasks = _start_loops(st)
+    tasks = await _start_loops(st)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGHUP, lambda: hub.spawn(reload_rooms(st)))
@@ -187,9 +187,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hosts.close()
 
 
-def _start_loops(st: State) -> list[asyncio.Task[None]]:
-    """The worker's background loops, in the order shutdown cancels them."""
-    tasks = [asyncio.create_task(st.hub.signin.refresh_loop(st.settings.db, st.hub.broker), name="hosts")]
+async def _start_loops(st: State) -> list[asyncio.Task[None]]:
+    """The worker's background loops, in the order shutdown cancels them. The hosts are read once
+    before: their names are reserved before the worker takes its first hello."""
+    hosts_source = await st.hub.signin.refresh_first(st.settings.db, st.hub.broker)
+    tasks = [asyncio.create_task(st.hub.signin.refresh_loop(hosts_source), name="hosts")]
     if st.metrics.multiprocess_dir:
         tasks.append(asyncio.create_task(metrics_loop(st.metrics), name="metrics"))
     if st.machines is not None:

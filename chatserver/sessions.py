@@ -138,20 +138,29 @@ class SignIn:
         self.host_titles = {r.title for r in records if r.title and not r.revoked}
         self.check_credentials(records)
 
-    async def refresh_loop(self, db: str | os.PathLike[str], broker: object = None) -> None:
-        """Refresh every HOST_REFRESH_S, and at once when woken (`hosts_changed`). With a Redis
-        broker the hosts are the deployment's (chatserver/shared_hosts.py), else this file's."""
+    async def refresh_first(self, db: str | os.PathLike[str], broker: object = None) -> HostSource:
+        """Read the hosts before the worker takes its first hello (else, for a moment after a start,
+        anyone could take a host's name), and return where to read them from again (`refresh_loop`).
+        With a Redis broker the hosts are the deployment's (chatserver/shared_hosts.py), else this file's."""
         source = host_source(broker, db)
+        await self._refresh_logged(source)
+        return source
+
+    async def refresh_loop(self, source: HostSource) -> None:
+        """After `refresh_first`: refresh every HOST_REFRESH_S, and at once when woken (`hosts_changed`)."""
         while True:
-            self._wake.clear()
-            try:
-                await self.refresh(source)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("host names not refreshed", exc_info=True)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), HOST_REFRESH_S)
+            self._wake.clear()
+            await self._refresh_logged(source)
+
+    async def _refresh_logged(self, source: HostSource) -> None:
+        try:
+            await self.refresh(source)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("host names not refreshed", exc_info=True)
 
     def check_credentials(self, records: Iterable[HostRecord]) -> None:
         """Powers follow the credential a connection signed in with: sign out every host or admin

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -356,3 +357,19 @@ async def test_a_long_absence_is_replayed_in_pages_with_no_gap_and_nothing_twice
     live = await ann.post("lobby", "and now live")
     await ben.expect("message", id=live["id"])
     assert got == ids, "every missed message once, in order"
+
+
+async def test_host_names_are_reserved_before_the_worker_takes_a_hello(tmp_path):
+    """The hosts are read before the worker is up, not by a task that may run after the first hello:
+    a newcomer right after a start (a reconnect storm) cannot take a host's name."""
+    from chatserver.app import create_app
+    from chatserver.settings import Settings
+    from tests.support import add_host
+
+    db = tmp_path / "chat.db"
+    add_host(db, "alice")
+    app: Any = create_app(Settings(db=db))
+    while not hasattr(app, "router"):
+        app = app.app
+    async with app.router.lifespan_context(app):
+        assert "alice" in app.state.chat.hub.signin.host_names  # nothing awaited since start-up
