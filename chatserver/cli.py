@@ -92,7 +92,7 @@ def _uvicorn_config(settings: Settings) -> uvicorn.Config:
 
     from chatserver.admission import Admission
     from chatserver.app import create_app
-    from chatserver.transport import ChatHttpProtocol
+    from chatserver.http_protocol import ChatHttpProtocol
 
     try:
         import uvloop  # noqa: F401

@@ -8,9 +8,10 @@ the transport's unsent bytes, which is our bounded per-connection send queue:
 a reader that stops reading is closed (1008) instead of growing a buffer or
 slowing the room.
 
-The handshake, close and receive paths stay plain ASGI (uvicorn's sans-I/O
-implementation over the `websockets` library); only outgoing data frames take
-the shortcut. Exposed to the app as the ASGI scope extension `EXTENSION`.
+The close and receive paths stay plain ASGI (uvicorn's sans-I/O implementation
+over the `websockets` library); outgoing data frames take the shortcut, and so
+does a plain handshake (handshake.py: answered from httptools' parse, not parsed
+twice). Exposed to the app as the ASGI scope extension `EXTENSION`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import asyncio
 import logging
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol, State
 
-from chatserver.admission import Admission
+from chatserver import handshake
 from chatserver.write_batch import batch_for
 
 EXTENSION = "chatserver.raw_socket"
@@ -266,7 +268,45 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         self._flush_raw()
+        if self._plain_key is not None and message["type"] == "websocket.accept":
+            await self._accept_plain(message)
+            return
         await super().send(message)
+
+    #: The Sec-WebSocket-Key of a handshake answered from httptools' parse, until the app accepts it.
+    _plain_key: bytes | None = None
+
+    def upgrade_parsed(self, scope: dict[str, Any], key: bytes) -> None:
+        """Start the app on a request httptools parsed and handshake.py checked (see ChatHttpProtocol):
+        what uvicorn's `handle_connect` does once `websockets` has parsed the request again."""
+        conn = self.conn
+        conn.parser = Protocol.parse(conn)  # frames from here on: the request was read already
+        next(conn.parser)
+        self._plain_key = key
+        self.handshake_initiated = True
+        scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
+        self.scope = scope  # type: ignore[assignment]
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
+
+    async def _accept_plain(self, message: Any) -> None:
+        """uvicorn's answer to `websocket.accept`, as bytes: the 101 with the server's and the app's
+        headers; from then on the connection is open."""
+        key, self._plain_key = self._plain_key, None
+        assert key is not None
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        headers = [*self.default_headers, *message.get("headers", [])]
+        if message.get("subprotocol"):  # none was offered (handshake.py), so none can be chosen
+            raise RuntimeError("a subprotocol was accepted that the client did not offer")
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self.conn.state = State.OPEN
+            self.transport.write(handshake.switching_protocols(key, headers))
+            self.start_keepalive()
 
     def handle_close(self, event) -> None:  # type: ignore[no-untyped-def]
         self._flush_raw()
@@ -296,86 +336,3 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
-
-
-#: A shut-out client gets this long to send its request head, and as long to hang up after our answer.
-SHUT_OUT_GRACE_S = 1.0
-#: Bytes of a shut-out client's request read before it is answered anyway.
-SHUT_OUT_MAX_HEAD = 16 * 1024
-
-
-class ChatHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol plus a deadline for the request head and an early 429.
-
-    A socket that connects and then sends nothing, or half a request, would
-    otherwise hold a slot for ever (slowloris). An address the `Admission`
-    has shut out (reconnecting in a loop, or just closed for flooding) gets a
-    canned 429 once its request head is in, unparsed: refusing it through the
-    WebSocket handshake and the app would cost the server about as much as
-    serving it. Both are set per server by `configured()`.
-    """
-
-    handshake_timeout = 10.0
-    admission: Admission | None = None
-    _head_deadline: asyncio.TimerHandle | None = None
-    #: The request so far of a client that was shut out when it connected; None otherwise.
-    _held_back: bytearray | None = None
-    _answered = False
-
-    @classmethod
-    def configured(
-        cls, handshake_timeout: float, admission: Admission | None = None
-    ) -> type[ChatHttpProtocol]:
-        attributes = {"handshake_timeout": handshake_timeout, "admission": admission}
-        return type("ChatHttpProtocolConfigured", (cls,), attributes)
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        timeout = self.handshake_timeout
-        if self.admission is not None and self.client and self.admission.wait_before_retry(self.client[0]):
-            self._held_back = bytearray()
-            timeout = min(timeout, SHUT_OUT_GRACE_S) if timeout > 0 else SHUT_OUT_GRACE_S
-        if timeout > 0:
-            self._head_deadline = self.loop.call_later(timeout, self._too_slow)
-
-    def data_received(self, data: bytes) -> None:
-        if self._answered:
-            return  # what a refused client still sends is read and dropped until it hangs up
-        if self._held_back is None:
-            super().data_received(data)
-            return
-        self._held_back += data
-        if b"\r\n\r\n" not in self._held_back and len(self._held_back) < SHUT_OUT_MAX_HEAD:
-            return
-        request, self._held_back = bytes(self._held_back), None
-        assert self.admission is not None and self.client
-        answer = self.admission.early_answer(self.client[0])
-        if answer is None:  # the wait ran out while the request came in: serve it after all
-            super().data_received(request)
-            return
-        self._answered = True
-        self._clear_deadline()
-        self.transport.write(answer)
-        # Half-close and keep reading until the client hangs up: closing with its bytes unread
-        # would reset the connection, and a reset can discard the answer before it is read.
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self._head_deadline = self.loop.call_later(SHUT_OUT_GRACE_S, self.transport.abort)
-
-    def on_headers_complete(self) -> None:
-        self._clear_deadline()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._clear_deadline()
-        super().connection_lost(exc)
-
-    def _clear_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _too_slow(self) -> None:
-        self._head_deadline = None
-        if not self.transport.is_closing():
-            self.transport.close()

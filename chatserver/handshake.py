@@ -1,0 +1,108 @@
+"""The WebSocket opening handshake, answered from the request httptools already parsed.
+
+Why: uvicorn hands an upgrade to the WebSocket protocol by writing the parsed request back
+out as bytes, which `websockets` then parses a second time, validates into a `Request`, and
+answers with a `Response` object (a date formatted, header objects built and serialized). After a
+deploy or a crash every client reconnects at once, and that was a fifth of the worker's time
+(bench/RESULTS.md, run 13's storm profile). Here a plain, valid upgrade is recognised from
+httptools' headers and answered with bytes; anything else (a missing or odd header, a
+subprotocol, another HTTP version) goes the old way, so `websockets` still says what is wrong
+with it in the words and status codes it always used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+#: RFC 6455, section 1.3: what the key is hashed with.
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+
+
+def plain_upgrade_key(method: str, http_version: str, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The Sec-WebSocket-Key of a request this module may answer; None sends it the old way.
+
+    `headers` are httptools' (names lowercased). The checks are those of RFC 6455, 4.2.1, that
+    `websockets` makes: GET over HTTP/1.1, one `Upgrade: websocket`, `upgrade` among the Connection
+    options, one key of 16 bytes in base64, one version 13. A subprotocol offer also goes the old
+    way (the app would have to choose one).
+    """
+    if method != "GET" or http_version != "1.1":
+        return None
+    upgrade = key = version = None
+    connection_upgrade = False
+    for name, value in headers:
+        if name == b"upgrade":
+            if upgrade is not None:
+                return None
+            upgrade = value
+        elif name == b"connection":
+            connection_upgrade = connection_upgrade or any(
+                option.strip().lower() == b"upgrade" for option in value.split(b",")
+            )
+        elif name == b"sec-websocket-key":
+            if key is not None:
+                return None
+            key = value
+        elif name == b"sec-websocket-version":
+            if version is not None:
+                return None
+            version = value
+        elif name == b"sec-websocket-protocol":
+            return None
+    if upgrade is None or upgrade.strip().lower() != b"websocket" or not connection_upgrade:
+        return None
+    if version != b"13" or key is None or not _sixteen_bytes(key):
+        return None
+    return key
+
+
+def _sixteen_bytes(key: bytes) -> bool:
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except binascii.Error:
+        return False
+
+
+def switching_protocols(key: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The 101 answer to `key`, with `headers` (the server's default ones, then the app's)."""
+    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    parts = [_SWITCHING, b"Sec-WebSocket-Accept: ", accept, b"\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def websocket_scope(http: Mapping[str, Any], url: bytes, asgi_version: str) -> dict[str, Any] | None:
+    """The ASGI scope of the WebSocket connection, from the HTTP scope httptools filled in; None when
+    the request target is not a path (the old way deals with it)."""
+    if not url.startswith(b"/"):
+        return None
+    raw_path, _, query_string = url.partition(b"?")
+    try:
+        path = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    root_path: str = http["root_path"]
+    return {
+        "type": "websocket",
+        "asgi": {"version": asgi_version, "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "wss" if http["scheme"] == "https" else "ws",
+        "server": http["server"],
+        "client": http["client"],
+        "root_path": root_path,
+        "path": root_path + (unquote(path) if "%" in path else path),
+        "raw_path": root_path.encode("ascii") + raw_path,
+        "query_string": query_string,
+        "headers": http["headers"],
+        "subprotocols": [],
+        "state": http["state"],
+        "extensions": {"websocket.http.response": {}},
+    }

@@ -1,0 +1,118 @@
+"""uvicorn's HTTP protocol with a deadline for the request head, an early 429 and a quicker upgrade.
+
+A socket that connects and then sends nothing, or half a request, would otherwise hold a slot for
+ever (slowloris); an address shut out by the `Admission` is refused before its request is parsed;
+a plain WebSocket upgrade is answered from httptools' parse (handshake.py) instead of being written
+back out for `websockets` to parse again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from chatserver import handshake
+from chatserver.admission import Admission
+
+#: A shut-out client gets this long to send its request head, and as long to hang up after our answer.
+SHUT_OUT_GRACE_S = 1.0
+#: Bytes of a shut-out client's request read before it is answered anyway.
+SHUT_OUT_MAX_HEAD = 16 * 1024
+
+
+class ChatHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol plus a deadline for the request head and an early 429.
+
+    A socket that connects and then sends nothing, or half a request, would
+    otherwise hold a slot for ever (slowloris). An address the `Admission`
+    has shut out (reconnecting in a loop, or just closed for flooding) gets a
+    canned 429 once its request head is in, unparsed: refusing it through the
+    WebSocket handshake and the app would cost the server about as much as
+    serving it. Both are set per server by `configured()`.
+    """
+
+    handshake_timeout = 10.0
+    admission: Admission | None = None
+    _head_deadline: asyncio.TimerHandle | None = None
+    #: The request so far of a client that was shut out when it connected; None otherwise.
+    _held_back: bytearray | None = None
+    _answered = False
+
+    @classmethod
+    def configured(
+        cls, handshake_timeout: float, admission: Admission | None = None
+    ) -> type[ChatHttpProtocol]:
+        attributes = {"handshake_timeout": handshake_timeout, "admission": admission}
+        return type("ChatHttpProtocolConfigured", (cls,), attributes)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        timeout = self.handshake_timeout
+        if self.admission is not None and self.client and self.admission.wait_before_retry(self.client[0]):
+            self._held_back = bytearray()
+            timeout = min(timeout, SHUT_OUT_GRACE_S) if timeout > 0 else SHUT_OUT_GRACE_S
+        if timeout > 0:
+            self._head_deadline = self.loop.call_later(timeout, self._too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        if self._answered:
+            return  # what a refused client still sends is read and dropped until it hangs up
+        if self._held_back is None:
+            super().data_received(data)
+            return
+        self._held_back += data
+        if b"\r\n\r\n" not in self._held_back and len(self._held_back) < SHUT_OUT_MAX_HEAD:
+            return
+        request, self._held_back = bytes(self._held_back), None
+        assert self.admission is not None and self.client
+        answer = self.admission.early_answer(self.client[0])
+        if answer is None:  # the wait ran out while the request came in: serve it after all
+            super().data_received(request)
+            return
+        self._answered = True
+        self._clear_deadline()
+        self.transport.write(answer)
+        # Half-close and keep reading until the client hangs up: closing with its bytes unread
+        # would reset the connection, and a reset can discard the answer before it is read.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._head_deadline = self.loop.call_later(SHUT_OUT_GRACE_S, self.transport.abort)
+
+    def handle_websocket_upgrade(self) -> None:
+        """A plain upgrade goes to the WebSocket protocol as parsed here (handshake.py); anything else
+        the old way, written back out for `websockets` to parse and answer."""
+        scope = self.scope
+        key = handshake.plain_upgrade_key(scope["method"], scope["http_version"], scope["headers"])
+        ws_scope = handshake.websocket_scope(scope, self.url, scope["asgi"]["version"]) if key else None
+        # (Another ws= protocol than ours, or compression negotiated: those parse for themselves.)
+        ours = hasattr(self.ws_protocol_class, "upgrade_parsed") and not self.config.ws_per_message_deflate
+        if ws_scope is None or key is None or not ours:
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        protocol: Any = self.ws_protocol_class(  # type: ignore[call-arg, misc]
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.upgrade_parsed(ws_scope, key)
+
+    def on_headers_complete(self) -> None:
+        self._clear_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._clear_deadline()
+        super().connection_lost(exc)
+
+    def _clear_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _too_slow(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
