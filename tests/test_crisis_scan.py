@@ -398,3 +398,25 @@ def test_an_index_and_a_model_nobody_holds_any_more_are_freed() -> None:
     del index, model
     gc.collect()
     assert [ref() for ref in gone] == [None, None]
+
+
+def test_words_skipped_for_how_they_begin_are_read_as_if_looked_up() -> None:
+    """`Index._heads` lets a new word that begins like no anchor and no need skip its lookups: every
+    word of the corpus, leetspeak and digits included, is read exactly as without the shortcut."""
+    recogniser = recogniser_for(None)
+    for index in (recogniser._families, recogniser._frames):
+        assert index._heads, "every stem and need start has two letters or more: the shortcut is on"
+        unguarded = Index.__new__(Index)
+        unguarded.__dict__.update(index.__dict__)
+        unguarded._heads = None
+        words = {w for line in LINES for w in line.split()}
+        # "1etter", "1ust": their "l" reading begins like an anchor where their "i" reading does not.
+        words |= set("k1ll su1c1d3 1ife wzqpzw zz x 5elf-h4rm j'ai ov3rd0se 12345 1ust 1unes 1etter".split())
+        skipped = 0
+        for word in sorted(words):
+            for typed in (word, word.lower(), plain(word)):
+                assert index._packed(typed) == unguarded._packed(typed), typed
+                assert index._word(typed) == unguarded._word(typed), typed
+                key = index_module.pat.collapse(typed.strip(index_module._EDGES))
+                skipped += len(key) >= 2 and key[:2] not in index._heads
+        assert skipped > 0  # the shortcut was taken, so the comparison says something

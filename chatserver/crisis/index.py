@@ -162,6 +162,13 @@ class Index:
         self.stems = {k: frozenset(v) for k, v in stems.items()}
         self.stem_lengths = sorted({len(k) for k in stems}, reverse=True)
         self._number_needs(needs, anchor_cost)
+        #: The first two letters of every anchor and of every start a need looks for: a word of two
+        #: letters or more that begins otherwise anchors nothing and meets no need, so its lookups are
+        #: skipped (most new words, the ones the cache cannot answer, are of that kind). A one-letter
+        #: word ("k") is only ever equal to a one-letter word; a one-letter stem would turn this off.
+        prefixes = (*self.stems, *self.start_bits)
+        heads = {k[:2] for k in (*self.exact, *prefixes) if len(k) >= 2}
+        self._heads = frozenset(heads) if all(len(k) >= 2 for k in prefixes) else None
         # word as typed -> (patterns it anchors, flags, the `needs` bits it satisfies); flags count
         # LEET for leetspeak and 1 for a single letter (so one sum tells "perhaps obfuscated"), with
         # the word's hints for deobfuscating above (text.LEET_HINT...).
@@ -281,6 +288,9 @@ class Index:
             if not part:
                 continue
             key = pat.collapse(part)
+            heads = self._heads
+            if heads is not None and len(key) >= 2 and key[:2] not in heads and "1" not in typed:
+                continue  # (with a "1", the "l" reading below may begin otherwise)
             offered.update(key[:n] for n in range(2, min(len(key), _START) + 1))
             for candidate in (key, pat.collapse(part.replace("i", "l"))) if "1" in typed else (key,):
                 if candidate in self.exact:
