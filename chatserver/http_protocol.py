@@ -23,7 +23,8 @@ SHUT_OUT_MAX_HEAD = 16 * 1024
 
 
 class ChatHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol plus a deadline for the request head and an early 429.
+    """uvicorn's HTTP protocol plus a deadline for the request head, an early 429 and a plain
+    WebSocket upgrade handed on as parsed.
 
     A socket that connects and then sends nothing, or half a request, would
     otherwise hold a slot for ever (slowloris). An address the `Admission`

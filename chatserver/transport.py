@@ -268,7 +268,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         self._flush_raw()
-        if self._plain_key is not None and message["type"] == "websocket.accept":
+        plain = self._plain_key is not None and not self.handshake_complete and self.initial_response is None
+        if plain and message["type"] == "websocket.accept":
             await self._accept_plain(message)
             return
         await super().send(message)
