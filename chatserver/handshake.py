@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-#: RFC 6455, section 1.3: what the key is hashed with.
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from websockets.utils import accept_key
+
 _SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 
 
@@ -71,8 +70,7 @@ def _sixteen_bytes(key: bytes) -> bool:
 
 def switching_protocols(key: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The 101 answer to `key`, with `headers` (the server's default ones, then the app's)."""
-    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-    parts = [_SWITCHING, b"Sec-WebSocket-Accept: ", accept, b"\r\n"]
+    parts = [_SWITCHING, b"Sec-WebSocket-Accept: ", accept_key(key.decode("ascii")).encode("ascii"), b"\r\n"]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
