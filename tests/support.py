@@ -69,6 +69,20 @@ def add_host(db: Path, name: str, *, admin: bool = False) -> str:
     return match.group(1)
 
 
+#: A plain WebSocket upgrade of /ws as a raw client sends it (the key is RFC 6455's example).
+RAW_UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def text_frame(frame: dict[str, Any]) -> bytes:
+    """A client's small text frame (payload under 126 bytes), masked with zeros so it goes as is."""
+    payload = json.dumps(frame).encode()
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chatserver.connection import FLOOD_STRIKES
 from tests.fault_fixtures import aget, assert_clean_log, until
-from tests.support import LOOPBACK, Client
+from tests.support import LOOPBACK, RAW_UPGRADE, Client, text_frame
 
 pytestmark = pytest.mark.faults
 
@@ -407,10 +407,7 @@ class RawWs:
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection((LOOPBACK, port), timeout=5)
-        self.sock.sendall(
-            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
+        self.sock.sendall(RAW_UPGRADE)
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             self.buf += self.sock.recv(4096)
@@ -419,14 +416,8 @@ class RawWs:
         self.frames: list[dict] = []
         self.close_code: int | None = None
 
-    @staticmethod
-    def encode(frame: dict) -> bytes:
-        payload = json.dumps(frame).encode()
-        assert len(payload) < 126
-        return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload  # zero mask: payload as is
-
     def send(self, *frames: dict) -> None:
-        self.sock.sendall(b"".join(self.encode(f) for f in frames))
+        self.sock.sendall(b"".join(map(text_frame, frames)))
 
     def read_until(self, done, timeout: float = 5) -> None:
         """Parse server frames until `done()` or the close frame; AssertionError after `timeout`."""
@@ -703,17 +694,13 @@ def raw_member(port: int, room: str, name: str) -> socket.socket:
     """A raw WebSocket that says hello and joins `room`, and is then under the test's full control."""
     sock = socket.create_connection((LOOPBACK, port), timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(
-        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
+    sock.sendall(RAW_UPGRADE)
     seen = b""
     while b"\r\n\r\n" not in seen:
         seen += sock.recv(4096)
     assert b" 101 " in seen.split(b"\r\n", 1)[0]
     for frame in ({"type": "hello", "name": name}, {"type": "join", "room": room, "accept_guidelines": True}):
-        payload = json.dumps(frame).encode()
-        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+        sock.sendall(text_frame(frame))
     while b'"joined"' not in seen:
         seen += sock.recv(4096)
     return sock

@@ -3,13 +3,12 @@ to `websockets`: the same answers as before for every request, plain or not."""
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
 
 from chatserver import handshake
-from tests.support import ServerProcess
+from tests.support import RAW_UPGRADE, ServerProcess, text_frame
 
 RFC_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455, section 1.3
 RFC_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -115,16 +114,6 @@ def exchange(port: int, head: bytes) -> tuple[bytes, socket.socket]:
     return seen, sock
 
 
-def say(sock: socket.socket, frame: dict) -> None:
-    payload = json.dumps(frame).encode()
-    assert len(payload) < 126
-    sock.sendall(
-        bytes([0x81, 0x80 | len(payload)])
-        + b"\1\2\3\4"
-        + bytes(b ^ (1, 2, 3, 4)[i % 4] for i, b in enumerate(payload))
-    )
-
-
 def read_until(sock: socket.socket, marker: bytes) -> bytes:
     seen = b""
     while marker not in seen:
@@ -137,8 +126,7 @@ def read_until(sock: socket.socket, marker: bytes) -> bytes:
 @pytest.mark.parametrize(
     "request_head",
     [
-        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        RAW_UPGRADE,
         b"GET /ws?v=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUPGRADE: WebSocket\r\n"
         b"Connection: keep-alive, Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         b"Sec-WebSocket-Version: 13\r\n\r\n",
@@ -155,7 +143,7 @@ def test_an_upgrade_opens_a_working_chat_connection(server: ServerProcess, reque
         assert status == b"HTTP/1.1 101 Switching Protocols"
         assert b"Sec-WebSocket-Accept: " + RFC_ACCEPT + b"\r\n" in rest
         assert b"sec-websocket-protocol" not in rest.lower()  # none is chosen: none is supported
-        say(sock, {"type": "hello", "name": "Handshake"})
+        sock.sendall(text_frame({"type": "hello", "name": "Handshake"}))
         assert b'"welcome"' in read_until(sock, b'"welcome"')
 
 

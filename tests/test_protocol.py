@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
 import string
 
 import pytest
 from websockets.exceptions import InvalidStatus
+
+from tests.support import RAW_UPGRADE, text_frame
 
 
 async def test_hello_gets_a_welcome_with_a_secret_resume_token(server, clients):
@@ -191,17 +192,13 @@ def stalled_member(port: int, room: str) -> socket.socket:
     """A raw WebSocket that says hello, joins `room`, then never reads again."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(
-        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
+    sock.sendall(RAW_UPGRADE)
     seen = b""
     while b"\r\n\r\n" not in seen:
         seen += sock.recv(4096)
     assert b" 101 " in seen.split(b"\r\n", 1)[0]
     for frame in ({"type": "hello", "name": "stuck"}, {"type": "join", "room": room}):
-        payload = json.dumps(frame).encode()
-        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+        sock.sendall(text_frame(frame))
     while b'"joined"' not in seen:
         seen += sock.recv(4096)
     return sock
