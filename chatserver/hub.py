@@ -362,7 +362,7 @@ class Hub:
             for member in list(room.members):
                 member.send_frame(wire)
                 member.rooms.discard(rid)
-            room.members.clear()
+            room.clear_members()
         return {"added": added, "changed": changed, "removed": removed}
 
     async def purge_before(self, cutoff: float) -> None:

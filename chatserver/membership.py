@@ -101,7 +101,7 @@ class Membership:
             # worker has not delivered yet. They reach the joiner live, so the replay stops at them.
             older = [entry for entry in older if entry[0] <= room.last_seq]
             history = [f for _, f in older] + (room.after(older[-1][0] if older else since_seq) or [])
-        room.members[conn] = None
+        room.add(conn)
         conn.rooms.add(cfg.id)
         pages = [history[i : i + REPLAY_PAGE] for i in range(0, len(history), REPLAY_PAGE)] or [[]]
         if first is None:
@@ -200,7 +200,7 @@ class Membership:
     async def _claim_name(self, conn: Connection, room: RoomState) -> None:
         key = conn.name.casefold()
         taken = ChatError(f"Someone in {room.id!r} already uses the name {conn.name!r}", code="name_taken")
-        if any(m.name.casefold() == key and m.session != conn.session for m in room.members):
+        if room.name_used(conn.name, by_other_than=conn.session):
             raise taken
         try:
             free = await self.store.claim_name(
@@ -232,12 +232,12 @@ class Membership:
         conn.rooms.discard(room_id)
         if room is None or conn not in room.members:
             return
-        del room.members[conn]
+        last_of_session = room.discard(conn)
         self.presence.changed(room, left=conn.name, session=conn.session)
         self.audit.append(
             "leave", room=room_id, actor_session=conn.session, actor_name=conn.name, detail={"reason": reason}
         )
-        if not any(m.session == conn.session for m in room.members):
+        if last_of_session:
             try:
                 await self.store.release_name(room_id, conn.name.casefold(), conn.session)
             except Exception:

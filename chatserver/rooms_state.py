@@ -52,12 +52,16 @@ class RoomState:
         "burst_told_until",
         "flagged",
         "_advanced",
+        "_names",
     )
 
     def __init__(self, config: Room) -> None:
         self.config = config
-        # An insertion-ordered set of local connections.
+        # An insertion-ordered set of local connections: changed through add / discard / clear_members.
         self.members: dict[Connection, None] = {}
+        #: The members' names (casefolded) -> the sessions using each, with their connections here. A
+        #: join asks whether its name is taken; a reconnect storm joins hundreds a second into big rooms.
+        self._names: dict[str, dict[str, int]] = {}
         self.log: deque[tuple[int, str, bytes]] = deque(maxlen=max(LOG_KEEP, config.history))
         self.index: dict[str, int] = {}
         self.last_seq = 0
@@ -100,6 +104,38 @@ class RoomState:
     def member_count(self, now: float, stale_after: float) -> int:
         remote = sum(c for c, heard in self.remote_counts.values() if now - heard < stale_after)
         return len(self.members) + remote
+
+    def add(self, conn: Connection) -> None:
+        """`conn` is in the room now (its name and session are set: it said hello)."""
+        self.members[conn] = None
+        sessions = self._names.setdefault(conn.name.casefold(), {})
+        sessions[conn.session] = sessions.get(conn.session, 0) + 1
+
+    def discard(self, conn: Connection) -> bool:
+        """`conn` has left the room; True when it was its session's last connection here (the session's
+        name may go), False also when it was not a member."""
+        if conn not in self.members:
+            return False
+        del self.members[conn]
+        key = conn.name.casefold()
+        sessions = self._names[key]
+        left = sessions[conn.session] - 1
+        if left:
+            sessions[conn.session] = left
+            return False
+        del sessions[conn.session]
+        if not sessions:
+            del self._names[key]
+        return True
+
+    def clear_members(self) -> None:
+        self.members.clear()
+        self._names.clear()
+
+    def name_used(self, name: str, by_other_than: str) -> bool:
+        """Whether a member here whose session is not `by_other_than` goes by `name` (casefolded)."""
+        sessions = self._names.get(name.casefold())
+        return sessions is not None and (len(sessions) > 1 or by_other_than not in sessions)
 
     def remember(self, seq: int, message_id: str, frame: bytes) -> bool:
         """Keep a published message for history; False (and not kept) if it was deleted or is here

@@ -391,3 +391,55 @@ async def test_a_room_waiting_for_a_host_opens_the_moment_one_comes(tmp_path):
         await hub.handle(lee_conn, b'{"type":"send","room":"careful","text":"hello all","client_id":"l1"}')
         ack = (await until(lambda: lee.of("ack", client_id="l1"), "ack"))[0]
         assert ack["status"] == "published", ack
+
+
+def test_a_room_knows_which_names_its_members_use():
+    """The room's index of names: casefolded, one person in two tabs counted once, a name held until its
+    session's last connection here has gone."""
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+
+    def member(name: str, session: str) -> Connection:
+        conn = Connection(Recorder())  # type: ignore[arg-type]
+        conn.name, conn.session = name, session
+        return conn
+
+    ana_tab1, ana_tab2, strasse = member("Ana", "s1"), member("Ana", "s1"), member("STRASSE", "s2")
+    for conn in (ana_tab1, ana_tab2, strasse):
+        room.add(conn)
+    assert room.name_used("ana", by_other_than="s2") and not room.name_used("ANA", by_other_than="s1")
+    assert room.name_used("Straße", by_other_than="s1"), "casefolded: ß is ss"
+    assert not room.discard(ana_tab1), "Ana is still here in her other tab"
+    assert room.name_used("ana", by_other_than="s9")
+    assert room.discard(ana_tab2), "her last connection: the name may go"
+    assert not room.name_used("ana", by_other_than="s9")
+    assert not room.discard(ana_tab2), "not a member any more"
+    assert list(room.members) == [strasse]
+    room.clear_members()
+    assert not room.members and not room.name_used("strasse", by_other_than="s1")
+
+
+async def test_a_name_comes_free_when_its_persons_last_connection_in_the_room_goes(hub):
+    """Sam in two tabs holds the name until both have gone; then someone else may take it."""
+    tab1, sam = await person(hub, "Sam", "lobby")
+    (welcome,) = sam.of("welcome")
+    tab2 = Connection(Recorder())  # type: ignore[arg-type]
+    hub.attach(tab2)
+    await hub.hello(tab2, {"type": "hello", "name": "Sam", "resume": welcome["resume_token"]})
+    assert tab2.session == tab1.session
+    await hub.handle(tab2, orjson.dumps({"type": "join", "room": "lobby"}))
+    kim, kim_raw = await person(hub, "SAM")
+
+    async def kim_joins() -> dict[str, Any]:
+        kim_raw.frames.clear()
+        await hub.handle(kim, orjson.dumps({"type": "join", "room": "lobby"}))
+        return (kim_raw.of("joined") or kim_raw.of("error"))[0]
+
+    assert (await kim_joins())["code"] == "name_taken"
+    await hub.detach(tab1)
+    assert (await kim_joins())["code"] == "name_taken", "Sam is still here in the other tab"
+    await hub.detach(tab2)
+    assert (await kim_joins())["type"] == "joined"
