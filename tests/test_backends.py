@@ -102,11 +102,13 @@ async def test_sanctions_flags_notes_and_identities_are_kept(backend):
 
 
 async def test_a_name_is_claimed_by_one_session_at_a_time(backend):
-    """claim_name: free, ours again, taken by someone else; release frees it."""
+    """claim_name: free, ours again, taken by someone else; release frees it, and only its holder's."""
     store = backend[0].store
     assert await store.claim_name("lobby", "sam", "s1", "w1", {"w1"})
     assert await store.claim_name("lobby", "sam", "s1", "w1", {"w1"})
     assert not await store.claim_name("lobby", "sam", "s2", "w1", {"w1"})
+    await store.release_name("lobby", "sam", "s2")
+    assert not await store.claim_name("lobby", "sam", "s2", "w1", {"w1"}), "released by one not holding it"
     await store.release_name("lobby", "sam", "s1")
     assert await store.claim_name("lobby", "sam", "s2", "w1", {"w1"})
 
