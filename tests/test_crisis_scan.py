@@ -420,3 +420,28 @@ def test_words_skipped_for_how_they_begin_are_read_as_if_looked_up() -> None:
                 key = index_module.pat.collapse(typed.strip(index_module._EDGES))
                 skipped += len(key) >= 2 and key[:2] not in index._heads
         assert skipped > 0  # the shortcut was taken, so the comparison says something
+
+
+@given(st.text(alphabet="ab1@$.*_-é' Z", max_size=9))
+@example("a")
+@example("k.i")
+@example("-a-")
+@example("a-")
+@example("*")
+@example("é")
+def test_spelling_hints_answer_as_both_patterns_would(typed: str) -> None:
+    """`spelling_hints` skips its patterns for a word with no spacer: the answer is theirs all the same."""
+    from chatserver.crisis import text as text_module
+
+    inner = text_module.INNER_HINT if text_module._INNER_SPELT.search(typed) is not None else 0
+    single = SINGLE_HINT if text_module._SPELT_SINGLE.fullmatch(typed) is not None else 0
+    assert text_module.spelling_hints(typed) == inner | single
+
+
+def test_spelling_hints_of_the_corpus_words_are_the_patterns_own() -> None:
+    from chatserver.crisis import text as text_module
+
+    for typed in {w for line in LINES for w in line.split()}:
+        inner = text_module.INNER_HINT if text_module._INNER_SPELT.search(typed) is not None else 0
+        single = SINGLE_HINT if text_module._SPELT_SINGLE.fullmatch(typed) is not None else 0
+        assert text_module.spelling_hints(typed) == inner | single, typed

@@ -175,6 +175,10 @@ _SPELT_SINGLE = re.compile(r"[.*_\-]{0,2}" + _LETTERISH + r"[.*_\-]{0,2}")
 
 def spelling_hints(typed: str) -> int:
     """INNER_HINT and SINGLE_HINT for one word as typed (between whitespace)."""
+    if "." not in typed and "-" not in typed and "_" not in typed and "*" not in typed:
+        # No spacer (nearly every word): nothing is spelt out inside it, and it is a single letter
+        # only on its own. Said without running both patterns along the whole word.
+        return SINGLE_HINT if len(typed) == 1 and _SPELT_SINGLE.fullmatch(typed) is not None else 0
     hints = INNER_HINT if _INNER_SPELT.search(typed) is not None else 0
     return hints | SINGLE_HINT if _SPELT_SINGLE.fullmatch(typed) is not None else hints
 
