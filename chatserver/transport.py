@@ -134,7 +134,7 @@ class RawSocket:
 class _Inbox:
     """What uvicorn asks of its per-connection `asyncio.Queue` (put_nowait, get, empty), for the one task
     that reads it: a list and at most one waiter instead of three deques and an Event (~3 KiB a
-    connection at rest). uvicorn stops reading the socket while a message waits, so it holds one or two."""
+    connection at rest). Reading stops once a message waits (send_receive_event_to_app): it holds a few."""
 
     __slots__ = ("_items", "_getter")
 
@@ -308,6 +308,20 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             self.conn.state = State.OPEN
             self.transport.write(handshake.switching_protocols(key, headers))
             self.start_keepalive()
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn stops reading the socket after every message until the app takes it: with uvloop, its
+        watcher is removed and added again (two epoll calls) for each message, though the app is there
+        waiting for it. Reading stops once a message waits untaken; so the inbox holds at most two,
+        with whatever else came in the same read."""
+        if self.read_paused or not self.queue.empty():
+            super().send_receive_event_to_app()
+            return
+        self.read_paused = True  # (uvicorn's method pauses only a socket it believes is reading)
+        try:
+            super().send_receive_event_to_app()
+        finally:
+            self.read_paused = False
 
     def handle_close(self, event) -> None:  # type: ignore[no-untyped-def]
         self._flush_raw()

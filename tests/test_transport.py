@@ -72,3 +72,80 @@ async def test_a_cancelled_writable_waiter_is_forgotten():
         await waiter
     assert not flag._waiters
     flag.set()
+
+
+async def _until(check, what: str) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(what)
+
+
+async def test_reading_stops_only_while_a_message_waits_untaken():
+    """A real socket into ChatWebSocketProtocol: while the app is there to take each message, the socket
+    is never paused (uvicorn paused and resumed it for every one); while the app is busy, reading stops
+    once a message waits, and starts again when the app has taken what waited."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from chatserver.transport import ChatWebSocketProtocol
+    from tests.support import RAW_UPGRADE, text_frame
+
+    received: list[str] = []
+    busy = asyncio.Event()
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            received.append(message["text"])
+            if message["text"] == '{"busy": true}':
+                await busy.wait()
+
+    config = Config(app=app, lifespan="off", ws_ping_interval=None, log_level="warning")
+    config.load()
+    state = ServerState()
+    made: list[ChatWebSocketProtocol] = []
+
+    def protocol() -> ChatWebSocketProtocol:
+        made.append(ChatWebSocketProtocol(config=config, server_state=state, app_state={}))
+        return made[-1]
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(protocol, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(RAW_UPGRADE)
+        assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+        (proto,) = made
+        pauses = 0
+        pause = proto.transport.pause_reading
+
+        def counted_pause() -> None:
+            nonlocal pauses
+            pauses += 1
+            pause()
+
+        proto.transport.pause_reading = counted_pause  # type: ignore[method-assign]
+        for i in range(20):  # one by one, each taken by the waiting app before the next comes
+            writer.write(text_frame({"n": i}))
+            await _until(lambda i=i: len(received) == i + 1, f"message {i}")
+        assert pauses == 0 and proto.transport.is_reading()
+
+        writer.write(text_frame({"busy": True}))
+        await _until(lambda: received[-1:] == ['{"busy": true}'], "the busy message")
+        writer.write(text_frame({"n": "a"}))
+        await _until(lambda: proto.queue.qsize() == 1, "a waits")
+        assert proto.transport.is_reading(), "one message waiting: the socket is still read"
+        writer.write(text_frame({"n": "b"}))
+        await _until(lambda: proto.queue.qsize() == 2, "b waits")
+        assert pauses == 1 and not proto.transport.is_reading(), "a second one waiting: reading stops"
+        busy.set()
+        await _until(lambda: received[-2:] == ['{"n": "a"}', '{"n": "b"}'], "the app takes what waited")
+        assert proto.transport.is_reading() and not proto.read_paused
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
