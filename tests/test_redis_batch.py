@@ -138,3 +138,22 @@ async def test_a_late_reply_fails_its_batch_and_never_answers_the_next(redis_ser
     finally:
         await batcher.close()
         await c.aclose()
+
+
+async def test_a_forgotten_script_is_loaded_once_for_everyone_who_met_it_together(client):
+    """A storm's first batch after a Redis restart: every claim and release in it hears NOSCRIPT; one
+    SCRIPT LOAD serves them all, and each goes again through the shared round trip (not redis-py's
+    pool one by one)."""
+    store = RedisStore(client)
+    assert await store.claim_name("lobby", "warm", "s0", "w1", {"w1"})
+    await client.script_flush()
+    await client.config_resetstat()
+    claims = [store.claim_name("lobby", f"n{i}", f"s{i}", "w1", {"w1"}) for i in range(50)]
+    assert all(await asyncio.gather(*claims))
+    await client.script_flush()
+    await asyncio.gather(*(store.release_name("lobby", f"n{i}", f"s{i}") for i in range(50)))
+    assert await client.hlen("chatserver:room:lobby:names") == 1, "only the warm-up name is left"
+    stats = await client.info("commandstats")
+    assert stats["cmdstat_script|load"]["calls"] == 2, "one load per flush"
+    assert stats["cmdstat_evalsha"]["calls"] == 200, "each asked once, heard NOSCRIPT, asked again"
+    assert "cmdstat_eval" not in stats

@@ -8,6 +8,7 @@ with one pipeline (one round trip per master)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -98,6 +99,9 @@ class RedisStore(Store):
         self._add_entry = self._redis.register_script(_ADD_ENTRY_LUA)
         #: What every sign-in and join asks (identity, name, warning, join count) shares round trips.
         self._batch = Batcher(client)
+        #: Scripts being loaded again after Redis answered NOSCRIPT, by sha: the callers that met it
+        #: together (a storm's whole batch) wait for one load.
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     @staticmethod
     def _key(*parts: str) -> str:
@@ -107,12 +111,24 @@ class RedisStore(Store):
         return self._keys.room_key(room, part)
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """A script through the shared round trip; loaded first if this Redis does not know it yet
-        (a fresh or restarted server)."""
+        """A script through the shared round trip. A Redis that does not know it (new, restarted, a
+        promoted replica) answers NOSCRIPT: it is loaded once for all the callers that met that, and
+        they ask again. (Each loading it on its own took every caller of a storm's first batch
+        through redis-py's pool, one by one.)"""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return await self._batch.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self._batch.call(*command)
         except NoScriptError:
-            return await script(keys=keys, args=args)
+            await self._load(script)
+            return await self._batch.call(*command)
+
+    async def _load(self, script: AsyncScript) -> None:
+        loading = self._loading.get(script.sha)
+        if loading is None:
+            loading = asyncio.ensure_future(self._redis.script_load(script.script))
+            self._loading[script.sha] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(script.sha, None))
+        await asyncio.shield(loading)  # (one caller giving up does not stop the others' load)
 
     async def save_identity(self, token_hash: str, record: dict[str, Any]) -> None:
         await self._batch.call(
