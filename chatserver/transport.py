@@ -311,9 +311,9 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn stops reading the socket after every message until the app takes it: with uvloop, its
-        watcher is removed and added again (two epoll calls) for each message, though the app is there
-        waiting for it. Reading stops once a message waits untaken; so the inbox holds at most two,
-        with whatever else came in the same read."""
+        watcher is removed and added again for each message (a system call each time), though the app
+        is there waiting for it. Reading stops once a message waits untaken; so the inbox holds at most
+        two, with whatever else came in the same read."""
         if self.read_paused or not self.queue.empty():
             super().send_receive_event_to_app()
             return

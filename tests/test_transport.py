@@ -1,4 +1,5 @@
-"""The per-connection stand-ins for uvicorn's asyncio.Queue and Event (idle memory, issue 17)."""
+"""The per-connection stand-ins for uvicorn's asyncio.Queue and Event (idle memory, issue 17), and when
+ChatWebSocketProtocol stops reading a socket."""
 
 from __future__ import annotations
 
