@@ -75,14 +75,6 @@ async def test_a_cancelled_writable_waiter_is_forgotten():
     flag.set()
 
 
-async def _until(check, what: str) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(what)
-
-
 async def test_reading_stops_only_while_a_message_waits_untaken():
     """A real socket into ChatWebSocketProtocol: while the app is there to take each message, the socket
     is never paused (uvicorn paused and resumed it for every one); while the app is busy, reading stops
@@ -91,6 +83,7 @@ async def test_reading_stops_only_while_a_message_waits_untaken():
     from uvicorn.server import ServerState
 
     from chatserver.transport import ChatWebSocketProtocol
+    from tests.fault_fixtures import until
     from tests.support import RAW_UPGRADE, text_frame
 
     received: list[str] = []
@@ -132,19 +125,19 @@ async def test_reading_stops_only_while_a_message_waits_untaken():
         proto.transport.pause_reading = counted_pause  # type: ignore[method-assign]
         for i in range(20):  # one by one, each taken by the waiting app before the next comes
             writer.write(text_frame({"n": i}))
-            await _until(lambda i=i: len(received) == i + 1, f"message {i}")
+            await until(lambda i=i: len(received) == i + 1, 5, f"message {i}")
         assert pauses == 0 and proto.transport.is_reading()
 
         writer.write(text_frame({"busy": True}))
-        await _until(lambda: received[-1:] == ['{"busy": true}'], "the busy message")
+        await until(lambda: received[-1:] == ['{"busy": true}'], 5, "the busy message")
         writer.write(text_frame({"n": "a"}))
-        await _until(lambda: proto.queue.qsize() == 1, "a waits")
+        await until(lambda: proto.queue.qsize() == 1, 5, "a waits")
         assert proto.transport.is_reading(), "one message waiting: the socket is still read"
         writer.write(text_frame({"n": "b"}))
-        await _until(lambda: proto.queue.qsize() == 2, "b waits")
+        await until(lambda: proto.queue.qsize() == 2, 5, "b waits")
         assert pauses == 1 and not proto.transport.is_reading(), "a second one waiting: reading stops"
         busy.set()
-        await _until(lambda: received[-2:] == ['{"n": "a"}', '{"n": "b"}'], "the app takes what waited")
+        await until(lambda: received[-2:] == ['{"n": "a"}', '{"n": "b"}'], 5, "the app takes what waited")
         assert proto.transport.is_reading() and not proto.read_paused
     finally:
         writer.close()
