@@ -19,9 +19,19 @@ from chatserver.crisis import index as index_module
 from chatserver.crisis import opinion as opinion_module
 from chatserver.crisis import reading as reading_module
 from chatserver.crisis import recogniser_for
+from chatserver.crisis import text as text_module
 from chatserver.crisis.index import LEET, Index
 from chatserver.crisis.opinion import Opinion
-from chatserver.crisis.text import ALL_HINTS, LEET_HINT, SINGLE_HINT, SPACED_HINT, deobfuscate, plain
+from chatserver.crisis.text import (
+    ALL_HINTS,
+    INNER_HINT,
+    LEET_HINT,
+    SINGLE_HINT,
+    SPACED_HINT,
+    deobfuscate,
+    plain,
+    spelling_hints,
+)
 from tests.test_crisis_speed import LINES
 
 _scan = index_module._scan
@@ -431,17 +441,15 @@ def test_words_skipped_for_how_they_begin_are_read_as_if_looked_up() -> None:
 @example("é")
 def test_spelling_hints_answer_as_both_patterns_would(typed: str) -> None:
     """`spelling_hints` skips its patterns for a word with no spacer: the answer is theirs all the same."""
-    from chatserver.crisis import text as text_module
-
-    inner = text_module.INNER_HINT if text_module._INNER_SPELT.search(typed) is not None else 0
-    single = SINGLE_HINT if text_module._SPELT_SINGLE.fullmatch(typed) is not None else 0
-    assert text_module.spelling_hints(typed) == inner | single
+    assert spelling_hints(typed) == _hints_by_the_patterns(typed)
 
 
 def test_spelling_hints_of_the_corpus_words_are_the_patterns_own() -> None:
-    from chatserver.crisis import text as text_module
-
     for typed in {w for line in LINES for w in line.split()}:
-        inner = text_module.INNER_HINT if text_module._INNER_SPELT.search(typed) is not None else 0
-        single = SINGLE_HINT if text_module._SPELT_SINGLE.fullmatch(typed) is not None else 0
-        assert text_module.spelling_hints(typed) == inner | single, typed
+        assert spelling_hints(typed) == _hints_by_the_patterns(typed), typed
+
+
+def _hints_by_the_patterns(typed: str) -> int:
+    """What `spelling_hints` answers with both of its patterns run, no shortcut."""
+    inner = INNER_HINT if text_module._INNER_SPELT.search(typed) is not None else 0
+    return inner | (SINGLE_HINT if text_module._SPELT_SINGLE.fullmatch(typed) is not None else 0)
