@@ -680,3 +680,28 @@ async def test_rows_that_come_while_a_commit_is_out_share_the_next_one(db: Path)
             log.append("join", room="r", actor_session=f"s{i}")
         await log.flush()
         assert log.rows_written == 301 and log.commits == 2
+
+
+async def test_a_writer_that_knows_where_the_log_ends_commits_in_one_statement(db: Path):
+    """After its own commit the writer knows the log's last row: the next batch is one statement
+    that checks that row is still last (each statement makes the writer thread wait for the GIL
+    again). When another process has appended meanwhile, it reads the end under the write lock
+    instead, and the chain stays whole."""
+    async with await AuditLog.open(db) as log, await AuditLog.open(db) as other:
+        await fill(log, 2)
+        statements: list[str] = []
+        log._writer._db.set_trace_callback(statements.append)
+        commits = log.commits
+        await fill(log, 3)
+        assert len(statements) == log.commits - commits
+        assert all(s.startswith("INSERT INTO audit") and "ORDER BY id DESC LIMIT 1" in s for s in statements)
+
+        await fill(other, 1, room="elsewhere")
+        statements.clear()
+        await fill(log, 1)
+        assert [s.split()[0] for s in statements] == ["INSERT", "BEGIN", "SELECT", "INSERT", "COMMIT"]
+        statements.clear()
+        await fill(log, 1)  # and knows the end again
+        assert len(statements) == 1
+    result = verify(db)
+    assert result.ok and result.rows == 8, result.describe()
