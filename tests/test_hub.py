@@ -3,7 +3,6 @@ socket is a recorder. Fast checks of the paths every server test also takes end 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import struct
@@ -26,6 +25,7 @@ from chatserver.hub import Hub
 from chatserver.metrics import Metrics
 from chatserver.rooms import load_rooms
 from chatserver.shared_hosts import host_source
+from tests.fault_fixtures import until
 
 ROOMS = """
 resources:
@@ -150,21 +150,12 @@ async def person(hub: Hub, name: str, *rooms: str, token: str | None = None) -> 
     return conn, raw
 
 
-async def until(check, what: str) -> Any:
-    for _ in range(200):
-        result = check()
-        if result:
-            return result
-        await asyncio.sleep(0.01)
-    raise AssertionError(what)
-
-
 async def test_a_message_reaches_every_member_once_numbered_and_the_sender_is_acked(hub):
     """Two members: both get the message with seq 1, the sender an ack published."""
     conn, sam = await person(hub, "sam", "lobby")
     _, kim = await person(hub, "kim", "lobby")
     await hub.handle(conn, b'{"type":"send","room":"lobby","text":"hi","client_id":"c1"}')
-    ack = (await until(lambda: sam.of("ack", client_id="c1"), "ack"))[0]
+    ack = (await until(lambda: sam.of("ack", client_id="c1"), 5.0, "ack"))[0]
     assert ack["status"] == "published"
     for raw in (sam, kim):
         (message,) = raw.of("message", id=ack["id"])
@@ -184,7 +175,7 @@ async def test_an_imminent_message_alerts_backup_hosts_and_admins_at_once(hub):
     for raw in (alice, bob):
         (alert,) = raw.of("notice", code="crisis")
         assert alert["risk"] == "imminent" and alert["level"] == "urgent"
-    held = await until(lambda: alice.of("held"), "held item")
+    held = await until(lambda: alice.of("held"), 5.0, "held item")
     assert held[0]["risk"] == "imminent"
     assert not sam.of("message")
 
@@ -236,7 +227,7 @@ async def _rejoin_while_a_row_waits_for_its_publish(hub: Hub) -> None:
     conn, sam = await person(hub, "sam", "lobby")
     for n in range(1, 81):
         hub.sending.send(conn, {"type": "send", "room": "lobby", "text": f"m{n}", "client_id": n})
-    acks = await until(lambda: len(sam.of("ack")) == 80 and sam.of("ack"), "every ack")
+    acks = await until(lambda: len(sam.of("ack")) == 80 and sam.of("ack"), 5.0, "every ack")
     since = next(a["id"] for a in acks if a["client_id"] == 15)
     room = hub.rooms["lobby"]
     assert room.last_seq == 80 and room.after(15) is None  # storage, not the live log, holds 16..
@@ -251,7 +242,7 @@ async def _rejoin_while_a_row_waits_for_its_publish(hub: Hub) -> None:
     )
     _, ben = await person(hub, "ben")
     await hub.handle(_, orjson.dumps({"type": "join", "room": "lobby", "since": since}))
-    await until(lambda: ben.of("joined", room="lobby"), "joined")
+    await until(lambda: ben.of("joined", room="lobby"), 5.0, "joined")
     pages = [
         f.get("history", f.get("messages", [])) for f in ben.frames if f["type"] in ("joined", "history")
     ]
@@ -268,12 +259,12 @@ async def test_join_since_just_past_the_live_log_replays_the_stored_page_too(hub
     conn, sam = await person(hub, "sam", "lobby")
     for n in range(1, 1101):  # past the frame-rate limit of one socket: the pipeline itself
         hub.sending.send(conn, {"type": "send", "room": "lobby", "text": f"m{n}", "client_id": n})
-    acks = await until(lambda: len(sam.of("ack")) == 1100 and sam.of("ack"), "every ack")
+    acks = await until(lambda: len(sam.of("ack")) == 1100 and sam.of("ack"), 5.0, "every ack")
     since = next(a["id"] for a in acks if a["client_id"] == 50)
     await hub.audit.flush()
     _, ben = await person(hub, "ben")
     await hub.handle(_, orjson.dumps({"type": "join", "room": "lobby", "since": since}))
-    await until(lambda: ben.of("joined", room="lobby"), "joined")
+    await until(lambda: ben.of("joined", room="lobby"), 5.0, "joined")
     pages = [
         f.get("history", f.get("messages", [])) for f in ben.frames if f["type"] in ("joined", "history")
     ]
@@ -290,12 +281,12 @@ async def test_join_since_a_message_of_another_room_gets_plain_history(hub):
         hub.sending.send(conn, {"type": "send", "room": "lobby", "text": f"lobby {n}", "client_id": n})
     for n in range(6, 9):
         hub.sending.send(conn, {"type": "send", "room": "watched", "text": f"watched {n}", "client_id": n})
-    acks = await until(lambda: len(sam.of("ack")) == 8 and sam.of("ack"), "every ack")
+    acks = await until(lambda: len(sam.of("ack")) == 8 and sam.of("ack"), 5.0, "every ack")
     elsewhere = next(a["id"] for a in acks if a["client_id"] == 7)  # seq 2 of watched
     await hub.audit.flush()
     _, ben = await person(hub, "ben")
     await hub.handle(_, orjson.dumps({"type": "join", "room": "lobby", "since": elsewhere}))
-    (joined,) = await until(lambda: ben.of("joined", room="lobby"), "joined")
+    (joined,) = await until(lambda: ben.of("joined", room="lobby"), 5.0, "joined")
     assert [m["text"] for m in joined["history"]] == [f"lobby {n}" for n in range(1, 6)]
 
 
@@ -320,7 +311,7 @@ async def test_a_room_a_reload_brings_back_goes_on_numbering_and_replays_its_his
         conn, sam = await person(hub, "sam", "garden")
         for n in range(1, 4):
             hub.sending.send(conn, {"type": "send", "room": "garden", "text": f"m{n}", "client_id": n})
-        acks = await until(lambda: len(sam.of("ack")) == 3 and sam.of("ack"), "every ack")
+        acks = await until(lambda: len(sam.of("ack")) == 3 and sam.of("ack"), 5.0, "every ack")
     first = next(a["id"] for a in acks if a["client_id"] == 1)
     if backend == "redis":
         redis.Redis.from_url(url).flushall()
@@ -331,15 +322,15 @@ async def test_a_room_a_reload_brings_back_goes_on_numbering_and_replays_its_his
         assert changes["added"] == ["garden"]
         _, ben = await person(hub, "ben")
         await hub.handle(_, orjson.dumps({"type": "join", "room": "garden", "since": first}))
-        await until(lambda: ben.of("joined", room="garden"), "joined")
+        await until(lambda: ben.of("joined", room="garden"), 5.0, "joined")
         pages = [
             f.get("history", f.get("messages", [])) for f in ben.frames if f["type"] in ("joined", "history")
         ]
         assert [m["text"] for page in pages for m in page] == ["m2", "m3"]
         conn, kim = await person(hub, "kim", "garden")
         hub.sending.send(conn, {"type": "send", "room": "garden", "text": "m4", "client_id": 4})
-        (ack,) = await until(lambda: kim.of("ack", client_id=4), "ack")
-        (message,) = await until(lambda: kim.of("message", id=ack["id"]), "message")
+        (ack,) = await until(lambda: kim.of("ack", client_id=4), 5.0, "ack")
+        (message,) = await until(lambda: kim.of("message", id=ack["id"]), 5.0, "message")
         assert message["seq"] == 4
 
 
@@ -389,7 +380,7 @@ async def test_a_room_waiting_for_a_host_opens_the_moment_one_comes(tmp_path):
         assert kinds.index(("presence", "alice")) < kinds.index(("notice", "mode"))
         lee_conn, lee = await person(hub, "lee", "careful")
         await hub.handle(lee_conn, b'{"type":"send","room":"careful","text":"hello all","client_id":"l1"}')
-        ack = (await until(lambda: lee.of("ack", client_id="l1"), "ack"))[0]
+        ack = (await until(lambda: lee.of("ack", client_id="l1"), 5.0, "ack"))[0]
         assert ack["status"] == "published", ack
 
 
