@@ -705,3 +705,18 @@ async def test_a_writer_that_knows_where_the_log_ends_commits_in_one_statement(d
         assert len(statements) == 1
     result = verify(db)
     assert result.ok and result.rows == 8, result.describe()
+
+
+async def test_the_writer_thread_gets_the_gil_back_within_a_millisecond(db: Path):
+    """The writer thread needs the GIL back after each SQLite step: a worker with an audit log lowers
+    the interpreter's switch interval from CPython's 5 ms to 1 ms, and never raises a lower one."""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        async with await AuditLog.open(db):
+            assert sys.getswitchinterval() == pytest.approx(0.001)
+        sys.setswitchinterval(0.0002)
+        async with await AuditLog.open(db):
+            assert sys.getswitchinterval() == pytest.approx(0.0002)
+    finally:
+        sys.setswitchinterval(before)
