@@ -62,7 +62,7 @@ def _max_variables() -> int:
 
 # As many rows per INSERT statement as SQLite allows (2,520 since SQLite 3.32, 76 before):
 # the sqlite3 module takes the GIL back after every statement it steps, and while the
-# event loop is busy each of those handoffs can wait out the 5 ms switch interval.
+# event loop is busy each of those handoffs can wait out the switch interval (GIL_SWITCH_S).
 _ROWS_PER_INSERT = max(1, _max_variables() // _COLUMNS_PER_ROW)
 # The one-statement commit (below) spends two variables on the tail it expects.
 _ROWS_PER_TAIL_INSERT = max(1, (_max_variables() - 2) // _COLUMNS_PER_ROW)
@@ -337,8 +337,9 @@ class AuditWriter:
         tail, self._tail = self._tail, None
         if tail is not None and len(rows) <= _ROWS_PER_TAIL_INSERT:
             params, end = _chained(rows, *tail)
+            params += tail  # the end the statement checks, after the rows
             try:
-                appended = db.execute(_insert_after_sql(len(rows)), [*params, *tail]).rowcount
+                appended = db.execute(_insert_after_sql(len(rows)), params).rowcount
             except sqlite3.OperationalError as exc:
                 if not is_busy(exc):
                     raise
