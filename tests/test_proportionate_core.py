@@ -14,7 +14,8 @@ from chatserver.hub import Hub
 from chatserver.moderation import evasion, refusals, warnings
 from chatserver.rooms import parse_rooms
 from chatserver.rooms.moderation import RoomModeration, Step
-from tests.test_hub import person, running_hub, until
+from tests.fault_fixtures import until
+from tests.test_hub import person, running_hub
 
 ROOMS = """
 rooms:
@@ -169,7 +170,7 @@ async def test_strikes_expire_by_the_services_clock(hub):
     await hub.handle(sam_conn, b'{"type":"acknowledge","room":"brief"}')
     now[0] += 30
     await hub.handle(alice_conn, warn)
-    strikes = await until(lambda: alice.of("strikes", strikes=2), "two strikes")
+    strikes = await until(lambda: alice.of("strikes", strikes=2), 5.0, "two strikes")
     assert strikes[0]["next"]["label"] == "mute 24 h"
     ask = orjson.dumps({"type": "person", "room": "brief", "session": sam_conn.session})
     expected = [(31, 1, "mute 10 min"), (31, 0, "warn")]
@@ -177,6 +178,6 @@ async def test_strikes_expire_by_the_services_clock(hub):
         now[0] += step
         alice.frames.clear()
         await hub.handle(alice_conn, ask)
-        (card,) = await until(lambda: alice.of("person"), "the card")
+        (card,) = await until(lambda: alice.of("person"), 5.0, "the card")
         assert (card["strikes"], card["next"]["label"]) == (count, label)
     assert [s["kind"] for s in card["sanctions"]] == ["warned", "warned"]
