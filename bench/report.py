@@ -224,7 +224,7 @@ def targets_table(results: Results) -> str:
     """The issue's targets, each with the measured value and PASS/FAIL (or n/a when a side is missing)."""
     srv = results["servers"]
 
-    def fan(name: str, key: str = "deliveries_per_s", scenario: str = "fanout") -> float | None:
+    def sustained(name: str, key: str = "deliveries_per_s", scenario: str = "fanout") -> float | None:
         return _get(srv.get(name), scenario, "max", key)
 
     def half_p99(name: str) -> float | None:
@@ -233,7 +233,7 @@ def targets_table(results: Results) -> str:
     rows: list[tuple[str, str, bool | None]] = []
 
     def ratio(target: str, other: str, want: float, scenario: str = "fanout") -> None:
-        mine, o = fan("chatserver", scenario=scenario), fan(other, scenario=scenario)
+        mine, o = sustained("chatserver", scenario=scenario), sustained(other, scenario=scenario)
         if mine is None or not o:
             rows.append((target, "n/a", None))
         else:
