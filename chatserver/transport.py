@@ -26,6 +26,7 @@ from websockets.protocol import Protocol, State
 
 from chatserver import handshake
 from chatserver.write_batch import batch_for
+from chatserver.ws_frames import read_text_frames
 
 EXTENSION = "chatserver.raw_socket"
 log = logging.getLogger(__name__)
@@ -232,6 +233,17 @@ _PER_CONNECTION = frozenset({"connection open", "connection closed"})
 _QUIET_LOG = _ClientFaultsAreQuiet(logging.getLogger("uvicorn.error"), {})
 
 
+def _text_limit(conn: Protocol) -> int | None:
+    """The size limit `websockets` puts on a new message (max_size), or None if this version of it does
+    not say where we look (then every frame goes to its parser)."""
+    message = getattr(conn, "max_message_size", -1)
+    fragment = getattr(conn, "max_fragment_size", -1)
+    if message == -1 or fragment == -1:
+        return None
+    limits = [limit for limit in (message, fragment) if limit is not None]
+    return min(limits) if limits else 2**63
+
+
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol plus the `RawSocket` scope extension."""
 
@@ -287,6 +299,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.handshake_initiated = True
         scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
         self.scope = scope  # type: ignore[assignment]
+        self._text_limit = _text_limit(conn)
+        self._between_frames = self._text_limit is not None  # a new parser, nothing read yet
         self.queue.put_nowait({"type": "websocket.connect"})
         task = self.loop.create_task(self.run_asgi())
         task.add_done_callback(self.on_task_complete)
@@ -308,6 +322,37 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             self.conn.state = State.OPEN
             self.transport.write(handshake.switching_protocols(key, headers))
             self.start_keepalive()
+
+    #: Whether the `websockets` parser sits between two frames with nothing buffered, so that a chunk of
+    #: whole text frames can be read here (ws_frames.py). Only a parser this class started knows it (a
+    #: plain handshake); False for good once a chunk ends mid-frame.
+    _between_frames = False
+    #: The largest text frame read here: the parser's limit for a new message (its max_size).
+    _text_limit: int | None = None
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if self._between_frames and conn.reader.buffer:  # (cannot be: the parser would be mid-frame)
+            self._between_frames = False
+        if self._between_frames:
+            payloads, whole = read_text_frames(data, self._text_limit)
+            if not whole:
+                self._between_frames = False
+            elif (
+                payloads is not None
+                and conn.state is State.OPEN
+                and self.handshake_complete
+                and not self.close_sent
+                and getattr(conn, "current_size", 0) is None  # (not inside a fragmented message)
+                and not conn.extensions
+            ):
+                # What uvicorn does with each text frame the parser hands it (handle_text).
+                for payload in payloads:
+                    self.curr_msg_data_type = "text"
+                    self.frames = [payload]
+                    self.send_receive_event_to_app()  # (invalid UTF-8: 1007, as ever)
+                return
+        super().data_received(data)
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn stops reading the socket after every message until the app takes it: with uvloop, its
