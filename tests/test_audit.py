@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -680,6 +681,67 @@ async def test_rows_that_come_while_a_commit_is_out_share_the_next_one(db: Path)
             log.append("join", room="r", actor_session=f"s{i}")
         await log.flush()
         assert log.rows_written == 301 and log.commits == 2
+
+
+async def test_rows_queued_during_a_commit_are_written_without_waiting_for_the_event_loop(db: Path):
+    """The writer thread takes the rows queued while it commits and writes them straight after, even
+    while the event loop is busy (it used to hand over each batch, waiting for the loop each time);
+    each batch is confirmed on the loop, in order, and a later one's failure fails its rows only."""
+    async with await AuditLog.open(db) as log:
+        writer = log._writer
+        inside, go_on = threading.Event(), threading.Event()
+        commit = writer._commit_sync
+
+        def first_waits(rows: list) -> None:
+            if not inside.is_set():
+                inside.set()
+                go_on.wait(5)
+            commit(rows)
+
+        writer._commit_sync = first_waits  # type: ignore[method-assign]
+        confirmed: list[str] = []
+        log.append("join", room="r", actor_session="first", on_commit=lambda e: confirmed.append("first"))
+        await asyncio.to_thread(inside.wait, 5)  # the first commit is under way
+        for i in range(3):
+            log.append(
+                "join", room="r", actor_session=f"s{i}", on_commit=lambda e, i=i: confirmed.append(f"s{i}")
+            )
+        go_on.set()
+        deadline = time.monotonic() + 5
+        while writer.commits < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)  # the event loop is busy (blocked here) all along
+        assert writer.commits == 2 and writer.rows_written == 4
+        await log.flush()
+        assert confirmed == ["first", "s0", "s1", "s2"]
+
+        def later_fails(rows: list) -> None:
+            if any(r.fields[3] == "doomed" for r in rows):
+                raise sqlite3.OperationalError("disk I/O error")
+            first_waits(rows)
+
+        inside.clear()
+        go_on.clear()
+        writer._commit_sync = later_fails  # type: ignore[method-assign]
+        results: dict[str, BaseException | None] = {}
+        log.append("join", room="r", actor_session="fine", on_commit=lambda e: results.setdefault("fine", e))
+        await asyncio.to_thread(inside.wait, 5)
+        log.append(
+            "join", room="r", actor_session="doomed", on_commit=lambda e: results.setdefault("doomed", e)
+        )
+        go_on.set()
+        await log.flush()
+        assert results["fine"] is None and isinstance(results["doomed"], Unavailable), results
+        writer._commit_sync = commit  # type: ignore[method-assign]
+        await log.append_and_wait("join", room="r")
+    assert rows(db, "SELECT actor_session FROM audit ORDER BY id") == [
+        ("first",),
+        ("s0",),
+        ("s1",),
+        ("s2",),
+        ("fine",),
+        (None,),
+    ]
+    assert verify(db).ok
 
 
 async def test_a_writer_that_knows_where_the_log_ends_commits_in_one_statement(db: Path):

@@ -4,8 +4,9 @@ Rows are queued without awaiting and written once (a message's row already carri
 The writer takes whatever is queued (up to `max_batch` rows), writes it in ONE transaction (so one
 fsync covers the whole batch; one statement when the writer knows where the log ends), then calls
 each row's `on_commit` in the order the rows were queued. One commit is out at a time: what is
-queued meanwhile goes in the next, so batches grow with the load by themselves. `commit_window`
-(none by default) makes it wait for more rows first.
+queued meanwhile goes in the next, so batches grow with the load by themselves; the writer thread
+takes that next batch itself, straight after its commit, so a busy event loop does not stand
+between two commits. `commit_window` (none by default) makes it wait for more rows first.
 
 Several worker processes append to the same file: the hash chain is extended from the last row
 *read inside the write transaction* (or checked there, in the one statement), so it stays one valid
@@ -22,7 +23,7 @@ import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -153,6 +154,10 @@ class AuditWriter:
         self._max_queue = max_queue
         self._pending: deque[_Item] = deque()
         self._in_flight = 0
+        #: Rows the writer thread took for its next commit (written by that thread only).
+        self._chained = 0
+        #: Set when the task was cancelled: the thread takes no more rows.
+        self._abandoned = False
         self._oldest_at = 0.0
         self._wakeup = asyncio.Event()
         self._barriers = 0
@@ -173,7 +178,7 @@ class AuditWriter:
     @property
     def queue_depth(self) -> int:
         """Rows queued but not yet committed (queued + the batch being written)."""
-        return len(self._pending) + self._in_flight
+        return len(self._pending) + self._in_flight + self._chained
 
     def check_open(self, *, bounded: bool = True) -> None:
         """Raise `Unavailable` if nothing more can be queued (closed, stopped, or `bounded` and full)."""
@@ -181,7 +186,7 @@ class AuditWriter:
             raise Unavailable("the audit log is closed")
         if self._task.done():
             raise Unavailable("the audit writer has stopped; see the server log")
-        if bounded and len(self._pending) + self._in_flight >= self._max_queue:
+        if bounded and self.queue_depth >= self._max_queue:
             raise Unavailable(
                 f"the audit log is behind ({self.queue_depth} rows waiting for the disk); try again shortly"
             )
@@ -253,33 +258,34 @@ class AuditWriter:
             batch = self._take()
             self._in_flight = sum(1 for item in batch if not isinstance(item, _Barrier))
             try:
-                await self._commit(batch)
+                failed = await self._commit(batch)
             except asyncio.CancelledError:
+                self._abandoned = True
                 self._fail(batch, Unavailable("the audit log was stopped before this row was committed"))
                 raise
-            except Exception as exc:
-                # Never log row contents: they are people's words.
-                log.error(
-                    "audit batch of %d rows failed (%s: %s); retrying in %.2fs",
-                    self._in_flight,
-                    type(exc).__name__,
-                    exc,
-                    backoff,
-                )
-                error = Unavailable("the audit log could not be written; nothing was published")
-                # The SQLite error itself, also when the lock helper wrapped it.
-                error.__cause__ = exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
-                self._fail(batch, error)
-                self._in_flight = 0
-                self._failing = True
-                self._failed_at = time.monotonic()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
-            else:
-                self._in_flight = 0
-                self._failing = False
+            except Exception as exc:  # (`batch` itself did not commit)
+                failed = (batch, exc)
+            self._in_flight = 0
+            if failed is None:
                 backoff = _MIN_BACKOFF
-                self._confirm(batch)
+                continue
+            items, cause = failed
+            # Never log row contents: they are people's words.
+            log.error(
+                "audit batch of %d rows failed (%s: %s); retrying in %.2fs",
+                sum(1 for item in items if isinstance(item, Row)),
+                type(cause).__name__,
+                cause,
+                backoff,
+            )
+            error = Unavailable("the audit log could not be written; nothing was published")
+            # The SQLite error itself, also when the lock helper wrapped it.
+            error.__cause__ = cause.__cause__ if isinstance(cause, Unavailable) and cause.__cause__ else cause
+            self._fail(items, error)
+            self._failing = True
+            self._failed_at = time.monotonic()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
 
     async def _gather(self) -> None:
         """Let more rows join the batch until the window closes, the batch is full, or a flush waits."""
@@ -309,14 +315,59 @@ class AuditWriter:
             self._oldest_at = 0.0
         return batch
 
-    async def _commit(self, batch: list[_Item]) -> None:
+    async def _commit(self, batch: list[_Item]) -> tuple[Sequence[_Item], BaseException] | None:
+        """Write `batch` and whatever the writer thread takes after it; each batch is confirmed as it
+        commits. Raises if `batch` fails; returns a later batch that failed, and why."""
         rows = [item for item in batch if isinstance(item, Row)]
         if not rows:
-            return
+            self._confirm(batch, wrote=False)
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._write, loop, batch, rows)
+
+    def _write(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Item], rows: list[Row]
+    ) -> tuple[Sequence[_Item], BaseException] | None:
+        """Runs in the writer thread: commit `rows` (of `batch`), then the rows queued meanwhile, batch
+        after batch until none wait, each confirmed on the loop as soon as it is in the file.
+
+        Why the thread takes the next batch itself: handing each batch over from the event loop cost
+        two waits for a busy loop per commit (to be given the batch, then to hand it the GIL back).
+        It stops at a barrier (a flush waits there: the loop confirms it in order), and with a
+        commit window (the loop's to keep).
+        """
+        self._commit_timed(rows)
+        loop.call_soon_threadsafe(self._confirm, batch)
+        while self._window <= 0 and not self._abandoned:
+            more = self._take_rows()
+            if not more:
+                return None
+            self._chained = len(more)
+            try:
+                self._commit_timed(more)
+            except Exception as exc:
+                return more, exc
+            finally:
+                self._chained = 0
+            loop.call_soon_threadsafe(self._confirm, more)
+        return None
+
+    def _take_rows(self) -> list[Row]:
+        """In the writer thread: the rows at the head of the queue, up to a barrier or a full batch
+        (the loop only appends meanwhile; it takes nothing while a commit is out)."""
+        pending = self._pending
+        rows: list[Row] = []
+        while pending and len(rows) < self._max_batch:
+            item = pending[0]
+            if not isinstance(item, Row):
+                break
+            rows.append(item)
+            pending.popleft()
+        return rows
+
+    def _commit_timed(self, rows: list[Row]) -> None:
         started = time.perf_counter()
-        # One hop to the writer thread per batch: under load every hop waits its turn on a busy
-        # event loop, so BEGIN, tail read, INSERTs and COMMIT travel together.
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._commit_sync, rows)
+        self._commit_sync(rows)
         self.last_commit_seconds = time.perf_counter() - started
         self.commits += 1
         self.rows_written += len(rows)
@@ -361,7 +412,9 @@ class AuditWriter:
                 db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
         self._tail = end
 
-    def _confirm(self, batch: list[_Item]) -> None:
+    def _confirm(self, batch: Sequence[_Item], wrote: bool = True) -> None:
+        if wrote:
+            self._failing = False  # rows are in the file: writes work (said before anyone hears so)
         for item in batch:
             if isinstance(item, Row):
                 if item.on_commit is not None:
@@ -372,7 +425,7 @@ class AuditWriter:
             elif isinstance(item, _Barrier) and not item.future.done():
                 item.future.set_result(None)
 
-    def _fail(self, batch: list[_Item], error: BaseException) -> None:
+    def _fail(self, batch: Sequence[_Item], error: BaseException) -> None:
         for item in batch:
             if isinstance(item, Row):
                 if item.on_commit is not None:
