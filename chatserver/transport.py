@@ -299,8 +299,9 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.handshake_initiated = True
         scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
         self.scope = scope  # type: ignore[assignment]
-        self._text_limit = _text_limit(conn)
-        self._between_frames = self._text_limit is not None  # a new parser, nothing read yet
+        limit = _text_limit(conn)
+        if limit is not None:  # a new parser, nothing read yet
+            self._text_limit, self._between_frames = limit, True
         self.queue.put_nowait({"type": "websocket.connect"})
         task = self.loop.create_task(self.run_asgi())
         task.add_done_callback(self.on_task_complete)
@@ -323,35 +324,53 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(handshake.switching_protocols(key, headers))
             self.start_keepalive()
 
-    #: Whether the `websockets` parser sits between two frames with nothing buffered, so that a chunk of
-    #: whole text frames can be read here (ws_frames.py). Only a parser this class started knows it (a
-    #: plain handshake); False for good once a chunk ends mid-frame.
+    #: Whether the `websockets` parser sits between two frames with nothing buffered, so that the
+    #: chunks read can be taken here (ws_frames.py). Only a parser this class started knows it (a plain
+    #: handshake); off for good once a chunk goes to the parser unread (a frame over the size limit).
     _between_frames = False
     #: The largest text frame read here: the parser's limit for a new message (its max_size).
-    _text_limit: int | None = None
+    _text_limit = 0
+    #: The start of a frame still coming (kept here, so the parser never holds half a frame).
+    _partial = b""
 
     def data_received(self, data: bytes) -> None:
-        conn = self.conn
-        if self._between_frames and conn.reader.buffer:  # (cannot be: the parser would be mid-frame)
-            self._between_frames = False
-        if self._between_frames:
-            payloads, whole = read_text_frames(data, self._text_limit)
-            if not whole:
+        if not self._between_frames:
+            super().data_received(data)
+            return
+        if self._partial:
+            data, self._partial = self._partial + data, b""
+        chunk = read_text_frames(data, self._text_limit)
+        if chunk.end < len(data):
+            data, rest = data[: chunk.end], data[chunk.end :]
+            if chunk.too_big:  # the parser says so (1009) without waiting for the rest of it
+                if data:
+                    self._read_whole(data, chunk.payloads)
                 self._between_frames = False
-            elif (
-                payloads is not None
-                and conn.state is State.OPEN
-                and self.handshake_complete
-                and not self.close_sent
-                and getattr(conn, "current_size", 0) is None  # (not inside a fragmented message)
-                and not conn.extensions
-            ):
-                # What uvicorn does with each text frame the parser hands it (handle_text).
-                for payload in payloads:
-                    self.curr_msg_data_type = "text"
-                    self.frames = [payload]
-                    self.send_receive_event_to_app()  # (invalid UTF-8: 1007, as ever)
+                super().data_received(rest)
                 return
+            self._partial = rest
+            if not data:
+                return
+        self._read_whole(data, chunk.payloads)
+
+    def _read_whole(self, data: bytes, payloads: list[bytes] | None) -> None:
+        """Whole frames: their payloads to the app here if they are plain text, else to the parser
+        (which is between frames again after them)."""
+        conn = self.conn
+        if (
+            payloads is not None
+            and conn.state is State.OPEN
+            and self.handshake_complete
+            and not self.close_sent
+            and getattr(conn, "current_size", 0) is None  # (not inside a fragmented message)
+            and not conn.extensions
+        ):
+            # What uvicorn does with each text frame the parser hands it (handle_text).
+            for payload in payloads:
+                self.curr_msg_data_type = "text"
+                self.frames = [payload]
+                self.send_receive_event_to_app()  # (invalid UTF-8: 1007, as ever)
+            return
         super().data_received(data)
 
     def send_receive_event_to_app(self) -> None:

@@ -708,9 +708,9 @@ async def test_rows_queued_during_a_commit_are_written_without_waiting_for_the_e
             )
         go_on.set()
         deadline = time.monotonic() + 5
-        while writer.commits < 2 and time.monotonic() < deadline:
+        while writer.rows_written < 4 and time.monotonic() < deadline:
             time.sleep(0.001)  # the event loop is busy (blocked here) all along
-        assert writer.commits == 2 and writer.rows_written == 4
+        assert writer.rows_written == 4 and writer.commits == 2
         await log.flush()
         assert confirmed == ["first", "s0", "s1", "s2"]
 
@@ -742,6 +742,43 @@ async def test_rows_queued_during_a_commit_are_written_without_waiting_for_the_e
         (None,),
     ]
     assert verify(db).ok
+
+
+async def test_a_writer_stopped_while_its_thread_writes_answers_every_row_once(db: Path):
+    """Cancelled while its thread is still writing (a shutdown that would not wait): the batch being
+    written is failed at once and its late confirmation dropped, the thread takes nothing more, and
+    close() fails what is still queued: every caller hears exactly one answer."""
+    log = await AuditLog.open(db)
+    writer = log._writer
+    inside, go_on = threading.Event(), threading.Event()
+    commit = writer._commit_sync
+
+    def first_waits(rows: list) -> None:
+        if not inside.is_set():
+            inside.set()
+            go_on.wait(5)
+        commit(rows)
+
+    writer._commit_sync = first_waits  # type: ignore[method-assign]
+    answers: dict[str, list[BaseException | None]] = {}
+
+    def append(name: str) -> None:
+        log.append(
+            "join", room="r", actor_session=name, on_commit=lambda e: answers.setdefault(name, []).append(e)
+        )
+
+    append("a")
+    await asyncio.to_thread(inside.wait, 5)  # "a" is being written
+    append("b")
+    append("c")
+    writer._task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer._task
+    go_on.set()  # the thread finishes "a" after its caller was told
+    await log.close()
+    assert sorted(answers) == ["a", "b", "c"]
+    assert all(len(said) == 1 and isinstance(said[0], Unavailable) for said in answers.values()), answers
+    assert rows(db, "SELECT actor_session FROM audit") == [("a",)]  # written, though its caller heard no
 
 
 async def test_a_writer_that_knows_where_the_log_ends_commits_in_one_statement(db: Path):

@@ -35,8 +35,9 @@ def masked(payload: bytes, *, head: int = 0x81, key: bytes = b"\x01\x02\x03\x04"
 
 def test_whole_text_frames_come_out_unmasked_in_order():
     one, two = b'{"type":"ping"}', "é".encode() * 100  # a 7-bit and a 16-bit length
-    assert read_text_frames(masked(one) + masked(two), 65536) == ([one, two], True)
-    assert read_text_frames(b"", 65536) == ([], True)
+    data = masked(one) + masked(two)
+    assert read_text_frames(data, 65536) == ([one, two], len(data), False)
+    assert read_text_frames(b"", 65536) == ([], 0, False)
 
 
 def test_anything_but_a_plain_text_frame_is_left_to_websockets_but_its_end_is_known():
@@ -52,16 +53,20 @@ def test_anything_but_a_plain_text_frame_is_left_to_websockets_but_its_end_is_kn
         "text then a ping": masked(b"{}") + ping,
     }
     for case, data in cases.items():
-        assert read_text_frames(data, 65536 if case != "over the limit" else 100) == (None, True), case
+        limit = 100 if case == "over the limit" else 65536
+        assert read_text_frames(data, limit) == (None, len(data), False), case
 
 
-def test_a_chunk_that_ends_inside_a_frame_is_not_whole():
+def test_a_frame_cut_at_the_end_of_a_chunk_waits_for_the_rest():
+    """The complete frames before it are read; where they end is said; a frame still coming that
+    declares more than the limit is said to be too big (no use waiting for it)."""
     frame = masked(b'{"type":"ping"}')
     for cut in range(1, len(frame)):
-        assert read_text_frames(frame[:cut], 65536) == (None, False), cut
-        assert read_text_frames(frame + frame[:cut], 65536) == (None, False), cut
+        assert read_text_frames(frame[:cut], 65536) == ([], 0, False), cut
+        assert read_text_frames(frame + frame[:cut], 65536) == ([b'{"type":"ping"}'], len(frame), False), cut
     big = masked(b"z" * 300)
-    assert read_text_frames(big[:3], 65536) == (None, False)  # inside the 16-bit length
+    assert read_text_frames(big[:3], 65536) == ([], 0, False)  # inside the 16-bit length
+    assert read_text_frames(big[:10], 200) == ([], 0, True)
 
 
 def test_the_limit_is_the_parsers_and_an_unknown_parser_keeps_every_frame():
@@ -131,8 +136,8 @@ async def closed_with(reader: asyncio.StreamReader) -> int:
 
 async def test_a_real_connection_reads_plain_frames_in_one_pass_and_the_rest_as_before():
     """Through ChatHttpProtocol's plain handshake: whole text frames skip the `websockets` parser; a ping
-    still gets its pong; a frame split across two writes arrives whole and that connection keeps to
-    the parser from then on; invalid UTF-8 still closes 1007."""
+    still gets its pong; a frame split across two writes waits for its rest and is read in one pass
+    too; invalid UTF-8 still closes 1007."""
     received: list[str] = []
     Recorded.made.clear()
     async with plain_connection(received) as (reader, writer):
@@ -163,10 +168,11 @@ async def test_a_real_connection_reads_plain_frames_in_one_pass_and_the_rest_as_
         split = masked(b'{"n": 5}')
         writer.write(split[:5])
         await writer.drain()
-        await until(lambda: len(parsed) == 2, 5, "the first half")
+        await asyncio.sleep(0.05)  # (nothing to wait for: half a frame is kept until the rest comes)
+        assert len(received) == 4 and proto._partial == split[:5]
         writer.write(split[5:] + masked(b'{"n": 6}'))
         await until(lambda: len(received) == 6, 5, "the split frame and the next")
-        assert received[3:] == ['{"n": 4}', '{"n": 5}', '{"n": 6}'] and len(parsed) == 3
+        assert received[3:] == ['{"n": 4}', '{"n": 5}', '{"n": 6}'] and len(parsed) == 1, "all in one pass"
 
         writer.write(masked(b'{"x": "\xff"}'))
         assert await closed_with(reader) == 1007
@@ -175,7 +181,22 @@ async def test_a_real_connection_reads_plain_frames_in_one_pass_and_the_rest_as_
 async def test_invalid_utf8_in_one_pass_closes_1007_and_nothing_after_it_is_taken():
     """A chunk the shortcut reads whole with a frame that is not UTF-8: 1007, as from the parser."""
     received: list[str] = []
+    Recorded.made.clear()
     async with plain_connection(received) as (reader, writer):
+        (proto,) = Recorded.made
+        parsed: list[bytes] = []
+        parse = proto.conn.receive_data
+        proto.conn.receive_data = lambda data: parsed.append(data) or parse(data)  # type: ignore[method-assign]
         writer.write(masked(b'{"n": 1}') + masked(b'{"x": "\xc3"}') + masked(b'{"n": 2}'))
         assert await closed_with(reader) == 1007
+        assert received == ['{"n": 1}'] and parsed == [], "read in one pass, closed as the parser would"
+
+
+async def test_a_frame_over_the_limit_is_refused_1009_before_it_is_all_in():
+    """A frame that declares more than the limit goes to the parser at once: 1009, as ever, without
+    the server holding the bytes of it."""
+    received: list[str] = []
+    async with plain_connection(received) as (reader, writer):
+        writer.write(masked(b'{"n": 1}') + masked(b"w" * 70_000)[:1000])
+        assert await closed_with(reader) == 1009
         assert received == ['{"n": 1}']

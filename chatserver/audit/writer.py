@@ -103,6 +103,33 @@ def hand_the_gil_over_promptly() -> None:
         sys.setswitchinterval(GIL_SWITCH_S)
 
 
+#: Batches the writer thread commits one after the other before it hands back to the event loop
+#: (which then takes the next batch itself): a bound on how long `_run` waits for its thread.
+_CHAIN_MAX = 32
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    """What the callers of a batch that could not be written hear (with the SQLite error as cause)."""
+    error = Unavailable("the audit log could not be written; nothing was published")
+    # The SQLite error itself, also when the lock helper wrapped it.
+    error.__cause__ = exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
+    return error
+
+
+def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> bool:
+    """From the writer thread: run `callback` on the loop; False if the loop is closed (nobody is
+    left to tell, so the thread stops)."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _nothing() -> None:
+    """A job for the writer thread that returns once the jobs before it are done."""
+
+
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 
@@ -155,9 +182,13 @@ class AuditWriter:
         self._pending: deque[_Item] = deque()
         self._in_flight = 0
         #: Rows the writer thread took for its next commit (written by that thread only).
-        self._chained = 0
-        #: Set when the task was cancelled: the thread takes no more rows.
+        self._chain_rows = 0
+        #: Set when the writer stops (cancelled or closed): its thread takes no more rows.
         self._abandoned = False
+        #: The batch `_run` handed to the thread, and whether its rows have been answered: the
+        #: thread's confirmation and a cancellation's failure race on the loop, the first one wins.
+        self._first: list[_Item] = []
+        self._first_answered = False
         self._oldest_at = 0.0
         self._wakeup = asyncio.Event()
         self._barriers = 0
@@ -178,7 +209,7 @@ class AuditWriter:
     @property
     def queue_depth(self) -> int:
         """Rows queued but not yet committed (queued + the batch being written)."""
-        return len(self._pending) + self._in_flight + self._chained
+        return len(self._pending) + self._in_flight + self._chain_rows
 
     def check_open(self, *, bounded: bool = True) -> None:
         """Raise `Unavailable` if nothing more can be queued (closed, stopped, or `bounded` and full)."""
@@ -226,9 +257,12 @@ class AuditWriter:
                 raise
         finally:
             self.closed = True
+            self._abandoned = True  # the writer thread takes no more rows...
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, _nothing)  # ...and is done with what it had
             self._fail(list(self._pending), Unavailable("the audit log is closed"))
             self._pending.clear()
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
+            await loop.run_in_executor(self._executor, self._db.close)
             self._executor.shutdown(wait=True)
 
     async def synchronous(self) -> str:
@@ -257,31 +291,32 @@ class AuditWriter:
             await self._gather()
             batch = self._take()
             self._in_flight = sum(1 for item in batch if not isinstance(item, _Barrier))
+            self._first, self._first_answered = batch, False
             try:
                 failed = await self._commit(batch)
             except asyncio.CancelledError:
                 self._abandoned = True
-                self._fail(batch, Unavailable("the audit log was stopped before this row was committed"))
+                if not self._first_answered:  # (the thread may still commit it: nobody will hear)
+                    self._first_answered = True
+                    self._fail(batch, Unavailable("the audit log was stopped before this row was committed"))
                 raise
-            except Exception as exc:  # (`batch` itself did not commit)
-                failed = (batch, exc)
+            except Exception as exc:  # `batch` itself did not commit
+                self._first_answered = True
+                self._fail(batch, _unavailable(exc))
+                failed = (self._in_flight, exc)
             self._in_flight = 0
             if failed is None:
                 backoff = _MIN_BACKOFF
                 continue
-            items, cause = failed
+            count, cause = failed
             # Never log row contents: they are people's words.
             log.error(
                 "audit batch of %d rows failed (%s: %s); retrying in %.2fs",
-                sum(1 for item in items if isinstance(item, Row)),
+                count,
                 type(cause).__name__,
                 cause,
                 backoff,
             )
-            error = Unavailable("the audit log could not be written; nothing was published")
-            # The SQLite error itself, also when the lock helper wrapped it.
-            error.__cause__ = cause.__cause__ if isinstance(cause, Unavailable) and cause.__cause__ else cause
-            self._fail(items, error)
             self._failing = True
             self._failed_at = time.monotonic()
             await asyncio.sleep(backoff)
@@ -315,9 +350,9 @@ class AuditWriter:
             self._oldest_at = 0.0
         return batch
 
-    async def _commit(self, batch: list[_Item]) -> tuple[Sequence[_Item], BaseException] | None:
-        """Write `batch` and whatever the writer thread takes after it; each batch is confirmed as it
-        commits. Raises if `batch` fails; returns a later batch that failed, and why."""
+    async def _commit(self, batch: list[_Item]) -> tuple[int, BaseException] | None:
+        """Write `batch` and whatever the writer thread takes after it; each batch is answered as it
+        commits (or fails). Raises if `batch` fails; returns (rows, why) if a later batch failed."""
         rows = [item for item in batch if isinstance(item, Row)]
         if not rows:
             self._confirm(batch, wrote=False)
@@ -327,29 +362,34 @@ class AuditWriter:
 
     def _write(
         self, loop: asyncio.AbstractEventLoop, batch: list[_Item], rows: list[Row]
-    ) -> tuple[Sequence[_Item], BaseException] | None:
+    ) -> tuple[int, BaseException] | None:
         """Runs in the writer thread: commit `rows` (of `batch`), then the rows queued meanwhile, batch
-        after batch until none wait, each confirmed on the loop as soon as it is in the file.
+        after batch while some wait (up to _CHAIN_MAX), each answered on the loop as soon as it is in
+        the file, or failed.
 
         Why the thread takes the next batch itself: handing each batch over from the event loop cost
         two waits for a busy loop per commit (to be given the batch, then to hand it the GIL back).
-        It stops at a barrier (a flush waits there: the loop confirms it in order), and with a
-        commit window (the loop's to keep).
+        It stops at a barrier (a flush waits there: the loop confirms it in order), with a commit
+        window (the loop's to keep), and once the writer is stopped.
         """
         self._commit_timed(rows)
-        loop.call_soon_threadsafe(self._confirm, batch)
-        while self._window <= 0 and not self._abandoned:
+        if not _tell(loop, self._confirm, batch):
+            return None
+        for _ in range(_CHAIN_MAX):
+            if self._window > 0 or self._abandoned:
+                return None
             more = self._take_rows()
             if not more:
                 return None
-            self._chained = len(more)
             try:
                 self._commit_timed(more)
             except Exception as exc:
-                return more, exc
+                _tell(loop, self._fail, more, _unavailable(exc))
+                return len(more), exc
             finally:
-                self._chained = 0
-            loop.call_soon_threadsafe(self._confirm, more)
+                self._chain_rows = 0
+            if not _tell(loop, self._confirm, more):
+                return None
         return None
 
     def _take_rows(self) -> list[Row]:
@@ -363,6 +403,7 @@ class AuditWriter:
                 break
             rows.append(item)
             pending.popleft()
+        self._chain_rows = len(rows)
         return rows
 
     def _commit_timed(self, rows: list[Row]) -> None:
@@ -413,6 +454,10 @@ class AuditWriter:
         self._tail = end
 
     def _confirm(self, batch: Sequence[_Item], wrote: bool = True) -> None:
+        if batch is self._first:
+            if self._first_answered:
+                return  # failed already: the writer was stopped while the thread wrote it
+            self._first_answered = True
         if wrote:
             self._failing = False  # rows are in the file: writes work (said before anyone hears so)
         for item in batch:
