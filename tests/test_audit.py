@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -683,22 +684,30 @@ async def test_rows_that_come_while_a_commit_is_out_share_the_next_one(db: Path)
         assert log.rows_written == 301 and log.commits == 2
 
 
+def hold_the_first_commit(writer: Any) -> tuple[threading.Event, threading.Event, Any]:
+    """Make the writer thread's next commit (and the first after `inside` is cleared again) wait: it
+    sets `inside` and goes on when `go_on` is set. Returns them and the writer's own commit."""
+    inside, go_on = threading.Event(), threading.Event()
+    commit = writer._commit_sync
+
+    def first_waits(rows: list) -> None:
+        if not inside.is_set():
+            inside.set()
+            go_on.wait(5)
+        commit(rows)
+
+    writer._commit_sync = first_waits
+    return inside, go_on, commit
+
+
 async def test_rows_queued_during_a_commit_are_written_without_waiting_for_the_event_loop(db: Path):
     """The writer thread takes the rows queued while it commits and writes them straight after, even
     while the event loop is busy (it used to hand over each batch, waiting for the loop each time);
     each batch is confirmed on the loop, in order, and a later one's failure fails its rows only."""
     async with await AuditLog.open(db) as log:
         writer = log._writer
-        inside, go_on = threading.Event(), threading.Event()
-        commit = writer._commit_sync
-
-        def first_waits(rows: list) -> None:
-            if not inside.is_set():
-                inside.set()
-                go_on.wait(5)
-            commit(rows)
-
-        writer._commit_sync = first_waits  # type: ignore[method-assign]
+        inside, go_on, commit = hold_the_first_commit(writer)
+        first_waits = writer._commit_sync
         confirmed: list[str] = []
         log.append("join", room="r", actor_session="first", on_commit=lambda e: confirmed.append("first"))
         await asyncio.to_thread(inside.wait, 5)  # the first commit is under way
@@ -750,16 +759,7 @@ async def test_a_writer_stopped_while_its_thread_writes_answers_every_row_once(d
     close() fails what is still queued: every caller hears exactly one answer."""
     log = await AuditLog.open(db)
     writer = log._writer
-    inside, go_on = threading.Event(), threading.Event()
-    commit = writer._commit_sync
-
-    def first_waits(rows: list) -> None:
-        if not inside.is_set():
-            inside.set()
-            go_on.wait(5)
-        commit(rows)
-
-    writer._commit_sync = first_waits  # type: ignore[method-assign]
+    inside, go_on, _ = hold_the_first_commit(writer)
     answers: dict[str, list[BaseException | None]] = {}
 
     def append(name: str) -> None:

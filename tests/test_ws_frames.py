@@ -128,6 +128,21 @@ async def plain_connection(
         await server.wait_closed()
 
 
+def parser_feeds() -> list[bytes]:
+    """What the one connection made since `Recorded.made` was cleared gives the `websockets` parser,
+    from now on."""
+    (proto,) = Recorded.made
+    parsed: list[bytes] = []
+    parse = proto.conn.receive_data
+
+    def counted(data: bytes) -> None:
+        parsed.append(bytes(data))
+        parse(data)
+
+    proto.conn.receive_data = counted  # type: ignore[method-assign]
+    return parsed
+
+
 async def closed_with(reader: asyncio.StreamReader) -> int:
     close = await asyncio.wait_for(reader.readexactly(4), 5)
     assert close[0] == 0x88, close
@@ -141,15 +156,7 @@ async def test_a_real_connection_reads_plain_frames_in_one_pass_and_the_rest_as_
     received: list[str] = []
     Recorded.made.clear()
     async with plain_connection(received) as (reader, writer):
-        (proto,) = Recorded.made
-        parsed: list[bytes] = []
-        parse = proto.conn.receive_data
-
-        def counted(data: bytes) -> None:
-            parsed.append(bytes(data))
-            parse(data)
-
-        proto.conn.receive_data = counted  # type: ignore[method-assign]
+        parsed = parser_feeds()
 
         writer.write(masked(b'{"n": 1}') + masked(b'{"n": 2}', key=os.urandom(4)))
         await until(lambda: len(received) == 2, 5, "two frames of one write")
@@ -168,8 +175,8 @@ async def test_a_real_connection_reads_plain_frames_in_one_pass_and_the_rest_as_
         split = masked(b'{"n": 5}')
         writer.write(split[:5])
         await writer.drain()
-        await asyncio.sleep(0.05)  # (nothing to wait for: half a frame is kept until the rest comes)
-        assert len(received) == 4 and proto._partial == split[:5]
+        await until(lambda: Recorded.made[0]._partial == split[:5], 5, "half a frame, kept for its rest")
+        assert len(received) == 4
         writer.write(split[5:] + masked(b'{"n": 6}'))
         await until(lambda: len(received) == 6, 5, "the split frame and the next")
         assert received[3:] == ['{"n": 4}', '{"n": 5}', '{"n": 6}'] and len(parsed) == 1, "all in one pass"
@@ -183,10 +190,7 @@ async def test_invalid_utf8_in_one_pass_closes_1007_and_nothing_after_it_is_take
     received: list[str] = []
     Recorded.made.clear()
     async with plain_connection(received) as (reader, writer):
-        (proto,) = Recorded.made
-        parsed: list[bytes] = []
-        parse = proto.conn.receive_data
-        proto.conn.receive_data = lambda data: parsed.append(data) or parse(data)  # type: ignore[method-assign]
+        parsed = parser_feeds()
         writer.write(masked(b'{"n": 1}') + masked(b'{"x": "\xc3"}') + masked(b'{"n": 2}'))
         assert await closed_with(reader) == 1007
         assert received == ['{"n": 1}'] and parsed == [], "read in one pass, closed as the parser would"
