@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
-from chatserver.transport import _Inbox, _Writable
+from chatserver.ws_standins import Inbox, Writable
 
 
 async def test_the_inbox_hands_messages_over_in_order():
     """Messages put before a get come out first in, first out."""
-    inbox = _Inbox()
+    inbox = Inbox()
     for i in range(3):
         inbox.put_nowait(i)
     assert inbox.qsize() == 3 and not inbox.empty()
@@ -22,7 +22,7 @@ async def test_the_inbox_hands_messages_over_in_order():
 
 async def test_a_get_waits_for_the_next_message():
     """A get on an empty inbox returns when a message is put."""
-    inbox = _Inbox()
+    inbox = Inbox()
     getter = asyncio.create_task(inbox.get())
     await asyncio.sleep(0)
     assert not getter.done()
@@ -32,7 +32,7 @@ async def test_a_get_waits_for_the_next_message():
 
 async def test_a_get_that_times_out_loses_nothing():
     """A reader that gives up (the hello deadline) leaves what arrives for its next get."""
-    inbox = _Inbox()
+    inbox = Inbox()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(inbox.get(), 0.01)
     inbox.put_nowait("late")
@@ -41,7 +41,7 @@ async def test_a_get_that_times_out_loses_nothing():
 
 async def test_a_second_reader_is_refused():
     """The inbox serves one reader; a second waiting one is a bug, said so."""
-    inbox = _Inbox()
+    inbox = Inbox()
     first = asyncio.create_task(inbox.get())
     await asyncio.sleep(0)
     with pytest.raises(RuntimeError, match="one reader"):
@@ -52,7 +52,7 @@ async def test_a_second_reader_is_refused():
 
 async def test_writable_waits_while_cleared_and_wakes_every_waiter_when_set():
     """A paused transport holds sends until it drains; then all of them go."""
-    flag = _Writable()
+    flag = Writable()
     flag.set()
     assert await flag.wait() is True
     flag.clear()
@@ -65,7 +65,7 @@ async def test_writable_waits_while_cleared_and_wakes_every_waiter_when_set():
 
 async def test_a_cancelled_writable_waiter_is_forgotten():
     """A send cancelled while waiting (its connection went away) leaves nothing behind."""
-    flag = _Writable()
+    flag = Writable()
     waiter = asyncio.create_task(flag.wait())
     await asyncio.sleep(0)
     waiter.cancel()

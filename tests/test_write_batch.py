@@ -14,8 +14,9 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from chatserver.protocol import ws_text_frame
-from chatserver.transport import FLUSH_AT, RawSocket, _Inbox
+from chatserver.transport import FLUSH_AT, RawSocket
 from chatserver.write_batch import LATER_S
+from chatserver.ws_standins import Inbox
 
 
 class _Uvicornish:
@@ -25,7 +26,7 @@ class _Uvicornish:
         self.transport = transport
         self.loop = loop
         self.close_sent = False
-        self.queue = _Inbox()
+        self.queue = Inbox()
         self.conn = ServerProtocol()
         self.conn.state = State.OPEN
 

@@ -22,8 +22,9 @@ from typing import Any
 import aiosqlite
 
 from chatserver.audit import queries
+from chatserver.audit.batch_sql import OnCommit, Row
 from chatserver.audit.records import canonical_body, encode_detail
-from chatserver.audit.writer import AuditWriter, OnCommit, Row
+from chatserver.audit.writer import AuditWriter
 from chatserver.db import BUSY_TIMEOUT, connect, connect_async, utc_now
 
 log = logging.getLogger(__name__)

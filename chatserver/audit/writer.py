@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sqlite3
 import sys
@@ -25,68 +24,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
-from chatserver.audit.records import GENESIS, chain_hash
-from chatserver.db import is_busy, write_transaction
+from chatserver.audit.batch_sql import Row, write_rows
 from chatserver.errors import Unavailable
 
 log = logging.getLogger(__name__)
-
-OnCommit = Callable[[BaseException | None], None]
-
-_INSERT_HEAD = (
-    "INSERT INTO audit (id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail,"
-    " seq, prev_hash, hash) VALUES "
-)
-_COLUMNS_PER_ROW = 13
-
-
-def _chained(rows: list[Row], row_id: int, prev: str) -> tuple[list[Any], tuple[int, str]]:
-    """The INSERT parameters of `rows` chained after row `row_id` (hash `prev`), and the new end."""
-    params: list[Any] = []
-    for r in rows:
-        row_id += 1
-        digest = chain_hash(prev, row_id, r.body)
-        params += (row_id, *r.fields, prev, digest)
-        prev = digest
-    return params, (row_id, prev)
-
-
-def _max_variables() -> int:
-    conn = sqlite3.connect(":memory:")
-    try:
-        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    finally:
-        conn.close()
-
-
-# As many rows per INSERT statement as SQLite allows (2,520 since SQLite 3.32, 76 before):
-# the sqlite3 module takes the GIL back after every statement it steps, and while the
-# event loop is busy each of those handoffs can wait out the switch interval (GIL_SWITCH_S).
-_ROWS_PER_INSERT = max(1, _max_variables() // _COLUMNS_PER_ROW)
-# The one-statement commit (below) spends two variables on the tail it expects.
-_ROWS_PER_TAIL_INSERT = max(1, (_max_variables() - 2) // _COLUMNS_PER_ROW)
-
-
-def _values(rows: int) -> str:
-    return ", ".join(["(" + ", ".join(["?"] * _COLUMNS_PER_ROW) + ")"] * rows)
-
-
-def _insert_sql(rows: int) -> str:
-    return _INSERT_HEAD + _values(rows)
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_after_sql(rows: int) -> str:
-    """One statement that appends `rows` only if the log still ends at the row it was chained to
-    (its id and hash are the last two parameters): autocommit makes it a transaction of its own."""
-    return (
-        _INSERT_HEAD.replace(" VALUES ", " SELECT * FROM (VALUES ")
-        + _values(rows)
-        + ") WHERE (SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1) IS (?, ?)"
-    )
-
 
 #: The longest the writer thread waits for the GIL while the event loop runs Python (CPython's
 #: default is 5 ms). The thread gives the GIL up for every SQLite step and needs it back twice per
@@ -135,16 +78,6 @@ _MAX_BACKOFF = 2.0
 
 #: How long /readyz keeps reporting a failed write when no later write has succeeded.
 FAILURE_MEMORY_S = 30.0
-
-
-class Row(NamedTuple):
-    """One audit row, encoded and ready to chain."""
-
-    # (ts, room, kind, actor_session, actor_name, subject, message_id, text, detail, seq):
-    # the INSERT's columns between id and prev_hash, in order.
-    fields: tuple[Any, ...]
-    body: bytes
-    on_commit: OnCommit | None
 
 
 class _Barrier:
@@ -414,44 +347,9 @@ class AuditWriter:
         self.rows_written += len(rows)
 
     def _commit_sync(self, rows: list[Row]) -> None:
-        """Runs in the writer thread, on its own sqlite3 connection.
-
-        When this writer knows where the log ends (its last commit), the batch goes in ONE statement
-        that checks the end is still there: every statement the thread runs hands the GIL back and
-        waits to take it again from a busy event loop (at 1,000 messages a second, the four statements
-        of the long way took 0.3 to 0.9 ms against this disk's 0.2 ms fsync; one takes 0.3).
-        Another process's append (or a purge, or anything unexpected) sends it the long way, which
-        reads the end under the write lock.
-        """
-        db = self._db
-        if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
-            db.execute("ROLLBACK")
-        tail, self._tail = self._tail, None
-        if tail is not None and len(rows) <= _ROWS_PER_TAIL_INSERT:
-            params, end = _chained(rows, *tail)
-            params += tail  # the end the statement checks, after the rows
-            try:
-                appended = db.execute(_insert_after_sql(len(rows)), params).rowcount
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc):
-                    raise
-                appended = 0  # another process holds the lock: wait for it the long way
-            if appended:  # all of them: the condition is the same for every row
-                self._tail = end
-                return
-        with write_transaction(db):
-            # Read the chain's tail under the write lock: another process may have appended.
-            last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            params, end = _chained(rows, *((last[0], last[1]) if last else (0, GENESIS)))
-            step = min(_ROWS_PER_INSERT, self._max_batch) * _COLUMNS_PER_ROW
-            full = len(params) // step * step
-            if full:
-                sql = _insert_sql(step // _COLUMNS_PER_ROW)
-                db.executemany(sql, [params[i : i + step] for i in range(0, full, step)])
-            if full < len(params):
-                rest = params[full:]
-                db.execute(_insert_sql(len(rest) // _COLUMNS_PER_ROW), rest)
-        self._tail = end
+        """Runs in the writer thread, on its own sqlite3 connection (batch_sql.write_rows)."""
+        tail, self._tail = self._tail, None  # (unknown if the write fails)
+        self._tail = write_rows(self._db, rows, tail, self._max_batch)
 
     def _confirm(self, batch: Sequence[_Item], wrote: bool = True) -> None:
         if batch is self._first:
