@@ -69,6 +69,10 @@ def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args:
     return True
 
 
+#: `_first` between batches: a list no batch is.
+_NO_BATCH: list[Any] = []
+
+
 def _nothing() -> None:
     """A job for the writer thread that returns once the jobs before it are done."""
 
@@ -120,7 +124,7 @@ class AuditWriter:
         self._abandoned = False
         #: The batch `_run` handed to the thread, and whether its rows have been answered: the
         #: thread's confirmation and a cancellation's failure race on the loop, the first one wins.
-        self._first: list[_Item] = []
+        self._first: list[_Item] = _NO_BATCH
         self._first_answered = False
         self._oldest_at = 0.0
         self._wakeup = asyncio.Event()
@@ -238,6 +242,7 @@ class AuditWriter:
                 self._fail(batch, _unavailable(exc))
                 failed = (self._in_flight, exc)
             self._in_flight = 0
+            self._first = _NO_BATCH  # (its rows' callbacks may hold connections: let them go)
             if failed is None:
                 backoff = _MIN_BACKOFF
                 continue
