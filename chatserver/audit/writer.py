@@ -241,10 +241,11 @@ class AuditWriter:
                 self._first_answered = True
                 self._fail(batch, _unavailable(exc))
                 failed = (self._in_flight, exc)
+            else:  # `batch` committed (a batch chained after it may have failed): the disk works
+                backoff = _MIN_BACKOFF
             self._in_flight = 0
             self._first = _NO_BATCH  # (its rows' callbacks may hold connections: let them go)
             if failed is None:
-                backoff = _MIN_BACKOFF
                 continue
             count, cause = failed
             # Never log row contents: they are people's words.
@@ -361,6 +362,7 @@ class AuditWriter:
             if self._first_answered:
                 return  # failed already: the writer was stopped while the thread wrote it
             self._first_answered = True
+            self._in_flight = 0  # in the file: no longer waiting (the thread may chain more)
         if wrote:
             self._failing = False  # rows are in the file: writes work (said before anyone hears so)
         for item in batch:

@@ -1,0 +1,107 @@
+"""The audit writer's bookkeeping while its thread chains batches: what it says is waiting, and how
+long it waits before retrying after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver.audit import AuditLog, verify
+from chatserver.audit import writer as writer_module
+
+
+class HeldCommits:
+    """Stands in for the writer thread's commit: commit number `n` (from 1) waits at `gate[n]` when
+    one is set up, and fails when `n` is in `fail`; the rest are the writer's own commits."""
+
+    def __init__(self, writer: Any, *, hold: tuple[int, ...] = (), fail: tuple[int, ...] = ()) -> None:
+        self.commit = writer._commit_sync
+        self.calls = 0
+        self.inside = {n: threading.Event() for n in hold}
+        self.go_on = {n: threading.Event() for n in hold}
+        self.fail = fail
+        writer._commit_sync = self
+
+    def __call__(self, rows: list[Any]) -> None:
+        self.calls += 1
+        n = self.calls
+        if n in self.inside:
+            self.inside[n].set()
+            self.go_on[n].wait(5)
+        if n in self.fail:
+            raise sqlite3.OperationalError("disk I/O error")
+        self.commit(rows)
+
+    async def until_inside(self, n: int) -> None:
+        assert await asyncio.to_thread(self.inside[n].wait, 5), f"commit {n} never started"
+
+
+def append(log: AuditLog, name: str, heard: dict[str, BaseException | None]) -> None:
+    def note(error: BaseException | None) -> None:
+        heard.setdefault(name, error)
+
+    log.append("join", room="r", actor_session=name, on_commit=note)
+
+
+async def answered(heard: dict[str, BaseException | None], name: str) -> None:
+    """Until `name`'s row has been answered (committed or failed) on the loop."""
+    async with asyncio.timeout(5):
+        while name not in heard:
+            await asyncio.sleep(0.001)
+
+
+async def test_queue_depth_counts_only_rows_not_yet_committed_while_batches_chain(tmp_path: Path) -> None:
+    """While the thread writes a chained batch, the batch before it is already in the file: the
+    depth (which refuses senders when it reaches the limit) counts the chained rows and the queue,
+    not the committed batch again."""
+    async with await AuditLog.open(tmp_path / "chat.db") as log:
+        writer = log._writer
+        commits = HeldCommits(writer, hold=(1, 2))
+        heard: dict[str, BaseException | None] = {}
+        append(log, "first", heard)
+        await commits.until_inside(1)
+        for i in range(3):
+            append(log, f"s{i}", heard)
+        commits.go_on[1].set()
+        await commits.until_inside(2)  # s0..s2 taken by the thread, being written
+        await answered(heard, "first")
+        append(log, "queued", heard)
+        assert writer.queue_depth == 4  # s0, s1, s2 and "queued"; "first" is committed
+        commits.go_on[2].set()
+        await log.flush()
+        assert writer.queue_depth == 0
+        assert heard == dict.fromkeys(["first", "s0", "s1", "s2", "queued"])
+    assert verify(tmp_path / "chat.db").ok
+
+
+async def test_a_chain_whose_first_batch_commits_retries_soon_after_its_later_batch_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The retry delay doubles while commits keep failing and starts again from the shortest once one
+    commits. A batch that commits and then a chained batch that fails is a commit that worked: the
+    retry after it is the shortest again, not the doubled delay of the failure before."""
+    caplog.set_level(logging.ERROR, logger=writer_module.__name__)
+    async with await AuditLog.open(tmp_path / "chat.db") as log:
+        writer = log._writer
+        # commit 1 fails ("unlucky"; the delay: the shortest, then doubled); commit 2 ("fine") waits
+        # while "doomed" queues; it commits, then commit 3 (the chained "doomed") fails.
+        commits = HeldCommits(writer, hold=(2,), fail=(1, 3))
+        heard: dict[str, BaseException | None] = {}
+        append(log, "unlucky", heard)
+        await answered(heard, "unlucky")
+        append(log, "fine", heard)
+        await commits.until_inside(2)
+        append(log, "doomed", heard)
+        commits.go_on[2].set()
+        await log.flush()
+        assert heard["fine"] is None, heard
+        assert heard["unlucky"] is not None and heard["doomed"] is not None, heard
+        assert commits.calls == 3
+        delays = [r.args[-1] for r in caplog.records if "retrying" in r.getMessage()]  # type: ignore[index]
+        assert delays == [writer_module._MIN_BACKOFF, writer_module._MIN_BACKOFF], delays
