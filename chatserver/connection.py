@@ -84,9 +84,9 @@ class Connection:
         self.raw.in_flight -= 1
         return self.send(frame)
 
-    def send_frame(self, frame: bytes, later: bool = False) -> bool:
-        """A ready frame; `later`: nobody waits for it (presence), see write_batch.LATER_S."""
-        return self.raw.write(frame, later)
+    def send_frame(self, frame: bytes) -> bool:
+        """A ready frame, written to the socket when this turn of the loop ends."""
+        return self.raw.write(frame)
 
     def allow_frame(self) -> bool:
         """Token bucket over incoming frames."""

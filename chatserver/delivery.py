@@ -54,13 +54,11 @@ class Delivery:
 
     # ---- writing ----------------------------------------------------------------
     @staticmethod
-    def to_room(
-        room: RoomState, wire: bytes, *, skip_session: str | None = None, later: bool = False
-    ) -> None:
-        """Write one ready frame to every local member (`later`: a frame nobody waits for, presence)."""
-        for member in room.members:
+    def to_room(room: RoomState, wire: bytes, *, skip_session: str | None = None) -> None:
+        """Write one ready frame to every local member (after the presence waiting for them)."""
+        for member in room.audience():
             if member.session != skip_session:
-                member.send_frame(wire, later)
+                member.send_frame(wire)
 
     def to_hosts(self, room: RoomState, wire: bytes) -> None:
         """The room's hosts (and admins) who are in the room."""

@@ -359,7 +359,7 @@ class Hub:
             room.closed = True
             removed.append(rid)
             wire = frames.wire({**closed, "room": rid})
-            for member in list(room.members):
+            for member in list(room.audience()):
                 member.send_frame(wire)
                 member.rooms.discard(rid)
             room.clear_members()

@@ -107,7 +107,7 @@ class Presence:
         frame = frames.presence(room.id, self.members(room), **change)
         frame["hosts"] = on_duty = len(self.hosts_on_duty(room, hosts))
         frame["staff"] = self.staff(room, staff)
-        self.delivery.to_room(room, frames.wire(frame), later=True)
+        room.later.add(frames.wire(frame))  # nobody waits for it: with the room's next tick
         if on_duty and self.host_here is not None:
             self.host_here(room)
 

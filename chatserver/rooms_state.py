@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from chatserver.write_batch import RoomLater
+
 if TYPE_CHECKING:
     from chatserver.connection import Connection
     from chatserver.rooms import Room
@@ -30,6 +32,7 @@ class RoomState:
     __slots__ = (
         "config",
         "members",
+        "later",
         "log",
         "index",
         "last_seq",
@@ -59,6 +62,8 @@ class RoomState:
         self.config = config
         # An insertion-ordered set of local connections: changed through add / discard / clear_members.
         self.members: dict[Connection, None] = {}
+        #: Presence waiting for the room's next tick (write_batch.LATER_S), written to members together.
+        self.later = RoomLater(self.members)
         #: The members' names (casefolded) -> the sessions using each, with their connections here. A
         #: join asks whether its name is taken; a reconnect storm joins hundreds a second into big rooms.
         self._names: dict[str, dict[str, int]] = {}
@@ -108,8 +113,15 @@ class RoomState:
     def add(self, conn: Connection) -> None:
         """`conn` is in the room now (its name and session are set: it said hello)."""
         self.members[conn] = None
+        self.later.joined(conn)
         sessions = self._names.setdefault(conn.name.casefold(), {})
         sessions[conn.session] = sessions.get(conn.session, 0) + 1
+
+    def audience(self) -> dict[Connection, None]:
+        """The members, for a frame the whole room sees now: what waited for the tick goes first, so
+        everyone sees the room's frames in the order they happened."""
+        self.later.flush()
+        return self.members
 
     def discard(self, conn: Connection) -> bool:
         """`conn` has left the room; True when it was its session's last connection here (the session's

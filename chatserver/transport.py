@@ -45,7 +45,6 @@ class RawSocket:
         "_batch",
         "_pending",
         "_pending_bytes",
-        "_now",
         "max_buffer",
         "closed",
         "in_flight",
@@ -57,16 +56,14 @@ class RawSocket:
         #: Frames written this turn of the loop, not yet handed to the transport (None: none).
         self._pending: list[bytes] | None = None
         self._pending_bytes = 0
-        #: Whether the pending frames go out at the end of this turn (else within write_batch.LATER_S).
-        self._now = False
         self.max_buffer = max_buffer
         self.closed = False
         #: Sends accepted but not yet answered; shutdown waits for them (see ChatWebSocketProtocol).
         self.in_flight = 0
 
-    def write(self, frame: bytes, later: bool = False) -> bool:
-        """Queue one frame; False if the connection is gone or was closed for not reading. `later`:
-        nobody waits for it (presence), it may go with the next frames (write_batch.LATER_S)."""
+    def write(self, frame: bytes) -> bool:
+        """Queue one frame for the end of this turn; False if the connection is gone or was closed for
+        not reading."""
         if self.closed:
             return False
         proto = self._proto
@@ -80,16 +77,9 @@ class RawSocket:
         pending = self._pending
         if pending is None:
             self._pending = [frame]
-            if later:
-                self._batch.add_later(self)
-            else:
-                self._now = True
-                self._batch.add(self)
+            self._batch.add(self)
         else:
             pending.append(frame)
-            if not (later or self._now):  # urgent: takes what waited for later along this turn
-                self._now = True
-                self._batch.add(self)
         self._pending_bytes += len(frame)
         if self._pending_bytes >= FLUSH_AT:  # a replay's pages: to the kernel now, as before batching
             self.flush()
@@ -101,7 +91,7 @@ class RawSocket:
         pending = self._pending
         if pending is None:
             return
-        self._pending, self._pending_bytes, self._now = None, 0, False
+        self._pending, self._pending_bytes = None, 0
         proto = self._proto
         if self.closed or proto.close_sent or proto.transport.is_closing():
             return

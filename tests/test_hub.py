@@ -66,15 +66,18 @@ class ImminentWhenAsked(Filter):
         return None
 
 
-def _decode(data: bytes) -> dict[str, Any]:
-    """One unmasked server text frame back to its JSON object."""
-    n = data[1] & 0x7F
-    offset = 2
-    if n == 126:
-        n, offset = struct.unpack("!H", data[2:4])[0], 4
-    elif n == 127:
-        n, offset = struct.unpack("!Q", data[2:10])[0], 10
-    return orjson.loads(data[offset : offset + n])
+def _decode(data: bytes) -> list[dict[str, Any]]:
+    """Unmasked server text frames (one write may carry several) back to their JSON objects."""
+    found, pos = [], 0
+    while pos < len(data):
+        n, offset = data[pos + 1] & 0x7F, pos + 2
+        if n == 126:
+            n, offset = struct.unpack("!H", data[pos + 2 : pos + 4])[0], pos + 4
+        elif n == 127:
+            n, offset = struct.unpack("!Q", data[pos + 2 : pos + 10])[0], pos + 10
+        found.append(orjson.loads(data[offset : offset + n]))
+        pos = offset + n
+    return found
 
 
 class Recorder:
@@ -88,8 +91,8 @@ class Recorder:
         self.closed = False
         self.in_flight = 0
 
-    def write(self, data: bytes, later: bool = False) -> bool:
-        self.frames.append(_decode(data))
+    def write(self, data: bytes) -> bool:
+        self.frames += _decode(data)
         return True
 
     def abort(self, code: int, reason: str) -> None:
@@ -342,7 +345,7 @@ async def test_a_worker_alone_keeps_presence_to_itself_and_answers_a_newcomer_at
     monkeypatch.setattr(hub.broker, "publish_event", lambda env: (published.append(env), publish(env)))
     _, sam = await person(hub, "sam", "lobby")
     await person(hub, "kim", "lobby")
-    assert sam.of("presence", joined="kim", members=2)
+    await until(lambda: sam.of("presence", joined="kim", members=2), 5.0, "kim's presence")
     assert [e for e in published if e["kind"] == "presence"] == []
     beat = {"kind": "heartbeat", "origin": "w2", "counts": {"lobby": 1}, "hosts": {}, "staff": {}}
     hub.on_event(beat)

@@ -13,10 +13,14 @@ from typing import Any
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from chatserver.connection import Connection
 from chatserver.protocol import ws_text_frame
+from chatserver.rooms import load_rooms
+from chatserver.rooms_state import RoomState
 from chatserver.transport import FLUSH_AT, RawSocket
 from chatserver.write_batch import LATER_S
 from chatserver.ws_standins import Inbox
+from tests.conftest import TESTS
 
 
 class _Uvicornish:
@@ -127,34 +131,59 @@ async def test_a_socket_that_fails_to_write_leaves_the_others_unharmed() -> None
     fine_peer.close()
 
 
-async def test_frames_nobody_waits_for_go_together_within_the_window() -> None:
-    """Presence written over several turns waits: one write within LATER_S carries it all, in order."""
+def _room() -> RoomState:
+    return RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+
+
+async def _member(room: RoomState, name: str) -> tuple[socket.socket, list[int]]:
+    """A connection over a real socket joins `room`; returns the socket's other end and its writes."""
     raw, peer, writes = await _pair()
-    frames = [ws_text_frame(f'{{"type":"presence","members":{i}}}'.encode()) for i in range(3)]
+    conn = Connection(raw)
+    conn.name, conn.session = name, f"s-{name}"
+    room.add(conn)
+    return peer, writes
+
+
+def _presence(n: int) -> bytes:
+    return ws_text_frame(f'{{"type":"presence","members":{n}}}'.encode())
+
+
+async def test_a_rooms_presence_reaches_each_member_in_one_write_per_tick() -> None:
+    """Presence over several turns waits for the room's tick: then each member gets it all in one write,
+    in order; someone who joined meanwhile gets only what came from their own join on."""
+    room = _room()
+    (amy, amy_writes), (ben, ben_writes) = await _member(room, "amy"), await _member(room, "ben")
     loop = asyncio.get_running_loop()
     started = loop.time()
-    for frame in frames:
-        raw.write(frame, later=True)
-        await _next_turn()
-    assert writes == [] and raw.buffered == sum(map(len, frames))
-    got = await _read(peer, sum(map(len, frames)))
-    assert got == b"".join(frames) and writes == [len(got)]
+    room.later.add(_presence(2))
+    await _next_turn()
+    room.later.add(_presence(3))
+    await _next_turn()
+    cat, cat_writes = await _member(room, "cat")
+    room.later.add(_presence(4))
+    assert amy_writes == ben_writes == cat_writes == []  # nobody waits for presence
+    everything = _presence(2) + _presence(3) + _presence(4)
+    assert await _read(amy, len(everything)) == everything and amy_writes == [len(everything)]
+    assert await _read(ben, len(everything)) == everything and ben_writes == [len(everything)]
+    assert await _read(cat, len(_presence(4))) == _presence(4) and cat_writes == [len(_presence(4))]
     assert loop.time() - started < LATER_S * 4
-    peer.close()
+    for peer in (amy, ben, cat):
+        peer.close()
 
 
-async def test_an_urgent_frame_takes_what_waited_along_in_order() -> None:
-    """A message written after presence that was waiting: both leave at the end of that turn, presence
-    first, and the window's tick later writes nothing more."""
-    raw, peer, writes = await _pair()
-    presence = ws_text_frame(b'{"type":"presence","members":2}')
+async def test_a_frame_for_the_whole_room_takes_what_waited_along_in_order() -> None:
+    """A message to the room after presence that was waiting: presence and message leave together at
+    the end of that turn, presence first, and the room's tick later writes nothing more."""
+    room = _room()
+    amy, writes = await _member(room, "amy")
     message = ws_text_frame(b'{"type":"message","text":"hi"}')
-    raw.write(presence, later=True)
+    room.later.add(_presence(1))
     await _next_turn()
-    raw.write(message)
+    for member in room.audience():
+        member.send_frame(message)
     await _next_turn()
-    assert writes == [len(presence) + len(message)]
-    assert await _read(peer, writes[0]) == presence + message
+    assert writes == [len(_presence(1)) + len(message)]
+    assert await _read(amy, writes[0]) == _presence(1) + message
     await asyncio.sleep(LATER_S * 1.5)
     assert len(writes) == 1
-    peer.close()
+    amy.close()

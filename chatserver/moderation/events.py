@@ -87,7 +87,7 @@ def _card(readers: Readers, room: RoomState, ev: dict[str, Any]) -> None:
         item = card.wire(lang, room.config.fallback_language) if card is not None else ev["card"]
         return frames.card(room.id, ev["id"], item, ev["from"], ev["ts"])
 
-    readers.send_each(room.members, frame)
+    readers.send_each(room.audience(), frame)
 
 
 def _resolved(delivery: Delivery, room: RoomState, ev: dict[str, Any]) -> None:
