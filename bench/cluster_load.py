@@ -68,6 +68,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         start_rate=args.start_rate,
         max_rate=50000,
         refine=args.refine,
+        resolution=1.12,
         budget_s=args.budget_s,
         half_s=6.0,
         per_sender=None,
