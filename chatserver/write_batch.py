@@ -127,14 +127,10 @@ class RoomLater:
         if joined_since:
             self._from = {}
         everything = frames[0] if len(frames) == 1 else b"".join(frames)
-        for member in _snapshot(self._members):
+        # A copy: a member whose send queue overflows is closed, and may leave meanwhile.
+        for member in list(self._members):
             start = joined_since.get(member, 0) if joined_since else 0
             if not start:
                 member.send_frame(everything)
             elif start < len(frames):
                 member.send_frame(b"".join(frames[start:]))
-
-
-def _snapshot(members: Iterable[Receiver]) -> list[Receiver]:
-    """A copy to iterate: a member whose send queue overflows is closed, and may leave meanwhile."""
-    return list(members)
