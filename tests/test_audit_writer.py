@@ -4,9 +4,11 @@ long it waits before retrying after a failure."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +107,57 @@ async def test_a_chain_whose_first_batch_commits_retries_soon_after_its_later_ba
         assert commits.calls == 3
         delays = [r.args[-1] for r in caplog.records if "retrying" in r.getMessage()]  # type: ignore[index]
         assert delays == [writer_module._MIN_BACKOFF, writer_module._MIN_BACKOFF], delays
+
+
+def _in_the_file(path: Path, session: str) -> bool:
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        found = reader.execute("SELECT count(*) FROM audit WHERE actor_session = ?", (session,)).fetchone()
+    return bool(found[0] == 1)
+
+
+async def test_a_row_queued_while_the_thread_lingers_is_committed_without_a_turn_of_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a commit the writer thread waits a while for the next row and takes it itself: the row
+    reaches the file while the event loop is still busy (blocked here), not at the loop's next turn."""
+    monkeypatch.setattr(writer_module, "LINGER_S", 60.0)
+    path = tmp_path / "chat.db"
+    async with await AuditLog.open(path) as log:
+        heard: dict[str, BaseException | None] = {}
+        append(log, "first", heard)
+        await answered(heard, "first")
+        append(log, "second", heard)
+        found, deadline = False, time.monotonic() + 5
+        while not found and time.monotonic() < deadline:  # the loop stays blocked all along
+            found = _in_the_file(path, "second")
+        assert found, "the row waited for the event loop"
+        await answered(heard, "second")
+        assert heard == {"first": None, "second": None}
+    assert verify(path).ok
+
+
+async def test_a_flush_and_a_close_wake_a_lingering_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush's barrier, a question for its connection and a close reach the writer thread while it
+    waits for rows: none of them waits out the thread's lingering (a minute here)."""
+    monkeypatch.setattr(writer_module, "LINGER_S", 60.0)
+    path = tmp_path / "chat.db"
+    heard: dict[str, BaseException | None] = {}
+    log = await AuditLog.open(path)
+    try:
+        append(log, "first", heard)
+        await answered(heard, "first")
+        append(log, "second", heard)
+        async with asyncio.timeout(10):
+            await log.flush()
+        assert heard == {"first": None, "second": None}
+        append(log, "last", heard)
+        await answered(heard, "last")
+        async with asyncio.timeout(10):  # a question for the thread's connection
+            assert await log.synchronous() == "FULL"
+    finally:
+        async with asyncio.timeout(10):
+            await log.close()
+    assert heard["last"] is None
+    assert _in_the_file(path, "last") and verify(path).ok

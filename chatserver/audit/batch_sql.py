@@ -41,7 +41,7 @@ def _max_variables() -> int:
 
 # As many rows per INSERT statement as SQLite allows (2,520 since SQLite 3.32, 76 before):
 # the sqlite3 module takes the GIL back after every statement it steps, and while the
-# event loop is busy each of those handoffs can wait out the switch interval (writer.GIL_SWITCH_S).
+# event loop is busy each of those handoffs can wait out the switch interval (gil.GIL_SWITCH_S).
 _ROWS_PER_INSERT = max(1, _max_variables() // _COLUMNS_PER_ROW)
 # The one-statement commit (write_rows) spends two variables on the tail it expects.
 _ROWS_PER_TAIL_INSERT = max(1, (_max_variables() - 2) // _COLUMNS_PER_ROW)

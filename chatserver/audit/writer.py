@@ -6,7 +6,8 @@ fsync covers the whole batch; one statement when the writer knows where the log 
 each row's `on_commit` in the order the rows were queued. One commit is out at a time: what is
 queued meanwhile goes in the next, so batches grow with the load by themselves; the writer thread
 takes that next batch itself, straight after its commit, so a busy event loop does not stand
-between two commits. `commit_window` (none by default) makes it wait for more rows first.
+between two commits, and waits a moment (LINGER_S) for the next row when none is queued, so that
+at a light load too a row reaches the thread without waiting for a turn of the event loop. `commit_window` (none by default) makes it wait for more rows first.
 
 Several worker processes append to the same file: the hash chain is extended from the last row
 *read inside the write transaction* (or checked there, in the one statement), so it stays one valid
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -27,28 +28,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chatserver.audit.batch_sql import Row, write_rows
+from chatserver.audit.gil import hand_the_gil_over_promptly
 from chatserver.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-#: The longest the writer thread waits for the GIL while the event loop runs Python (CPython's
-#: default is 5 ms). The thread gives the GIL up for every SQLite step and needs it back twice per
-#: commit; behind a busy loop each time was a wait of up to the whole interval. At 1 ms: the audit
-#: bench 47-52k -> 52-57k rows/s with no back-pressure refusals; the chat mix at 3,000 msg/s p50
-#: 4.5-7.5 -> 3.5-5.5 ms at the same CPU (docs/architecture.md).
-GIL_SWITCH_S = 0.001
-
-
-def hand_the_gil_over_promptly() -> None:
-    """Lower the interpreter's switch interval to GIL_SWITCH_S (never raise it): process-wide, and
-    what a worker with an audit writer thread needs."""
-    if sys.getswitchinterval() > GIL_SWITCH_S:
-        sys.setswitchinterval(GIL_SWITCH_S)
-
-
 #: Batches the writer thread commits one after the other before it hands back to the event loop
 #: (which then takes the next batch itself): a bound on how long `_run` waits for its thread.
 _CHAIN_MAX = 32
+#: How long the writer thread waits for the next row once the queue is empty before it hands back:
+#: a row that comes meanwhile is taken at once (no turn of the event loop, no executor hand-over).
+LINGER_S = 0.25
 
 
 def _unavailable(exc: BaseException) -> Unavailable:
@@ -67,6 +57,15 @@ def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args:
     except RuntimeError:
         return False
     return True
+
+
+def _answer(row: Row, error: BaseException | None) -> None:
+    """Tell `row`'s sender that it is in the file (None) or why not; a callback that raises is logged."""
+    if row.on_commit is not None:
+        try:
+            row.on_commit(error)
+        except Exception:
+            log.exception("an audit on_commit callback raised (kind %s)", row.fields[2])
 
 
 #: `_first` between batches: a list no batch is.
@@ -128,6 +127,9 @@ class AuditWriter:
         self._first_answered = False
         self._oldest_at = 0.0
         self._wakeup = asyncio.Event()
+        #: Set by the loop when the queue gets a row (or a barrier, or the writer stops) while the
+        #: writer thread may be lingering for one.
+        self._arrived = threading.Event()
         self._barriers = 0
         self._closing = False
         self.closed = False
@@ -181,12 +183,14 @@ class AuditWriter:
         self._pending.append(_Barrier(future))
         self._barriers += 1
         self._wakeup.set()
+        self._arrived.set()
         await asyncio.shield(future)
 
     async def close(self) -> None:
         """Commit what is queued, stop the task, close the connection and the thread."""
         self._closing = True
         self._wakeup.set()
+        self._arrived.set()
         try:
             await self._task
         except asyncio.CancelledError:
@@ -195,6 +199,7 @@ class AuditWriter:
         finally:
             self.closed = True
             self._abandoned = True  # the writer thread takes no more rows...
+            self._arrived.set()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, _nothing)  # ...and is done with what it had
             self._fail(list(self._pending), Unavailable("the audit log is closed"))
@@ -204,6 +209,7 @@ class AuditWriter:
 
     async def synchronous(self) -> str:
         """The connection's `PRAGMA synchronous` (OFF, NORMAL, FULL or EXTRA)."""
+        self._arrived.set()  # (the thread may be waiting for rows: the question goes after it)
         value = await asyncio.get_running_loop().run_in_executor(
             self._executor, lambda: self._db.execute("PRAGMA synchronous").fetchone()[0]
         )
@@ -213,6 +219,9 @@ class AuditWriter:
         if not self._pending:
             self._oldest_at = time.monotonic()
             self._wakeup.set()
+            self._pending.append(item)
+            self._arrived.set()
+            return
         self._pending.append(item)
         if len(self._pending) >= self._max_batch:
             self._wakeup.set()
@@ -233,6 +242,7 @@ class AuditWriter:
                 failed = await self._commit(batch)
             except asyncio.CancelledError:
                 self._abandoned = True
+                self._arrived.set()
                 if not self._first_answered:  # (the thread may still commit it: nobody will hear)
                     self._first_answered = True
                     self._fail(batch, Unavailable("the audit log was stopped before this row was committed"))
@@ -309,7 +319,7 @@ class AuditWriter:
         Why the thread takes the next batch itself: handing each batch over from the event loop cost
         two waits for a busy loop per commit (to be given the batch, then to hand it the GIL back).
         It stops at a barrier (a flush waits there: the loop confirms it in order), with a commit
-        window (the loop's to keep), and once the writer is stopped.
+        window (the loop's to keep), once the writer is stopped, and when no row came for LINGER_S.
         """
         self._commit_timed(rows)
         if not _tell(loop, self._confirm, batch):
@@ -317,7 +327,7 @@ class AuditWriter:
         for _ in range(_CHAIN_MAX):
             if self._window > 0 or self._abandoned:
                 return None
-            more = self._take_rows()
+            more = self._take_rows() or self._wait_for_rows()
             if not more:
                 return None
             try:
@@ -345,6 +355,16 @@ class AuditWriter:
         self._chain_rows = len(rows)
         return rows
 
+    def _wait_for_rows(self) -> list[Row]:
+        """In the writer thread, the queue empty: the rows that come within LINGER_S ([] if none came,
+        or a barrier did, or the writer stopped)."""
+        self._arrived.clear()  # (before the checks: whoever changes what they read sets it after)
+        if self._pending or self._abandoned or self._closing:
+            return [] if self._abandoned or self._closing else self._take_rows()
+        if not self._arrived.wait(LINGER_S) or self._abandoned or self._closing:
+            return []
+        return self._take_rows()  # ([] when a flush's barrier came first: the loop answers it)
+
     def _commit_timed(self, rows: list[Row]) -> None:
         started = time.perf_counter()
         self._commit_sync(rows)
@@ -367,21 +387,13 @@ class AuditWriter:
             self._failing = False  # rows are in the file: writes work (said before anyone hears so)
         for item in batch:
             if isinstance(item, Row):
-                if item.on_commit is not None:
-                    try:
-                        item.on_commit(None)
-                    except Exception:
-                        log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
+                _answer(item, None)
             elif isinstance(item, _Barrier) and not item.future.done():
                 item.future.set_result(None)
 
     def _fail(self, batch: Sequence[_Item], error: BaseException) -> None:
         for item in batch:
             if isinstance(item, Row):
-                if item.on_commit is not None:
-                    try:
-                        item.on_commit(error)
-                    except Exception:
-                        log.exception("an audit on_commit callback raised (kind %s)", item.fields[2])
+                _answer(item, error)
             elif not item.future.done():
                 item.future.set_result(None)
