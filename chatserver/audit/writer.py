@@ -7,7 +7,8 @@ each row's `on_commit` in the order the rows were queued. One commit is out at a
 queued meanwhile goes in the next, so batches grow with the load by themselves; the writer thread
 takes that next batch itself, straight after its commit, so a busy event loop does not stand
 between two commits, and waits a moment (LINGER_S) for the next row when none is queued, so that
-at a light load too a row reaches the thread without waiting for a turn of the event loop. `commit_window` (none by default) makes it wait for more rows first.
+at a light load too a row reaches the thread without waiting for a turn of the event loop.
+`commit_window` (none by default) makes it wait for more rows first.
 
 Several worker processes append to the same file: the hash chain is extended from the last row
 *read inside the write transaction* (or checked there, in the one statement), so it stays one valid
