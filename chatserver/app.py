@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -32,6 +31,7 @@ from chatserver.audit.machines import MachineRegistry, check_url
 from chatserver.audit_views import admin_transcript, audit_api, require_admin
 from chatserver.auth import HostDirectory
 from chatserver.brokers import open_backend
+from chatserver.collector import settle_for_a_long_life
 from chatserver.crisis import client_hints
 from chatserver.errors import ChatError, ConfigError
 from chatserver.headers import SECURITY_HEADERS
@@ -165,10 +165,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGHUP, lambda: hub.spawn(reload_rooms(st)))
     log.info("worker %s ready: %d rooms, broker %s", worker_id, len(rooms.rooms), backend.broker.name)
-    # What exists now lives as long as the process: keep it out of the collector's way,
-    # so full collections stay short while thousands of people are connected.
-    gc.collect()
-    gc.freeze()
+    settle_for_a_long_life()  # (collector.py: a reconnect storm's objects, and what exists now)
     try:
         yield
     finally:
