@@ -6,7 +6,8 @@ in one write when the turn ends (one `call_soon` for the whole worker). Presence
 count) is the one frame nobody waits for: in a reconnect storm every join sends it to the room's
 whole membership. A room keeps it (RoomLater) for up to LATER_S, and then each member gets the
 tick's frames in one write; anything the whole room must see at once takes them along first, so a
-room's frames keep their order.
+room's frames keep their order. While presence keeps a worker busy (a tick that wrote to BUSY_MEMBERS
+people or more), the next tick waits LATER_BUSY_S instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ log = logging.getLogger(__name__)
 
 #: How long a frame nobody waits for (presence) may stay unwritten.
 LATER_S = 0.25
+#: A tick that handed presence to this many members or more (a reconnect storm: a hundred people
+#: rejoining each room at once) makes the next one wait LATER_BUSY_S; a quieter tick goes back to
+#: LATER_S. In the storm, at 0.25 s / at 1 s throughout: 50-68k socket writes / 24-26k, the restarted
+#: worker's CPU 7.1-9.0 s / 6.3-7.3 s.
+BUSY_MEMBERS = 1_000
+LATER_BUSY_S = 1.0
 
 
 class Flushable(Protocol):
@@ -36,14 +43,16 @@ class Receiver(Protocol):
 class WriteBatch:
     """The sockets with frames waiting: for the end of this turn, or for the next LATER_S tick."""
 
-    __slots__ = ("_loop", "_waiting", "_scheduled", "_later", "_later_scheduled")
+    __slots__ = ("_loop", "_waiting", "_scheduled", "_later", "_later_scheduled", "later_delay")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._waiting: list[Flushable] = []
         self._scheduled = False
-        self._later: list[Flushable] = []
+        self._later: list[RoomLater] = []
         self._later_scheduled = False
+        #: How long the next tick waits: LATER_S, or LATER_BUSY_S after a busy one.
+        self.later_delay = LATER_S
 
     def add(self, raw: Flushable) -> None:
         """`raw` is written when this turn ends."""
@@ -52,12 +61,12 @@ class WriteBatch:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
-    def add_later(self, raw: Flushable) -> None:
-        """`raw` is flushed within LATER_S (sooner if something urgent needs it to be)."""
-        self._later.append(raw)
+    def add_later(self, room: RoomLater) -> None:
+        """`room`'s presence is handed out at the next tick (sooner if something urgent needs it)."""
+        self._later.append(room)
         if not self._later_scheduled:
             self._later_scheduled = True
-            self._loop.call_later(LATER_S, self.flush_later)
+            self._loop.call_later(self.later_delay, self.flush_later)
 
     def flush(self) -> None:
         self._scheduled = False
@@ -67,7 +76,13 @@ class WriteBatch:
     def flush_later(self) -> None:
         self._later_scheduled = False
         later, self._later = self._later, []
-        _flush_all(later)  # (one already written since is a no-op)
+        handed = 0
+        for room in later:
+            try:
+                handed += room.flush()  # (one already written since hands nothing)
+            except Exception:  # one room's failure must not keep the others' presence back
+                log.warning("a room's presence could not be handed out", exc_info=True)
+        self.later_delay = LATER_BUSY_S if handed >= BUSY_MEMBERS else LATER_S
 
 
 def _flush_all(sockets: list[Flushable]) -> None:
@@ -118,19 +133,22 @@ class RoomLater:
         if self._frames:
             self._from[member] = len(self._frames)
 
-    def flush(self) -> None:
-        """Hand what waits to the members now (the tick, or a frame the whole room must see next)."""
+    def flush(self) -> int:
+        """Hand what waits to the members now (the tick, or a frame the whole room must see next);
+        returns to how many."""
         frames = self._frames
         if not frames:
-            return
+            return 0
         self._frames, joined_since = [], self._from
         if joined_since:
             self._from = {}
         everything = frames[0] if len(frames) == 1 else b"".join(frames)
         # A copy: a member whose send queue overflows is closed, and may leave meanwhile.
-        for member in list(self._members):
+        members = list(self._members)
+        for member in members:
             start = joined_since.get(member, 0) if joined_since else 0
             if not start:
                 member.send_frame(everything)
             elif start < len(frames):
                 member.send_frame(b"".join(frames[start:]))
+        return len(members)

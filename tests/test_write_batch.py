@@ -10,15 +10,17 @@ import asyncio
 import socket
 from typing import Any
 
+import pytest
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from chatserver import write_batch
 from chatserver.connection import Connection
 from chatserver.protocol import ws_text_frame
 from chatserver.rooms import load_rooms
 from chatserver.rooms_state import RoomState
 from chatserver.transport import FLUSH_AT, RawSocket
-from chatserver.write_batch import LATER_S
+from chatserver.write_batch import LATER_BUSY_S, LATER_S
 from chatserver.ws_standins import Inbox
 from tests.conftest import TESTS
 
@@ -187,3 +189,31 @@ async def test_a_frame_for_the_whole_room_takes_what_waited_along_in_order() -> 
     await asyncio.sleep(LATER_S * 1.5)
     assert len(writes) == 1
     amy.close()
+
+
+async def test_after_a_busy_tick_presence_waits_longer_and_a_quiet_tick_brings_the_short_wait_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tick that hands presence to BUSY_MEMBERS people or more (two here) makes the next tick wait
+    LATER_BUSY_S, so a storm's presence costs a quarter of the writes; a quieter tick goes back to
+    LATER_S, so a calm room hears who came within a quarter of a second."""
+    monkeypatch.setattr(write_batch, "BUSY_MEMBERS", 2)
+    room = _room()
+    (amy, _), (ben, ben_writes) = await _member(room, "amy"), await _member(room, "ben")
+    batch = write_batch.batch_for(asyncio.get_running_loop())
+    assert batch.later_delay == LATER_S
+    room.later.add(_presence(2))
+    assert await _read(ben, len(_presence(2))) == _presence(2)  # the tick: two members
+    assert batch.later_delay == LATER_BUSY_S
+    loop = asyncio.get_running_loop()
+    added_at = loop.time()
+    room.later.add(_presence(3))
+    assert await _read(ben, len(_presence(3))) == _presence(3)
+    assert loop.time() - added_at >= LATER_BUSY_S * 0.9  # (a timer never fires early by more)
+    assert batch.later_delay == LATER_BUSY_S  # still two members: still busy
+    room.discard(next(m for m in room.members if m.name == "amy"))
+    room.later.add(_presence(1))
+    assert await _read(ben, len(_presence(1))) == _presence(1)  # one member: quiet again
+    assert batch.later_delay == LATER_S and len(ben_writes) == 3
+    amy.close()
+    ben.close()
