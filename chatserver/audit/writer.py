@@ -217,14 +217,14 @@ class AuditWriter:
         return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(value, str(value))
 
     def _enqueue(self, item: _Item) -> None:
-        if not self._pending:
+        first = not self._pending
+        if first:
             self._oldest_at = time.monotonic()
             self._wakeup.set()
-            self._pending.append(item)
-            self._arrived.set()
-            return
         self._pending.append(item)
-        if len(self._pending) >= self._max_batch:
+        if first:
+            self._arrived.set()  # (after the append: a lingering thread takes it when it wakes)
+        elif len(self._pending) >= self._max_batch:
             self._wakeup.set()
 
     async def _run(self) -> None:
