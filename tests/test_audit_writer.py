@@ -12,10 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 
+from chatserver import auth
+from chatserver.app import chat_state, create_app, lifespan
 from chatserver.audit import AuditLog, verify
 from chatserver.audit import writer as writer_module
+from chatserver.settings import Settings
 
 
 class HeldCommits:
@@ -161,3 +166,88 @@ async def test_a_flush_and_a_close_wake_a_lingering_thread(
             await log.close()
     assert heard["last"] is None
     assert _in_the_file(path, "last") and verify(path).ok
+
+
+async def _quiet_rows_taken_after_a_held_commit(
+    log: AuditLog, heard: dict[str, BaseException | None]
+) -> HeldCommits:
+    """Commit 1 held while five rows nobody waits for are queued, then let go: returns once the writer
+    thread has taken the five (as under a steady load: they queued while it committed)."""
+    writer = log._writer
+    held = HeldCommits(writer, hold=(1,))
+    append(log, "first", heard)
+    await held.until_inside(1)
+    for n in range(5):
+        log.append("join", room="r", actor_session=f"quiet{n}")
+    held.go_on[1].set()
+    await answered(heard, "first")
+    async with asyncio.timeout(5):
+        while writer._pending:
+            await asyncio.sleep(0.001)
+    return held
+
+
+async def test_rows_nobody_waits_for_wait_for_company_until_a_row_somebody_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a steady load (a reconnect storm's sign-ins and joins), rows nobody waits for that queued
+    during a commit wait for more before the next commit; a row somebody waits for (a message) ends
+    the wait at once, and goes in the same commit."""
+    monkeypatch.setattr(writer_module, "COMPANY_S", 60.0)
+    path = tmp_path / "chat.db"
+    heard: dict[str, BaseException | None] = {}
+    async with await AuditLog.open(path) as log:
+        held = await _quiet_rows_taken_after_a_held_commit(log, heard)
+        append(log, "awaited", heard)
+        await answered(heard, "awaited")
+        assert heard == {"first": None, "awaited": None}
+        assert held.calls == 2, "the five rows had a commit of their own"
+        assert all(_in_the_file(path, f"quiet{n}") for n in range(5))
+    assert verify(path).ok
+
+
+async def test_a_flush_and_a_close_end_the_wait_for_company(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows waiting for company (a minute here) are committed as soon as a flush asks for them, and
+    a close does not wait the minute out either."""
+    monkeypatch.setattr(writer_module, "COMPANY_S", 60.0)
+    heard: dict[str, BaseException | None] = {}
+    flushed = tmp_path / "flushed.db"
+    async with await AuditLog.open(flushed) as log:
+        held = await _quiet_rows_taken_after_a_held_commit(log, heard)
+        async with asyncio.timeout(10):
+            await log.flush()
+        assert all(_in_the_file(flushed, f"quiet{n}") for n in range(5))
+        assert held.calls == 2
+    closed = tmp_path / "closed.db"
+    log = await AuditLog.open(closed)
+    try:
+        await _quiet_rows_taken_after_a_held_commit(log, heard)
+    finally:
+        async with asyncio.timeout(10):
+            await log.close()
+    assert all(_in_the_file(closed, f"quiet{n}") for n in range(5))
+    assert verify(flushed).ok and verify(closed).ok
+
+
+async def test_api_audit_answers_with_the_rows_still_waiting_for_company(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Joins nobody waits for may wait a moment for company before their commit (a minute here):
+    /api/audit has them all the same, because it asks the writer for what is queued first."""
+    monkeypatch.setattr(writer_module, "COMPANY_S", 60.0)
+    db = tmp_path / "chat.db"
+    token = auth.add_host(db, "root", admin=True)
+    front = create_app(Settings(db=db))
+    app = front
+    while not hasattr(app, "routes"):
+        app = app.app  # type: ignore[attr-defined]
+    async with lifespan(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=front)) as http:
+        await _quiet_rows_taken_after_a_held_commit(chat_state(app).audit, {})
+        response = await http.get(
+            "http://chat.test/api/audit?kind=join", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200
+    sessions = {orjson.loads(line)["actor"]["session"] for line in response.content.splitlines()}
+    assert {f"quiet{n}" for n in range(5)} <= sessions, sessions
