@@ -62,8 +62,8 @@ class Delivery:
 
     def to_hosts(self, room: RoomState, wire: bytes) -> None:
         """The room's hosts (and admins) who are in the room."""
-        for member in room.members:
-            if member.role != "participant" and self.is_host_of(member, room):
+        for member in room.staff:
+            if self.is_host_of(member, room):
                 member.send_frame(wire)
 
     def to_session(self, session: str, wire: bytes) -> None:

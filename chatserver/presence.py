@@ -58,14 +58,10 @@ class Presence:
         return room.member_count(time.monotonic(), WORKER_STALE_S)
 
     def local_hosts(self, room: RoomState) -> frozenset[str]:
-        """Host names on duty in `room` on this worker. Every join and every message asks, and nearly
-        everyone is a participant: the role is compared before anything is called."""
+        """Host names on duty in `room` on this worker. Every join and every message asks: only the
+        room's staff (members signed in as hosts or admins) are looked at."""
         is_host_of = self.delivery.is_host_of
-        return frozenset(
-            c.host_name or c.name
-            for c in room.members
-            if c.role != "participant" and c.on_duty and is_host_of(c, room)
-        )
+        return frozenset(c.host_name or c.name for c in room.staff if c.on_duty and is_host_of(c, room))
 
     def hosts_on_duty(self, room: RoomState, local: frozenset[str] | None = None) -> frozenset[str]:
         """Host names on duty in `room` on any live worker (`local`: this worker's, when known)."""
@@ -80,8 +76,8 @@ class Presence:
         """The titled hosts on duty in `room` on this worker: display name, title, professional mark
         (and, for the other workers only, the host name they are on duty as)."""
         seen: dict[str, dict[str, Any]] = {}
-        for c in room.members:
-            if c.title and c.role != "participant" and c.on_duty and self.delivery.is_host_of(c, room):
+        for c in room.staff:
+            if c.title and c.on_duty and self.delivery.is_host_of(c, room):
                 seen[c.session] = {"name": c.name, **badge(c.title, c.professional), "host": c.host_name}
         return sorted(seen.values(), key=lambda s: (not s.get("professional"), s["name"].casefold()))
 

@@ -32,6 +32,7 @@ class RoomState:
     __slots__ = (
         "config",
         "members",
+        "staff",
         "later",
         "log",
         "index",
@@ -62,6 +63,10 @@ class RoomState:
         self.config = config
         # An insertion-ordered set of local connections: changed through add / discard / clear_members.
         self.members: dict[Connection, None] = {}
+        #: The members who signed in as hosts or admins (on duty or not; a role never changes while
+        #: connected): who is hosting is asked on every join and message, and a room of 200 is
+        #: nearly all participants.
+        self.staff: dict[Connection, None] = {}
         #: Presence waiting for the room's next tick (write_batch.LATER_S), written to members together.
         self.later = RoomLater(self.members)
         #: The members' names (casefolded) -> the sessions using each, with their connections here. A
@@ -113,6 +118,8 @@ class RoomState:
     def add(self, conn: Connection) -> None:
         """`conn` is in the room now (its name and session are set: it said hello)."""
         self.members[conn] = None
+        if conn.role != "participant":
+            self.staff[conn] = None
         self.later.joined(conn)
         sessions = self._names.setdefault(conn.name.casefold(), {})
         sessions[conn.session] = sessions.get(conn.session, 0) + 1
@@ -129,6 +136,7 @@ class RoomState:
         if conn not in self.members:
             return False
         del self.members[conn]
+        self.staff.pop(conn, None)
         key = conn.name.casefold()
         sessions = self._names[key]
         left = sessions[conn.session] - 1
@@ -142,6 +150,7 @@ class RoomState:
 
     def clear_members(self) -> None:
         self.members.clear()
+        self.staff.clear()
         self._names.clear()
 
     def name_used(self, name: str, by_other_than: str) -> bool:

@@ -93,7 +93,7 @@ class SendPipeline:
         role = self.delivery.role_in(conn, room)
         now = time.monotonic()
         ctx = MessageContext(room.id, conn.session, conn.name, role, text, now, conn.sent.get(room.id, 0))
-        refusal = self._refusal(conn, room, role, now) or badges.refusal(text, role, room.members)
+        refusal = self._refusal(conn, room, role, now) or badges.refusal(text, role, room.staff)
         if refusal is not None:
             self.screen_refused(conn, room, ctx, refusal, client_id)
             raise refusal

@@ -416,6 +416,32 @@ def test_a_room_knows_which_names_its_members_use():
     assert not room.members and not room.name_used("strasse", by_other_than="s1")
 
 
+def test_a_room_keeps_its_hosts_and_admins_apart_while_they_are_members():
+    """Who is hosting is asked on every join and every message: the room keeps its members who signed
+    in as hosts or admins apart (in join order), so a room of 200 participants is not walked for it."""
+    from chatserver.rooms import load_rooms
+    from chatserver.rooms_state import RoomState
+    from tests.conftest import TESTS
+
+    room = RoomState(load_rooms(TESTS / "rooms.yaml").rooms["lobby"])
+
+    def member(name: str, role: str = "participant") -> Connection:
+        conn = Connection(Recorder())  # type: ignore[arg-type]
+        conn.name, conn.session, conn.role = name, f"s-{name}", role
+        return conn
+
+    people = [member(f"p{i}") for i in range(50)]
+    host, admin = member("Hana", "host"), member("Root", "admin")
+    for conn in (*people[:25], host, *people[25:], admin):
+        room.add(conn)
+    assert list(room.staff) == [host, admin]
+    room.discard(people[0])
+    room.discard(host)
+    assert list(room.staff) == [admin], "a host who left is not hosting here"
+    room.clear_members()
+    assert not room.staff
+
+
 async def test_a_name_comes_free_when_its_persons_last_connection_in_the_room_goes(hub):
     """Sam in two tabs holds the name until both have gone; then someone else may take it."""
     tab1, sam = await person(hub, "Sam", "lobby")
