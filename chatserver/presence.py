@@ -133,7 +133,7 @@ class Presence:
 
     def _badge_of(self, room: RoomState, session: str) -> dict[str, Any]:
         for c in self.delivery.by_session.get(session, ()):
-            if c in room.members and self.delivery.is_host_of(c, room):
+            if c in room.staff and self.delivery.is_host_of(c, room):
                 return badge(c.title, c.professional)
         return {}
 

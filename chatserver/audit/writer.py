@@ -312,8 +312,12 @@ class AuditWriter:
         for _ in range(_CHAIN_MAX):
             if self._window > 0 or self._abandoned:
                 return None
+            awaited_before = self._awaited_out  # (the take counts the rows somebody waits for)
             more = self._take_rows()
-            more = self._with_company(more) if more else self._wait_for_rows()
+            if not more:
+                more = self._wait_for_rows()
+            elif self._awaited_out == awaited_before:
+                more = self._with_company(more)
             if not more:
                 return None
             try:
@@ -344,10 +348,10 @@ class AuditWriter:
         return rows
 
     def _with_company(self, rows: list[Row]) -> list[Row]:
-        """In the writer thread, `rows` queued while it committed (a steady load): if nobody waits for
-        them, let more join them for up to COMPANY_S (until a row somebody waits for, a flush, a full
+        """In the writer thread, `rows` nobody waits for that queued while it committed (a steady
+        load): let more join them for up to COMPANY_S (until a row somebody waits for, a flush, a full
         batch or the writer's stop), so a storm of sign-ins and joins shares its commits."""
-        if self._window > 0 or any(row.on_commit is not None for row in rows):
+        if self._window > 0:
             return rows
         self._keeping_company = True
         self._arrived.clear()  # (then the checks: the loop counts a row before it reads the flag)
