@@ -321,15 +321,27 @@ class Client(asyncio.Protocol):
 
     async def setup(self) -> None:
         """Upgrade, then hello → welcome and join → joined (after Engine.IO open/connect for Socket.IO)."""
+        await self.upgrade()
+        await self.hello()
+        await self.join()
+
+    async def upgrade(self) -> None:
+        """The WebSocket upgrade's answer (and for Socket.IO its namespace connect)."""
         await asyncio.wait_for(self.opened, REQUEST_TIMEOUT)
         if self.gen.socketio:  # the server's Engine.IO open packet needs no answer; connect to namespace "/"
             await self.request("40", None, "sio_connect")
+
+    async def hello(self) -> None:
+        """hello → welcome, with the resume token of a connection this one replaces."""
         hello: dict[str, Any] = {"name": f"{self.gen.tag}{self.gen.epoch}-{self.index}"}
         if self.resume:
             hello["resume"] = self.resume
         welcome = await self.request("hello", hello, "welcome")
         if isinstance(welcome, dict):
             self.resume = str(welcome.get("resume_token", ""))
+
+    async def join(self) -> None:
+        """join → joined, with `since` (the last message seen) for a connection this one replaces."""
         join: dict[str, Any] = {"room": self.room, "accept_guidelines": True}
         if self.last_id:
             join["since"] = self.last_id

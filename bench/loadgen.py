@@ -449,6 +449,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             loadgen_rss=gen.me.memory_info().rss,
         )
         log(f"{n} idle joined connections in {connect_s:.1f} s: {(rss1 - rss0) / 1024 / n:.1f} KiB/conn")
+        from bench import phases  # phases.py imports this module
+
+        rooms = rooms_for("idle", quick, phases.PHASE_CONNS // (5 if quick else 1))
+        result["phases"] = await phases.run(gen, rooms)
     else:
         await gen.connect(rooms_for(args.scenario, quick, 0))
         log(f"{len(gen.clients)} clients joined in {time.time() - t0:.1f} s")

@@ -102,6 +102,28 @@ def idle_table(results: Results) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def phases_table(results: Results) -> str:
+    """Each server's CPU per connection for each step of coming in (bench/phases.py), beside Node's."""
+    rows, conns = [], 0
+    for spec in results["servers"].values():
+        run = _get(spec, "idle", "phases")
+        if not isinstance(run, Mapping):
+            continue
+        conns = int(run.get("conns", 0))
+        steps = [run.get(f"{name}_us", 0.0) for name in ("upgrade", "hello", "join")]
+        redis = sum(run.get(f"{name}_redis_us", 0.0) for name in ("upgrade", "hello", "join"))
+        cells = " | ".join(f"{us:,.0f}" for us in steps)
+        rows.append(f"| {spec['label']} | {cells} | {sum(steps):,.0f} | {redis:,.0f} |")
+    if not rows:
+        return ""
+    head = (
+        f"\nWhere a connection's cost goes: {conns:,} more connections, each step for all of them before the "
+        "next (µs of CPU a connection, at rest subtracted; bench/phases.py):\n\n"
+        "| server | upgrade | hello | join | server total | Redis total |\n|---|---:|---:|---:|---:|---:|\n"
+    )
+    return head + "\n".join(rows) + "\n"
+
+
 def node_connect_s(results: Results) -> float | None:
     """Node socket.io's plain connect of the storm's people: its storm run, else its idle run."""
     node = results["servers"].get("socketio-node")
@@ -365,6 +387,7 @@ def markdown(results: Results) -> str:
         fixed_offer_line(results),
         "\n### 3. Idle: joined connections, server RSS\n\n",
         idle_table(results),
+        phases_table(results),
         "\n### 4. The default filter chain alone\n\n",
         filters_line(results),
         "\n### 5. Audit log alone\n\n",
