@@ -10,6 +10,7 @@ kept fresh by events, so checking a message never waits on a round trip.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 HELD_TTL_S = 7 * 24 * 3600
@@ -19,6 +20,22 @@ ALERTS_KEEP = 50
 SESSION_TTL_S = 30 * 24 * 3600
 #: Identities the in-process store keeps at most (each a few hundred bytes).
 MEMORY_IDENTITIES = 200_000
+
+
+async def answers(*reads: Awaitable[Any]) -> list[Any]:
+    """Await reads asked together (`Store.get_value`...), every one of them even after one failed (none
+    is left unawaited), then raise the first failure."""
+    results: list[Any] = []
+    failure: Exception | None = None
+    for read in reads:
+        try:
+            results.append(await read)
+        except Exception as exc:
+            failure = failure or exc
+            results.append(None)
+    if failure is not None:
+        raise failure
+    return results
 
 
 class Store:
@@ -93,13 +110,16 @@ class Store:
         raise NotImplementedError
 
     # ---- small shared values (issue 16: warnings, strikes, shield, ban-evasion marks) ----------
-    async def put_value(
+    # put_value, get_value and entries are asked for when called, not when awaited: what a join asks
+    # one after the other without awaiting in between shares one round trip (a reconnect storm's
+    # thousands of joins each waited for four in a row).
+    def put_value(
         self, key: str, value: Any, ttl: float | None = None, *, only_new: bool = False
-    ) -> bool:
+    ) -> Awaitable[bool]:
         """Set `key` (expiring after `ttl` seconds); with `only_new`, only if unset. True if set."""
         raise NotImplementedError
 
-    async def get_value(self, key: str) -> Any:
+    def get_value(self, key: str) -> Awaitable[Any]:
         """The value at `key`, or None (unset or expired)."""
         raise NotImplementedError
 
@@ -113,7 +133,7 @@ class Store:
         a counter needs no second round trip)."""
         raise NotImplementedError
 
-    async def entries(self, key: str) -> list[Any]:
+    def entries(self, key: str) -> Awaitable[list[Any]]:
         """The list at `key`, oldest first ([] when unset or expired)."""
         raise NotImplementedError
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from chatserver.brokers.redis_batch import Batcher
 from chatserver.brokers.redis_store import RedisStore
+from chatserver.connection import Connection
 
 
 class _CountedWrites(aioredis.Connection):
@@ -157,3 +159,32 @@ async def test_a_forgotten_script_is_loaded_once_for_everyone_who_met_it_togethe
     assert stats["cmdstat_script|load"]["calls"] == 2, "one load per flush"
     assert stats["cmdstat_evalsha"]["calls"] == 200, "each asked once, heard NOSCRIPT, asked again"
     assert "cmdstat_eval" not in stats
+
+
+async def test_a_join_asks_its_warning_and_ban_evasion_reads_in_one_round_trip(
+    redis_server, tmp_path, monkeypatch
+):
+    """A reconnect storm's joins each waited for four reads in a row (a waiting warning, then ban
+    evasion's seen-mark, flag and the room's marks, the last through the pool): now they go together."""
+    from chatserver.brokers import redis_batch
+    from tests.test_hub import Recorder, running_hub
+
+    sent: list[list[str]] = []
+    send = redis_batch.Batcher._send
+
+    async def recorded(self, batch):
+        sent.append([str(args[0]) for args, _ in batch])
+        await send(self, batch)
+
+    monkeypatch.setattr(redis_batch.Batcher, "_send", recorded)
+    rooms = "rooms:\n  - {id: lobby, title: Lobby, topic: Hello., filters: []}\n"
+    async with running_hub(tmp_path, rooms, (), url=redis_server.url) as hub:
+        raw = Recorder()
+        conn = Connection(raw)  # type: ignore[arg-type]
+        hub.attach(conn)
+        await hub.hello(conn, {"type": "hello", "name": "ana"})
+        sent.clear()
+        await hub.handle(conn, orjson.dumps({"type": "join", "room": "lobby", "browser": "b-1"}))
+        assert raw.of("joined", room="lobby"), raw.frames
+    reads = [batch for batch in sent if "LRANGE" in batch]
+    assert reads == [["GET", "SET", "GET", "LRANGE"]], sent

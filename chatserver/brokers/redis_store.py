@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, cast
 
 import orjson
 from redis.commands.core import AsyncScript
@@ -75,6 +75,22 @@ redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return redis.call('LRANGE', KEYS[1], 0, -1)
 """
+
+
+T = TypeVar("T")
+
+
+async def _answer(reply: Awaitable[Any], decode: Callable[[Any], T]) -> T:
+    """A command already queued (Batcher.call), decoded once its reply is in."""
+    return decode(await reply)
+
+
+def _value(raw: bytes | None) -> Any:
+    return orjson.loads(raw) if raw else None
+
+
+def _values(raw: list[bytes]) -> list[Any]:
+    return [orjson.loads(v) for v in raw]
 
 
 def _text(reply: bytes | str) -> str:
@@ -244,17 +260,16 @@ class RedisStore(Store):
         items = [orjson.loads(v) for v in await self._redis.lrange(self._room(room, "alerts"), 0, -1)]
         return [a for a in items if float(a.get("at", 0)) > since]
 
-    async def put_value(
+    def put_value(
         self, key: str, value: Any, ttl: float | None = None, *, only_new: bool = False
-    ) -> bool:
+    ) -> Awaitable[bool]:
         options: list[Any] = ["PX", max(1, int(ttl * 1000))] if ttl else []
         if only_new:
             options.append("NX")
-        return bool(await self._batch.call("SET", self._key("kv", key), orjson.dumps(value), *options))
+        return _answer(self._batch.call("SET", self._key("kv", key), orjson.dumps(value), *options), bool)
 
-    async def get_value(self, key: str) -> Any:
-        raw = await self._batch.call("GET", self._key("kv", key))
-        return orjson.loads(raw) if raw else None
+    def get_value(self, key: str) -> Awaitable[Any]:
+        return _answer(self._batch.call("GET", self._key("kv", key)), _value)
 
     async def take_value(self, key: str) -> Any:
         raw = await self._redis.getdel(self._key("kv", key))
@@ -265,8 +280,8 @@ class RedisStore(Store):
         kept = await self._run(self._add_entry, [self._key("kv", key)], args)
         return [orjson.loads(v) for v in kept]
 
-    async def entries(self, key: str) -> list[Any]:
-        return [orjson.loads(v) for v in await self._redis.lrange(self._key("kv", key), 0, -1)]
+    def entries(self, key: str) -> Awaitable[list[Any]]:
+        return _answer(self._batch.call("LRANGE", self._key("kv", key), 0, -1), _values)
 
     async def close(self) -> None:
         await self._batch.close()  # (the client is the broker's, closed with it)

@@ -17,14 +17,17 @@ What is kept, never an address in clear (docs/security.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import logging
+import socket
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver import frames
+from chatserver.store import answers
 
 if TYPE_CHECKING:
     from chatserver.connection import Connection
@@ -43,6 +46,12 @@ BROWSER_MAX = 64
 
 def network_prefix(address: str) -> str | None:
     """The network an address belongs to (IPv4 /24, IPv6 /48), or None when it is not an IP address."""
+    try:  # an IPv4 address, as the kernel writes it: read in C (ipaddress took 8 us of every join)
+        packed = socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        pass
+    else:
+        return f"{packed[0]}.{packed[1]}.{packed[2]}.0/24"
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
@@ -53,7 +62,9 @@ def network_prefix(address: str) -> str | None:
     return str(ipaddress.ip_network((ip, bits), strict=False))
 
 
+@functools.lru_cache(maxsize=8)
 def _period_key(secret: bytes, period: int) -> bytes:
+    # (one key a week per worker secret: every join asks for this week's and last week's)
     return hmac.new(secret, b"evasion-period:%d" % period, hashlib.sha256).digest()
 
 
@@ -107,15 +118,20 @@ async def on_join(mod: Moderation, conn: Connection, room: RoomState, browser: s
     current = hashes(mod.evasion_secret, address, browser, period)
     if not current:
         return
-    await mod.store.put_value(seen_key(conn.session), current, ttl=SEEN_TTL_S)
-    known = await mod.store.get_value(flag_key(room.id, conn.session))
+    # Asked together (one round trip; the room's marks even when a flag makes them moot), so a
+    # reconnect storm's joins do not wait for three in a row.
+    _, known, marked = await answers(
+        mod.store.put_value(seen_key(conn.session), current, ttl=SEEN_TTL_S),
+        mod.store.get_value(flag_key(room.id, conn.session)),
+        mod.store.entries(marks_key(room.id)),
+    )
     if known is not None:
         room.flagged[conn.session] = known
         return
     if room.is_banned(conn.session):
         return
     mine = [current, hashes(mod.evasion_secret, address, browser, period - 1)]
-    hit = match(await mod.store.entries(marks_key(room.id)), mine, conn.session, now)
+    hit = match(marked, mine, conn.session, now)
     if hit is None:
         return
     flag = {**hit, "name": conn.name, "ts": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -9,6 +9,7 @@ turns the live strikes into the step the console proposes next: the host decides
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -190,10 +191,15 @@ async def acknowledge(mod: Moderation, conn: Connection, frame: dict[str, Any]) 
     conn.send(frames.notice("acknowledged", ACKNOWLEDGED, room=room.id))
 
 
-async def pending(mod: Moderation, room: RoomState, session: str) -> dict[str, Any] | None:
-    """A warning still waiting for this person (read on join, so it outlives a reconnect)."""
+def pending(mod: Moderation, room: RoomState, session: str) -> Awaitable[dict[str, Any] | None]:
+    """A warning still waiting for this person (read on join, so it outlives a reconnect): asked now,
+    so the join's other reads share its round trip; awaiting it never raises."""
+    return _pending(room, session, mod.store.get_value(warning_key(room.id, session)))
+
+
+async def _pending(room: RoomState, session: str, read: Awaitable[Any]) -> dict[str, Any] | None:
     try:
-        warning: dict[str, Any] | None = await mod.store.get_value(warning_key(room.id, session))
+        warning: dict[str, Any] | None = await read
     except Exception:
         return room.warned.get(session)
     if warning is None:
