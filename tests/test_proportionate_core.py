@@ -3,6 +3,7 @@ the ban-evasion hashes; and the hub in-process with its clock moved on, for stri
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -105,6 +106,25 @@ def test_kind_refusal_words_come_from_the_host_or_the_room():
     assert refusals.words(config, {}) == "First."
     with pytest.raises(BadRequest):
         refusals.words(config, {"reason": 3})
+
+
+def test_the_network_of_an_address_is_what_ipaddress_says():
+    """IPv4 is read in C on every join (ipaddress took 8 us); the answer stays the standard library's."""
+
+    def reference(address: str) -> str | None:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return str(ipaddress.ip_network((ip, 24 if ip.version == 4 else 48), strict=False))
+
+    addresses = ["127.0.0.1", "203.0.113.200", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3"]
+    addresses += ["256.1.1.1", "1.2.3.4 ", "::1", "::ffff:203.0.113.9", "2001:db8:1:2::5", "fe80::1%eth0"]
+    addresses += ["?", ""]
+    for address in addresses:
+        assert evasion.network_prefix(address) == reference(address), address
 
 
 def test_evasion_hashes_hide_the_address_and_rotate_with_the_period():
