@@ -119,9 +119,11 @@ class Generator:
         port: int = 0,
         track: bool = False,
         prev: Sequence[Client] = (),
+        upgrade_only: bool = False,
     ) -> list[Client]:
         """Open one joined client per entry of ``rooms`` (a room name per client), on ``port`` (default: the
-        server's); ``prev``: the clients these replace (same index, name, resume token and last message)."""
+        server's); ``prev``: the clients these replace (same index, name, resume token and last message);
+        ``upgrade_only``: stop after the upgrade (bench/phases.py takes hello and join step by step)."""
         sem = asyncio.Semaphore(parallel)
         start = len(self.clients)
         port = port or self.port
@@ -139,7 +141,7 @@ class Generator:
                 _, client = await self.loop.create_connection(lambda: make(i, room), self.host, port)
                 self.clients.append(client)
                 opened.append(client)
-                await client.setup()
+                await (client.upgrade() if upgrade_only else client.setup())
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(rooms)))
         self.room_size = dict(Counter(c.room for c in self.clients))

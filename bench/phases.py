@@ -34,41 +34,34 @@ async def _cpu_over(gen: Generator, seconds: float) -> tuple[float, float]:
     return gen.server.cpu() - s0, gen.redis.cpu() - r0
 
 
+async def _each(clients: list[Client], step: Callable[[Client], Awaitable[None]]) -> None:
+    """`step` for every client, 64 in flight (as every connect here)."""
+    sem = asyncio.Semaphore(64)
+
+    async def one(client: Client) -> None:
+        async with sem:
+            await step(client)
+
+    await asyncio.gather(*(one(client) for client in clients))
+
+
 async def run(gen: Generator, rooms: list[str]) -> dict[str, float]:
     """Open len(rooms) more clients step by step; µs of server and Redis CPU per connection per step."""
     server_rest, redis_rest = (cpu / REST_S for cpu in await _cpu_over(gen, REST_S))
-    sem = asyncio.Semaphore(64)
     clients: list[Client] = []
-    start = len(gen.clients)
 
-    async def upgrade(i: int) -> None:
-        _, client = await gen.loop.create_connection(
-            lambda: Client(gen, start + i, rooms[i]), gen.host, gen.port
-        )
-        clients.append(client)
-        gen.clients.append(client)
-        await client.upgrade()
-
-    async def hello(i: int) -> None:
-        await clients[i].hello()
-
-    async def join(i: int) -> None:
-        await clients[i].join()
+    async def upgrade() -> None:
+        clients.extend(await gen.connect(rooms, upgrade_only=True))
 
     result: dict[str, float] = {"conns": len(rooms)}
-    steps: list[tuple[str, Callable[[int], Awaitable[None]]]] = [
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("upgrade", upgrade),
-        ("hello", hello),
-        ("join", join),
+        ("hello", lambda: _each(clients, Client.hello)),
+        ("join", lambda: _each(clients, Client.join)),
     ]
     for name, step in steps:
-
-        async def one(i: int, step: Callable[[int], Awaitable[None]] = step) -> None:
-            async with sem:
-                await step(i)
-
         s0, r0, t0 = gen.server.cpu(), gen.redis.cpu(), time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(len(rooms))))
+        await step()
         wall = time.perf_counter() - t0
         await asyncio.sleep(TRAIL_S)
         took = time.perf_counter() - t0
