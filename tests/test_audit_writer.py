@@ -18,7 +18,7 @@ import pytest
 
 from chatserver import auth
 from chatserver.app import chat_state, create_app, lifespan
-from chatserver.audit import AuditLog, verify
+from chatserver.audit import AuditLog, batch_sql, verify
 from chatserver.audit import writer as writer_module
 from chatserver.settings import Settings
 
@@ -251,3 +251,26 @@ async def test_api_audit_answers_with_the_rows_still_waiting_for_company(
     assert response.status_code == 200
     sessions = {orjson.loads(line)["actor"]["session"] for line in response.content.splitlines()}
     assert {f"quiet{n}" for n in range(5)} <= sessions, sessions
+
+
+async def test_a_commit_kept_waiting_by_another_writer_is_logged_without_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the write lock past SLOW_COMMIT_S: the commit goes through when it lets
+    go, and the log says how long it took (what explains a message refused after its hold lapsed),
+    never what the rows say."""
+    monkeypatch.setattr(batch_sql, "SLOW_COMMIT_S", 0.2)
+    async with await AuditLog.open(tmp_path / "chat.db") as log:
+        other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        heard: list[BaseException | None] = []
+        log.append("message", room="r", actor_session="s", text="a private word", on_commit=heard.append)
+        await asyncio.sleep(0.4)  # (the lock is held this long on purpose: it is what is measured)
+        assert not heard, "committed while another writer held the lock"
+        other.execute("COMMIT")
+        other.close()
+        await log.flush()
+        assert heard == [None], "committed once the lock was let go"
+    slow = [r.getMessage() for r in caplog.records if "audit commit" in r.getMessage()]
+    assert len(slow) == 1 and slow[0].startswith("an audit commit of 1 rows took "), slow
+    assert "private" not in caplog.text

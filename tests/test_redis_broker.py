@@ -279,9 +279,9 @@ async def test_a_release_waits_for_the_earlier_reservation_of_another_worker(two
     assert listener.messages == [("lobby", 1, "m1"), ("lobby", 2, "m2")]
 
 
-async def test_a_seq_whose_worker_died_is_stepped_over_once_its_hold_lapses(two_workers, monkeypatch):
+async def test_a_seq_whose_worker_died_is_stepped_over_once_its_hold_lapses(two_workers, monkeypatch, caplog):
     """Worker 1 reserves and never releases (it died mid-commit): worker 2's message goes out after
-    the hold, as seq 2; seq 1 is a gap nobody is shown."""
+    the hold, as seq 2; seq 1 is a gap nobody is shown, and the log says why its sender was refused."""
     monkeypatch.setattr(redis_publisher, "HOLD_S", 0.5)
     first, second, listener = two_workers
     assert await reserve(first, "m1") == 1
@@ -291,6 +291,8 @@ async def test_a_seq_whose_worker_died_is_stepped_over_once_its_hold_lapses(two_
     late = await asyncio.wait_for(release(first, 1, "m1"), 10)
     assert late[0] is None and isinstance(late[1], Unavailable), "a lapsed seq is never shown late"
     assert listener.messages == [("lobby", 2, "m2")]
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1 and "seq 1 in room lobby (its hold had lapsed" in refusals[0], refusals
 
 
 async def test_a_cancelled_seq_is_given_back_when_nothing_follows_it(broker):

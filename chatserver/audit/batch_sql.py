@@ -4,14 +4,21 @@ SQLite allows (the writer thread runs it; writer.py is the queue and the thread 
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chatserver.audit.records import GENESIS, chain_hash
 from chatserver.db import is_busy, write_transaction
 
+log = logging.getLogger(__name__)
+
 OnCommit = Callable[[BaseException | None], None]
+
+#: A commit slower than this is logged: messages wait on it (past the broker's hold, they fail).
+SLOW_COMMIT_S = 1.0
 
 _INSERT_HEAD = (
     "INSERT INTO audit (id, ts, room, kind, actor_session, actor_name, subject, message_id, text, detail,"
@@ -79,7 +86,22 @@ class Row(NamedTuple):
 def write_rows(
     db: sqlite3.Connection, rows: list[Row], tail: tuple[int, str] | None, max_batch: int
 ) -> tuple[int, str]:
-    """Append `rows` to the chain in one transaction; returns the log's new end (id, hash).
+    """Append `rows` to the chain in one transaction; returns the log's new end (id, hash). A slow
+    commit is logged: an operator reading why messages failed wants to know the disk stalled."""
+    started = time.monotonic()
+    end = _append(db, rows, tail, max_batch)
+    took = time.monotonic() - started
+    if took > SLOW_COMMIT_S:
+        log.warning(
+            "an audit commit of %d rows took %.1f s (a slow disk, or another writer)", len(rows), took
+        )
+    return end
+
+
+def _append(
+    db: sqlite3.Connection, rows: list[Row], tail: tuple[int, str] | None, max_batch: int
+) -> tuple[int, str]:
+    """`write_rows` without the clock.
 
     `tail` is where this connection's last commit left the log's end (None: not known). Then the
     batch goes in ONE statement that checks the end is still there: every statement the writer

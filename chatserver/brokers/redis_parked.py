@@ -9,11 +9,14 @@ with the SETTLE script, which says for certain whether anyone was shown it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 
 from chatserver.brokers.redis_requests import Flush, Outgoing, Release, Settle, answer
 from chatserver.errors import Deleted, Unavailable
+
+log = logging.getLogger(__name__)
 
 #: How often the waiting messages are looked at, and how long one waits before its room is flushed.
 WATCH_EVERY_S = 0.25
@@ -52,6 +55,7 @@ class Parked:
         elif reason == "deleted":
             answer(item, None, Deleted("A host deleted this message; it was not published"))
         else:
+            log.warning("room %s: a parked message's seq %d went by as %s; not shown", room, seq, reason)
             answer(item, None, Unavailable(NOT_SHOWN))
 
     async def watch(self) -> None:
@@ -82,6 +86,9 @@ class Parked:
             if published == 1:
                 answer(item, item.seq, None)
             else:
+                log.warning(
+                    "room %s: a message parked past its time (seq %d) was not shown", item.room, item.seq
+                )
                 answer(item, None, Unavailable(NOT_SHOWN))
 
         self._put(Settle(item.room, item.seq, item.message_id, "v", found))

@@ -55,6 +55,18 @@ SETTLE_S = 1.5
 #: A command's result saying its reply was lost, not that Redis refused it: it may have run.
 _REPLY_LOST = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
+#: What a refusal's status means, for the log.
+_REFUSALS = {
+    TOO_LATE: "it reached Redis after its send deadline",
+    LAPSED: "its hold had lapsed: the audit commit took longer than the hold",
+}
+
+
+def _refusal(result: Any) -> Any:
+    """Why Redis refused a request, for the log."""
+    return result.__class__.__name__ if isinstance(result, BaseException) else _REFUSALS.get(result, result)
+
+
 SHUTTING_DOWN = "The server is shutting down; nothing was published"
 UNREACHABLE = "The message service is unavailable; nothing was published"
 REFUSED = "The message service refused the message; nothing was published"
@@ -238,6 +250,8 @@ class RedisPublisher:
 
     def _reserved(self, group: list[Outgoing], result: Any) -> None:
         if isinstance(result, BaseException) or result <= 0:
+            room = group[0].room if isinstance(group[0], Reserve) else "?"
+            log.warning("Redis refused %d reservation(s) in room %s (%s)", len(group), room, _refusal(result))
             _fail(group, Unavailable(REFUSED))
             return
         for k, item in enumerate(group):
@@ -252,6 +266,10 @@ class RedisPublisher:
         elif result == DELETED:
             answer(item, None, Deleted("A host deleted this message; it was not published"))
         else:  # LAPSED, TOO_LATE or an error: nobody was or will be shown it
+            # (an operator's clue: a lapse means the audit commit took longer than HOLD_S)
+            log.warning(
+                "Redis refused the release of seq %d in room %s (%s)", item.seq, item.room, _refusal(result)
+            )
             if result != LAPSED:
                 # Not run: take it back so a late retry of these bytes cannot show it.
                 self._put(Settle(item.room, item.seq, item.message_id, "v", None))
