@@ -53,6 +53,7 @@ class RoomState:
         "warned",
         "shield",
         "shield_read_at",
+        "shield_reading",
         "burst_told_until",
         "flagged",
         "_advanced",
@@ -101,6 +102,8 @@ class RoomState:
         self.shield: dict[str, Any] | None = None
         #: When `shield` was last read from the store (moderation.shield.load), by the service's clock.
         self.shield_read_at = float("-inf")
+        #: The read of `shield` under way: everyone joining meanwhile waits for it (one read, not one each).
+        self.shield_reading: asyncio.Future[None] | None = None
         #: Until when (the service's clock) the join burst under way has been told, here or elsewhere.
         self.burst_told_until = float("-inf")
         self.flagged: dict[str, dict[str, Any]] = {}

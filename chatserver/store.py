@@ -76,7 +76,8 @@ class Store:
     async def set_flag(self, room: str, flag: str, value: Any) -> None:
         raise NotImplementedError
 
-    async def flags(self, room: str) -> dict[str, Any]:
+    def flags(self, room: str) -> Awaitable[dict[str, Any]]:
+        """The room's flags (shield, slowmode...); asked for when called, like get_value."""
         raise NotImplementedError
 
     async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:

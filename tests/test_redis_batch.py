@@ -188,3 +188,53 @@ async def test_a_join_asks_its_warning_and_ban_evasion_reads_in_one_round_trip(
         assert raw.of("joined", room="lobby"), raw.frames
     reads = [batch for batch in sent if "LRANGE" in batch]
     assert reads == [["GET", "SET", "GET", "LRANGE"]], sent
+
+
+async def test_a_room_s_flags_are_read_once_for_everyone_joining_it_at_once(redis_server, tmp_path):
+    """A restarted worker's first joins into a room each read whether shield mode is on: forty at
+    once made forty reads, each on a connection of redis-py's pool opened for it (a quarter of the
+    worker's CPU in a reconnect storm). One read now serves them all, on the store's shared line."""
+    import redis
+
+    from tests.test_hub import Recorder, running_hub
+
+    admin = redis.Redis.from_url(redis_server.url)
+    rooms = "rooms:\n  - {id: lobby, title: Lobby, topic: Hello., filters: []}\n"
+    try:
+        async with running_hub(tmp_path, rooms, (), url=redis_server.url) as hub:
+            people = []
+            for i in range(40):
+                raw = Recorder()
+                conn = Connection(raw)  # type: ignore[arg-type]
+                hub.attach(conn)
+                await hub.hello(conn, {"type": "hello", "name": f"p{i}"})
+                people.append((conn, raw))
+            await asyncio.gather(
+                *(
+                    hub.handle(c, orjson.dumps({"type": "join", "room": "lobby", "browser": f"b-{i}"}))
+                    for i, (c, _) in enumerate(people)
+                )
+            )  # (warms the shared line: its first batch opens its connection)
+            people_later = []
+            for i in range(40):
+                raw = Recorder()
+                conn = Connection(raw)  # type: ignore[arg-type]
+                hub.attach(conn)
+                await hub.hello(conn, {"type": "hello", "name": f"q{i}"})
+                people_later.append((conn, raw))
+            admin.config_resetstat()
+            connections = admin.info("stats")["total_connections_received"]
+            hub_rooms = hub.rooms
+            hub_rooms["lobby"].shield_read_at = float("-inf")  # (as on a worker that just started)
+            await asyncio.gather(
+                *(
+                    hub.handle(c, orjson.dumps({"type": "join", "room": "lobby", "browser": f"c-{i}"}))
+                    for i, (c, _) in enumerate(people_later)
+                )
+            )
+            assert all(raw.of("joined", room="lobby") for _, raw in people_later)
+            stats = admin.info("commandstats")
+            assert stats.get("cmdstat_hgetall", {}).get("calls") == 1, stats.get("cmdstat_hgetall")
+            assert admin.info("stats")["total_connections_received"] == connections, "no new connections"
+    finally:
+        admin.close()

@@ -93,6 +93,12 @@ def _values(raw: list[bytes]) -> list[Any]:
     return [orjson.loads(v) for v in raw]
 
 
+def _fields(raw: list[bytes] | dict[bytes, bytes]) -> dict[str, Any]:
+    """A hash's fields (HGETALL: a flat list from the shared line, a dict through a cluster's pipeline)."""
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    return {_text(k): orjson.loads(v) for k, v in pairs}
+
+
 def _text(reply: bytes | str) -> str:
     """A reply as text. The client never decodes replies, so this is bytes; redis-py's types allow str."""
     return reply.decode() if isinstance(reply, bytes) else reply
@@ -205,9 +211,8 @@ class RedisStore(Store):
             pipe.hincrby(self._keys.versions_key(room), room, 1)
             await pipe.execute()
 
-    async def flags(self, room: str) -> dict[str, Any]:
-        raw = await self._redis.hgetall(self._room(room, "flags"))
-        return {_text(k): orjson.loads(v) for k, v in raw.items()}
+    def flags(self, room: str) -> Awaitable[dict[str, Any]]:
+        return _answer(self._batch.call("HGETALL", self._room(room, "flags")), _fields)
 
     async def add_note(self, room: str, session: str, note: dict[str, Any]) -> None:
         key = self._room(room, f"notes:{session}")

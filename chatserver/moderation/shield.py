@@ -7,6 +7,7 @@ those. A burst of joins (`join_burst:`) alerts the hosts and offers it, or turns
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import time
@@ -96,12 +97,30 @@ async def load(mod: Moderation, room: RoomState) -> None:
     """Read whether shield mode is on (a worker that started after it was switched on), at most once
     every SHIELD_REREAD_S per room: in between, events keep it current, and the resync loop
     (chatserver/resync.py) applies a switch whose event was lost within its RESYNC_S. A reconnect
-    storm brings a hundred people into a room in a second; one read serves them all."""
+    storm brings a hundred people into a room in a second; one read serves them all, those who join
+    while it is out included (a restarted worker's first joins into a room came all at once)."""
     now = mod.clock()
     if now - room.shield_read_at < SHIELD_REREAD_S:
         return
-    room.shield = (await mod.store.flags(room.id)).get("shield") or None
-    room.shield_read_at = now
+    reading = room.shield_reading
+    if reading is None:
+        reading = room.shield_reading = asyncio.ensure_future(_read(mod, room, now))
+        reading.add_done_callback(_heard)
+    await asyncio.shield(reading)
+
+
+async def _read(mod: Moderation, room: RoomState, now: float) -> None:
+    try:
+        room.shield = (await mod.store.flags(room.id)).get("shield") or None
+        room.shield_read_at = now
+    finally:
+        room.shield_reading = None
+
+
+def _heard(reading: asyncio.Future[None]) -> None:
+    """A failed read whose joins all went away is no error nobody retrieved (each join hears its own)."""
+    if not reading.cancelled():
+        reading.exception()
 
 
 def holds(room: RoomState, ctx: MessageContext) -> list[tuple[str, str]]:
