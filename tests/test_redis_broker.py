@@ -292,7 +292,7 @@ async def test_a_seq_whose_worker_died_is_stepped_over_once_its_hold_lapses(two_
     assert late[0] is None and isinstance(late[1], Unavailable), "a lapsed seq is never shown late"
     assert listener.messages == [("lobby", 2, "m2")]
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert len(refusals) == 1 and "seq 1 in room lobby (its hold had lapsed" in refusals[0], refusals
+    assert len(refusals) == 1 and "1 release(s) in room lobby (its hold had lapsed" in refusals[0], refusals
 
 
 async def test_a_cancelled_seq_is_given_back_when_nothing_follows_it(broker):

@@ -62,14 +62,14 @@ _REFUSALS = {
 }
 
 
-def _refusal(result: Any) -> Any:
-    """Why Redis refused a request, for the log."""
-    return result.__class__.__name__ if isinstance(result, BaseException) else _REFUSALS.get(result, result)
-
-
 SHUTTING_DOWN = "The server is shutting down; nothing was published"
 UNREACHABLE = "The message service is unavailable; nothing was published"
 REFUSED = "The message service refused the message; nothing was published"
+
+
+def _refusal(result: Any) -> Any:
+    """Why Redis refused a request, for the log."""
+    return result.__class__.__name__ if isinstance(result, BaseException) else _REFUSALS.get(result, result)
 
 
 def _commands(batch: list[Outgoing]) -> list[list[Outgoing]]:
@@ -217,11 +217,19 @@ class RedisPublisher:
                     self._reserved(group, result)
             elif isinstance(item, Release):
                 statuses = [result] * len(group) if isinstance(result, BaseException) else result
+                refused = []
                 for release, status in zip(group, statuses, strict=True):
                     if status == TOO_LATE and quick:
                         again.append(release)
-                    else:
-                        self._released(release, status)
+                    elif not self._released(release, status):
+                        refused.append(status)
+                if refused:  # (one line a room and round trip: a stalled disk refuses many at once)
+                    log.warning(
+                        "Redis refused %d release(s) in room %s (%s)",
+                        len(refused),
+                        item.room,
+                        _refusal(refused[0]),
+                    )
             elif isinstance(item, Settle):
                 answer(item, None if isinstance(result, BaseException) else int(result), None)
         if unknown:
@@ -257,7 +265,8 @@ class RedisPublisher:
         for k, item in enumerate(group):
             answer(item, int(result) + k, None)
 
-    def _released(self, item: Outgoing, result: Any) -> None:
+    def _released(self, item: Outgoing, result: Any) -> bool:
+        """Answer a release by Redis's status; False when Redis refused it."""
         assert isinstance(item, Release)
         if result == PUBLISHED:
             answer(item, item.seq, None)
@@ -266,14 +275,12 @@ class RedisPublisher:
         elif result == DELETED:
             answer(item, None, Deleted("A host deleted this message; it was not published"))
         else:  # LAPSED, TOO_LATE or an error: nobody was or will be shown it
-            # (an operator's clue: a lapse means the audit commit took longer than HOLD_S)
-            log.warning(
-                "Redis refused the release of seq %d in room %s (%s)", item.seq, item.room, _refusal(result)
-            )
             if result != LAPSED:
                 # Not run: take it back so a late retry of these bytes cannot show it.
                 self._put(Settle(item.room, item.seq, item.message_id, "v", None))
             answer(item, None, Unavailable(REFUSED))
+            return False
+        return True
 
     async def load_scripts(self) -> None:
         """Load every numbering script (at start, and after Redis answered NOSCRIPT)."""
