@@ -198,41 +198,30 @@ async def test_a_room_s_flags_are_read_once_for_everyone_joining_it_at_once(redi
 
     from tests.test_hub import Recorder, running_hub
 
+    async def forty_join(hub, prefix: str) -> list[Recorder]:
+        people = []
+        for i in range(40):
+            raw = Recorder()
+            conn = Connection(raw)  # type: ignore[arg-type]
+            hub.attach(conn)
+            await hub.hello(conn, {"type": "hello", "name": f"{prefix}{i}"})
+            people.append((conn, raw))
+        frames = [{"type": "join", "room": "lobby", "browser": f"{prefix}-{i}"} for i in range(40)]
+        await asyncio.gather(
+            *(hub.handle(c, orjson.dumps(f)) for (c, _), f in zip(people, frames, strict=True))
+        )
+        return [raw for _, raw in people]
+
     admin = redis.Redis.from_url(redis_server.url)
     rooms = "rooms:\n  - {id: lobby, title: Lobby, topic: Hello., filters: []}\n"
     try:
         async with running_hub(tmp_path, rooms, (), url=redis_server.url) as hub:
-            people = []
-            for i in range(40):
-                raw = Recorder()
-                conn = Connection(raw)  # type: ignore[arg-type]
-                hub.attach(conn)
-                await hub.hello(conn, {"type": "hello", "name": f"p{i}"})
-                people.append((conn, raw))
-            await asyncio.gather(
-                *(
-                    hub.handle(c, orjson.dumps({"type": "join", "room": "lobby", "browser": f"b-{i}"}))
-                    for i, (c, _) in enumerate(people)
-                )
-            )  # (warms the shared line: its first batch opens its connection)
-            people_later = []
-            for i in range(40):
-                raw = Recorder()
-                conn = Connection(raw)  # type: ignore[arg-type]
-                hub.attach(conn)
-                await hub.hello(conn, {"type": "hello", "name": f"q{i}"})
-                people_later.append((conn, raw))
+            await forty_join(hub, "p")  # (warms the shared line: its first batch opens its connection)
             admin.config_resetstat()
             connections = admin.info("stats")["total_connections_received"]
-            hub_rooms = hub.rooms
-            hub_rooms["lobby"].shield_read_at = float("-inf")  # (as on a worker that just started)
-            await asyncio.gather(
-                *(
-                    hub.handle(c, orjson.dumps({"type": "join", "room": "lobby", "browser": f"c-{i}"}))
-                    for i, (c, _) in enumerate(people_later)
-                )
-            )
-            assert all(raw.of("joined", room="lobby") for _, raw in people_later)
+            hub.rooms["lobby"].shield_read_at = float("-inf")  # (as on a worker that just started)
+            later = await forty_join(hub, "q")
+            assert all(raw.of("joined", room="lobby") for raw in later)
             stats = admin.info("commandstats")
             assert stats.get("cmdstat_hgetall", {}).get("calls") == 1, stats.get("cmdstat_hgetall")
             assert admin.info("stats")["total_connections_received"] == connections, "no new connections"
