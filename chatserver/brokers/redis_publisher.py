@@ -257,9 +257,12 @@ class RedisPublisher:
         return [item for group in missing for item in group]
 
     def _reserved(self, group: list[Outgoing], result: Any) -> None:
+        first = group[0]
+        assert isinstance(first, Reserve)  # (a group is one room's reservations)
         if isinstance(result, BaseException) or result <= 0:
-            room = group[0].room if isinstance(group[0], Reserve) else "?"
-            log.warning("Redis refused %d reservation(s) in room %s (%s)", len(group), room, _refusal(result))
+            log.warning(
+                "Redis refused %d reservation(s) in room %s (%s)", len(group), first.room, _refusal(result)
+            )
             _fail(group, Unavailable(REFUSED))
             return
         for k, item in enumerate(group):

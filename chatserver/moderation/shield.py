@@ -118,7 +118,8 @@ async def _read(mod: Moderation, room: RoomState, now: float) -> None:
 
 
 def _heard(reading: asyncio.Future[None]) -> None:
-    """A failed read whose joins all went away is no error nobody retrieved (each join hears its own)."""
+    """Mark a failed read's error as retrieved even when every join waiting for it went away (each join
+    that stayed hears the error itself)."""
     if not reading.cancelled():
         reading.exception()
 
