@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from chatserver.brokers import redis_batch
 from chatserver.brokers.redis_batch import Batcher
 from chatserver.brokers.redis_store import RedisStore
 from chatserver.connection import Connection
@@ -108,6 +109,23 @@ async def test_what_is_asked_while_a_pipeline_is_out_goes_in_the_next_one(client
     assert list(await blocked) == [b"q", b"go"]
     assert await asyncio.gather(*later) == [b"OK"] * 5
     assert client.pipelines == pipelines + 1, "the five later commands went together"
+
+
+async def test_what_is_asked_just_after_a_round_trip_waits_for_the_pace_and_goes_together(
+    client, monkeypatch
+):
+    """A busy worker's round trips are paced: what comes within PACE_S of the last one waits for the
+    rest of that moment and shares one round trip (a reconnect storm asks in every turn)."""
+    monkeypatch.setattr(redis_batch, "PACE_S", 0.5)
+    batcher = Batcher(client)
+    assert await asyncio.wait_for(batcher.call("SET", "first", 1), 0.4) == b"OK"  # idle: at once
+    pipelines = client.pipelines
+    later = []
+    for i in range(5):
+        later.append(batcher.call("SET", f"later{i}", i))
+        await asyncio.sleep(0)  # a turn of its own each
+    assert await asyncio.gather(*later) == [b"OK"] * 5
+    assert client.pipelines == pipelines + 1, "the five commands went in one round trip"
 
 
 async def test_a_restarted_redis_is_reached_again_on_the_next_batch(redis_server):
