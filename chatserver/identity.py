@@ -67,13 +67,18 @@ def imitates_staff(name: str, host_names: Iterable[str]) -> bool:
     key = skeleton(name)
     if not key:
         return False
-    if name.casefold().strip() in STAFF_WORDS or key in {skeleton(w) for w in STAFF_WORDS}:
+    if name.casefold().strip() in STAFF_WORDS or key in _STAFF_KEYS:
         return True
     stripped = key
-    for title in _TITLES:
-        stripped = stripped.replace(skeleton(title), "")
+    for title_key in _TITLE_KEYS:
+        stripped = stripped.replace(title_key, "")
     for host in host_names:
         host_key = skeleton(host)
         if host_key and (key == host_key or (stripped == host_key and stripped != key)):
             return True
     return False
+
+
+#: The staff words and titles as `skeleton` reduces them, once (every hello compares a name with them).
+_STAFF_KEYS = frozenset(skeleton(w) for w in STAFF_WORDS)
+_TITLE_KEYS = tuple(skeleton(t) for t in _TITLES)
