@@ -101,7 +101,7 @@ async def round_trip(client: RedisClient, line: Line | None, commands: Sequence[
 
 #: The least time between two of a batcher's round trips. The reconnect storm (bench/storm.py) on the
 #: restarted worker: 2,137 round trips instead of 3,015; caught up sooner in 6 of 8 alternating pairs,
-#: by 0.33 s (the median difference, of 2.5-3.5 s). 5 ms was slower: each join waits for three round
+#: by 0.33 s (the median difference; it took 2.4-4.1 s). 5 ms was slower: each join waits for three round
 #: trips in turn, and the storm's 64 people in flight could no longer keep the worker busy.
 PACE_S = 0.001
 
