@@ -2,12 +2,12 @@
 
 Nothing on that path awaits per message: audit and broker take callbacks and
 keep order, so members see messages in one order and a sender's messages in
-the order sent. A refused send still passes the crisis filter first.
+the order sent. A refused send still passes the crisis filter first. What happens to
+an accepted message from its seq to its ack is publication.py's.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver import badges, frames
 from chatserver.db import utc_now
-from chatserver.errors import BadRequest, ChatError, Unavailable
+from chatserver.errors import BadRequest, ChatError
 from chatserver.filters.base import MessageContext
 from chatserver.filters.chain import LABEL_REFUSED
 from chatserver.moderation import sender_refusal
-from chatserver.protocol import dumps
+from chatserver.publication import Publication
 
 if TYPE_CHECKING:
     from chatserver.audit import AuditLog
@@ -31,11 +31,7 @@ if TYPE_CHECKING:
     from chatserver.moderation import Moderation
     from chatserver.rooms_state import RoomState
 
-log = logging.getLogger(__name__)
-
 CW_MAX = 64
-NOT_DELIVERED = "The message could not be delivered right now; nothing was published. Please try again."
-NOT_RECORDED = "The message could not be recorded, so it was not published. Please try again in a moment."
 
 
 class IdMaker:
@@ -249,7 +245,7 @@ class SendPipeline:
         and `on_failed` gets the error: nothing accepted is dropped without a word.
         """
         actor_session, actor_name = actor or (body["from"]["session"], body["from"]["name"])
-        out = _Publication(self, room, body, sender, client_id, detail, actor_session, actor_name)
+        out = Publication(self, room, body, sender, client_id, detail, actor_session, actor_name)
         out.on_published, out.on_failed = on_published, on_failed
         out.kind = kind
         self.in_flight += 1
@@ -260,124 +256,3 @@ class SendPipeline:
         started = self._publish_started.pop(message_id, None)
         if started is not None:
             self.metrics.fanout_latency.observe(time.perf_counter() - started)
-
-
-class _Publication:
-    """One message on its way out: its seq, its audit row (written once, with the seq), then the
-    publish, then the sender's ack (or why not)."""
-
-    __slots__ = (
-        "pipeline",
-        "kind",
-        "seq",
-        "room",
-        "body",
-        "sender",
-        "client_id",
-        "detail",
-        "actor_session",
-        "actor_name",
-        "message_id",
-        "encoded",
-        "started",
-        "on_published",
-        "on_failed",
-    )
-
-    def __init__(
-        self,
-        pipeline: SendPipeline,
-        room: RoomState,
-        body: dict[str, Any],
-        sender: Connection | None,
-        client_id: Any,
-        detail: dict[str, Any],
-        actor_session: str,
-        actor_name: str,
-    ) -> None:
-        self.pipeline = pipeline
-        self.kind = "published"
-        self.seq = 0
-        self.room = room
-        self.body = body
-        self.sender = sender
-        self.client_id = client_id
-        self.detail = detail
-        self.actor_session = actor_session
-        self.actor_name = actor_name
-        self.message_id: str = body["id"]
-        self.encoded = dumps(body)  # as it is now: callers may go on using their dict
-        self.started = time.perf_counter()
-        self.on_published: Callable[[int], None] | None = None
-        self.on_failed: Callable[[BaseException], None] | None = None
-
-    def reserved(self, seq: int | None, error: BaseException | None) -> None:
-        """The message has its seq (or could not get one: then nothing is written or shown)."""
-        pipeline = self.pipeline
-        if seq is None:
-            self.failed_attempt(error)
-            return
-        self.seq = seq
-        try:
-            pipeline.audit.append(
-                self.kind,
-                room=self.room.id,
-                actor_session=self.actor_session,
-                actor_name=self.actor_name,
-                message_id=self.message_id,
-                text=self.body["text"],
-                detail=self.detail,
-                seq=seq,
-                on_commit=self.committed,
-            )
-        except Unavailable as exc:
-            pipeline.broker.cancel(self.room.id, seq, self.message_id)
-            self.fail(exc, exc.message)
-
-    def committed(self, error: BaseException | None) -> None:
-        """The audit row is on disk (or not): only now may anyone be shown the message."""
-        pipeline = self.pipeline
-        if error is not None:
-            log.error("audit commit failed (%s): message not published", error.__class__.__name__)
-            pipeline.broker.cancel(self.room.id, self.seq, self.message_id)
-            self.fail(error, NOT_RECORDED)
-            return
-        pipeline._publish_started[self.message_id] = self.started
-        pipeline.broker.release(self.room.id, self.seq, self.message_id, self.encoded, self.published)
-
-    def published(self, seq: int | None, error: BaseException | None) -> None:
-        pipeline = self.pipeline
-        if error is not None or seq is None:
-            pipeline._publish_started.pop(self.message_id, None)
-            self.failed_attempt(error)
-            return
-        pipeline.in_flight -= 1
-        pipeline.metrics.count_message("published", self.detail.get("reasons", ()))
-        if self.sender is not None:
-            self.sender.answer(frames.ack(self.client_id, self.message_id, "published"))
-        if self.on_published is not None:
-            self.on_published(seq)
-
-    def failed_attempt(self, error: BaseException | None) -> None:
-        """Not published: the audit log says so (a row of its own; the message's row, if any, stays
-        as written, and history leaves the message out)."""
-        try:
-            self.pipeline.audit.append(
-                "publish_failed",
-                room=self.room.id,
-                message_id=self.message_id,
-                actor_session=self.actor_session,
-                actor_name=self.actor_name,
-                detail={"error": error.__class__.__name__ if error else "unknown"},
-            )
-        except Unavailable:
-            log.warning("could not record that message %s was not published", self.message_id)
-        self.fail(error or Unavailable("not published"), NOT_DELIVERED)
-
-    def fail(self, error: BaseException, text: str) -> None:
-        self.pipeline.in_flight -= 1
-        self.pipeline.metrics.count_message("unavailable", ())
-        if self.on_failed is not None:
-            self.on_failed(error)
-        if self.sender is not None:
-            self.sender.answer(frames.unavailable(text, self.client_id))

@@ -19,6 +19,11 @@ Modes:
 
 `cut()` resets every open connection at once (a peer that crashed or a NAT
 that forgot the flow) and keeps accepting new ones.
+
+`hold_when(marker)` stalls one connection, not the link: a connection whose
+client sends bytes carrying `marker` stops forwarding there (those bytes
+included) until `heal()`, while the others flow. A worker's release of one
+message can so be held in the network while its other Redis traffic goes on.
 """
 
 from __future__ import annotations
@@ -38,12 +43,13 @@ CHUNK = 64 * 1024
 class _Pair:
     """One proxied connection: the client side and the upstream side."""
 
-    __slots__ = ("client", "upstream", "tainted", "tasks")
+    __slots__ = ("client", "upstream", "tainted", "held", "tasks")
 
     def __init__(self, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter | None) -> None:
         self.client = client
         self.upstream = upstream
         self.tainted = False
+        self.held = False
         self.tasks: list[asyncio.Task[None]] = []
 
     def reset(self) -> None:
@@ -73,6 +79,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._changed: asyncio.Event | None = None
+        self._marker: bytes | None = None
 
     @property
     def url(self) -> str:
@@ -100,6 +107,10 @@ class TcpProxy:
 
     def pause(self) -> None:
         self._call(self._set_mode("pause"))
+
+    def hold_when(self, marker: bytes) -> None:
+        """Stall each connection whose client sends `marker`, from those bytes on, until `heal()`."""
+        self._call(self._hold_when(marker))
 
     def blackhole(self) -> None:
         self._call(self._set_mode("blackhole"))
@@ -134,7 +145,13 @@ class TcpProxy:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    async def _hold_when(self, marker: bytes) -> None:
+        self._marker = marker
+
     async def _heal(self) -> None:
+        self._marker = None
+        for pair in self._pairs:
+            pair.held = False
         for pair in [p for p in self._pairs if p.tainted or p.upstream is None]:
             pair.reset()
             self._pairs.discard(pair)
@@ -166,8 +183,8 @@ class TcpProxy:
         pair = _Pair(writer, up_writer)
         self._pairs.add(pair)
         pair.tasks = [
-            asyncio.create_task(self._pump(pair, reader, up_writer)),
-            asyncio.create_task(self._pump(pair, up_reader, writer)),
+            asyncio.create_task(self._pump(pair, reader, up_writer, from_client=True)),
+            asyncio.create_task(self._pump(pair, up_reader, writer, from_client=False)),
         ]
 
     def _drop(self, pair: _Pair) -> None:
@@ -175,13 +192,17 @@ class TcpProxy:
             self._pairs.discard(pair)
             pair.reset()
 
-    async def _pump(self, pair: _Pair, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, pair: _Pair, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_client: bool
+    ) -> None:
         try:
             while True:
                 data = await reader.read(CHUNK)
                 if not data:
                     break
-                while self.mode == "pause":
+                if from_client and self._marker is not None and self._marker in data:
+                    pair.held = True
+                while self.mode == "pause" or pair.held:
                     assert self._changed is not None
                     await self._changed.wait()
                 if self.mode == "blackhole" or pair.tainted:

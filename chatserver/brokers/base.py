@@ -43,6 +43,10 @@ class Broker:
     name = "broker"
     #: True when several processes can share this broker.
     distributed = False
+    #: For how long after a message was reserved its worker may show it to its own members once
+    #: committed, before the broker has published it (`Publication.show_here`); 0 where `release`
+    #: delivers at once anyway.
+    show_here_s = 0.0
 
     def __init__(self, *, worker_id: str) -> None:
         self.worker_id = worker_id

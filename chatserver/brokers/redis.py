@@ -30,7 +30,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from chatserver.brokers.base import Broker, BrokerListener, PublishDone, ReserveDone
 from chatserver.brokers.redis_lua import DELETED, TOO_LATE
-from chatserver.brokers.redis_publisher import REPLY_TIMEOUT_S, RedisPublisher
+from chatserver.brokers.redis_publisher import HOLD_S, REPLY_TIMEOUT_S, RedisPublisher
 from chatserver.brokers.redis_scripts import (
     DELETE_LUA,
     DELETED_KEEP,
@@ -60,6 +60,8 @@ class RedisBroker(Broker):
 
     name = "redis"
     distributed = True
+    # Half the hold: a commit that lands later (a disk stall) waits for Redis, which may refuse it.
+    show_here_s = HOLD_S / 2
 
     def __init__(self, url: str, *, worker_id: str) -> None:
         super().__init__(worker_id=worker_id)
