@@ -624,6 +624,16 @@ async def test_two_workers_many_writers_one_sqlite_file_for_a_minute(make_server
     allowed = {"published", "unavailable"} if stalled else {"published"}
     figure("soak_refused", counts.get("unavailable", 0))
     assert statuses and set(statuses) <= allowed, (counts, why, logs[-6000:])
+    # One order for everyone, on both workers: a worker shows its own message before Redis has
+    # published it (publication.py), never ahead of another worker's earlier one.
+    by_seq: dict = {}
+    for k, c in enumerate(writers):
+        seen = [(m["seq"], m["id"]) for m in messages(c, rooms[k % 3])]
+        assert_increasing(
+            [seq for seq, _ in seen], f"{c.label}'s messages", gaps=counts.get("unavailable", 0)
+        )
+        for seq, message_id in seen:
+            assert by_seq.setdefault((rooms[k % 3], seq), message_id) == message_id, (c.label, seq)
     one.stop()
     two.stop()
     for server in (one, two):
