@@ -186,8 +186,13 @@ def resolved(room: str, message_id: str, action: str, by: str, note: str | None)
     return frame
 
 
-def deleted(room: str, message_id: str) -> dict[str, Any]:
-    return {"type": "deleted", "room": room, "id": message_id}
+def deleted(room: str, message_id: str, reason: str | None = None) -> dict[str, Any]:
+    """A message gone from the room: a host's deletion, or (`reason: "not_delivered"`) one shown here
+    once recorded that Redis then refused (publication.py)."""
+    frame = {"type": "deleted", "room": room, "id": message_id}
+    if reason is not None:
+        frame["reason"] = reason
+    return frame
 
 
 def escalated(room: str, message_id: str, waited_s: float) -> dict[str, Any]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_DELIVERED = "The message could not be delivered right now; nothing was published. Please try again."
+TAKEN_BACK = "The message could not be delivered right now, so it was taken back. Please try again."
 NOT_RECORDED = "The message could not be recorded, so it was not published. Please try again in a moment."
 
 
@@ -154,7 +155,7 @@ class Publication:
         detail: dict[str, Any] = {"error": error.__class__.__name__ if error else "unknown"}
         if self.shown_here and self.room.forget(self.message_id):
             self.pipeline.delivery.to_room(
-                self.room, frames.wire(frames.deleted(self.room.id, self.message_id))
+                self.room, frames.wire(frames.deleted(self.room.id, self.message_id, "not_delivered"))
             )
             detail["taken_back"] = True
         try:
@@ -168,7 +169,9 @@ class Publication:
             )
         except Unavailable:
             log.warning("could not record that message %s was not published", self.message_id)
-        self.fail(error or Unavailable("not published"), NOT_DELIVERED)
+        self.fail(
+            error or Unavailable("not published"), TAKEN_BACK if detail.get("taken_back") else NOT_DELIVERED
+        )
 
     def fail(self, error: BaseException, text: str) -> None:
         self.pipeline.in_flight -= 1

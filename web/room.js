@@ -110,6 +110,8 @@ function onDisconnected() {
         label: "send.again", action: () => resend(entry),
       });
       entry.status = "interrupted";
+    } else if (entry.status === "shown") {
+      state.pending.delete(entry.cid); // shown to the room already; its answer went with the connection
     }
   }
   stopTyping();
@@ -500,8 +502,15 @@ function onMessage(m, replay) {
   if (entry) {
     node = entry.el;
     adopt(node, m);
-    state.pending.delete(entry.cid);
     state.byId.delete(m.id);
+    if (entry.id === m.id) {
+      state.pending.delete(entry.cid); // acked already
+    } else {
+      // Shown before its ack (the server shows its own members a message once it is recorded): the
+      // ack still settles it, or the server takes it back and its error offers to try again.
+      entry.id = m.id;
+      entry.status = "shown";
+    }
     setStatus(node, "sent", entry.status === "held" ? tEl("span", {}, "send.posted_after_look") : tEl("span", {}, "send.sent"));
   } else {
     node = renderMessage(m, own);
@@ -697,6 +706,13 @@ function transmit(entry) {
 
 function resend(entry) {
   state.pending.delete(entry.cid);
+  if (entry.id) {
+    // Shown once and taken back: it goes again as a new message.
+    state.seen.delete(entry.id);
+    entry.id = null;
+    delete entry.el.dataset.id;
+    delete entry.el.dataset.seq;
+  }
   entry.cid = newId();
   state.pending.set(entry.cid, entry);
   log.append(entry.el);
@@ -733,6 +749,10 @@ function onAck(a) {
   const entry = state.pending.get(a.client_id);
   if (!entry) return;
   if (a.status === "published") {
+    if (entry.status === "shown") {
+      state.pending.delete(a.client_id);
+      return;
+    }
     const shown = state.seen.get(a.id);
     if (shown && shown !== entry.el) {
       entry.el.remove();
@@ -812,8 +832,18 @@ function onResolved(r) {
 function onDeleted(d) {
   const node = state.seen.get(d.id);
   if (!node) return;
+  const mine = [...state.pending.values()].find((p) => p.status === "shown" && p.id === d.id);
+  if (mine) {
+    // Our own message, shown and then taken back before it went out: its answer follows (an error
+    // offering to try again), so the words stay where the person can send them again.
+    mine.status = "sending";
+    node.classList.add("pending");
+    setStatus(node, "", tEl("span", {}, "send.sending"));
+    return;
+  }
   const body = node.querySelector(".msg-body");
-  body?.replaceWith(el("div", { class: "msg-body" }, tEl("p", { class: "text" }, "msg.removed")));
+  const why = d.reason === "not_delivered" ? "msg.not_delivered" : "msg.removed";
+  body?.replaceWith(el("div", { class: "msg-body" }, tEl("p", { class: "text" }, why)));
   node.querySelector(".more")?.remove();
   node.querySelector(".msg-actions")?.remove();
   node.classList.add("removed");
