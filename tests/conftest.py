@@ -49,6 +49,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
     redis.stop()
 
 
+@pytest.fixture
+def redis_proxy(redis_server: RedisProcess) -> Iterator[Any]:
+    """A TCP proxy in front of the test's redis-server, for network faults on one worker's link
+    (tests/proxy.py: pause, blackhole, cut, or hold one connection back)."""
+    from tests.proxy import TcpProxy
+
+    proxy = TcpProxy(redis_server.port).start()
+    yield proxy
+    proxy.stop()
+
+
 @pytest.fixture(scope="session")
 def host_tokens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A database template holding hosts alice, bob (hosts), carol (no room) and admin root."""

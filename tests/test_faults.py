@@ -14,7 +14,6 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis as redis_lib
@@ -51,14 +50,6 @@ RECOVERY_S = 5.0
 
 def figure(name: str, value: float | int) -> None:
     print(f"FIGURE {name}={value:.3f}" if isinstance(value, float) else f"FIGURE {name}={value}")
-
-
-@pytest.fixture
-def redis_proxy(redis_server) -> Iterator[TcpProxy]:
-    """A TCP proxy in front of the test's redis-server, for network faults on one worker's link."""
-    proxy = TcpProxy(redis_server.port).start()
-    yield proxy
-    proxy.stop()
 
 
 async def linked_workers(

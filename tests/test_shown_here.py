@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis as redis_lib
@@ -23,13 +22,6 @@ from tests.proxy import TcpProxy
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.redis]
-
-
-@pytest.fixture
-def redis_proxy(redis_server) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(redis_server.port).start()
-    yield proxy
-    proxy.stop()
 
 
 async def one_worker(make_server, clients, proxy: TcpProxy):

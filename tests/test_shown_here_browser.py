@@ -11,14 +11,12 @@ nothing serious on them, light or dark.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
 from tests.browser_support import Tabs, axe_script, axe_violations, message_texts, participant, say
-from tests.proxy import TcpProxy
 from tests.support import strict
 
 pytestmark = [
@@ -30,13 +28,6 @@ pytestmark = [
 
 SHOTS = Path("/tmp/shots")
 WORDS = "words that could not go out"
-
-
-@pytest.fixture
-def redis_proxy(redis_server) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(redis_server.port).start()
-    yield proxy
-    proxy.stop()
 
 
 async def test_a_message_taken_back_keeps_its_words_for_the_sender_and_says_so_to_the_others(
