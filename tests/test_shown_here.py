@@ -59,8 +59,8 @@ async def test_a_message_reaches_its_workers_members_while_redis_still_holds_its
     later = await ann.post("lobby", "later")
     for member in (ben, cleo):
         await member.expect("message", id=later["id"])
-    bob_ids = [m["id"] for m in messages(ben)]
-    assert bob_ids.count(shown["id"]) == 1, "Redis's own copy was shown again"
+    ben_ids = [m["id"] for m in messages(ben)]
+    assert ben_ids.count(shown["id"]) == 1, "Redis's own copy was shown again"
     assert_consecutive([m["seq"] for m in messages(ben)], "ben's live messages")
     assert [m["id"] for m in messages(cleo)] == [later["id"]], "the joiner got it again live"
     assert "stuck on its way to redis" in numbered_texts(server, "lobby").values()
