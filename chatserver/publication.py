@@ -114,7 +114,7 @@ class Publication:
             pipeline.broker.cancel(self.room.id, self.seq, self.message_id)
             self.fail(error, NOT_RECORDED)
             return
-        pipeline._publish_started[self.message_id] = self.started
+        pipeline.publish_started[self.message_id] = self.started
         self.show_here()
         pipeline.broker.release(self.room.id, self.seq, self.message_id, self.encoded, self.published)
 
@@ -138,7 +138,7 @@ class Publication:
     def published(self, seq: int | None, error: BaseException | None) -> None:
         pipeline = self.pipeline
         if error is not None or seq is None:
-            pipeline._publish_started.pop(self.message_id, None)
+            pipeline.publish_started.pop(self.message_id, None)
             self.failed_attempt(error)
             return
         pipeline.in_flight -= 1

@@ -73,7 +73,8 @@ class SendPipeline:
         self.moderation = moderation
         self.delivery = delivery
         self.ids = IdMaker()
-        self._publish_started: dict[str, float] = {}
+        #: message id -> when its publication began, for the fan-out latency metric (`delivered`).
+        self.publish_started: dict[str, float] = {}
         #: Messages accepted for publishing and not yet answered (for /metrics).
         self.in_flight = 0
         metrics.bind_publishing(lambda: float(self.in_flight))
@@ -253,6 +254,6 @@ class SendPipeline:
 
     def delivered(self, message_id: str) -> None:
         """A message came back from the broker: how long its fan-out took, if it was sent here."""
-        started = self._publish_started.pop(message_id, None)
+        started = self.publish_started.pop(message_id, None)
         if started is not None:
             self.metrics.fanout_latency.observe(time.perf_counter() - started)
