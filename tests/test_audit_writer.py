@@ -29,6 +29,7 @@ class HeldCommits:
 
     def __init__(self, writer: Any, *, hold: tuple[int, ...] = (), fail: tuple[int, ...] = ()) -> None:
         self.commit = writer._commit_sync
+        writer._here.allows = lambda rows: False  # (the writer thread's commits are what is held)
         self.calls = 0
         self.inside = {n: threading.Event() for n in hold}
         self.go_on = {n: threading.Event() for n in hold}
@@ -124,10 +125,12 @@ async def test_a_row_queued_while_the_thread_lingers_is_committed_without_a_turn
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a commit the writer thread waits a while for the next row and takes it itself: the row
-    reaches the file while the event loop is still busy (blocked here), not at the loop's next turn."""
+    reaches the file while the event loop is still busy (blocked here), not at the loop's next turn.
+    (It waits so while the loop may not commit the row itself: here.py; a busy loop.)"""
     monkeypatch.setattr(writer_module, "LINGER_S", 60.0)
     path = tmp_path / "chat.db"
     async with await AuditLog.open(path) as log:
+        monkeypatch.setattr(log._writer._here, "has_room", lambda: False)
         heard: dict[str, BaseException | None] = {}
         append(log, "first", heard)
         await answered(heard, "first")

@@ -98,6 +98,28 @@ def write_rows(
     return end
 
 
+def append_now(
+    db: sqlite3.Connection, rows: list[Row], tail: tuple[int, str], busy_timeout_ms: int
+) -> tuple[int, str] | None:
+    """The one-statement append of `_append`, made only if it can go at once (for the event loop,
+    which must not wait for a lock): the log's new end, or None when another connection holds the
+    write lock or the log no longer ends at `tail` (then nothing was written)."""
+    if db.in_transaction or len(rows) > _ROWS_PER_TAIL_INSERT:
+        return None
+    params, end = _chained(rows, *tail)
+    params += tail
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        appended = db.execute(_insert_after_sql(len(rows)), params).rowcount
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        appended = 0
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    return end if appended else None
+
+
 def _append(
     db: sqlite3.Connection, rows: list[Row], tail: tuple[int, str] | None, max_batch: int
 ) -> tuple[int, str]:

@@ -1,19 +1,16 @@
 """The audit log's group commit: one task, one thread, one sqlite3 connection.
 
-Rows are queued without awaiting and written once (a message's row already carries its seq).
-The writer takes whatever is queued (up to `max_batch` rows), writes it in ONE transaction (so one
-fsync covers the whole batch; one statement when the writer knows where the log ends), then calls
-each row's `on_commit` in the order the rows were queued. One commit is out at a time: what is
-queued meanwhile goes in the next, so batches grow with the load by themselves; the writer thread
-takes that next batch itself, straight after its commit, so a busy event loop does not stand
-between two commits, and waits a moment (LINGER_S) for the next row when none is queued, so that
-at a light load too a row reaches the thread without waiting for a turn of the event loop.
-Rows nobody waits for that queued during a commit wait a moment (COMPANY_S) for more: a storm of
-sign-ins shares its commits. `commit_window` (none by default) makes every batch wait for more.
-
-Several worker processes append to the same file: the hash chain is extended from the last row
-*read inside the write transaction* (or checked there, in the one statement), so it stays one valid
-chain whatever the interleaving.
+Rows are queued without awaiting and written once (a message's row already carries its seq). The
+writer takes what is queued (up to `max_batch` rows) and writes it in ONE transaction (one fsync for
+the batch; one statement when it knows where the log ends), then calls each row's `on_commit` in
+queue order. One commit is out at a time, so batches grow with the load by themselves. The writer
+thread takes the next batch itself, straight after its commit (a busy loop does not stand between
+two commits), and waits a moment (LINGER_S) for a row when none is queued; rows nobody waits for
+wait a moment (COMPANY_S) for company: a storm of sign-ins shares its commits. At a light load the
+loop commits a small batch itself, with no hand-over (here.py). `commit_window` (none by default)
+makes every batch wait for more. Several worker processes append to the same file: the hash chain is
+extended from the last row read inside the write transaction (or checked there, in the one
+statement), so it stays one valid chain whatever the interleaving.
 """
 
 from __future__ import annotations
@@ -32,29 +29,24 @@ from typing import Any
 from chatserver.audit.answers import Barrier, Item, answer_all, tell, unavailable
 from chatserver.audit.batch_sql import Row, write_rows
 from chatserver.audit.gil import hand_the_gil_over_promptly
+from chatserver.audit.here import CommitHere
 from chatserver.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-#: Batches the writer thread commits one after the other before it hands back to the event loop
-#: (which then takes the next batch itself): a bound on how long `_run` waits for its thread.
+#: Batches the writer thread commits in a row before it hands back to the loop (bounds `_run`'s wait).
 _CHAIN_MAX = 32
 #: How long the writer thread waits for the next row once the queue is empty before it hands back:
 #: a row that comes meanwhile is taken at once (no turn of the event loop, no executor hand-over).
 LINGER_S = 0.25
-#: How long rows nobody waits for (sign-ins, joins, leaves) that queued during a commit wait for
-#: company before the next one: a reconnect storm's thousands of rows go in a few dozen commits a
-#: second instead of hundreds (each ~0.6 ms of a core and a turn of the GIL). A row somebody waits
-#: for (a message, a host action) or a flush ends the wait at once.
+#: How long rows nobody waits for (sign-ins, joins, leaves) queued during a commit wait for company:
+#: a reconnect storm's thousands go in a few dozen commits a second, not hundreds (each ~0.6 ms of a
+#: core and a turn of the GIL). A row somebody waits for (a message, a host action) or a flush ends it.
 COMPANY_S = 0.02
 
 
 #: `_first` between batches: a list no batch is.
 _NO_BATCH: list[Any] = []
-
-
-def _nothing() -> None:
-    """A job for the writer thread that returns once the jobs before it are done."""
 
 
 _MIN_BACKOFF = 0.05
@@ -67,7 +59,8 @@ FAILURE_MEMORY_S = 30.0
 class AuditWriter:
     """Writes queued rows in batches, one transaction each, in queue order.
 
-    Must be created and used on one event loop; `db` is used only by the one thread of `executor`.
+    Must be created and used on one event loop; `db` is used by the one thread of `executor`, and by
+    the loop for a batch here.py allows while that thread has nothing to do.
     """
 
     def __init__(
@@ -83,8 +76,7 @@ class AuditWriter:
         self._executor = executor
         self._window = commit_window
         self._max_batch = max_batch
-        # Bounded on purpose: when the disk cannot keep up, senders get `unavailable`
-        # instead of the server growing without limit and losing it all on a crash.
+        # Bounded: a disk that cannot keep up makes senders `unavailable`, not the server grow, lose all.
         self._max_queue = max_queue
         self._pending: deque[Item] = deque()
         self._in_flight = 0
@@ -92,8 +84,8 @@ class AuditWriter:
         self._chain_rows = 0
         #: Set when the writer stops (cancelled or closed): its thread takes no more rows.
         self._abandoned = False
-        #: The batch `_run` handed to the thread, and whether its rows have been answered: the
-        #: thread's confirmation and a cancellation's failure race on the loop, the first one wins.
+        #: The batch `_run` handed to the thread, and whether its rows were answered (the thread's
+        #: confirmation and a cancellation's failure race on the loop: the first one wins).
         self._first: list[Item] = _NO_BATCH
         self._first_answered = False
         self._oldest_at = 0.0
@@ -101,9 +93,8 @@ class AuditWriter:
         #: Set by the loop when the queue gets a row (or a barrier, or the writer stops) while the
         #: writer thread may be lingering for one.
         self._arrived = threading.Event()
-        #: Rows with an `on_commit` queued (less those the loop took) / taken by the writer thread: each
-        #: counter written by one thread only. And whether that thread is letting rows nobody waits
-        #: for wait for company (then a row somebody waits for wakes it).
+        #: Rows with an `on_commit` queued (less those the loop took) / taken by the writer thread (each
+        #: written by one thread), and whether rows nobody waits for wait for company (then one does).
         self._awaited_in = self._awaited_out = 0
         self._keeping_company = False
         self._barriers = 0
@@ -113,11 +104,12 @@ class AuditWriter:
         self._failed_at = 0.0
         #: (id, hash) of the last row this writer committed: where the next batch probably goes
         self._tail: tuple[int, str] | None = None
-        #: seconds from BEGIN to COMMIT of the last batch
+        #: seconds from BEGIN to COMMIT of the last batch; transactions and rows written since open
         self.last_commit_seconds = 0.0
-        #: transactions committed and rows written since open
         self.commits = 0
         self.rows_written = 0
+        #: Whether a small batch is committed on the loop itself (a light load's latency).
+        self._here = CommitHere(db)
         hand_the_gil_over_promptly()
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
@@ -145,15 +137,12 @@ class AuditWriter:
         """The writer runs and its last batch did not fail (recently)."""
         if self._closing or self._task.done():
             return False
-        # A failure is only news for a while: with no writes coming (a load balancer took us out),
-        # nothing would ever clear it. The next write that fails sets it again.
+        # A failure is news for a while only: with no writes (a load balancer took us out) none clears it.
         return not (self._failing and time.monotonic() - self._failed_at < FAILURE_MEMORY_S)
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been handled (committed, or its callbacks failed)."""
-        if not self._pending and not self._in_flight and not self._chain_rows:
-            return
-        if self._task.done():
+        if (not self._pending and not self._in_flight and not self._chain_rows) or self._task.done():
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(Barrier(future))
@@ -177,7 +166,7 @@ class AuditWriter:
             self._abandoned = True  # the writer thread takes no more rows...
             self._arrived.set()
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, _nothing)  # ...and is done with what it had
+            await loop.run_in_executor(self._executor, lambda: None)  # ...and is done with what it had
             self._fail(list(self._pending), Unavailable("the audit log is closed"))
             self._pending.clear()
             await loop.run_in_executor(self._executor, self._db.close)
@@ -291,6 +280,14 @@ class AuditWriter:
         if not rows:
             self._confirm(batch, wrote=False)
             return None
+        if self._tail is not None and self._window <= 0:  # a small batch, the loop may commit itself
+            tail, self._tail = self._tail, None  # (unknown if the write fails)
+            self._tail = self._here.commit(rows, tail)
+            if self._tail is not None:
+                self._counted(rows, self._here.last_seconds)
+                self._confirm(batch)
+                return None
+            self._tail = tail  # (nothing written: the writer thread's turn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._write, loop, batch, rows)
 
@@ -298,13 +295,10 @@ class AuditWriter:
         self, loop: asyncio.AbstractEventLoop, batch: list[Item], rows: list[Row]
     ) -> tuple[int, BaseException] | None:
         """Runs in the writer thread: commit `rows` (of `batch`), then the rows queued meanwhile, batch
-        after batch while some wait (up to _CHAIN_MAX), each answered on the loop as soon as it is in
-        the file, or failed.
-
-        Why the thread takes the next batch itself: handing each batch over from the event loop cost
-        two waits for a busy loop per commit (to be given the batch, then to hand it the GIL back).
-        It stops at a barrier (a flush waits there: the loop confirms it in order), with a commit
-        window (the loop's to keep), once the writer is stopped, and when no row came for LINGER_S.
+        after batch (up to _CHAIN_MAX), each answered on the loop once in the file, or failed: handed
+        over from a busy loop, each batch waited for it twice (to be given, to get the GIL back). It
+        stops at a barrier (a flush: the loop confirms it in order), with a commit window, once the
+        writer stops, when no row came for LINGER_S, and when the loop may commit the next itself.
         """
         self._commit_timed(rows)
         if not tell(loop, self._confirm, batch):
@@ -314,6 +308,8 @@ class AuditWriter:
                 return None
             awaited_before = self._awaited_out  # (the take counts the rows somebody waits for)
             more = self._take_rows()
+            if not more and self._here.has_room() and all(row.on_commit for row in rows):
+                return None  # the next row somebody waits for, the loop may commit itself (here.py)
             if not more:
                 more = self._wait_for_rows()
             elif self._awaited_out == awaited_before:
@@ -329,6 +325,7 @@ class AuditWriter:
                 self._chain_rows = 0
             if not tell(loop, self._confirm, more):
                 return None
+            rows = more
         return None
 
     def _take_rows(self, rows: list[Row] | None = None) -> list[Row]:
@@ -374,12 +371,15 @@ class AuditWriter:
             return []
         return self._take_rows()  # ([] when a flush's barrier came first: the loop answers it)
 
+    def _counted(self, rows: list[Row], seconds: float) -> None:
+        self.last_commit_seconds = seconds
+        self.commits += 1
+        self.rows_written += len(rows)
+
     def _commit_timed(self, rows: list[Row]) -> None:
         started = time.perf_counter()
         self._commit_sync(rows)
-        self.last_commit_seconds = time.perf_counter() - started
-        self.commits += 1
-        self.rows_written += len(rows)
+        self._counted(rows, time.perf_counter() - started)
 
     def _commit_sync(self, rows: list[Row]) -> None:
         """Runs in the writer thread, on its own sqlite3 connection (batch_sql.write_rows)."""
