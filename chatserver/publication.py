@@ -169,14 +169,16 @@ class Publication:
             )
         except Unavailable:
             log.warning("could not record that message %s was not published", self.message_id)
+        taken_back = bool(detail.get("taken_back"))
         self.fail(
-            error or Unavailable("not published"), TAKEN_BACK if detail.get("taken_back") else NOT_DELIVERED
+            error or Unavailable("not published"), TAKEN_BACK if taken_back else NOT_DELIVERED, taken_back
         )
 
-    def fail(self, error: BaseException, text: str) -> None:
+    def fail(self, error: BaseException, text: str, taken_back: bool = False) -> None:
         self.pipeline.in_flight -= 1
         self.pipeline.metrics.count_message("unavailable", ())
         if self.on_failed is not None:
             self.on_failed(error)
         if self.sender is not None:
-            self.sender.answer(frames.unavailable(text, self.client_id))
+            extra = {"taken_back": True} if taken_back else {}
+            self.sender.answer(frames.unavailable(text, self.client_id, **extra))

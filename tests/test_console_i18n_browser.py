@@ -284,7 +284,8 @@ async def test_a_muted_notice_is_read_with_its_minutes(tabs: Tabs, server: Serve
 
 async def test_errors_that_read_differently_by_a_field(tabs: Tabs, server: ServerProcess) -> None:
     """Still muted (retry_after: how long is left) and a room read-only for want of a host (mode) are
-    said in the person's language, not as "locked"; in English the server's words."""
+    said in the person's language, not as "locked", and a message taken back (taken_back) not as
+    "nothing was posted"; in English the server's words."""
     page = await tabs.new("codes", locale="es-ES")
     await page.goto(server.base + "/")
     await expect(page.locator("html")).to_have_attribute("lang", "es")
@@ -295,6 +296,8 @@ async def test_errors_that_read_differently_by_a_field(tabs: Tabs, server: Serve
                 serverText({type: 'error', code: 'muted', retry_after: 125, message: 'Muted for 3 more.'}),
                 serverText({type: 'error', code: 'locked', mode: 'read_only', message: 'Read-only now.'}),
                 serverText({type: 'error', code: 'locked', message: 'Locked.'}),
+                serverText({type: 'error', code: 'unavailable', taken_back: true, message: 'Taken back.'}),
+                serverText({type: 'error', code: 'unavailable', message: 'Nothing posted.'}),
             ];
         }"""
     )
@@ -302,6 +305,8 @@ async def test_errors_that_read_differently_by_a_field(tabs: Tabs, server: Serve
         ES["code.muted.left"].replace("{minutes}", "3"),
         ES["code.mode.read_only"],
         ES["code.locked"],
+        ES["code.unavailable.taken_back"],
+        ES["code.unavailable"],
     ]
 
 

@@ -77,7 +77,7 @@ async def test_a_message_redis_refuses_is_taken_back_from_those_it_was_shown_to(
         await ann.send(type="send", room="lobby", text="never reaches redis in time", client_id="c-late")
         shown = await ben.expect("message", text="never reaches redis in time")
         refused = await ann.expect("error", ref="c-late", timeout=15)
-        assert refused["code"] == "unavailable"
+        assert refused["code"] == "unavailable" and refused.get("taken_back") is True, refused
         await ben.expect("deleted", id=shown["id"])
     finally:
         redis_proxy.heal()  # the held release reaches Redis now, past its deadline: refused

@@ -278,6 +278,8 @@ function serverKey(frame) {
     key += ".left";
     params.minutes = Math.floor(Number(frame.retry_after) / 60) + 1;
   } else if (!notice && code === "locked" && ["read_only", "closed"].includes(frame.mode)) key = "code.mode." + frame.mode;
+  // A message shown and then taken back (it could not go out): the sender reads just that.
+  else if (!notice && code === "unavailable" && frame.taken_back === true) key += ".taken_back";
   // A notice that says which host action it is about (done, removed: action mute, ban, kick…) has
   // words of its own per action where the catalogs have them, else the code's general words.
   else if (notice && frame.action && has(`${key}.${frame.action}`)) {
