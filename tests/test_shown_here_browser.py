@@ -11,6 +11,7 @@ nothing serious on them, light or dark.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,12 @@ pytestmark = [
 
 SHOTS = Path("/tmp/shots")
 WORDS = "words that could not go out"
+OTHER_WORDS = "palabras que no pudieron salir"
+ES = {
+    k: v
+    for k, v in json.loads((Path(__file__).parent.parent / "web/i18n/es.json").read_text("utf-8")).items()
+    if not k.startswith("_")
+}
 
 
 async def test_a_message_taken_back_keeps_its_words_for_the_sender_and_says_so_to_the_others(
@@ -64,6 +71,20 @@ async def test_a_message_taken_back_keeps_its_words_for_the_sender_and_says_so_t
         await expect(mine).to_contain_text("Sent")
         await expect(ann.locator("#log article.msg.own", has_text=WORDS)).to_have_count(1)
         await expect(ben.locator("#log article.msg:not(.removed)", has_text=WORDS)).to_have_count(1)
+
+        # In another language the sender reads the same in their own words, not "nothing was posted".
+        await ann.get_by_label("Language").select_option("es")
+        await expect(ann.locator("html")).to_have_attribute("lang", "es")
+        redis_proxy.hold_when(OTHER_WORDS.encode())
+        try:
+            await ann.get_by_label(ES["composer.label"]).fill(OTHER_WORDS)
+            await ann.get_by_label(ES["composer.label"]).press("Enter")
+            again = ann.locator("#log article.msg.own", has_text=OTHER_WORDS)
+            await expect(again).to_contain_text(ES["code.unavailable.taken_back"], timeout=15_000)
+            await expect(again.get_by_role("button", name=ES["send.try_again"])).to_be_visible()
+            await look(ann, "taken-back-sender-es", script)
+        finally:
+            redis_proxy.heal()
         assert not tabs.errors, tabs.errors
     finally:
         await tabs.close()
