@@ -106,18 +106,25 @@ def append_now(
     write lock or the log no longer ends at `tail` (then nothing was written)."""
     if db.in_transaction or len(rows) > _ROWS_PER_TAIL_INSERT:
         return None
-    params, end = _chained(rows, *tail)
-    params += tail
     db.execute("PRAGMA busy_timeout = 0")
+    try:
+        return _append_after(db, rows, tail)
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+
+
+def _append_after(db: sqlite3.Connection, rows: list[Row], tail: tuple[int, str]) -> tuple[int, str] | None:
+    """The one statement that appends `rows` if the log still ends at `tail`: the new end, or None
+    (nothing written) when it does not, or another process holds the write lock."""
+    params, end = _chained(rows, *tail)
+    params += tail  # the end the statement checks, after the rows
     try:
         appended = db.execute(_insert_after_sql(len(rows)), params).rowcount
     except sqlite3.OperationalError as exc:
         if not is_busy(exc):
             raise
-        appended = 0
-    finally:
-        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-    return end if appended else None
+        return None
+    return end if appended else None  # (all of them or none: the condition is the same for every row)
 
 
 def _append(
@@ -135,16 +142,9 @@ def _append(
     if db.in_transaction:  # a failed ROLLBACK must not wedge every later batch
         db.execute("ROLLBACK")
     if tail is not None and len(rows) <= _ROWS_PER_TAIL_INSERT:
-        params, end = _chained(rows, *tail)
-        params += tail  # the end the statement checks, after the rows
-        try:
-            appended = db.execute(_insert_after_sql(len(rows)), params).rowcount
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            appended = 0  # another process holds the lock: wait for it the long way
-        if appended:  # all of them: the condition is the same for every row
-            return end
+        end = _append_after(db, rows, tail)
+        if end is not None:
+            return end  # (else the long way, which waits for another process's lock)
     with write_transaction(db):
         # Read the chain's tail under the write lock: another process may have appended.
         last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
