@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import is_ssl
 
 from chatserver import handshake
 from chatserver.admission import Admission
@@ -49,7 +51,15 @@ class ChatHttpProtocol(HttpToolsProtocol):
         return type("ChatHttpProtocolConfigured", (cls,), attributes)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # uvicorn's own, but with the addresses the event loop looked up on accepting the socket:
+        # uvicorn asks the kernel again through a socket object made for the purpose, five system calls
+        # a connection (and no trace log of the client's address).
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.client = _peer(transport.get_extra_info("peername"))
+        self.scheme = "https" if is_ssl(transport) else "http"
         timeout = self.handshake_timeout
         if self.admission is not None and self.client and self.admission.wait_before_retry(self.client[0]):
             self._held_back = bytearray()
@@ -94,9 +104,9 @@ class ChatHttpProtocol(HttpToolsProtocol):
             return
         self.connections.discard(self)
         protocol: Any = self.ws_protocol_class(  # type: ignore[call-arg, misc]
-            config=self.config, server_state=self.server_state, app_state=self.app_state
+            config=self.config, server_state=self.server_state, app_state=self.app_state, _loop=self.loop
         )
-        protocol.connection_made(self.transport)
+        protocol.taken_over(self.transport, self)
         self.transport.set_protocol(protocol)
         protocol.upgrade_parsed(ws_scope, key)
 
@@ -117,3 +127,15 @@ class ChatHttpProtocol(HttpToolsProtocol):
         self._head_deadline = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+def _address(info: Any) -> tuple[str, int | None] | None:
+    """The server's address as uvicorn gives it: (host, port) for TCP, (path, None) for a Unix socket."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return (info, None) if isinstance(info, str) and info else None
+
+
+def _peer(info: Any) -> tuple[str, int] | None:
+    """The client's (host, port) as uvicorn gives it; None over a Unix socket."""
+    return (str(info[0]), int(info[1])) if isinstance(info, tuple) and len(info) >= 2 else None

@@ -177,9 +177,18 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.logger = _QUIET_LOG  # type: ignore[assignment]
         self.conn.logger = _QUIET_LOG
         # Idle memory (issue 17): lighter stand-ins for the queue and the event every connection keeps.
-        self.queue = Inbox()  # type: ignore[assignment]
+        self.queue = Inbox(self.loop)  # type: ignore[assignment]
         self.writable = Writable()  # type: ignore[assignment]
         self.writable.set()
+
+    def taken_over(self, transport: asyncio.Transport, http: Any) -> None:
+        """`connection_made` for a socket the HTTP protocol `http` hands over at its upgrade: the same
+        state, with the addresses it has already looked up (uvicorn's asks the kernel again, two system
+        calls per connection for the same answer)."""
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = http.server, http.client
+        self.scheme = "wss" if http.scheme == "https" else "ws"
 
     def start_keepalive(self) -> None:
         # Called once the handshake's answer is written: the parsed request and response (their headers,

@@ -15,11 +15,14 @@ class Inbox:
     that reads it: a list and at most one waiter instead of three deques and an Event (~3 KiB a
     connection at rest). Reading stops once a message waits (send_receive_event_to_app): it holds a few."""
 
-    __slots__ = ("_items", "_getter")
+    __slots__ = ("_items", "_getter", "_loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._items: list[Any] = []
         self._getter: asyncio.Future[None] | None = None
+        #: The connection's loop, if known: asking asyncio for the running one costs a system call
+        #: (getpid, CPython 3.11) for every wait.
+        self._loop = loop
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
@@ -37,7 +40,7 @@ class Inbox:
         while not self._items:
             if self._getter is not None:
                 raise RuntimeError("Expected one reader of a connection's messages, got a second")
-            self._getter = getter = asyncio.get_running_loop().create_future()
+            self._getter = getter = (self._loop or asyncio.get_running_loop()).create_future()
             try:
                 await getter
             finally:

@@ -40,9 +40,9 @@ _CHAIN_MAX = 32
 #: a row that comes meanwhile is taken at once (no turn of the event loop, no executor hand-over).
 LINGER_S = 0.25
 #: How long rows nobody waits for (sign-ins, joins, leaves) queued during a commit wait for company:
-#: a reconnect storm's thousands go in a few dozen commits a second, not hundreds (each ~0.6 ms of a
-#: core and a turn of the GIL). A row somebody waits for (a message, a host action) or a flush ends it.
-COMPANY_S = 0.02
+#: a reconnect storm's thousands go in ~10 commits a second (0.02 s: ~25, of ~60 joins each), each
+#: turns of the GIL taken from a busy loop. A row somebody waits for, or a flush, ends the wait.
+COMPANY_S = 0.1
 
 
 #: `_first` between batches: a list no batch is.

@@ -1,0 +1,87 @@
+"""ChatHttpProtocol's accept and upgrade, on uvloop as the server runs it: both addresses come from what
+the event loop learnt when it accepted the socket, not from the kernel again through a socket object
+made for the purpose (uvicorn's way: five system calls a connection, a reconnect storm's thousands)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from typing import Any
+
+import uvloop
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from chatserver.http_protocol import ChatHttpProtocol
+from chatserver.transport import ChatWebSocketProtocol
+from tests.support import RAW_UPGRADE
+
+#: Socket objects made while `_watching` (Python's audit event "socket.__new__").
+_made: list[Any] = []
+_watching = False
+
+
+def _audit(event: str, args: Any) -> None:
+    if _watching and event == "socket.__new__":
+        _made.append(args)
+
+
+sys.addaudithook(_audit)  # (for the rest of the run: a hook cannot be removed; idle unless watching)
+
+
+async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[str, int]]:
+    """One client through the plain handshake to an app that keeps its scope: (the scope, the client's
+    own address, the server's), with socket objects watched from the connect to the 101."""
+    global _watching
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        scopes.append(scope)
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] == "websocket.receive":
+            pass
+
+    config = Config(
+        app=app,
+        lifespan="off",
+        ws=ChatWebSocketProtocol,
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,
+        log_level="warning",
+    )
+    config.load()
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: ChatHttpProtocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+    )
+    address = server.sockets[0].getsockname()
+    client = socket.socket()  # (made before watching: the client's own)
+    client.setblocking(False)
+    try:
+        _made.clear()
+        _watching = True
+        await loop.sock_connect(client, address)
+        await loop.sock_sendall(client, RAW_UPGRADE)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+        _watching = False
+        assert b" 101 " in answer
+        return scopes[0], client.getsockname(), address
+    finally:
+        _watching = False
+        client.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_addresses_come_from_the_accept_with_no_socket_object_made():
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        scope, mine, servers = runner.run(_accept_and_upgrade())
+    assert _made == [], "no socket object for a connection's addresses (uvicorn made one, five system calls)"
+    assert scope["client"] == (mine[0], mine[1]), "the app sees the client's own address (per-address limits)"
+    assert scope["server"] == (servers[0], servers[1])
+    assert scope["scheme"] == "ws"
