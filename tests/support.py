@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from chatserver.http_protocol import ChatHttpProtocol
 
 ROOT = Path(__file__).resolve().parent.parent
 CHATSERVER = [sys.executable, "-m", "chatserver"]
@@ -451,3 +455,23 @@ class ClientPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+
+async def chat_http_server(app: Any, ws: type, **settings: Any) -> asyncio.AbstractServer:
+    """ChatHttpProtocol alone on a free loopback port, serving `app` with the WebSocket protocol `ws` (no
+    lifespan, pings or compression; `settings` for the rest): the accept and the upgrade, and nothing
+    else of chatserver."""
+    config = Config(
+        app=app,
+        lifespan="off",
+        ws=ws,
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,
+        log_level="warning",
+        **settings,
+    )
+    config.load()
+    state = ServerState()
+    return await asyncio.get_running_loop().create_server(
+        lambda: ChatHttpProtocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+    )

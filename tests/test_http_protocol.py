@@ -10,12 +10,9 @@ import sys
 from typing import Any
 
 import uvloop
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 
-from chatserver.http_protocol import ChatHttpProtocol
 from chatserver.transport import ChatWebSocketProtocol
-from tests.support import RAW_UPGRADE
+from tests.support import RAW_UPGRADE, chat_http_server
 
 #: Socket objects made while `_watching` (Python's audit event "socket.__new__").
 _made: list[Any] = []
@@ -43,20 +40,8 @@ async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[
         while (await receive())["type"] == "websocket.receive":
             pass
 
-    config = Config(
-        app=app,
-        lifespan="off",
-        ws=ChatWebSocketProtocol,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        log_level="warning",
-    )
-    config.load()
-    state = ServerState()
+    server = await chat_http_server(app, ChatWebSocketProtocol)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: ChatHttpProtocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
-    )
     address = server.sockets[0].getsockname()
     client = socket.socket()  # (made before watching: the client's own)
     client.setblocking(False)

@@ -10,14 +10,10 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
-from uvicorn.config import Config
-from uvicorn.server import ServerState
-
-from chatserver.http_protocol import ChatHttpProtocol
 from chatserver.transport import ChatWebSocketProtocol, _text_limit
 from chatserver.ws_frames import read_text_frames
 from tests.fault_fixtures import until
-from tests.support import RAW_UPGRADE
+from tests.support import RAW_UPGRADE, chat_http_server
 
 
 def masked(payload: bytes, *, head: int = 0x81, key: bytes = b"\x01\x02\x03\x04") -> bytes:
@@ -101,21 +97,7 @@ async def plain_connection(
         while (message := await receive())["type"] == "websocket.receive":
             received.append(message["text"])
 
-    config = Config(
-        app=app,
-        lifespan="off",
-        ws=Recorded,
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        log_level="warning",
-    )
-    config.load()
-    state = ServerState()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: ChatHttpProtocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
-    )
+    server = await chat_http_server(app, Recorded, ws_max_size=64 * 1024)
     port = server.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
