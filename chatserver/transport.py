@@ -183,8 +183,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def taken_over(self, transport: asyncio.Transport, http: Any) -> None:
         """`connection_made` for a socket the HTTP protocol `http` hands over at its upgrade: the same
-        state, with the addresses it has already looked up (uvicorn's asks the kernel again, two system
-        calls per connection for the same answer)."""
+        state, with the addresses it has already taken from the loop (uvicorn's would make a socket
+        object to ask the kernel for them again)."""
         self.connections.add(self)
         self.transport = transport
         self.server, self.client = http.server, http.client

@@ -256,6 +256,19 @@ async def test_api_audit_answers_with_the_rows_still_waiting_for_company(
     assert {f"quiet{n}" for n in range(5)} <= sessions, sessions
 
 
+async def test_a_person_card_has_the_rows_still_waiting_for_company(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host's person card reads the log too: what the person did before the host asked is on it,
+    though it may still be waiting for company (a minute here)."""
+    monkeypatch.setattr(writer_module, "COMPANY_S", 60.0)
+    async with await AuditLog.open(tmp_path / "chat.db") as log:
+        await _quiet_rows_taken_after_a_held_commit(log, {})
+        async with asyncio.timeout(10):
+            rows = await log.about_person("quiet3")
+    assert [row["kind"] for row in rows] == ["join"]
+
+
 async def test_a_commit_kept_waiting_by_another_writer_is_logged_without_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

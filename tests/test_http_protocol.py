@@ -9,7 +9,7 @@ import socket
 import sys
 from typing import Any
 
-import uvloop
+import pytest
 
 from chatserver.transport import ChatWebSocketProtocol
 from tests.support import RAW_UPGRADE, chat_http_server
@@ -17,6 +17,7 @@ from tests.support import RAW_UPGRADE, chat_http_server
 #: Socket objects made while `_watching` (Python's audit event "socket.__new__").
 _made: list[Any] = []
 _watching = False
+_hooked = False
 
 
 def _audit(event: str, args: Any) -> None:
@@ -24,7 +25,7 @@ def _audit(event: str, args: Any) -> None:
         _made.append(args)
 
 
-sys.addaudithook(_audit)  # (for the rest of the run: a hook cannot be removed; idle unless watching)
+uvloop = pytest.importorskip("uvloop")  # (the server's loop where it is installed: not on Windows)
 
 
 async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[str, int]]:
@@ -64,6 +65,10 @@ async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[
 
 
 def test_the_addresses_come_from_the_accept_with_no_socket_object_made():
+    global _hooked
+    if not _hooked:  # (for the rest of the run: a hook cannot be removed; idle unless watching)
+        sys.addaudithook(_audit)
+        _hooked = True
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         scope, mine, servers = runner.run(_accept_and_upgrade())
     assert _made == [], "no socket object for a connection's addresses (uvicorn made one, five system calls)"

@@ -244,7 +244,9 @@ class AuditLog:
         return await queries.room_of(self._reader, message_id)
 
     async def about_person(self, session: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """Rows by or about one person and of their messages, newest first (a host's person card)."""
+        """Rows by or about one person and of their messages, newest first (a host's person card), with
+        what was appended before the host asked (rows nobody waits for may still wait for company)."""
+        await self.flush()
         return await queries.about_person(self._reader, session, limit)
 
     async def seq_of(self, room: str, message_id: str) -> int | None:
