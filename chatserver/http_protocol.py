@@ -52,7 +52,7 @@ class ChatHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # uvicorn's own, but with the addresses the event loop looked up on accepting the socket:
-        # uvicorn asks the kernel again through a socket object made for the purpose, five system calls
+        # uvicorn asks the kernel again through socket objects made for the purpose, five system calls
         # a connection (and no trace log of the client's address).
         self.connections.add(self)
         self.transport = transport

@@ -40,8 +40,8 @@ _CHAIN_MAX = 32
 #: a row that comes meanwhile is taken at once (no turn of the event loop, no executor hand-over).
 LINGER_S = 0.25
 #: How long rows nobody waits for (sign-ins, joins, leaves) queued during a commit wait for company:
-#: a reconnect storm's thousands go in ~10 commits a second (0.02 s: ~25, of ~60 joins each), each
-#: turns of the GIL taken from a busy loop. A row somebody waits for, or a flush, ends the wait.
+#: a reconnect storm's thousands go in ~10 commits a second (at 0.02 s, ~25 of ~60 joins each), each
+#: costing turns of the GIL taken from a busy loop. A row somebody waits for, or a flush, ends it.
 COMPANY_S = 0.1
 
 
