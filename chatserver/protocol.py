@@ -168,11 +168,14 @@ _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 
 def clean_name(raw: str) -> str:
     """A display name: trimmed, 1–32 printable characters, no control, invisible or bidi tricks."""
-    name = unicodedata.normalize("NFC", raw).strip()
+    plain = raw.isascii()  # most names: already NFC, and printable unless a control character is in
+    name = (raw if plain else unicodedata.normalize("NFC", raw)).strip()
     if not name:
         raise BadRequest("A name is needed: 1 to 32 characters")
     if len(name) > NAME_MAX:
         raise BadRequest(f"A name can be at most {NAME_MAX} characters; this one has {len(name)}")
+    if plain and name.isprintable():
+        return name
     for ch in name:
         if ch in _BIDI_CONTROLS or ch in _INVISIBLE:
             raise BadRequest("A name cannot contain invisible or text-direction characters")
