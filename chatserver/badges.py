@@ -59,6 +59,8 @@ BADGE_MARKS = frozenset("✓✔☑✅🩺⚕")
 _FILLER = frozenset(skeleton(w) for w in ("a", "an", "the", "i", "im", "am", "here", "your", "verified"))
 _LABEL_OPEN = "[(<{【「"
 _LABEL_SEPARATORS = re.compile(r"[:|\]\)>}】」\n]| - | – | — ")
+#: What separates the words of a name (each hello splits one).
+_WORD_BREAKS = re.compile(r"[\s_.,;:/\\|()\[\]{}<>\-–—]+")
 #: How far into a message a label can reach before it is just a sentence.
 _LABEL_MAX = 48
 
@@ -96,7 +98,7 @@ def of(person: Any, role: str) -> dict[str, Any]:
 
 def _words(text: str) -> list[str]:
     """The text's words, each folded to its skeleton (look-alikes merged, accents and signs gone)."""
-    return [w for w in (skeleton(part) for part in re.split(r"[\s_.,;:/\\|()\[\]{}<>\-–—]+", text)) if w]
+    return [w for w in (skeleton(part) for part in _WORD_BREAKS.split(text)) if w]
 
 
 def _claims(words: list[str], whole: str, titles: Iterable[str]) -> bool:

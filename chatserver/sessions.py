@@ -65,6 +65,7 @@ class SignIn:
         #: Hosts' titles, which nobody else may write into their name.
         self.host_titles: set[str] = set()
         self._wake = asyncio.Event()
+        self._gauges: dict[str, Any] = {}
 
     async def hello(
         self, conn: Connection, frame: dict[str, Any], hosted: Callable[[Connection], list[str]]
@@ -97,7 +98,7 @@ class SignIn:
         conn.title, conn.professional = (record.title, record.professional) if record else (None, False)
         self.readers.set(conn, lang)
         self.delivery.signed_in(conn)
-        self.metrics.connections.labels(role).inc()
+        self._connections(role).inc()
         conn.send(
             frames.welcome(session, resume_token, name, role, hosted(conn) if role != "participant" else None)
         )
@@ -124,7 +125,14 @@ class SignIn:
 
     def signed_out(self, conn: Connection) -> None:
         if conn.session:
-            self.metrics.connections.labels(conn.role).dec()
+            self._connections(conn.role).dec()
+
+    def _connections(self, role: str) -> Any:
+        """The connections gauge of `role`, looked up once (every hello and goodbye counts)."""
+        gauge = self._gauges.get(role)
+        if gauge is None:
+            gauge = self._gauges[role] = self.metrics.connections.labels(role)
+        return gauge
 
     def hosts_changed(self) -> None:
         """Another process changed the hosts (a `hosts_changed` event): refresh now."""

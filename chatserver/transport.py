@@ -17,14 +17,19 @@ twice). Exposed to the app as the ASGI scope extension `EXTENSION`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import Protocol, State
+from uvicorn.server import ServerState
+from websockets.protocol import CONNECTING, Protocol, State
+from websockets.server import ServerProtocol
 
 from chatserver import handshake
+from chatserver.logs import CONNECTION_LOG
 from chatserver.write_batch import batch_for
 from chatserver.ws_frames import read_text_frames
 from chatserver.ws_standins import Inbox, Writable
@@ -123,36 +128,13 @@ class RawSocket:
         proto.loop.call_later(1.0, proto.transport.abort)
 
 
-class _ClientFaultsAreQuiet(logging.LoggerAdapter[logging.Logger]):
-    """uvicorn logs a client's invalid UTF-8 with a traceback; it is the client's fault: one line will do."""
-
-    @property
-    def level(self) -> int:  # uvicorn reads it to decide on trace logging
-        return self.logger.level
-
-    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:  # logging's keywords, passed on
-        if isinstance(msg, str) and msg.startswith("Invalid UTF-8"):
-            self.info("closed a connection that sent invalid UTF-8 (1007)")
-            return
-        self.logger.exception(msg, *args, **kwargs)
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        # Its line for every handshake ('%s - "WebSocket /ws" [accepted]') names the client's address:
-        # logs.py's filter would drop it, but only after a record was made, for every connection.
-        if isinstance(msg, str) and (msg.startswith('%s - "WebSocket') or msg in _PER_CONNECTION):
-            return
-        self.logger.info(msg, *args, **kwargs)
+@functools.lru_cache(maxsize=8)
+def _limit_for(max_size: int | None) -> int | None:
+    """`_text_limit` of a `websockets` protocol made with `max_size` (one is made to ask, once)."""
+    return _text_limit(ServerProtocol(max_size=max_size, logger=CONNECTION_LOG))
 
 
-#: What the `websockets` protocol says at info level for every connection (logs.py would drop it too).
-_PER_CONNECTION = frozenset({"connection open", "connection closed"})
-
-
-#: One for every connection: it keeps no state of its own.
-_QUIET_LOG = _ClientFaultsAreQuiet(logging.getLogger("uvicorn.error"), {})
-
-
-def _text_limit(conn: Protocol) -> int | None:
+def _text_limit(conn: Any) -> int | None:
     """The size limit `websockets` puts on a new message (max_size), or None if this version of it does
     not say where we look (then every frame goes to its parser)."""
     message = getattr(conn, "max_message_size", -1)
@@ -172,14 +154,74 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     #: On shutdown, how long accepted sends may take to be answered before we close with 1012.
     settle_timeout = 7.0
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.logger = _QUIET_LOG  # type: ignore[assignment]
-        self.conn.logger = _QUIET_LOG
+    def __init__(
+        self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: Any = None
+    ) -> None:
+        """uvicorn's per-connection state, set here rather than by uvicorn's `__init__`, which makes a
+        queue, an event and two loggers' lookups we replace at once, and the `websockets` protocol
+        object (a uuid4, a parser, a reader), which a plain connection needs only for what is not a
+        whole text frame, if ever (`conn`). ~5% of a reconnect storm's loop time (bench/RESULTS.md,
+        run 35). tests/test_transport.py checks this sets every attribute uvicorn's own would."""
+        if config.ws_per_message_deflate:  # (never plain: the upgrade goes uvicorn's way throughout)
+            super().__init__(config, server_state, app_state, _loop)
+            self.conn.logger = CONNECTION_LOG
+        else:
+            self._set_up(config, server_state, app_state, _loop)
+        self.logger = CONNECTION_LOG  # type: ignore[assignment]
         # Idle memory (issue 17): lighter stand-ins for the queue and the event every connection keeps.
         self.queue = Inbox(self.loop)  # type: ignore[assignment]
         self.writable = Writable()  # type: ignore[assignment]
         self.writable.set()
+
+    def _set_up(
+        self, config: Config, server_state: ServerState, app_state: dict[str, Any], loop: Any
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = loop or asyncio.get_event_loop()
+        self.root_path = config.root_path
+        self.asgi_version = config.asgi_version
+        self.app_state = app_state
+        self.connections = server_state.connections
+        self.tasks = server_state.tasks
+        self.default_headers = server_state.default_headers
+        self.transport = None  # type: ignore[assignment]
+        self.server = self.client = self.scheme = None  # type: ignore[assignment]
+        self.handshake_initiated = self.handshake_complete = self.close_sent = self.disconnected = False
+        self.read_paused = False
+        self.close_timer = self.initial_response = None
+        self.close_timeout = 10.0
+        self.ping_interval, self.ping_timeout = config.ws_ping_interval, config.ws_ping_timeout
+        self.ping_timer = self.pong_timer = self.pending_ping_payload = None
+        self.ping_sent_at = self.last_ping_rtt = 0.0
+        self.frames = []
+        self.curr_msg_data_type = "bytes"
+
+    #: The `websockets` protocol object, once something needs it (`conn`).
+    _conn: ServerProtocol | None = None
+
+    @property
+    def conn(self) -> ServerProtocol:
+        """The `websockets` protocol, made when first needed: at once for an upgrade `websockets`
+        parses; for a plain one (`upgrade_parsed`), when a frame is not a whole text frame, a ping is
+        due, or the connection closes. Made after the accept, it starts open and between frames."""
+        conn = self._conn
+        if conn is None:
+            opened = self._plain and self.handshake_complete
+            state = State.OPEN if opened else CONNECTING
+            conn = self._conn = ServerProtocol(
+                max_size=self.config.ws_max_size, logger=CONNECTION_LOG, state=state
+            )
+            if self._plain and not opened:  # the request was read already: frames from here on
+                conn.parser = Protocol.parse(conn)
+                next(conn.parser)
+        return conn
+
+    @conn.setter
+    def conn(self, value: ServerProtocol) -> None:
+        self._conn = value
 
     def taken_over(self, transport: asyncio.Transport, http: Any) -> None:
         """`connection_made` for a socket the HTTP protocol `http` hands over at its upgrade: the same
@@ -216,18 +258,17 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     #: The Sec-WebSocket-Key of a handshake answered from httptools' parse, until the app accepts it.
     _plain_key: bytes | None = None
+    #: Whether the handshake was answered from httptools' parse (`upgrade_parsed`).
+    _plain = False
 
     def upgrade_parsed(self, scope: dict[str, Any], key: bytes) -> None:
         """Start the app on a request httptools parsed and handshake.py checked (see ChatHttpProtocol):
         what uvicorn's `handle_connect` does once `websockets` has parsed the request again."""
-        conn = self.conn
-        conn.parser = Protocol.parse(conn)  # frames from here on: the request was read already
-        next(conn.parser)
-        self._plain_key = key
+        self._plain, self._plain_key = True, key
         self.handshake_initiated = True
         scope["extensions"][EXTENSION] = RawSocket(self, self.max_buffer)
         self.scope = scope  # type: ignore[assignment]
-        limit = _text_limit(conn)
+        limit = _limit_for(self.config.ws_max_size)
         if limit is not None:  # a new parser, nothing read yet
             self._text_limit, self._between_frames = limit, True
         self.queue.put_nowait({"type": "websocket.connect"})
@@ -248,7 +289,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             raise RuntimeError("a subprotocol was accepted that the client did not offer")
         if not self.transport.is_closing():
             self.handshake_complete = True
-            self.conn.state = State.OPEN
+            if self._conn is not None:
+                self._conn.state = State.OPEN
             self.transport.write(handshake.switching_protocols(key, headers))
             self.start_keepalive()
 
@@ -284,14 +326,17 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     def _read_whole(self, data: bytes, payloads: list[bytes] | None) -> None:
         """Whole frames: their payloads to the app here if they are plain text, else to the parser
         (which is between frames again after them)."""
-        conn = self.conn
+        conn = self._conn  # (None: no frame has needed it, so none is half read)
         if (
             payloads is not None
-            and conn.state is State.OPEN
             and self.handshake_complete
             and not self.close_sent
-            and getattr(conn, "current_size", 0) is None  # (not inside a fragmented message)
-            and not conn.extensions
+            and (
+                conn is None
+                or conn.state is State.OPEN
+                and getattr(conn, "current_size", 0) is None  # (not inside a fragmented message)
+                and not conn.extensions
+            )
         ):
             # What uvicorn does with each text frame the parser hands it (handle_text).
             for payload in payloads:

@@ -798,7 +798,7 @@ def test_the_handshake_line_with_the_client_s_address_is_never_even_recorded(cap
     """uvicorn logs every WebSocket handshake with the client's address. logs.py's filter keeps it out
     of the output; the connection's logger drops it before a record exists (one per connection, in a
     reconnect storm thousands a second), and passes everything else on."""
-    from chatserver.transport import _QUIET_LOG
+    from chatserver.logs import CONNECTION_LOG as _QUIET_LOG
 
     with caplog.at_level(logging.INFO, logger="uvicorn.error"):
         _QUIET_LOG.info('%s - "WebSocket %s" [accepted]', "203.0.113.9:50123", "/ws")
@@ -814,7 +814,8 @@ async def test_every_connection_s_protocol_logs_through_the_quiet_logger():
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
-    from chatserver.transport import _QUIET_LOG, ChatWebSocketProtocol
+    from chatserver.logs import CONNECTION_LOG as _QUIET_LOG
+    from chatserver.transport import ChatWebSocketProtocol
 
     config = Config(app=lambda scope, receive, send: None, ws=ChatWebSocketProtocol)
     config.load()

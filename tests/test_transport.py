@@ -143,3 +143,39 @@ async def test_reading_stops_only_while_a_message_waits_untaken():
         writer.close()
         server.close()
         await server.wait_closed()
+
+
+def test_a_connection_has_every_attribute_uvicorn_would_give_it_and_no_websockets_object_yet():
+    """ChatWebSocketProtocol sets uvicorn's per-connection state itself (no queue, event or `websockets`
+    protocol made to be thrown away): a uvicorn upgrade that adds an attribute fails here, not in a
+    connection. The `websockets` protocol is made when first asked for, open if the handshake is done."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from uvicorn.server import ServerState
+    from websockets.protocol import State
+
+    from chatserver.transport import ChatWebSocketProtocol
+
+    config = Config(
+        app=lambda scope, receive, send: None,
+        ws=ChatWebSocketProtocol,
+        ws_max_size=4096,
+        ws_per_message_deflate=False,
+    )
+    config.load()
+    loop = asyncio.new_event_loop()
+    try:
+        state = ServerState()
+        theirs = WebSocketsSansIOProtocol(config=config, server_state=state, app_state={}, _loop=loop)
+        ours = ChatWebSocketProtocol(config=config, server_state=state, app_state={}, _loop=loop)
+        missing = set(vars(theirs)) - set(vars(ours)) - {"conn"}
+        assert not missing, f"uvicorn sets {sorted(missing)}, ChatWebSocketProtocol does not"
+        for name, value in vars(theirs).items():
+            if isinstance(value, (bool, int, float, str)) or value is None:
+                assert getattr(ours, name) == value, name
+        assert ours._conn is None
+        ours._plain = ours.handshake_complete = True  # (as after a plain handshake's accept)
+        assert ours.conn.state is State.OPEN and ours.conn.max_message_size == 4096
+        assert ours.conn is ours._conn
+    finally:
+        loop.close()
