@@ -42,6 +42,8 @@ class ChatHttpProtocol(HttpToolsProtocol):
     #: The request so far of a client that was shut out when it connected; None otherwise.
     _held_back: bytearray | None = None
     _answered = False
+    #: Nothing read yet: a first read that is a whole plain upgrade skips httptools.
+    _first = True
 
     @classmethod
     def configured(
@@ -71,7 +73,9 @@ class ChatHttpProtocol(HttpToolsProtocol):
         if self._answered:
             return  # what a refused client still sends is read and dropped until it hangs up
         if self._held_back is None:
-            super().data_received(data)
+            first, self._first = self._first, False
+            if not (first and self._upgraded_at_once(data)):
+                super().data_received(data)
             return
         self._held_back += data
         if b"\r\n\r\n" not in self._held_back and len(self._held_back) < SHUT_OUT_MAX_HEAD:
@@ -97,11 +101,33 @@ class ChatHttpProtocol(HttpToolsProtocol):
         scope = self.scope
         key = handshake.plain_upgrade_key(scope["method"], scope["http_version"], scope["headers"])
         ws_scope = handshake.websocket_scope(scope, self.url, scope["asgi"]["version"]) if key else None
-        # (Another ws= protocol than ours, or compression negotiated: those parse for themselves.)
-        ours = hasattr(self.ws_protocol_class, "upgrade_parsed") and not self.config.ws_per_message_deflate
-        if ws_scope is None or key is None or not ours:
+        if ws_scope is None or key is None or not self._ours():
             super().handle_websocket_upgrade()
             return
+        self._hand_over(ws_scope, key)
+
+    def _upgraded_at_once(self, data: bytes) -> bool:
+        """A connection's first read that is all of a plain upgrade's head (handshake.plain_head) is
+        handed on without httptools: True if it was."""
+        head = handshake.plain_head(data) if self._ours() else None
+        key = handshake.plain_upgrade_key("GET", "1.1", head[1]) if head else None
+        if head is None or key is None:
+            return False
+        http: dict[str, Any] = {"root_path": self.root_path, "scheme": self.scheme, "server": self.server}
+        http.update(client=self.client, headers=head[1], state=self.app_state.copy())
+        ws_scope = handshake.websocket_scope(http, head[0], self.asgi_version)
+        if ws_scope is None:
+            return False
+        self._clear_deadline()
+        self._hand_over(ws_scope, key)
+        return True
+
+    def _ours(self) -> bool:
+        """Whether upgrades go to a WebSocket protocol of ours (another ws=, or compression
+        negotiated: those parse for themselves)."""
+        return hasattr(self.ws_protocol_class, "upgrade_parsed") and not self.config.ws_per_message_deflate
+
+    def _hand_over(self, ws_scope: dict[str, Any], key: bytes) -> None:
         self.connections.discard(self)
         protocol: Any = self.ws_protocol_class(  # type: ignore[call-arg, misc]
             config=self.config, server_state=self.server_state, app_state=self.app_state, _loop=self.loop

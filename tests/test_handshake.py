@@ -101,6 +101,37 @@ def test_the_scope_is_the_one_uvicorn_would_build() -> None:
     assert handshake.websocket_scope(http, b"http://example.org/ws", "3.0") is None
 
 
+def test_a_whole_plain_head_is_read_as_httptools_would_give_it() -> None:
+    """Names lowercased, values trimmed of spaces and tabs, the target as sent."""
+    head = RAW_UPGRADE.replace(b"Host: 127.0.0.1", b"Host:  127.0.0.1 \t").replace(b"/ws", b"/ws?lang=fr")
+    target, headers = handshake.plain_head(head) or (None, None)
+    assert target == b"/ws?lang=fr"
+    assert headers == PLAIN
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        RAW_UPGRADE[:-2],  # not all of the head yet
+        RAW_UPGRADE + b"\x81\x80",  # more than the head
+        RAW_UPGRADE.replace(b"GET", b"POST"),
+        RAW_UPGRADE.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        RAW_UPGRADE.replace(b"GET /ws", b"GET  /ws"),
+        RAW_UPGRADE.replace(b"/ws", b"/w\ts"),
+        RAW_UPGRADE.replace(b"/ws", b"/w\xc3\xa9"),
+        RAW_UPGRADE.replace(b"\r\nUpgrade", b"\r\n Upgrade"),  # a folded line
+        RAW_UPGRADE.replace(b"Upgrade:", b"Up grade:"),
+        RAW_UPGRADE.replace(b"Upgrade: websocket", b"Upgrade websocket"),
+        RAW_UPGRADE.replace(b"Upgrade: websocket", b"Upgrade: web\x00socket"),
+        RAW_UPGRADE.replace(b"\r\nUpgrade", b"\r\nContent-Length: 0\r\nUpgrade"),
+        RAW_UPGRADE.replace(b"\r\nUpgrade", b"\r\nTransfer-Encoding: chunked\r\nUpgrade"),
+        RAW_UPGRADE.replace(b"\r\nUpgrade", b"\r\n\r\nUpgrade"),  # a head, then something else
+    ],
+)
+def test_anything_unusual_in_a_head_is_left_to_httptools(head: bytes) -> None:
+    assert handshake.plain_head(head) is None
+
+
 def exchange(port: int, head: bytes) -> tuple[bytes, socket.socket]:
     """Send an upgrade request's head; return the answer's head (and body, if any) and the socket."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chatserver.http_protocol import ChatHttpProtocol
 from chatserver.transport import ChatWebSocketProtocol
 from tests.support import RAW_UPGRADE, chat_http_server
 
@@ -75,3 +76,51 @@ def test_the_addresses_come_from_the_accept_with_no_socket_object_made():
     assert scope["client"] == (mine[0], mine[1]), "the app sees the client's own address (per-address limits)"
     assert scope["server"] == (servers[0], servers[1])
     assert scope["scheme"] == "ws"
+
+
+async def _upgrade_each(heads: list[bytes]) -> list[dict[str, Any]]:
+    """The app's scope for each request head sent whole on a connection of its own (each answered 101)."""
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        scopes.append(scope)
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] == "websocket.receive":
+            pass
+
+    server = await chat_http_server(app, ChatWebSocketProtocol)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for head in heads:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head)
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert b" 101 " in answer
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    return scopes
+
+
+def test_a_whole_plain_head_skips_httptools_and_the_app_sees_the_same_scope(monkeypatch):
+    """A reconnecting client's upgrade usually arrives whole in the connection's first read: it is handed
+    on without httptools' callbacks. One with a `Content-Length: 0` (left to httptools) gives the app the
+    same scope but for that header."""
+    began: list[object] = []
+    original = ChatHttpProtocol.on_message_begin
+
+    def counted(self: ChatHttpProtocol) -> None:
+        began.append(self)
+        original(self)
+
+    monkeypatch.setattr(ChatHttpProtocol, "on_message_begin", counted)
+    with_length = RAW_UPGRADE.replace(b"\r\nUpgrade", b"\r\nContent-Length: 0\r\nUpgrade")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        whole, parsed = runner.run(_upgrade_each([RAW_UPGRADE, with_length]))
+    assert len(began) == 1, "httptools read only the request it had to"
+    assert parsed["headers"] == [*whole["headers"][:1], (b"content-length", b"0"), *whole["headers"][1:]]
+    for name in ("type", "path", "raw_path", "query_string", "scheme", "server", "root_path", "asgi"):
+        assert whole[name] == parsed[name], name
+    assert whole["client"][0] == parsed["client"][0]
