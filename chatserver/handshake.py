@@ -21,12 +21,11 @@ from urllib.parse import unquote
 
 from websockets.utils import accept_key
 
-#: A header name (RFC 9110's token).
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: What may not be in a header's value as `plain_head` reads it (a tab may).
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-#: What may not be in the request target as `plain_head` reads it: spaces, controls, non-ASCII.
-_NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f-\xff]")
+#: All of a plain request head, checked in one pass: `GET`, a target of visible ASCII, HTTP/1.1, then
+#: lines of a header name (RFC 9110's token), a colon and a value (visible characters, spaces, tabs).
+_PLAIN_HEAD = re.compile(
+    rb"GET (/[\x21-\x7e]*) HTTP/1\.1\r\n((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
+)
 #: Headers that say a body follows: such a request is for httptools.
 _BODY = frozenset((b"content-length", b"transfer-encoding"))
 
@@ -39,22 +38,17 @@ def plain_head(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
     otherwise (a head in pieces, a body, folded or odd lines, control characters): httptools reads
     those, as before. Why: for a reconnecting client's upgrade, httptools' callbacks into Python and
     uvicorn's HTTP scope were most of the HTTP side of a connection's cost."""
-    if not data.startswith(b"GET /") or not data.endswith(b"\r\n\r\n"):
-        return None
-    lines = data[:-4].split(b"\r\n")
-    request = lines[0].split(b" ")
-    if len(request) != 3 or request[2] != b"HTTP/1.1" or _NOT_IN_TARGET.search(request[1]):
+    match = _PLAIN_HEAD.fullmatch(data)
+    if match is None:
         return None
     headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or _TOKEN.fullmatch(name) is None or _CONTROL.search(value):
-            return None
+    for line in match[2].split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
         name = name.lower()
         if name in _BODY:
             return None
         headers.append((name, value.strip(b" \t")))
-    return request[1], headers
+    return match[1], headers
 
 
 def plain_upgrade_key(method: str, http_version: str, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
