@@ -29,11 +29,8 @@ def _audit(event: str, args: Any) -> None:
 uvloop = pytest.importorskip("uvloop")  # (the server's loop where it is installed: not on Windows)
 
 
-async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[str, int]]:
-    """One client through the plain handshake to an app that keeps its scope: (the scope, the client's
-    own address, the server's), with socket objects watched from the connect to the 101."""
-    global _watching
-    scopes: list[dict[str, Any]] = []
+def _keeping_scopes(scopes: list[dict[str, Any]]) -> Any:
+    """An app that accepts every WebSocket connection, keeps its scope in `scopes` and reads it to the end."""
 
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         scopes.append(scope)
@@ -42,7 +39,15 @@ async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[
         while (await receive())["type"] == "websocket.receive":
             pass
 
-    server = await chat_http_server(app, ChatWebSocketProtocol)
+    return app
+
+
+async def _accept_and_upgrade() -> tuple[dict[str, Any], tuple[str, int], tuple[str, int]]:
+    """One client through the plain handshake to an app that keeps its scope: (the scope, the client's
+    own address, the server's), with socket objects watched from the connect to the 101."""
+    global _watching
+    scopes: list[dict[str, Any]] = []
+    server = await chat_http_server(_keeping_scopes(scopes), ChatWebSocketProtocol)
     loop = asyncio.get_running_loop()
     address = server.sockets[0].getsockname()
     client = socket.socket()  # (made before watching: the client's own)
@@ -81,15 +86,7 @@ def test_the_addresses_come_from_the_accept_with_no_socket_object_made():
 async def _upgrade_each(heads: list[bytes]) -> list[dict[str, Any]]:
     """The app's scope for each request head sent whole on a connection of its own (each answered 101)."""
     scopes: list[dict[str, Any]] = []
-
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        scopes.append(scope)
-        assert (await receive())["type"] == "websocket.connect"
-        await send({"type": "websocket.accept"})
-        while (await receive())["type"] == "websocket.receive":
-            pass
-
-    server = await chat_http_server(app, ChatWebSocketProtocol)
+    server = await chat_http_server(_keeping_scopes(scopes), ChatWebSocketProtocol)
     port = server.sockets[0].getsockname()[1]
     try:
         for head in heads:
