@@ -3,7 +3,8 @@
 A socket that connects and then sends nothing, or half a request, would otherwise hold a slot for
 ever (slowloris); an address shut out by the `Admission` is refused before its request is parsed;
 a plain WebSocket upgrade is answered from httptools' parse (handshake.py) instead of being written
-back out for `websockets` to parse again.
+back out for `websockets` to parse again, or, when its whole head is a connection's first read, from
+handshake.plain_head without httptools at all.
 """
 
 from __future__ import annotations
