@@ -94,9 +94,9 @@ class WebSocketEndpoint:
     async def _hello(self, hub: Hub, conn: Connection, receive: Receive) -> bool:
         # One timer for the whole wait, which closes the connection if it fires while we are reading:
         # the close ends the read. (A timeout scope around each read cost about 3% of a reconnect
-        # storm; wait_for made a task per connection.) Time spent handling a hello is not counted.
-        wait = _HelloWait(conn)
-        wait.timer = asyncio.get_running_loop().call_later(HELLO_TIMEOUT_S, wait.expired)
+        # storm; wait_for made a task per connection.) A hello being handled when it fires is not cut
+        # short; if it did not sign in, no read begins after it.
+        wait = _HelloWait(conn, asyncio.get_running_loop())
         try:
             while not conn.session:
                 if wait.over:
@@ -144,11 +144,11 @@ class _HelloWait:
 
     __slots__ = ("conn", "timer", "reading", "over")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
         self.conn = conn
-        self.timer: asyncio.TimerHandle
         self.reading = False
         self.over = False
+        self.timer = loop.call_later(HELLO_TIMEOUT_S, self.expired)
 
     def expired(self) -> None:
         self.over = True
