@@ -195,7 +195,7 @@ async def test_after_a_busy_tick_presence_waits_longer_and_a_quiet_tick_brings_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A tick that hands presence to BUSY_MEMBERS people or more (two here) makes the next tick wait
-    LATER_BUSY_S, so a storm's presence costs a quarter of the writes; a quieter tick goes back to
+    LATER_BUSY_S, so a storm's presence costs a twelfth of the writes; a quieter tick goes back to
     LATER_S, so a calm room hears who came within a quarter of a second."""
     monkeypatch.setattr(write_batch, "BUSY_MEMBERS", 2)
     room = _room()
