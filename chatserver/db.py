@@ -34,12 +34,6 @@ SCHEMA_VERSION = 2
 #: Seconds a connection waits for another process's write lock before SQLite gives up.
 BUSY_TIMEOUT = 10.0
 
-#: Bytes per page of a new file (SQLite's default is 4,096; a file keeps the size it was made
-#: with). The audit log appends rows to a table and five indexes: with 4 KiB pages a commit of
-#: 2,000 rows wrote ~300 WAL frames, two writes each, and copied them again at checkpoints; 16 KiB
-#: pages took the audit writer from 17.3 to 12.8 µs a row (bench/RESULTS.md, run 36).
-PAGE_SIZE = 16_384
-
 # sqlite3 looks for an adapter for every parameter that is not an int, float, str or bytearray,
 # and for None, finding none, builds and drops two AttributeErrors: ~1 µs a parameter, in the
 # writer thread with the GIL held, for every NULL of every audit row. Registered, it is a dict
@@ -165,7 +159,6 @@ def _warn_if_exposed(path: Path) -> None:
 
 def _apply_pragmas(conn: sqlite3.Connection, busy_timeout: float) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # (a new file only: before WAL and the schema)
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         log.warning("SQLite refused WAL mode (got %r); concurrent writers will be slower", mode)

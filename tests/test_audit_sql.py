@@ -1,5 +1,5 @@
 """The SQL under the audit writer (audit/batch_sql.py, db.py): few statements for every batch size,
-padding that never reaches the table, and the file's own settings."""
+padding that never reaches the table, NULLs bound cheaply, and the clock the rows carry."""
 
 from __future__ import annotations
 
@@ -78,29 +78,6 @@ def test_batches_of_every_size_share_a_few_prepared_statements(tmp_path: Path) -
     assert stored == (None, None, None)  # (row 1, a join's: its NULLs stay NULL)
     result = verify(path)
     assert result.ok and result.rows == written, result.describe()
-
-
-def test_a_new_file_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
-    """16 KiB pages write a batch's rows and index entries in a quarter of the WAL frames; a file
-    made before keeps the page size it was made with (SQLite cannot change it in WAL mode) and works."""
-    fresh = connect(tmp_path / "new.db")
-    try:
-        assert fresh.execute("PRAGMA page_size").fetchone() == (db_module.PAGE_SIZE,) == (16_384,)
-    finally:
-        fresh.close()
-
-    old_path = tmp_path / "old.db"
-    old = sqlite3.connect(old_path)
-    old.execute("PRAGMA page_size = 4096")
-    old.execute("PRAGMA journal_mode = WAL")
-    old.execute("CREATE TABLE kept (x)")
-    old.close()
-    reopened = connect(old_path)
-    try:
-        assert reopened.execute("PRAGMA page_size").fetchone() == (4096,)
-        assert reopened.execute("SELECT count(*) FROM audit").fetchone() == (0,)
-    finally:
-        reopened.close()
 
 
 def test_none_is_bound_through_a_registered_adapter() -> None:
