@@ -7,7 +7,7 @@ count) is the one frame nobody waits for: in a reconnect storm every join sends 
 whole membership. A room keeps it (RoomLater) for up to LATER_S, and then each member gets the
 tick's frames in one write; anything the whole room must see at once takes them along first, so a
 room's frames keep their order. While presence keeps a worker busy (a tick that wrote to BUSY_MEMBERS
-people or more), the next tick waits LATER_BUSY_S instead.
+people or more, or carried BUSY_CHANGES changes), the next tick waits LATER_BUSY_S instead.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ LATER_S = 0.25
 #: message: 55k -> 47k writes, the storm 6.6 -> 5.8 s (means of five pairs on a host where a write that
 #: wakes a reader costs ~25 µs).
 BUSY_MEMBERS = 1_000
+#: A tick that carried this many presence changes or more is busy too, however few it reached: the
+#: worker keeping a few people per room hears every join of a storm on another worker.
+BUSY_CHANGES = 100
 LATER_BUSY_S = 3.0
 
 
@@ -78,13 +81,15 @@ class WriteBatch:
     def flush_later(self) -> None:
         self._later_scheduled = False
         later, self._later = self._later, []
-        handed = 0
+        handed = changes = 0
         for room in later:
+            changes += room.waiting
             try:
                 handed += room.flush()  # (one already written since hands nothing)
             except Exception:  # one room's failure must not keep the others' presence back
                 log.warning("a room's presence could not be handed out", exc_info=True)
-        self.later_delay = LATER_BUSY_S if handed >= BUSY_MEMBERS else LATER_S
+        busy = handed >= BUSY_MEMBERS or changes >= BUSY_CHANGES
+        self.later_delay = LATER_BUSY_S if busy else LATER_S
 
 
 def _flush_all(sockets: list[Flushable]) -> None:
@@ -129,6 +134,11 @@ class RoomLater:
         if not self._frames:
             batch_for(asyncio.get_running_loop()).add_later(self)
         self._frames.append(frame)
+
+    @property
+    def waiting(self) -> int:
+        """How many frames wait for the tick."""
+        return len(self._frames)
 
     def joined(self, member: Receiver) -> None:
         """`member` is in the room from now on: of what waits, it gets what comes after this."""

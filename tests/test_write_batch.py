@@ -217,3 +217,26 @@ async def test_after_a_busy_tick_presence_waits_longer_and_a_quiet_tick_brings_t
     assert batch.later_delay == LATER_S and len(ben_writes) == 3
     amy.close()
     ben.close()
+
+
+async def test_a_tick_that_carries_many_changes_is_busy_too_even_for_a_few_members(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker that keeps a few people per room while another worker takes thousands back hears
+    every one of those joins: a tick carrying BUSY_CHANGES presence changes or more (three here) makes
+    the next one wait LATER_BUSY_S too, however few people it reached."""
+    monkeypatch.setattr(write_batch, "BUSY_CHANGES", 3)
+    room = _room()
+    amy, amy_writes = await _member(room, "amy")
+    batch = write_batch.batch_for(asyncio.get_running_loop())
+    assert batch.later_delay == LATER_S
+    room.later.add(_presence(1))
+    room.later.add(_presence(2))
+    assert await _read(amy, 2 * len(_presence(1))) == _presence(1) + _presence(2)
+    assert batch.later_delay == LATER_S  # two changes, one member: quiet
+    for n in (3, 4, 5):
+        room.later.add(_presence(n))
+    everything = _presence(3) + _presence(4) + _presence(5)
+    assert await _read(amy, len(everything)) == everything and len(amy_writes) == 2
+    assert batch.later_delay == LATER_BUSY_S
+    amy.close()
