@@ -56,10 +56,10 @@ def _statement_sizes(most: int) -> tuple[int, ...]:
     return (*sizes, most)
 
 
-# As many rows per INSERT statement as SQLite allows (2,519 since SQLite 3.32, 76 before; the
-# tail check takes two variables): the sqlite3 module takes the GIL back after every statement
-# it steps, and while the event loop is busy each of those handoffs can wait out the switch
-# interval (gil.GIL_SWITCH_S).
+# As many rows per INSERT statement as this SQLite allows (2,520 with the 32,766 variables of
+# SQLite 3.32 and later, 76 before, more in builds that raise the limit; the tail check takes two
+# variables): the sqlite3 module takes the GIL back after every statement it steps, and while the
+# event loop is busy each of those handoffs can wait out the switch interval (gil.GIL_SWITCH_S).
 _ROWS_PER_INSERT = max(1, (_max_variables() - 2) // _COLUMNS_PER_ROW)
 # A batch goes in the smallest of these statements that holds it, padded with rows of NULLs the
 # statement leaves out. A statement for every row count was parsed afresh for nearly every batch
