@@ -27,7 +27,7 @@ LATER_S = 0.25
 #: LATER_S. In the storm, at 0.25 s / at 1 s throughout: 50-68k socket writes / 24-26k, the restarted
 #: worker's CPU 7.1-9.0 s / 6.3-7.3 s. At 3 s a busy room's presence mostly rides along with its next
 #: message: 55k -> 47k writes, the storm 6.6 -> 5.8 s (means of five pairs on a host where a write that
-#: wakes a reader costs ~25 µs).
+#: wakes a reader costs ~30 µs).
 BUSY_MEMBERS = 1_000
 #: A tick that carried this many presence changes or more is busy too, however few it reached: the
 #: worker keeping a few people per room hears every join of a storm on another worker.
