@@ -98,8 +98,8 @@ def format_ts(t: float) -> str:
 class _Clock:
     # strftime is most of the cost of a timestamp and audit rows arrive thousands per
     # second, so the "YYYY-MM-DDTHH:MM:SS" of the current second is kept, and the whole
-    # text of the current millisecond (a busy second has dozens of rows in each). One
-    # tuple, replaced whole, so threads sharing it never pair a time with another's text.
+    # text of the current millisecond (a busy second has dozens of rows in each). Each
+    # is a tuple replaced whole, so threads sharing them never pair a time with another's text.
     __slots__ = ("_second", "_milli")
 
     def __init__(self) -> None:

@@ -83,18 +83,14 @@ def _insert_sql(rows: int, after_tail: bool) -> str:
     return _INSERT_HEAD.replace(" VALUES ", " SELECT * FROM (VALUES ") + _values(rows) + ") WHERE " + keep
 
 
-def _padded(params: list[Any]) -> tuple[int, list[Any]]:
-    """The statement size for `params` (at most _ROWS_PER_INSERT rows), and `params` padded to it."""
+def _statement(params: list[Any], after_tail: bool) -> tuple[str, list[Any]]:
+    """The statement for `params` (at most _ROWS_PER_INSERT rows: the smallest size that holds them)
+    and `params` padded to its size."""
     rows = len(params) // _COLUMNS_PER_ROW
     size = _SIZES[bisect.bisect_left(_SIZES, rows)]
     if size > rows:
         params += [None] * ((size - rows) * _COLUMNS_PER_ROW)
-    return size, params
-
-
-def _padded_statement(params: list[Any]) -> tuple[str, list[Any]]:
-    size, params = _padded(params)
-    return _insert_sql(size, False), params
+    return _insert_sql(size, after_tail), params
 
 
 class Row(NamedTuple):
@@ -141,10 +137,10 @@ def _append_after(db: sqlite3.Connection, rows: list[Row], tail: tuple[int, str]
     """The one statement that appends `rows` if the log still ends at `tail`: the new end, or None
     (nothing written) when it does not, or another process holds the write lock."""
     params, end = _chained(rows, *tail)
-    size, params = _padded(params)
+    sql, params = _statement(params, after_tail=True)
     params += tail  # the end the statement checks, after the rows
     try:
-        appended = db.execute(_insert_sql(size, True), params).rowcount
+        appended = db.execute(sql, params).rowcount
     except sqlite3.OperationalError as exc:
         if not is_busy(exc):
             raise
@@ -176,5 +172,5 @@ def _append(
         params, end = _chained(rows, *((last[0], last[1]) if last else (0, GENESIS)))
         step = min(_ROWS_PER_INSERT, max_batch) * _COLUMNS_PER_ROW
         for start in range(0, len(params), step):
-            db.execute(*_padded_statement(params[start : start + step]))
+            db.execute(*_statement(params[start : start + step], after_tail=False))
     return end
